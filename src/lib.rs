@@ -1,1 +1,9 @@
-//! x
+//! The gateway's reusable libraries in one place, for services that embed
+//! them: [`openai_types`] (wire types), [`sm_stream`] (SageMaker stream to
+//! OpenAI SSE) and [`keyauth`] (API-key auth with a TTL key cache).
+//!
+//! This root package also holds the workspace's `examples/` and `benches/`.
+
+pub use keyauth;
+pub use openai_types;
+pub use sm_stream;

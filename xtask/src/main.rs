@@ -1,1 +1,90 @@
-fn main() {}
+//! `cargo xtask`: the project's chores, in Rust instead of shell scripts.
+//!
+//! * `cargo xtask test`: installs the Python packages the tests drive the
+//!   gateway with, then runs every test of the workspace.
+//! * `cargo xtask demo`: the fake SageMaker endpoint plus the gateway wired to
+//!   it, with a ready `curl` line.
+//! * `cargo xtask bench`: criterion benches plus the gateway load benchmark.
+//! * `cargo xtask fixtures`: rewrites the SSE snapshots of the golden fixtures.
+
+mod bench;
+mod demo;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let rest = args.get(1..).unwrap_or_default().to_vec();
+    match args.first().map(String::as_str) {
+        Some("test") => test(&rest),
+        Some("demo") => demo::run(&rest),
+        Some("bench") => bench::run(&rest),
+        Some("fixtures") => fixtures(),
+        _ => {
+            eprintln!("usage: cargo xtask <test|demo|bench|fixtures>");
+            std::process::exit(2);
+        }
+    }
+}
+
+pub(crate) fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+pub(crate) fn cargo() -> Command {
+    let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    c.current_dir(root());
+    c
+}
+
+pub(crate) fn run(cmd: &mut Command) -> Result<()> {
+    let status = cmd.status().with_context(|| format!("running {cmd:?}"))?;
+    if !status.success() {
+        bail!("{cmd:?} failed: {status}");
+    }
+    Ok(())
+}
+
+/// The Python interpreter the tests use (`PYTHON`, else `python3`).
+pub(crate) fn python() -> String {
+    std::env::var("PYTHON").unwrap_or_else(|_| "python3".into())
+}
+
+fn test(extra: &[String]) -> Result<()> {
+    let req = root().join("tests/requirements.txt");
+    let have = Command::new(python())
+        .args(["-c", "import openai, moto.server"])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if !have {
+        eprintln!("xtask: installing {}", req.display());
+        run(Command::new(python())
+            .args(["-m", "pip", "install", "-q", "-r"])
+            .arg(&req))?;
+    }
+    run(cargo()
+        .args(["test", "--workspace", "--locked"])
+        .args(extra))
+}
+
+fn fixtures() -> Result<()> {
+    run(cargo()
+        .args([
+            "test",
+            "-p",
+            "sm-stream",
+            "--test",
+            "integration",
+            "fixtures",
+        ])
+        .env("UPDATE_SNAPSHOTS", "1"))?;
+    eprintln!("snapshots rewritten: review `git diff crates/sm-stream/test_data`");
+    Ok(())
+}

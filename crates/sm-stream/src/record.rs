@@ -10,7 +10,7 @@
 //!   `id:`, `retry:` and `:` comment lines, records ended by a blank line;
 //! * JSON lines: one JSON document a line, no prefix.
 
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 
 use crate::Error;
 
@@ -42,17 +42,24 @@ pub enum Record {
     Done,
 }
 
-/// Splits a byte stream into [`Record`]s. Feed with [`RecordReader::push`],
-/// drain with [`RecordReader::next_record`], and call
-/// [`RecordReader::finish`] at end of input.
+/// Splits a byte stream into [`Record`]s. Feed with [`RecordReader::push`]
+/// (or [`RecordReader::push_bytes`], which does not copy), drain with
+/// [`RecordReader::next_record`], and call [`RecordReader::finish`] at end of
+/// input.
+///
+/// Whole lines are sliced out of the input without copying; only a line cut
+/// across two inputs is carried over in a buffer of its own.
 #[derive(Debug)]
 pub struct RecordReader {
-    buf: BytesMut,
-    /// How far `buf` has been searched for `\n` without finding one.
-    scanned: usize,
+    /// Input not yet split into lines.
+    input: Bytes,
+    /// The start of a line whose end has not arrived.
+    carry: BytesMut,
     /// `data` of an SSE event not yet ended by a blank line.
-    pending: Option<BytesMut>,
+    pending: Option<Bytes>,
     event: Option<Bytes>,
+    /// A record read while an open SSE event had to be dispatched first.
+    queued: Option<Record>,
     max: usize,
 }
 
@@ -66,37 +73,65 @@ impl RecordReader {
     /// A reader refusing records over `max_record_bytes`.
     pub fn new(max_record_bytes: usize) -> Self {
         Self {
-            buf: BytesMut::new(),
-            scanned: 0,
+            input: Bytes::new(),
+            carry: BytesMut::new(),
             pending: None,
             event: None,
+            queued: None,
             max: max_record_bytes,
         }
     }
 
-    /// Appends payload bytes.
+    /// Appends payload bytes (copied).
     pub fn push(&mut self, bytes: &[u8]) {
-        self.buf.extend_from_slice(bytes);
+        self.push_bytes(Bytes::copy_from_slice(bytes));
+    }
+
+    /// Appends payload bytes without copying them.
+    pub fn push_bytes(&mut self, bytes: Bytes) {
+        if self.input.is_empty() {
+            self.input = bytes;
+        } else {
+            // Only when the caller pushes twice without draining.
+            let mut b = BytesMut::with_capacity(self.input.len() + bytes.len());
+            b.extend_from_slice(&self.input);
+            b.extend_from_slice(&bytes);
+            self.input = b.freeze();
+        }
+    }
+
+    fn next_line(&mut self) -> Result<Option<Bytes>, Error> {
+        let found = memchr::memchr(b'\n', &self.input);
+        if self.carry.is_empty() {
+            if let Some(p) = found {
+                let mut line = self.input.split_to(p + 1);
+                line.truncate(p);
+                return Ok(Some(line));
+            }
+        } else if let Some(p) = found {
+            self.carry.extend_from_slice(&self.input[..p]);
+            self.input.advance(p + 1);
+            return Ok(Some(self.carry.split().freeze()));
+        }
+        self.carry.extend_from_slice(&self.input);
+        self.input = Bytes::new();
+        if self.carry.len() > self.max {
+            return Err(Error::RecordTooLarge { limit: self.max });
+        }
+        Ok(None)
     }
 
     /// The next whole record, or `Ok(None)` when more bytes are needed.
     pub fn next_record(&mut self) -> Result<Option<Record>, Error> {
-        loop {
-            let Some(pos) = memchr::memchr(b'\n', &self.buf[self.scanned..]) else {
-                self.scanned = self.buf.len();
-                if self.buf.len() > self.max {
-                    return Err(Error::RecordTooLarge { limit: self.max });
-                }
-                return Ok(None);
-            };
-            let line_len = self.scanned + pos;
-            let mut line = self.buf.split_to(line_len + 1).freeze();
-            self.scanned = 0;
-            line.truncate(line_len);
+        if let Some(r) = self.queued.take() {
+            return Ok(Some(r));
+        }
+        while let Some(line) = self.next_line()? {
             if let Some(record) = self.line(line)? {
                 return Ok(Some(record));
             }
         }
+        Ok(None)
     }
 
     /// End of input: the last line may lack its `\n`, and the last SSE event
@@ -106,10 +141,12 @@ impl RecordReader {
         while let Some(r) = self.next_record()? {
             out.push(r);
         }
-        if !self.buf.is_empty() {
-            let line = self.buf.split().freeze();
-            self.scanned = 0;
+        if !self.carry.is_empty() {
+            let line = self.carry.split().freeze();
             if let Some(r) = self.line(line)? {
+                out.push(r);
+            }
+            if let Some(r) = self.queued.take() {
                 out.push(r);
             }
         }
@@ -122,7 +159,7 @@ impl RecordReader {
     fn dispatch(&mut self) -> Option<Record> {
         let data = self.pending.take()?;
         Some(Record::Data {
-            bytes: data.freeze(),
+            bytes: data,
             framing: Framing::Sse,
             event: self.event.take(),
         })
@@ -143,20 +180,22 @@ impl RecordReader {
         match trimmed[0] {
             b':' => return Ok(None), // comment / keep-alive
             b'{' | b'[' => {
-                if trimmed == b"[DONE]" {
-                    return Ok(Some(Record::Done));
-                }
-                // A bare JSON line. An SSE event still open is over.
+                let record = if trimmed == b"[DONE]" {
+                    Record::Done
+                } else {
+                    let start = line.len() - trimmed.len();
+                    Record::Data {
+                        bytes: line.slice(start..),
+                        framing: Framing::JsonLine,
+                        event: None,
+                    }
+                };
+                // A bare JSON line ends an SSE event still open.
                 if let Some(r) = self.dispatch() {
-                    self.buf_front(line);
+                    self.queued = Some(record);
                     return Ok(Some(r));
                 }
-                let start = line.len() - trimmed.len();
-                return Ok(Some(Record::Data {
-                    bytes: line.slice(start..),
-                    framing: Framing::JsonLine,
-                    event: None,
-                }));
+                return Ok(Some(record));
             }
             _ => {}
         }
@@ -166,16 +205,13 @@ impl RecordReader {
             return if is_field_name(&line) {
                 Ok(None)
             } else {
-                Err(Error::InvalidRecord(format!(
-                    "unexpected line: {}",
-                    String::from_utf8_lossy(&line[..line.len().min(64)])
-                )))
+                Err(unexpected(&line))
             };
         };
         let name = &line[..colon];
         let mut value = line.slice(colon + 1..);
         if value.first() == Some(&b' ') {
-            value = value.slice(1..);
+            value.advance(1);
         }
         match name {
             b"data" => {
@@ -183,22 +219,29 @@ impl RecordReader {
                     self.pending = None;
                     return Ok(Some(Record::Done));
                 }
-                match &mut self.pending {
-                    None => self.pending = Some(BytesMut::from(value.as_ref())),
+                match self.pending.take() {
+                    None => self.pending = Some(value),
                     Some(p) => {
                         // Servers that omit the blank line between events send
                         // `data: {…}` lines back to back: a complete object
                         // followed by a new one starts a new event.
                         if p.last() == Some(&b'}') && value.first() == Some(&b'{') {
-                            let r = self.dispatch();
-                            self.pending = Some(BytesMut::from(value.as_ref()));
-                            return Ok(r);
+                            let r = Record::Data {
+                                bytes: p,
+                                framing: Framing::Sse,
+                                event: self.event.take(),
+                            };
+                            self.pending = Some(value);
+                            return Ok(Some(r));
                         }
                         if p.len() + 1 + value.len() > self.max {
                             return Err(Error::RecordTooLarge { limit: self.max });
                         }
-                        p.extend_from_slice(b"\n");
-                        p.extend_from_slice(&value);
+                        let mut joined = BytesMut::with_capacity(p.len() + 1 + value.len());
+                        joined.extend_from_slice(&p);
+                        joined.extend_from_slice(b"\n");
+                        joined.extend_from_slice(&value);
+                        self.pending = Some(joined.freeze());
                     }
                 }
                 Ok(None)
@@ -208,23 +251,16 @@ impl RecordReader {
                 Ok(None)
             }
             n if is_field_name(n) => Ok(None), // id, retry, unknown fields
-            _ => Err(Error::InvalidRecord(format!(
-                "unexpected line: {}",
-                String::from_utf8_lossy(&line[..line.len().min(64)])
-            ))),
+            _ => Err(unexpected(&line)),
         }
     }
+}
 
-    /// Puts a line back in front of the buffer (used when a JSON line ends an
-    /// open SSE event and must be read again on the next call).
-    fn buf_front(&mut self, line: Bytes) {
-        let mut b = BytesMut::with_capacity(line.len() + 1 + self.buf.len());
-        b.extend_from_slice(&line);
-        b.extend_from_slice(b"\n");
-        b.extend_from_slice(&self.buf);
-        self.buf = b;
-        self.scanned = 0;
-    }
+fn unexpected(line: &[u8]) -> Error {
+    Error::InvalidRecord(format!(
+        "unexpected line: {}",
+        String::from_utf8_lossy(&line[..line.len().min(64)])
+    ))
 }
 
 fn trim_ascii_start(b: &[u8]) -> &[u8] {

@@ -74,8 +74,8 @@ impl ThinkSplitter {
             match self.state {
                 State::Start => {
                     let t = rest.trim_start();
-                    if t.starts_with(OPEN) {
-                        rest = &t[OPEN.len()..];
+                    if let Some(after) = t.strip_prefix(OPEN) {
+                        rest = after;
                         self.state = State::Reasoning;
                         self.trim = true;
                         continue;

@@ -166,7 +166,7 @@ impl Translator {
         match &self.upstream_usage {
             Some(u) => {
                 let mut u = u.clone();
-                if u.prompt_tokens == 0 && self.cfg.prompt_tokens_estimate > 0 {
+                if u.prompt_tokens == 0 {
                     u.prompt_tokens = self.cfg.prompt_tokens_estimate;
                     u.estimated = true;
                 }
@@ -205,7 +205,7 @@ impl Translator {
     /// [`FrameDecoder`]).
     pub fn push_event(&mut self, event: SmEvent, out: &mut Vec<StreamItem>) {
         match event {
-            SmEvent::PayloadPart(bytes) => self.push_payload(&bytes, out),
+            SmEvent::PayloadPart(bytes) => self.push_payload_bytes(bytes, out),
             other => {
                 if let Some(e) = other.as_error() {
                     self.fail(e, out);
@@ -219,7 +219,16 @@ impl Translator {
         if self.ended || self.phase == Phase::Closed {
             return;
         }
-        self.records.push(bytes);
+        self.push_payload_bytes(bytes::Bytes::copy_from_slice(bytes), out);
+    }
+
+    /// Feeds `PayloadPart` bytes without copying them (the AWS SDK hands out
+    /// [`bytes::Bytes`] in its `Blob`s).
+    pub fn push_payload_bytes(&mut self, bytes: bytes::Bytes, out: &mut Vec<StreamItem>) {
+        if self.ended || self.phase == Phase::Closed {
+            return;
+        }
+        self.records.push_bytes(bytes);
         loop {
             match self.records.next_record() {
                 Ok(Some(r)) => {

@@ -103,10 +103,8 @@ pub(crate) fn check_chat_sse(sse: &str) -> String {
                     *max = (*max).max(i);
                 }
             }
-            if idx == 0 {
-                if let Some(t) = d.get("content") {
-                    content.push_str(t.as_str().unwrap());
-                }
+            if let Some(t) = d.get("content").filter(|_| idx == 0) {
+                content.push_str(t.as_str().unwrap());
             }
             match &c["finish_reason"] {
                 Value::Null => {}

@@ -45,11 +45,9 @@ impl Dialect for Lmi {
                 code: None,
             }));
         }
-        if let Some(t) = &r.token {
-            if !t.special {
-                em.text(0, &t.text);
-                em.count_token();
-            }
+        if let Some(t) = r.token.as_ref().filter(|t| !t.special) {
+            em.text(0, &t.text);
+            em.count_token();
         }
         if let Some(outputs) = &r.outputs {
             self.outputs_form = true;

@@ -99,8 +99,8 @@ impl DialectState {
     pub(crate) fn new(kind: DialectKind) -> Self {
         match kind {
             DialectKind::Auto => Self::Undetected,
-            DialectKind::OpenAiChat => Self::OpenAiChat(OpenAiChat::default()),
-            DialectKind::Tgi => Self::Tgi(Tgi::default()),
+            DialectKind::OpenAiChat => Self::OpenAiChat(OpenAiChat),
+            DialectKind::Tgi => Self::Tgi(Tgi),
             DialectKind::Lmi => Self::Lmi(Lmi::default()),
         }
     }

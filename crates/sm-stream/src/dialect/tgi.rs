@@ -58,11 +58,9 @@ impl Dialect for Tgi {
         // some versions; choices are numbered from 0.
         let idx = 0;
         let _ = r.index;
-        if let Some(t) = &r.token {
-            if !t.special {
-                em.text(idx, &t.text);
-                em.count_token();
-            }
+        if let Some(t) = r.token.as_ref().filter(|t| !t.special) {
+            em.text(idx, &t.text);
+            em.count_token();
         }
         if let Some(d) = r.details {
             apply_details(&d, idx, em)?;
