@@ -41,6 +41,7 @@
 //! assert!(text.ends_with("data: [DONE]\n\n"));
 //! ```
 
+pub mod complete;
 mod dialect;
 mod error;
 pub mod frame;

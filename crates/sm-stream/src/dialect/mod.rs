@@ -204,6 +204,10 @@ pub(crate) fn error_value(bytes: &[u8]) -> Option<Error> {
         #[serde(default, rename = "type")]
         kind: Option<String>,
     }
+    // Only an object can be an error (serde would read a list as a struct).
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return None;
+    }
     let e: E = serde_json::from_slice(bytes).ok()?;
     let code_str = |v: &serde_json::Value| match v {
         serde_json::Value::String(s) => Some(s.clone()),

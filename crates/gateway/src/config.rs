@@ -1,0 +1,503 @@
+//! Typed configuration: defaults, then the TOML file, then environment
+//! variables (the seed's names work unchanged), then `validate()`.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use sm_stream::{DialectKind, ReasoningMode};
+
+/// A configuration error: the exact key and the reason.
+#[derive(Debug, thiserror::Error)]
+#[error("config: {key}: {reason}")]
+pub struct ConfigError {
+    /// The key at fault (`models[0].dialect`, `API_KEY_CACHE_TTL`, …).
+    pub key: String,
+    /// Why.
+    pub reason: String,
+}
+
+fn err(key: impl Into<String>, reason: impl Into<String>) -> ConfigError {
+    ConfigError {
+        key: key.into(),
+        reason: reason.into(),
+    }
+}
+
+/// A secret value: prints as `*****`.
+#[derive(Clone, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("*****")
+    }
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Address to listen on (`PORT` sets the port on 0.0.0.0).
+    pub listen: String,
+    /// HTTP worker threads (default: one per core).
+    pub workers: Option<usize>,
+    /// Largest request body, bytes (SageMaker's own limit: 5 MiB).
+    pub max_body_bytes: usize,
+    /// On SIGTERM, how long in-flight requests may take to finish.
+    pub shutdown_timeout_secs: u64,
+    /// Upper bound of a non-streaming upstream call.
+    pub request_timeout_secs: u64,
+    /// Upper bound on waiting for a stream's first event.
+    pub first_byte_timeout_secs: u64,
+    /// A stream silent this long ends with an error event.
+    pub stream_idle_timeout_secs: u64,
+    /// Model used when a request names an unknown model.
+    pub default_model: Option<String>,
+    /// `json` (default) or `text`.
+    pub log_format: LogFormat,
+    /// AWS settings.
+    pub aws: AwsConfig,
+    /// Client authentication.
+    pub auth: AuthConfig,
+    /// The models served.
+    pub models: Vec<ModelConfig>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: "0.0.0.0:8080".into(),
+            workers: None,
+            max_body_bytes: 5 * 1024 * 1024,
+            shutdown_timeout_secs: 30,
+            request_timeout_secs: 120,
+            first_byte_timeout_secs: 120,
+            stream_idle_timeout_secs: 120,
+            default_model: None,
+            log_format: LogFormat::Json,
+            aws: AwsConfig::default(),
+            auth: AuthConfig::default(),
+            models: Vec::new(),
+        }
+    }
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// One JSON object a line.
+    Json,
+    /// Human-readable.
+    Text,
+}
+
+/// AWS settings. Credentials come from the SDK's standard chain.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AwsConfig {
+    /// Region (`AWS_REGION`); China regions use the aws-cn partition.
+    pub region: Option<String>,
+    /// Endpoint override for every service (the SDK also reads
+    /// `AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME` and
+    /// `AWS_ENDPOINT_URL_SECRETS_MANAGER`).
+    pub endpoint_url: Option<String>,
+    /// Attempts per AWS call, retries included (`AWS_MAX_ATTEMPTS`).
+    pub max_attempts: u32,
+    /// TCP connect timeout.
+    pub connect_timeout_secs: u64,
+}
+
+impl Default for AwsConfig {
+    fn default() -> Self {
+        Self {
+            region: None,
+            endpoint_url: None,
+            max_attempts: 3,
+            connect_timeout_secs: 5,
+        }
+    }
+}
+
+/// Client authentication.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// Static keys (`API_KEY`, comma-separated).
+    pub keys: Vec<Secret>,
+    /// Secrets Manager secret holding the keys (`AUTH_SECRET_ID`).
+    pub secret_id: Option<String>,
+    /// How long fetched keys are cached (`API_KEY_CACHE_TTL`).
+    pub cache_ttl_secs: u64,
+    /// Least time between two fetches of the secret.
+    pub refresh_min_interval_secs: u64,
+    /// Serve without authentication (`AUTH_DISABLED=true`). Explicit only.
+    pub disabled: bool,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            keys: Vec::new(),
+            secret_id: None,
+            cache_ttl_secs: 3600,
+            refresh_min_interval_secs: 10,
+            disabled: false,
+        }
+    }
+}
+
+/// One served model: a SageMaker endpoint and how to talk to it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelConfig {
+    /// The model id clients send.
+    pub name: String,
+    /// The endpoint (default: `name`).
+    #[serde(default)]
+    pub endpoint: Option<String>,
+    /// Other ids that reach this model.
+    #[serde(default)]
+    pub aliases: Vec<String>,
+    /// The container's payload format: `openai_chat` (default), `tgi`,
+    /// `lmi`.
+    #[serde(default = "default_dialect")]
+    pub dialect: DialectKind,
+    /// Inference component of a multi-model endpoint.
+    #[serde(default)]
+    pub inference_component: Option<String>,
+    /// Production variant to target.
+    #[serde(default)]
+    pub target_variant: Option<String>,
+    /// `X-Amzn-SageMaker-Custom-Attributes`.
+    #[serde(default)]
+    pub custom_attributes: Option<String>,
+    /// Request content type.
+    #[serde(default = "default_content_type")]
+    pub content_type: String,
+    /// The `model` sent upstream in OpenAI-dialect requests (default: the
+    /// client's value).
+    #[serde(default)]
+    pub upstream_model: Option<String>,
+    /// `off` (default), `tags`, `start_in_reasoning`.
+    #[serde(default)]
+    pub reasoning: Reasoning,
+    /// Chat template (Jinja) for `tgi`/`lmi` containers, inline.
+    #[serde(default)]
+    pub chat_template: Option<String>,
+    /// Chat template from a file: a model's `tokenizer_config.json` or a
+    /// `.jinja` file.
+    #[serde(default)]
+    pub chat_template_file: Option<PathBuf>,
+    /// `max_new_tokens` when the request sets no limit (`tgi`/`lmi`).
+    #[serde(default = "default_max_new_tokens")]
+    pub default_max_tokens: u32,
+    /// `owned_by` in `/v1/models`.
+    #[serde(default = "default_owner")]
+    pub owned_by: String,
+}
+
+fn default_dialect() -> DialectKind {
+    DialectKind::OpenAiChat
+}
+fn default_content_type() -> String {
+    "application/json".into()
+}
+fn default_max_new_tokens() -> u32 {
+    1024
+}
+fn default_owner() -> String {
+    "sagemaker".into()
+}
+
+impl ModelConfig {
+    /// A model for an endpoint, with defaults.
+    pub fn for_endpoint(endpoint: &str) -> Self {
+        Self {
+            name: endpoint.to_owned(),
+            endpoint: None,
+            aliases: Vec::new(),
+            dialect: default_dialect(),
+            inference_component: None,
+            target_variant: None,
+            custom_attributes: None,
+            content_type: default_content_type(),
+            upstream_model: None,
+            reasoning: Reasoning::Off,
+            chat_template: None,
+            chat_template_file: None,
+            default_max_tokens: default_max_new_tokens(),
+            owned_by: default_owner(),
+        }
+    }
+
+    /// The SageMaker endpoint name.
+    pub fn endpoint_name(&self) -> &str {
+        self.endpoint.as_deref().unwrap_or(&self.name)
+    }
+}
+
+/// Reasoning split, as configured.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reasoning {
+    /// Leave `<think>` in the content.
+    #[default]
+    Off,
+    /// Split `<think>…</think>` into `reasoning_content`.
+    Tags,
+    /// As `tags`, the output starting inside the reasoning.
+    StartInReasoning,
+}
+
+impl From<Reasoning> for ReasoningMode {
+    fn from(r: Reasoning) -> Self {
+        match r {
+            Reasoning::Off => Self::Off,
+            Reasoning::Tags => Self::Tags,
+            Reasoning::StartInReasoning => Self::TagsStartInReasoning,
+        }
+    }
+}
+
+impl Config {
+    /// Defaults, the file (if any), then `env`.
+    pub fn load(
+        file: Option<&Path>,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let mut cfg = match file {
+            Some(p) => {
+                let text = std::fs::read_to_string(p)
+                    .map_err(|e| err(p.display().to_string(), e.to_string()))?;
+                Self::from_toml(&text)?
+            }
+            None => Self::default(),
+        };
+        cfg.apply_env(env)?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Parses TOML; unknown keys are refused with their path.
+    pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
+        let de = toml::Deserializer::parse(text).map_err(|e| err("config file", e.to_string()))?;
+        serde_path_to_error::deserialize(de).map_err(|e| {
+            let path = e.path().to_string();
+            err(path, e.into_inner().message().to_owned())
+        })
+    }
+
+    /// Environment variables over the file.
+    pub fn apply_env(&mut self, env: &dyn Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        fn num<T: std::str::FromStr>(k: &str, v: &str) -> Result<T, ConfigError> {
+            v.trim()
+                .parse()
+                .map_err(|_| err(k, format!("'{v}' is not a valid number")))
+        }
+        fn flag(k: &str, v: &str) -> Result<bool, ConfigError> {
+            match v.trim().to_ascii_lowercase().as_str() {
+                "1" | "true" | "yes" | "on" => Ok(true),
+                "0" | "false" | "no" | "off" | "" => Ok(false),
+                _ => Err(err(k, format!("'{v}' is not true or false"))),
+            }
+        }
+        if let Some(v) = env("PORT") {
+            let port: u16 = num("PORT", &v)?;
+            self.listen = format!("0.0.0.0:{port}");
+        }
+        if let Some(v) = env("LISTEN") {
+            self.listen = v;
+        }
+        if let Some(v) = env("AWS_REGION").or_else(|| env("AWS_DEFAULT_REGION")) {
+            self.aws.region = Some(v);
+        }
+        if let Some(v) = env("AWS_MAX_ATTEMPTS") {
+            self.aws.max_attempts = num("AWS_MAX_ATTEMPTS", &v)?;
+        }
+        if let Some(v) = env("AUTH_SECRET_ID").filter(|v| !v.is_empty()) {
+            self.auth.secret_id = Some(v);
+        }
+        if let Some(v) = env("API_KEY_CACHE_TTL") {
+            self.auth.cache_ttl_secs = num("API_KEY_CACHE_TTL", &v)?;
+        }
+        if let Some(v) = env("API_KEY") {
+            self.auth.keys.extend(
+                v.split(',')
+                    .map(str::trim)
+                    .filter(|k| !k.is_empty())
+                    .map(|k| Secret(k.to_owned())),
+            );
+        }
+        if let Some(v) = env("AUTH_DISABLED") {
+            self.auth.disabled = flag("AUTH_DISABLED", &v)?;
+        }
+        if let Some(v) = env("MAX_BODY_BYTES") {
+            self.max_body_bytes = num("MAX_BODY_BYTES", &v)?;
+        }
+        if let Some(v) = env("LOG_FORMAT") {
+            self.log_format = match v.as_str() {
+                "json" => LogFormat::Json,
+                "text" => LogFormat::Text,
+                _ => return Err(err("LOG_FORMAT", format!("'{v}' is not json or text"))),
+            };
+        }
+        if let Some(ep) = env("SAGEMAKER_ENDPOINT_NAME").filter(|v| !v.is_empty()) {
+            // One-endpoint mode (seed 000/001): every model name reaches it.
+            if !self.models.iter().any(|m| m.name == ep) {
+                let mut m = ModelConfig::for_endpoint(&ep);
+                if let Some(d) = env("SAGEMAKER_DIALECT") {
+                    m.dialect = d.parse().map_err(|e| err("SAGEMAKER_DIALECT", e))?;
+                }
+                if let Some(r) = env("SAGEMAKER_REASONING") {
+                    m.reasoning = match r.as_str() {
+                        "off" => Reasoning::Off,
+                        "tags" => Reasoning::Tags,
+                        "start_in_reasoning" => Reasoning::StartInReasoning,
+                        _ => {
+                            return Err(err(
+                                "SAGEMAKER_REASONING",
+                                format!("'{r}' is not off, tags or start_in_reasoning"),
+                            ));
+                        }
+                    };
+                }
+                if let Some(t) = env("SAGEMAKER_CHAT_TEMPLATE_FILE") {
+                    m.chat_template_file = Some(PathBuf::from(t));
+                }
+                self.models.push(m);
+            }
+            if self.default_model.is_none() {
+                self.default_model = Some(ep);
+            }
+        }
+        if let Some(v) = env("DEFAULT_MODEL").filter(|v| !v.is_empty()) {
+            self.default_model = Some(v);
+        }
+        Ok(())
+    }
+
+    /// Checks what types cannot.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.listen.parse::<SocketAddr>().map_err(|_| {
+            err(
+                "listen",
+                format!("'{}' is not an address like 0.0.0.0:8080", self.listen),
+            )
+        })?;
+        if self.models.is_empty() {
+            return Err(err(
+                "models",
+                "no model configured: set SAGEMAKER_ENDPOINT_NAME or add [[models]]",
+            ));
+        }
+        let mut names = HashSet::new();
+        for (i, m) in self.models.iter().enumerate() {
+            if m.name.is_empty() {
+                return Err(err(format!("models[{i}].name"), "must not be empty"));
+            }
+            for n in std::iter::once(&m.name).chain(&m.aliases) {
+                if !names.insert(n.clone()) {
+                    return Err(err(
+                        format!("models[{i}]"),
+                        format!("model name or alias '{n}' is used twice"),
+                    ));
+                }
+            }
+            if m.dialect == DialectKind::Auto {
+                return Err(err(
+                    format!("models[{i}].dialect"),
+                    "'auto' cannot shape requests: choose openai_chat, tgi or lmi",
+                ));
+            }
+            if m.chat_template.is_some() && m.chat_template_file.is_some() {
+                return Err(err(
+                    format!("models[{i}].chat_template"),
+                    "set chat_template or chat_template_file, not both",
+                ));
+            }
+        }
+        if let Some(d) = &self.default_model {
+            if !names.contains(d) {
+                return Err(err(
+                    "default_model",
+                    format!("'{d}' is not a configured model"),
+                ));
+            }
+        }
+        if !self.auth.disabled && self.auth.keys.is_empty() && self.auth.secret_id.is_none() {
+            return Err(err(
+                "auth",
+                "no API key source: set API_KEY or AUTH_SECRET_ID (auth.keys / auth.secret_id), \
+                 or AUTH_DISABLED=true to serve without authentication",
+            ));
+        }
+        if self.max_body_bytes == 0 {
+            return Err(err("max_body_bytes", "must be above 0"));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: std::collections::HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |k| map.get(k).cloned()
+    }
+
+    #[test]
+    fn seed_variables_work_unchanged() {
+        let cfg = Config::load(
+            None,
+            &env_of(&[
+                ("SAGEMAKER_ENDPOINT_NAME", "deepseek-r1-distill"),
+                ("AUTH_SECRET_ID", "prod/api-key"),
+                ("API_KEY_CACHE_TTL", "600"),
+                ("AWS_REGION", "cn-north-1"),
+                ("PORT", "9000"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(cfg.listen, "0.0.0.0:9000");
+        assert_eq!(cfg.models[0].endpoint_name(), "deepseek-r1-distill");
+        assert_eq!(cfg.default_model.as_deref(), Some("deepseek-r1-distill"));
+        assert_eq!(cfg.auth.secret_id.as_deref(), Some("prod/api-key"));
+        assert_eq!(cfg.auth.cache_ttl_secs, 600);
+        assert_eq!(cfg.aws.region.as_deref(), Some("cn-north-1"));
+    }
+
+    #[test]
+    fn bad_values_name_their_key() {
+        let e = Config::load(
+            None,
+            &env_of(&[("SAGEMAKER_ENDPOINT_NAME", "x"), ("API_KEY", "k"), ("API_KEY_CACHE_TTL", "1h")]),
+        )
+        .unwrap_err();
+        assert_eq!(e.key, "API_KEY_CACHE_TTL");
+        let e = Config::from_toml("[[models]]\nname = \"a\"\ndialectt = \"tgi\"\n").unwrap_err();
+        assert!(e.key.starts_with("models[0]"), "{e}");
+        assert!(e.reason.contains("dialectt"), "{e}");
+        let e = Config::from_toml("[[models]]\nname = \"a\"\ndialect = \"vllm\"\n").unwrap_err();
+        assert_eq!(e.key, "models[0].dialect", "{e}");
+        let e = Config::load(None, &env_of(&[("SAGEMAKER_ENDPOINT_NAME", "x")])).unwrap_err();
+        assert_eq!(e.key, "auth");
+        let e = Config::load(None, &env_of(&[("API_KEY", "k")])).unwrap_err();
+        assert_eq!(e.key, "models");
+    }
+
+    #[test]
+    fn secrets_do_not_print() {
+        let mut cfg = Config::default();
+        cfg.auth.keys.push(Secret("sk-canary-123".into()));
+        assert!(!format!("{cfg:?}").contains("canary"));
+    }
+}

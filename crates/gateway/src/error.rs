@@ -1,0 +1,126 @@
+//! The one place errors become HTTP: the OpenAI error envelope with the right
+//! status.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use openai_types::ErrorResponse;
+
+/// An error answered to the client.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// The OpenAI error object.
+    pub body: ErrorResponse,
+    /// A low-cardinality label for logs and metrics.
+    pub label: &'static str,
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.status.as_u16(), self.body.error.message)
+    }
+}
+
+impl ApiError {
+    /// An error of the given status, OpenAI `type` and label.
+    pub fn new(status: StatusCode, kind: &str, label: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            body: ErrorResponse::new(message, kind),
+            label,
+        }
+    }
+
+    /// Sets `param`.
+    #[must_use]
+    pub fn param(mut self, p: impl Into<String>) -> Self {
+        self.body.error.param = Some(p.into());
+        self
+    }
+
+    /// Sets `code`.
+    #[must_use]
+    pub fn code(mut self, c: impl Into<String>) -> Self {
+        self.body.error.code = Some(c.into());
+        self
+    }
+
+    /// 400 `invalid_request_error`.
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_request_error", "invalid_request", message)
+    }
+
+    /// 401.
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "invalid_request_error", "unauthorized", message)
+            .code("invalid_api_key")
+    }
+
+    /// 404 for a route.
+    pub fn no_route(method: &str, path: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "invalid_request_error",
+            "not_found",
+            format!("Invalid URL ({method} {path})"),
+        )
+    }
+
+    /// 413.
+    pub fn too_large(limit: usize) -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "invalid_request_error",
+            "body_too_large",
+            format!("Request body exceeds the limit of {limit} bytes"),
+        )
+        .code("request_too_large")
+    }
+
+    /// 502/503/504 and friends: the upstream failed.
+    pub fn upstream(status: StatusCode, label: &'static str, message: impl Into<String>) -> Self {
+        Self::new(status, "server_error", label, message)
+    }
+
+    /// 500 for our own faults.
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "server_error", "internal", message)
+    }
+}
+
+impl From<keyauth::Error> for ApiError {
+    fn from(e: keyauth::Error) -> Self {
+        match e {
+            keyauth::Error::Missing => Self::unauthorized(
+                "You didn't provide an API key. Send it in the Authorization header as 'Bearer <key>'.",
+            ),
+            keyauth::Error::Invalid => Self::unauthorized("Incorrect API key provided."),
+            other => Self::upstream(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "auth_unavailable",
+                format!("Authentication is unavailable: {other}"),
+            )
+            .code("auth_unavailable"),
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        // Serializing our own error type cannot fail; the fallback is static.
+        let body = serde_json::to_vec(&self.body).unwrap_or_else(|_| {
+            br#"{"error":{"message":"internal error","type":"server_error","param":null,"code":null}}"#.to_vec()
+        });
+        let mut r = HttpResponse::build(self.status);
+        r.content_type("application/json");
+        if self.status == StatusCode::UNAUTHORIZED {
+            r.insert_header(("www-authenticate", "Bearer"));
+        }
+        r.body(body)
+    }
+}

@@ -1,0 +1,125 @@
+//! A deliberately small HTTP/1.1 server: enough for the AWS SDK's requests,
+//! with full control over when bytes are written and when a close is seen.
+
+use std::collections::HashMap;
+
+use anyhow::{Context, Result, bail};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+
+/// One parsed request.
+#[derive(Debug, Clone)]
+pub(crate) struct Request {
+    pub(crate) method: String,
+    pub(crate) path: String,
+    pub(crate) headers: HashMap<String, String>,
+    pub(crate) body: Vec<u8>,
+}
+
+/// Reads one request; `Ok(None)` when the client closed the connection.
+pub(crate) async fn read_request(r: &mut BufReader<OwnedReadHalf>) -> Result<Option<Request>> {
+    let mut line = String::new();
+    if r.read_line(&mut line).await? == 0 {
+        return Ok(None);
+    }
+    let mut parts = line.split_whitespace();
+    let method = parts.next().context("no method")?.to_owned();
+    let path = parts.next().context("no path")?.to_owned();
+    let mut headers = HashMap::new();
+    loop {
+        let mut h = String::new();
+        if r.read_line(&mut h).await? == 0 {
+            bail!("eof in headers");
+        }
+        let h = h.trim_end();
+        if h.is_empty() {
+            break;
+        }
+        if let Some((k, v)) = h.split_once(':') {
+            headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_owned());
+        }
+    }
+    let mut body = Vec::new();
+    if let Some(n) = headers.get("content-length") {
+        let n: usize = n.parse()?;
+        body.resize(n, 0);
+        r.read_exact(&mut body).await?;
+    } else if headers
+        .get("transfer-encoding")
+        .is_some_and(|v| v.eq_ignore_ascii_case("chunked"))
+    {
+        loop {
+            let mut size = String::new();
+            r.read_line(&mut size).await?;
+            let n = usize::from_str_radix(size.trim().split(';').next().unwrap_or("0"), 16)?;
+            let mut chunk = vec![0; n + 2];
+            r.read_exact(&mut chunk).await?;
+            if n == 0 {
+                break;
+            }
+            body.extend_from_slice(&chunk[..n]);
+        }
+    }
+    Ok(Some(Request {
+        method,
+        path,
+        headers,
+        body,
+    }))
+}
+
+/// Writes a complete response with a `Content-Length`, in one write.
+pub(crate) async fn write_full(
+    w: &mut OwnedWriteHalf,
+    status: u16,
+    headers: &[(&str, String)],
+    body: &[u8],
+) -> Result<()> {
+    let mut out = format!("HTTP/1.1 {status} {}\r\n", reason(status));
+    for (k, v) in headers {
+        out.push_str(&format!("{k}: {v}\r\n"));
+    }
+    out.push_str(&format!("content-length: {}\r\n\r\n", body.len()));
+    let mut bytes = out.into_bytes();
+    bytes.extend_from_slice(body);
+    w.write_all(&bytes).await?;
+    Ok(())
+}
+
+/// Writes the head of a chunked response.
+pub(crate) async fn write_chunked_head(
+    w: &mut OwnedWriteHalf,
+    status: u16,
+    headers: &[(&str, String)],
+) -> Result<()> {
+    let mut out = format!("HTTP/1.1 {status} {}\r\n", reason(status));
+    for (k, v) in headers {
+        out.push_str(&format!("{k}: {v}\r\n"));
+    }
+    out.push_str("transfer-encoding: chunked\r\n\r\n");
+    w.write_all(out.as_bytes()).await?;
+    Ok(())
+}
+
+/// Writes one chunk of a chunked body (an empty `data` ends the body).
+pub(crate) async fn write_chunk(w: &mut OwnedWriteHalf, data: &[u8]) -> Result<()> {
+    let mut out = format!("{:x}\r\n", data.len()).into_bytes();
+    out.extend_from_slice(data);
+    out.extend_from_slice(b"\r\n");
+    w.write_all(&out).await?;
+    w.flush().await?;
+    Ok(())
+}
+
+fn reason(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        400 => "Bad Request",
+        404 => "Not Found",
+        424 => "Failed Dependency",
+        429 => "Too Many Requests",
+        500 => "Internal Server Error",
+        503 => "Service Unavailable",
+        _ => "Status",
+    }
+}

@@ -1,0 +1,533 @@
+//! The fake SageMaker runtime.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use serde_json::{Value, json};
+use sm_stream::frame::encode;
+use tokio::io::{AsyncReadExt, BufReader};
+use tokio::net::TcpListener;
+use tokio::net::tcp::OwnedWriteHalf;
+
+use crate::http::{self, Request};
+
+/// The payload format a fake endpoint's container speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContainerDialect {
+    /// OpenAI chat completions in and out (vLLM, TGI Messages API, LMI).
+    OpenAi,
+    /// TGI `generate` / `generate_stream`.
+    Tgi,
+    /// LMI rolling batch JSON lines.
+    Lmi,
+}
+
+/// What an endpoint answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reply {
+    /// `"Echo: "` and the last user message (OpenAI) or the prompt (TGI/LMI).
+    Echo,
+    /// A fixed text.
+    Text(String),
+    /// `" tick"` tokens forever (for disconnect tests).
+    Endless,
+}
+
+/// A failure the endpoint injects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fault {
+    /// None.
+    None,
+    /// `ModelError` (424) with the container's status and message.
+    ModelError {
+        /// `OriginalStatusCode`.
+        status: u16,
+        /// `OriginalMessage`.
+        message: String,
+    },
+    /// `ThrottlingException` (400 with that error type).
+    Throttling,
+    /// `ServiceUnavailable` (503).
+    ServiceUnavailable,
+    /// `InternalFailure` (500).
+    InternalFailure,
+    /// A `ModelStreamError` event after this many tokens.
+    ModelStreamErrorAfter(usize),
+    /// An `InternalStreamFailure` event after this many tokens.
+    InternalStreamFailureAfter(usize),
+    /// Accept the request and never answer.
+    HangBeforeHeaders,
+}
+
+/// A fake endpoint.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    /// Container dialect.
+    pub dialect: ContainerDialect,
+    /// What it answers.
+    pub reply: Reply,
+    /// Bytes per `PayloadPart` (small values cut records and characters).
+    pub part_bytes: usize,
+    /// Pause between tokens.
+    pub token_delay: Duration,
+    /// Injected failure.
+    pub fault: Fault,
+}
+
+impl Endpoint {
+    /// An echoing endpoint of the given dialect, 7-byte payload parts (which
+    /// cut CJK characters), no delay.
+    pub fn echo(dialect: ContainerDialect) -> Self {
+        Self {
+            dialect,
+            reply: Reply::Echo,
+            part_bytes: 7,
+            token_delay: Duration::ZERO,
+            fault: Fault::None,
+        }
+    }
+}
+
+/// A request the fake received.
+#[derive(Debug, Clone)]
+pub struct RecordedRequest {
+    /// Endpoint name.
+    pub endpoint: String,
+    /// Streaming API or not.
+    pub stream: bool,
+    /// Lower-cased header names and values.
+    pub headers: HashMap<String, String>,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+/// What happened to one streaming response.
+#[derive(Debug, Clone)]
+pub struct StreamRecord {
+    /// Endpoint name.
+    pub endpoint: String,
+    /// When the response head was written.
+    pub started: Instant,
+    /// When the stream ended: finished, failed, or the client closed.
+    pub ended: Option<Instant>,
+    /// Whether the client closed the connection before the stream finished.
+    pub client_closed: bool,
+    /// Tokens written.
+    pub tokens_sent: usize,
+}
+
+#[derive(Debug, Default)]
+struct Shared {
+    endpoints: Mutex<HashMap<String, Endpoint>>,
+    requests: Mutex<Vec<RecordedRequest>>,
+    streams: Mutex<Vec<StreamRecord>>,
+}
+
+/// A fake SageMaker runtime on a loopback port. Dropping it stops it.
+#[derive(Debug)]
+pub struct FakeSageMaker {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for FakeSageMaker {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl FakeSageMaker {
+    /// Starts on `127.0.0.1:0` (or `addr`) in the current tokio runtime.
+    pub async fn start_on(addr: SocketAddr) -> Result<Self> {
+        let listener = TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
+        let shared = Arc::new(Shared::default());
+        let s = Arc::clone(&shared);
+        let task = tokio::spawn(async move {
+            while let Ok((sock, _)) = listener.accept().await {
+                let _ = sock.set_nodelay(true);
+                let s = Arc::clone(&s);
+                tokio::spawn(async move {
+                    let _ = serve_conn(sock, s).await;
+                });
+            }
+        });
+        Ok(Self { addr, shared, task })
+    }
+
+    /// Starts on a free loopback port.
+    pub async fn start() -> Result<Self> {
+        Self::start_on(SocketAddr::from(([127, 0, 0, 1], 0))).await
+    }
+
+    /// `http://127.0.0.1:PORT`, for `AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Adds or replaces an endpoint.
+    pub fn add(&self, name: &str, endpoint: Endpoint) -> &Self {
+        lock(&self.shared.endpoints).insert(name.to_owned(), endpoint);
+        self
+    }
+
+    /// Requests received so far.
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        lock(&self.shared.requests).clone()
+    }
+
+    /// Streaming responses so far.
+    pub fn streams(&self) -> Vec<StreamRecord> {
+        lock(&self.shared.streams).clone()
+    }
+}
+
+async fn serve_conn(sock: tokio::net::TcpStream, shared: Arc<Shared>) -> Result<()> {
+    let (r, mut w) = sock.into_split();
+    let mut r = BufReader::new(r);
+    while let Some(req) = http::read_request(&mut r).await? {
+        let keep = handle(&req, &mut r, &mut w, &shared).await?;
+        if !keep {
+            break;
+        }
+    }
+    Ok(())
+}
+
+fn error(
+    status: u16,
+    kind: &str,
+    body: Value,
+) -> (u16, Vec<(&'static str, String)>, Vec<u8>) {
+    (
+        status,
+        vec![
+            ("x-amzn-errortype", kind.to_owned()),
+            ("content-type", "application/json".to_owned()),
+            ("x-amzn-requestid", "00000000-0000-0000-0000-000000000000".to_owned()),
+        ],
+        body.to_string().into_bytes(),
+    )
+}
+
+/// Handles one request; returns whether the connection may be reused.
+async fn handle(
+    req: &Request,
+    r: &mut BufReader<tokio::net::tcp::OwnedReadHalf>,
+    w: &mut OwnedWriteHalf,
+    shared: &Shared,
+) -> Result<bool> {
+    let path = req.path.split('?').next().unwrap_or_default();
+    let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let (name, stream) = match (req.method.as_str(), segs.as_slice()) {
+        ("POST", ["endpoints", name, "invocations"]) => (decode(name), false),
+        ("POST", ["endpoints", name, "invocations-response-stream"]) => (decode(name), true),
+        _ => {
+            let (s, h, b) = error(404, "UnknownOperationException", json!({"message": "unknown operation"}));
+            http::write_full(w, s, &h, &b).await?;
+            return Ok(true);
+        }
+    };
+    lock(&shared.requests).push(RecordedRequest {
+        endpoint: name.clone(),
+        stream,
+        headers: req.headers.clone(),
+        body: req.body.clone(),
+    });
+    if !req
+        .headers
+        .get("authorization")
+        .is_some_and(|a| a.starts_with("AWS4-HMAC-SHA256 Credential="))
+    {
+        let (s, h, b) = error(403, "UnrecognizedClientException", json!({"message": "Missing Authentication Token"}));
+        http::write_full(w, s, &h, &b).await?;
+        return Ok(true);
+    }
+    let Some(ep) = lock(&shared.endpoints).get(&name).cloned() else {
+        let (s, h, b) = error(
+            400,
+            "ValidationError",
+            json!({"message": format!("Endpoint {name} of account 123456789012 not found.")}),
+        );
+        http::write_full(w, s, &h, &b).await?;
+        return Ok(true);
+    };
+    let fault = match &ep.fault {
+        Fault::ModelError { status, message } => Some(error(
+            424,
+            "ModelError",
+            json!({
+                "message": format!("Received server error ({status}) from primary with message \"{message}\". See https://us-east-1.console.aws.amazon.com/cloudwatch/home?region=us-east-1#logEventViewer:group=/aws/sagemaker/Endpoints/{name} in account 123456789012 for more information."),
+                "OriginalStatusCode": status,
+                "OriginalMessage": message,
+                "LogStreamArn": format!("arn:aws:logs:us-east-1:123456789012:log-group:/aws/sagemaker/Endpoints/{name}"),
+            }),
+        )),
+        Fault::Throttling => Some(error(400, "ThrottlingException", json!({"message": "Rate exceeded"}))),
+        Fault::ServiceUnavailable => Some(error(503, "ServiceUnavailable", json!({"message": "Service is unavailable"}))),
+        Fault::InternalFailure => Some(error(500, "InternalFailure", json!({"message": "An internal failure occurred"}))),
+        Fault::HangBeforeHeaders => {
+            // Hold the connection until the client gives up.
+            let mut buf = [0u8; 1];
+            let _ = r.read(&mut buf).await;
+            return Ok(false);
+        }
+        _ => None,
+    };
+    if let Some((s, h, b)) = fault {
+        http::write_full(w, s, &h, &b).await?;
+        return Ok(true);
+    }
+    let body: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
+    let (tokens, limited) = reply_tokens(&ep, &body);
+    if !stream {
+        let out = full_body(ep.dialect, &tokens, limited);
+        http::write_full(
+            w,
+            200,
+            &[
+                ("content-type", "application/json".to_owned()),
+                ("x-amzn-invoked-production-variant", "AllTraffic".to_owned()),
+            ],
+            &out,
+        )
+        .await?;
+        return Ok(true);
+    }
+    stream_reply(&name, &ep, &body, tokens, limited, r, w, shared).await
+}
+
+fn decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let hex = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() {
+            if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
+                out.push(h * 16 + l);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The reply's tokens (a word with its leading space, or one CJK character),
+/// and whether a token limit cut it.
+fn reply_tokens(ep: &Endpoint, body: &Value) -> (Vec<String>, bool) {
+    let text = match &ep.reply {
+        Reply::Text(t) => t.clone(),
+        Reply::Endless => return (Vec::new(), false),
+        Reply::Echo => {
+            let said = match ep.dialect {
+                ContainerDialect::OpenAi => body["messages"]
+                    .as_array()
+                    .and_then(|m| m.iter().rev().find(|m| m["role"] == "user"))
+                    .map(|m| match &m["content"] {
+                        Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    })
+                    .unwrap_or_default(),
+                _ => body["inputs"].as_str().unwrap_or_default().to_owned(),
+            };
+            format!("Echo: {said}")
+        }
+    };
+    let mut tokens: Vec<String> = Vec::new();
+    for ch in text.chars() {
+        let start_new = tokens.is_empty()
+            || ch == ' '
+            || !ch.is_ascii()
+            || tokens.last().is_some_and(|t| t.chars().last().is_some_and(|c| !c.is_ascii()));
+        if start_new {
+            tokens.push(ch.to_string());
+        } else if let Some(t) = tokens.last_mut() {
+            t.push(ch);
+        }
+    }
+    let limit = body["max_tokens"]
+        .as_u64()
+        .or_else(|| body["max_completion_tokens"].as_u64())
+        .or_else(|| body["parameters"]["max_new_tokens"].as_u64());
+    match limit {
+        Some(n) if (n as usize) < tokens.len() => {
+            tokens.truncate(n as usize);
+            (tokens, true)
+        }
+        _ => (tokens, false),
+    }
+}
+
+fn full_body(dialect: ContainerDialect, tokens: &[String], limited: bool) -> Vec<u8> {
+    let text: String = tokens.concat();
+    let n = tokens.len();
+    let v = match dialect {
+        ContainerDialect::OpenAi => json!({
+            "id": "chatcmpl-fake", "object": "chat.completion", "created": 1718000000, "model": "fake",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "logprobs": null,
+                          "finish_reason": if limited { "length" } else { "stop" }}],
+            "usage": {"prompt_tokens": 11, "completion_tokens": n, "total_tokens": 11 + n}
+        }),
+        ContainerDialect::Tgi => json!([{"generated_text": text, "details": {
+            "finish_reason": if limited { "length" } else { "eos_token" }, "generated_tokens": n, "seed": null}}]),
+        ContainerDialect::Lmi => json!({"generated_text": text}),
+    };
+    v.to_string().into_bytes()
+}
+
+fn record(dialect: ContainerDialect, i: usize, text: &str, last: Option<(bool, usize)>) -> String {
+    match dialect {
+        ContainerDialect::OpenAi => {
+            let chunk = |delta: Value, fin: Value| {
+                json!({"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": 1718000000,
+                       "model": "fake", "choices": [{"index": 0, "delta": delta, "logprobs": null, "finish_reason": fin}]})
+            };
+            match last {
+                None if i == 0 => format!(
+                    "data: {}\n\ndata: {}\n\n",
+                    chunk(json!({"role": "assistant", "content": ""}), Value::Null),
+                    chunk(json!({"content": text}), Value::Null)
+                ),
+                None => format!("data: {}\n\n", chunk(json!({"content": text}), Value::Null)),
+                Some((limited, n)) => {
+                    let fin = chunk(json!({}), json!(if limited { "length" } else { "stop" }));
+                    let usage = json!({"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": 1718000000,
+                        "model": "fake", "choices": [], "usage": {"prompt_tokens": 11, "completion_tokens": n, "total_tokens": 11 + n}});
+                    format!("data: {fin}\n\ndata: {usage}\n\ndata: [DONE]\n\n")
+                }
+            }
+        }
+        ContainerDialect::Tgi => match last {
+            None => format!(
+                "data:{}\n\n",
+                json!({"index": i, "token": {"id": i, "text": text, "logprob": -0.1, "special": false}, "generated_text": null, "details": null})
+            ),
+            Some((limited, n)) => format!(
+                "data:{}\n\n",
+                json!({"index": i, "token": {"id": 2, "text": "</s>", "logprob": 0.0, "special": true}, "generated_text": "",
+                       "details": {"finish_reason": if limited { "length" } else { "eos_token" }, "generated_tokens": n + 1, "seed": null}})
+            ),
+        },
+        ContainerDialect::Lmi => match last {
+            None => format!("{}\n", json!({"token": {"id": [i], "text": text, "log_prob": -0.1}})),
+            Some((limited, n)) => format!(
+                "{}\n",
+                json!({"token": {"id": [2], "text": "", "log_prob": 0.0}, "generated_text": "",
+                       "details": {"finish_reason": if limited { "length" } else { "eos_token" }, "generated_tokens": n}})
+            ),
+        },
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn stream_reply(
+    name: &str,
+    ep: &Endpoint,
+    _body: &Value,
+    tokens: Vec<String>,
+    limited: bool,
+    r: &mut BufReader<tokio::net::tcp::OwnedReadHalf>,
+    w: &mut OwnedWriteHalf,
+    shared: &Shared,
+) -> Result<bool> {
+    http::write_chunked_head(
+        w,
+        200,
+        &[
+            ("content-type", "application/vnd.amazon.eventstream".to_owned()),
+            ("x-amzn-sagemaker-content-type", "application/json".to_owned()),
+            ("x-amzn-invoked-production-variant", "AllTraffic".to_owned()),
+        ],
+    )
+    .await?;
+    let idx = {
+        let mut s = lock(&shared.streams);
+        s.push(StreamRecord {
+            endpoint: name.to_owned(),
+            started: Instant::now(),
+            ended: None,
+            client_closed: false,
+            tokens_sent: 0,
+        });
+        s.len() - 1
+    };
+    let finish = |client_closed: bool, sent: usize| {
+        let mut s = lock(&shared.streams);
+        s[idx].ended = Some(Instant::now());
+        s[idx].client_closed = client_closed;
+        s[idx].tokens_sent = sent;
+    };
+    let endless = ep.reply == Reply::Endless;
+    let mut i = 0usize;
+    let mut probe = [0u8; 64];
+    loop {
+        // The wire bytes of this step.
+        let mut wire = Vec::new();
+        let fault_now = match ep.fault {
+            Fault::ModelStreamErrorAfter(n) if i == n => Some(encode::exception(
+                "ModelStreamError",
+                "Model server crashed mid-stream",
+                Some("ModelError"),
+            )),
+            Fault::InternalStreamFailureAfter(n) if i == n => Some(encode::exception(
+                "InternalStreamFailure",
+                "Internal stream failure",
+                None,
+            )),
+            _ => None,
+        };
+        let done = fault_now.is_some() || (!endless && i >= tokens.len());
+        if let Some(f) = fault_now {
+            wire.extend(f);
+        } else {
+            let rec = if done {
+                record(ep.dialect, i, "", Some((limited, tokens.len())))
+            } else if endless {
+                record(ep.dialect, i, " tick", None)
+            } else {
+                record(ep.dialect, i, &tokens[i], None)
+            };
+            for part in rec.as_bytes().chunks(ep.part_bytes.max(1)) {
+                wire.extend(encode::payload_part(part));
+            }
+        }
+        let delay = if i == 0 { Duration::ZERO } else { ep.token_delay };
+        // Wait, watching for the client to close the connection meanwhile.
+        tokio::select! {
+            n = r.read(&mut probe) => {
+                if matches!(n, Ok(0) | Err(_)) {
+                    finish(true, i);
+                    return Ok(false);
+                }
+            }
+            _ = tokio::time::sleep(delay) => {}
+        }
+        if http::write_chunk(w, &wire).await.is_err() {
+            finish(true, i);
+            return Ok(false);
+        }
+        if done {
+            http::write_chunk(w, b"").await?;
+            finish(false, i);
+            return Ok(true);
+        }
+        i += 1;
+    }
+}
