@@ -1,1 +1,41 @@
-fn main() {}
+//! `gateway [--config FILE]`: serve the OpenAI API in front of SageMaker.
+
+use std::path::PathBuf;
+
+use clap::Parser;
+
+#[derive(Parser)]
+#[command(version, about = "OpenAI-compatible gateway in front of Amazon SageMaker endpoints")]
+struct Cli {
+    /// TOML configuration file; environment variables override it.
+    #[arg(long, env = "GATEWAY_CONFIG")]
+    config: Option<PathBuf>,
+    /// Check the configuration and exit.
+    #[arg(long)]
+    check: bool,
+}
+
+#[actix_web::main]
+async fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let config = match gateway::config::Config::load(cli.config.as_deref(), &|k| std::env::var(k).ok()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    if cli.check {
+        println!("config ok: {} model(s)", config.models.len());
+        return std::process::ExitCode::SUCCESS;
+    }
+    gateway::init_logging(config.log_format);
+    match gateway::server::run(config).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = format!("{e:#}"), "gateway failed");
+            eprintln!("gateway: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

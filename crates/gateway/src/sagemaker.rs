@@ -1,0 +1,219 @@
+//! The SageMaker backend: `InvokeEndpoint` and
+//! `InvokeEndpointWithResponseStream` through `aws-sdk-sagemakerruntime`, and
+//! the mapping of its errors to HTTP.
+
+use std::time::Duration;
+
+use actix_web::http::StatusCode;
+use aws_sdk_sagemakerruntime::Client;
+use aws_sdk_sagemakerruntime::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_sagemakerruntime::operation::invoke_endpoint::InvokeEndpointError;
+use aws_sdk_sagemakerruntime::operation::invoke_endpoint_with_response_stream::InvokeEndpointWithResponseStreamError;
+use aws_sdk_sagemakerruntime::primitives::event_stream::EventReceiver;
+use aws_sdk_sagemakerruntime::types::ResponseStream;
+use aws_sdk_sagemakerruntime::types::error::ResponseStreamError;
+use aws_smithy_types::Blob;
+use bytes::Bytes;
+
+use crate::config::ModelConfig;
+use crate::error::ApiError;
+
+/// An upstream event stream.
+pub type UpstreamStream = EventReceiver<ResponseStream, ResponseStreamError>;
+
+/// The SageMaker runtime client with the gateway's timeouts.
+#[derive(Debug, Clone)]
+pub struct SageMaker {
+    client: Client,
+    request_timeout: Duration,
+    first_byte_timeout: Duration,
+}
+
+impl SageMaker {
+    /// Wraps a client.
+    pub fn new(client: Client, request_timeout: Duration, first_byte_timeout: Duration) -> Self {
+        Self {
+            client,
+            request_timeout,
+            first_byte_timeout,
+        }
+    }
+
+    /// `InvokeEndpoint`: the whole response body.
+    pub async fn invoke(&self, m: &ModelConfig, body: Vec<u8>) -> Result<Bytes, ApiError> {
+        let mut req = self
+            .client
+            .invoke_endpoint()
+            .endpoint_name(m.endpoint_name())
+            .content_type(&m.content_type)
+            .accept("application/json")
+            .body(Blob::new(body));
+        if let Some(v) = &m.custom_attributes {
+            req = req.custom_attributes(v);
+        }
+        if let Some(v) = &m.inference_component {
+            req = req.inference_component_name(v);
+        }
+        if let Some(v) = &m.target_variant {
+            req = req.target_variant(v);
+        }
+        let out = tokio::time::timeout(self.request_timeout, req.send())
+            .await
+            .map_err(|_| timeout(self.request_timeout))?
+            .map_err(|e| map_invoke_error(&e))?;
+        Ok(out.body.map(|b| Bytes::from(b.into_inner())).unwrap_or_default())
+    }
+
+    /// `InvokeEndpointWithResponseStream`: waits for the response head (up to
+    /// the first-byte timeout) and returns the event stream.
+    pub async fn invoke_stream(&self, m: &ModelConfig, body: Vec<u8>) -> Result<UpstreamStream, ApiError> {
+        let mut req = self
+            .client
+            .invoke_endpoint_with_response_stream()
+            .endpoint_name(m.endpoint_name())
+            .content_type(&m.content_type)
+            .accept("application/json")
+            .body(Blob::new(body));
+        if let Some(v) = &m.custom_attributes {
+            req = req.custom_attributes(v);
+        }
+        if let Some(v) = &m.inference_component {
+            req = req.inference_component_name(v);
+        }
+        if let Some(v) = &m.target_variant {
+            req = req.target_variant(v);
+        }
+        let out = tokio::time::timeout(self.first_byte_timeout, req.send())
+            .await
+            .map_err(|_| timeout(self.first_byte_timeout))?
+            .map_err(|e| map_stream_error(&e))?;
+        Ok(out.body)
+    }
+}
+
+fn timeout(d: Duration) -> ApiError {
+    ApiError::upstream(
+        StatusCode::GATEWAY_TIMEOUT,
+        "upstream_timeout",
+        format!("The SageMaker endpoint did not answer within {} s", d.as_secs()),
+    )
+    .code("upstream_timeout")
+}
+
+fn map_invoke_error<R: std::fmt::Debug>(e: &SdkError<InvokeEndpointError, R>) -> ApiError {
+    if let Some(InvokeEndpointError::ModelError(me)) = e.as_service_error() {
+        return model_error(me.original_status_code(), me.original_message(), me.message());
+    }
+    map_sdk_error(e)
+}
+
+fn map_stream_error<R: std::fmt::Debug>(
+    e: &SdkError<InvokeEndpointWithResponseStreamError, R>,
+) -> ApiError {
+    if let Some(InvokeEndpointWithResponseStreamError::ModelError(me)) = e.as_service_error() {
+        return model_error(me.original_status_code(), me.original_message(), me.message());
+    }
+    map_sdk_error(e)
+}
+
+fn model_error(status: Option<i32>, original: Option<&str>, message: Option<&str>) -> ApiError {
+    let text = match (status, original) {
+        (Some(s), Some(o)) => format!("The model container returned status {s}: {o}"),
+        (None, Some(o)) => format!("The model container failed: {o}"),
+        _ => format!(
+            "The model container failed: {}",
+            message.unwrap_or("no message")
+        ),
+    };
+    ApiError::new(StatusCode::FAILED_DEPENDENCY, "server_error", "model_error", text).code("model_error")
+}
+
+/// Maps any SageMaker error by its code.
+fn map_sdk_error<E, R>(e: &SdkError<E, R>) -> ApiError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    match e {
+        SdkError::TimeoutError(_) => {
+            return ApiError::upstream(
+                StatusCode::GATEWAY_TIMEOUT,
+                "upstream_timeout",
+                "Timed out calling SageMaker",
+            )
+            .code("upstream_timeout");
+        }
+        SdkError::DispatchFailure(d) => {
+            let status = if d.is_timeout() {
+                StatusCode::GATEWAY_TIMEOUT
+            } else {
+                StatusCode::BAD_GATEWAY
+            };
+            return ApiError::upstream(
+                status,
+                "upstream_unreachable",
+                format!(
+                    "Could not reach SageMaker: {}",
+                    aws_sdk_sagemakerruntime::error::DisplayErrorContext(e)
+                ),
+            )
+            .code("upstream_unreachable");
+        }
+        SdkError::ConstructionFailure(_) => {
+            return ApiError::internal(format!(
+                "Could not build the SageMaker request: {}",
+                aws_sdk_sagemakerruntime::error::DisplayErrorContext(e)
+            ));
+        }
+        _ => {}
+    }
+    let code = e.code().unwrap_or("Unknown");
+    let message = e.message().unwrap_or("no message").to_owned();
+    match code {
+        "ValidationError" => ApiError::invalid(message).code("upstream_validation_error"),
+        "ThrottlingException" => {
+            ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limit_error", "throttled", message)
+                .code("rate_limit_exceeded")
+        }
+        "ModelNotReadyException" => {
+            ApiError::upstream(StatusCode::SERVICE_UNAVAILABLE, "model_not_ready", message)
+                .code("model_not_ready")
+        }
+        "ServiceUnavailable" => {
+            ApiError::upstream(StatusCode::SERVICE_UNAVAILABLE, "upstream_unavailable", message)
+                .code("service_unavailable")
+        }
+        "InternalFailure" | "InternalDependencyException" | "InternalStreamFailure" => {
+            ApiError::upstream(StatusCode::BAD_GATEWAY, "upstream_error", message).code("upstream_error")
+        }
+        "ModelStreamError" => {
+            ApiError::upstream(StatusCode::BAD_GATEWAY, "model_error", message).code("model_stream_error")
+        }
+        other => ApiError::upstream(
+            StatusCode::BAD_GATEWAY,
+            "upstream_error",
+            format!("SageMaker error {other}: {message}"),
+        )
+        .code("upstream_error"),
+    }
+}
+
+/// A mid-stream error of the event stream, for the translator.
+pub fn stream_event_error<R: std::fmt::Debug>(e: &SdkError<ResponseStreamError, R>) -> sm_stream::Error {
+    match e.as_service_error() {
+        Some(ResponseStreamError::ModelStreamError(m)) => sm_stream::Error::Upstream {
+            kind: "model_stream_error".into(),
+            message: m.message().unwrap_or("model stream error").to_owned(),
+            code: m.error_code().map(str::to_owned),
+        },
+        Some(ResponseStreamError::InternalStreamFailure(f)) => sm_stream::Error::Upstream {
+            kind: "internal_stream_failure".into(),
+            message: f.message().unwrap_or("internal stream failure").to_owned(),
+            code: None,
+        },
+        _ => sm_stream::Error::Truncated(format!(
+            "upstream stream failed: {}",
+            aws_sdk_sagemakerruntime::error::DisplayErrorContext(e)
+        )),
+    }
+}

@@ -1,0 +1,111 @@
+//! Building the state and the app, and running the server.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::{App, HttpServer, web};
+use anyhow::Context;
+use aws_config::BehaviorVersion;
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use keyauth::{AnyOf, KeyAuth, KeyAuthConfig, KeySource, SecretsManagerKeys, StaticKeys};
+
+use crate::config::Config;
+use crate::routes;
+use crate::sagemaker::SageMaker;
+use crate::state::AppState;
+
+/// Builds the AWS clients, the key cache (loading keys once) and the model
+/// registry.
+pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .retry_config(RetryConfig::standard().with_max_attempts(config.aws.max_attempts.max(1)))
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(config.aws.connect_timeout_secs))
+                .build(),
+        );
+    if let Some(r) = &config.aws.region {
+        loader = loader.region(aws_config::Region::new(r.clone()));
+    }
+    if let Some(u) = &config.aws.endpoint_url {
+        loader = loader.endpoint_url(u);
+    }
+    let sdk = loader.load().await;
+    let sagemaker = SageMaker::new(
+        aws_sdk_sagemakerruntime::Client::new(&sdk),
+        Duration::from_secs(config.request_timeout_secs),
+        Duration::from_secs(config.first_byte_timeout_secs),
+    );
+    let auth = if config.auth.disabled {
+        tracing::warn!("authentication is disabled (AUTH_DISABLED): every request is served");
+        None
+    } else {
+        let mut sources: Vec<Box<dyn KeySource>> = Vec::new();
+        if !config.auth.keys.is_empty() {
+            sources.push(Box::new(StaticKeys::new(
+                config.auth.keys.iter().map(|k| k.0.clone()),
+            )));
+        }
+        if let Some(id) = &config.auth.secret_id {
+            sources.push(Box::new(SecretsManagerKeys::new(
+                aws_sdk_secretsmanager::Client::new(&sdk),
+                id.clone(),
+            )));
+        }
+        let auth = Arc::new(KeyAuth::new(
+            AnyOf(sources),
+            KeyAuthConfig {
+                ttl: Duration::from_secs(config.auth.cache_ttl_secs),
+                min_refresh_interval: Duration::from_secs(config.auth.refresh_min_interval_secs),
+            },
+        ));
+        if let Err(e) = auth.load().await {
+            tracing::error!(error = %e, "API keys could not be loaded; /health reports unavailable until they are");
+        }
+        Some(auth)
+    };
+    Ok(AppState::new(config, auth, sagemaker)?)
+}
+
+/// The application: the same function serves `main` and the tests.
+pub fn app(
+    state: web::Data<AppState>,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    App::new()
+        .app_data(state)
+        .configure(routes::configure)
+        .default_service(web::to(routes::not_found))
+}
+
+/// Binds and runs until SIGTERM or SIGINT; then stops accepting, lets
+/// in-flight requests and streams finish for up to `shutdown_timeout_secs`,
+/// and returns.
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    let listen = config.listen.clone();
+    let workers = config.workers;
+    let shutdown = config.shutdown_timeout_secs;
+    let state = web::Data::new(build_state(config).await?);
+    let mut server = HttpServer::new(move || app(state.clone()))
+        .tcp_nodelay(true)
+        .shutdown_timeout(shutdown)
+        .bind(&listen)
+        .with_context(|| format!("binding {listen}"))?;
+    if let Some(w) = workers {
+        server = server.workers(w);
+    }
+    tracing::info!(%listen, "gateway listening");
+    server.run().await.context("server")?;
+    tracing::info!("gateway stopped");
+    Ok(())
+}

@@ -1,0 +1,211 @@
+//! Request shaping: what each container dialect is sent.
+
+use openai_types::chat::{ChatCompletionRequest, ChatMessage, MessageContent, UserMessage};
+use openai_types::completions::{CompletionRequest, Prompt};
+use openai_types::{Extra, StreamOptions};
+use serde_json::{Value, json};
+use sm_stream::DialectKind;
+
+use crate::error::ApiError;
+use crate::state::Model;
+
+/// Checks the request against the spec's ranges and what we support.
+pub fn validate_chat(r: &ChatCompletionRequest) -> Result<(), ApiError> {
+    if r.messages.is_empty() {
+        return Err(ApiError::invalid("'messages' must contain at least one message").param("messages"));
+    }
+    common(r.n, r.temperature, r.top_p, r.max_output_tokens(), r.stop.as_ref().map(|s| s.as_slice().len()))?;
+    for (name, v) in [("presence_penalty", r.presence_penalty), ("frequency_penalty", r.frequency_penalty)] {
+        if let Some(v) = v {
+            if !(-2.0..=2.0).contains(&v) {
+                return Err(ApiError::invalid(format!("'{name}' must be between -2 and 2")).param(name));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn common(
+    n: Option<u32>,
+    temperature: Option<f64>,
+    top_p: Option<f64>,
+    max_tokens: Option<u32>,
+    stops: Option<usize>,
+) -> Result<(), ApiError> {
+    if n.is_some_and(|n| n != 1) {
+        return Err(ApiError::invalid("only n = 1 is supported for SageMaker models").param("n"));
+    }
+    if temperature.is_some_and(|t| !(0.0..=2.0).contains(&t)) {
+        return Err(ApiError::invalid("'temperature' must be between 0 and 2").param("temperature"));
+    }
+    if top_p.is_some_and(|t| !(0.0..=1.0).contains(&t)) {
+        return Err(ApiError::invalid("'top_p' must be between 0 and 1").param("top_p"));
+    }
+    if max_tokens == Some(0) {
+        return Err(ApiError::invalid("the token limit must be at least 1").param("max_tokens"));
+    }
+    if stops.is_some_and(|n| n > 4) {
+        return Err(ApiError::invalid("'stop' takes at most 4 sequences").param("stop"));
+    }
+    Ok(())
+}
+
+/// Validates a legacy completion request and returns its one prompt.
+pub fn validate_completion(r: &CompletionRequest) -> Result<String, ApiError> {
+    common(r.n, r.temperature, r.top_p, r.max_tokens, r.stop.as_ref().map(|s| s.as_slice().len()))?;
+    if r.best_of.is_some_and(|b| b != 1) {
+        return Err(ApiError::invalid("only best_of = 1 is supported").param("best_of"));
+    }
+    match &r.prompt {
+        Prompt::String(s) => Ok(s.clone()),
+        Prompt::Strings(v) if v.len() == 1 => Ok(v[0].clone()),
+        Prompt::Strings(_) => Err(ApiError::invalid("only one prompt per request is supported").param("prompt")),
+        Prompt::Tokens(_) | Prompt::TokenLists(_) => {
+            Err(ApiError::invalid("token-id prompts are not supported; send text").param("prompt"))
+        }
+    }
+}
+
+/// The body sent upstream for a chat request.
+pub fn chat_body(model: &Model, r: &ChatCompletionRequest, stream: bool) -> Result<Vec<u8>, ApiError> {
+    let v = match model.cfg.dialect {
+        DialectKind::Tgi | DialectKind::Lmi => {
+            let tpl = model
+                .template
+                .as_ref()
+                .ok_or_else(|| ApiError::internal("no chat template for this model"))?;
+            let prompt = tpl.render(&r.messages, r.tools.as_deref())?;
+            let stop = r.stop.as_ref().map(|s| s.as_slice().to_vec());
+            generate_body(model, prompt, stream, Params {
+                max_tokens: r.max_output_tokens(),
+                temperature: r.temperature,
+                top_p: r.top_p,
+                stop,
+                seed: r.seed,
+                frequency_penalty: r.frequency_penalty,
+            })
+        }
+        _ => {
+            let mut up = r.clone();
+            up.stream = Some(stream);
+            // Ask for usage so it can be reported and recorded; the client's
+            // own include_usage decides what it is sent.
+            up.stream_options = stream.then(|| StreamOptions {
+                include_usage: Some(true),
+                extra: Extra::new(),
+            });
+            if let Some(m) = &model.cfg.upstream_model {
+                up.model = m.clone();
+            }
+            serde_json::to_value(&up).map_err(|e| ApiError::internal(e.to_string()))?
+        }
+    };
+    serde_json::to_vec(&v).map_err(|e| ApiError::internal(e.to_string()))
+}
+
+/// The body sent upstream for a legacy completion request.
+pub fn completion_body(
+    model: &Model,
+    r: &CompletionRequest,
+    prompt: String,
+    stream: bool,
+) -> Result<Vec<u8>, ApiError> {
+    match model.cfg.dialect {
+        DialectKind::Tgi | DialectKind::Lmi => {
+            let v = generate_body(model, prompt, stream, Params {
+                max_tokens: r.max_tokens,
+                temperature: r.temperature,
+                top_p: r.top_p,
+                stop: r.stop.as_ref().map(|s| s.as_slice().to_vec()),
+                seed: r.seed,
+                frequency_penalty: r.frequency_penalty,
+            });
+            serde_json::to_vec(&v).map_err(|e| ApiError::internal(e.to_string()))
+        }
+        _ => {
+            // OpenAI-schema containers on SageMaker take chat requests: the
+            // prompt becomes one user message.
+            let chat = ChatCompletionRequest {
+                model: r.model.clone(),
+                messages: vec![ChatMessage::User(UserMessage {
+                    content: MessageContent::Text(prompt),
+                    name: None,
+                    extra: Extra::new(),
+                })],
+                max_tokens: r.max_tokens,
+                temperature: r.temperature,
+                top_p: r.top_p,
+                stop: r.stop.clone(),
+                seed: r.seed,
+                presence_penalty: r.presence_penalty,
+                frequency_penalty: r.frequency_penalty,
+                user: r.user.clone(),
+                ..ChatCompletionRequest::default()
+            };
+            chat_body(model, &chat, stream)
+        }
+    }
+}
+
+struct Params {
+    max_tokens: Option<u32>,
+    temperature: Option<f64>,
+    top_p: Option<f64>,
+    stop: Option<Vec<String>>,
+    seed: Option<i64>,
+    frequency_penalty: Option<f64>,
+}
+
+/// `{"inputs": …, "parameters": {…}, "stream": …}` for TGI and LMI.
+fn generate_body(model: &Model, prompt: String, stream: bool, p: Params) -> Value {
+    let mut params = serde_json::Map::new();
+    params.insert(
+        "max_new_tokens".into(),
+        json!(p.max_tokens.unwrap_or(model.cfg.default_max_tokens)),
+    );
+    match p.temperature {
+        // Greedy: TGI refuses temperature 0.
+        Some(t) if t == 0.0 => {
+            params.insert("do_sample".into(), json!(false));
+        }
+        Some(t) => {
+            params.insert("do_sample".into(), json!(true));
+            params.insert("temperature".into(), json!(t));
+        }
+        None => {}
+    }
+    if let Some(t) = p.top_p.filter(|t| *t > 0.0 && *t < 1.0) {
+        params.insert("top_p".into(), json!(t));
+    }
+    if let Some(stop) = p.stop.filter(|s| !s.is_empty()) {
+        let key = if model.cfg.dialect == DialectKind::Lmi { "stop_sequences" } else { "stop" };
+        params.insert(key.into(), json!(stop));
+    }
+    if let Some(s) = p.seed {
+        params.insert("seed".into(), json!(s));
+    }
+    if let Some(f) = p.frequency_penalty.filter(|f| *f != 0.0) {
+        params.insert("frequency_penalty".into(), json!(f));
+    }
+    params.insert("details".into(), json!(true));
+    if model.cfg.dialect == DialectKind::Tgi {
+        params.insert("return_full_text".into(), json!(false));
+    }
+    json!({"inputs": prompt, "parameters": params, "stream": stream})
+}
+
+/// A rough prompt-token estimate, for usage when the upstream reports none.
+pub fn estimate_prompt(r: &ChatCompletionRequest) -> u64 {
+    let mut n = 0;
+    for m in &r.messages {
+        let text = match m {
+            ChatMessage::System(s) | ChatMessage::Developer(s) => s.content.text().into_owned(),
+            ChatMessage::User(u) => u.content.text().into_owned(),
+            ChatMessage::Assistant(a) => a.content.as_ref().map(|c| c.text().into_owned()).unwrap_or_default(),
+            ChatMessage::Tool(t) => t.content.text().into_owned(),
+        };
+        // ~4 tokens of role and separators per message.
+        n += sm_stream::complete::estimate_tokens(&text) + 4;
+    }
+    n
+}
