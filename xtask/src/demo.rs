@@ -1,7 +1,129 @@
-//! `cargo xtask demo`: filled in with the gateway.
+//! `cargo xtask demo [--port N]`: the gateway doing its main job with no AWS
+//! account. A fake SageMaker runtime (from `mock-upstreams`) serves three
+//! endpoints, one per container dialect, and the real gateway binary is
+//! started against it through the AWS SDK's endpoint override, with a demo
+//! API key.
 
-use anyhow::{Result, bail};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
-pub(crate) fn run(_args: &[String]) -> Result<()> {
-    bail!("the demo needs the gateway binary, which is not built yet")
+use anyhow::{Context, Result, bail};
+use mock_upstreams::{ContainerDialect, Endpoint, FakeSageMaker, Reply};
+
+/// The key the demo prints; only the demo uses it.
+pub(crate) const DEMO_KEY: &str = "sk-demo-key";
+
+pub(crate) const DEMO_CONFIG: &str = r#"# The demo's gateway config (written by `cargo xtask demo`).
+listen = "0.0.0.0:PORT"
+log_format = "text"
+default_model = "demo-chat"
+
+[auth]
+keys = ["sk-demo-key"]
+
+[[models]]
+name = "demo-chat"
+dialect = "openai_chat"
+aliases = ["gpt-4o-mini"]
+
+[[models]]
+name = "demo-tgi"
+dialect = "tgi"
+
+[[models]]
+name = "demo-r1"
+dialect = "openai_chat"
+reasoning = "tags"
+"#;
+
+/// Starts the fake endpoints the demo and the bench use.
+pub(crate) async fn fake_sagemaker() -> Result<FakeSageMaker> {
+    let fake = FakeSageMaker::start().await?;
+    fake.add("demo-chat", Endpoint::echo(ContainerDialect::OpenAi));
+    fake.add("demo-tgi", Endpoint::echo(ContainerDialect::Tgi));
+    let mut r1 = Endpoint::echo(ContainerDialect::OpenAi);
+    r1.reply = Reply::Text(
+        "<think>The user greets me; a short, warm answer fits.</think>\n\nHello! 你好！How can I help you today?".into(),
+    );
+    r1.token_delay = Duration::from_millis(20);
+    fake.add("demo-r1", r1);
+    Ok(fake)
+}
+
+pub(crate) fn gateway_command(config_path: &std::path::Path, fake_url: &str) -> Command {
+    let mut c = crate::cargo();
+    c.args(["run", "-q", "--release", "-p", "gateway", "--bin", "gateway", "--", "--config"])
+        .arg(config_path)
+        .env("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", fake_url)
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "demo")
+        .env("AWS_SECRET_ACCESS_KEY", "demo")
+        .env_remove("AWS_PROFILE")
+        .env_remove("SAGEMAKER_ENDPOINT_NAME")
+        .env_remove("AUTH_SECRET_ID")
+        .env_remove("API_KEY");
+    c
+}
+
+pub(crate) fn wait_ready(port: u16, within: Duration) -> Result<()> {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    bail!("the gateway did not start listening on port {port}")
+}
+
+pub(crate) fn run(args: &[String]) -> Result<()> {
+    let port: u16 = match args.iter().position(|a| a == "--port") {
+        Some(i) => args.get(i + 1).context("--port needs a value")?.parse()?,
+        None => 8080,
+    };
+    let rt = tokio::runtime::Runtime::new()?;
+    let fake = rt.block_on(fake_sagemaker())?;
+    let dir = std::env::temp_dir().join(format!("oai-gateway-demo-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let cfg = dir.join("demo.toml");
+    std::fs::write(&cfg, DEMO_CONFIG.replace("PORT", &port.to_string()))?;
+    eprintln!("xtask: fake SageMaker runtime at {}; building and starting the gateway…", fake.url());
+    let mut child = gateway_command(&cfg, &fake.url())
+        .stdin(Stdio::null())
+        .spawn()
+        .context("starting the gateway")?;
+    if let Err(e) = wait_ready(port, Duration::from_secs(900)) {
+        let _ = child.kill();
+        return Err(e);
+    }
+    println!(
+        r#"
+The gateway is serving the OpenAI API on http://127.0.0.1:{port}/v1
+(models: demo-chat = an OpenAI-schema container, demo-tgi = TGI generate_stream,
+ demo-r1 = a reasoning model whose <think> goes to reasoning_content).
+
+  curl -N http://127.0.0.1:{port}/v1/chat/completions \
+    -H "Authorization: Bearer {DEMO_KEY}" -H "Content-Type: application/json" \
+    -d '{{"model":"demo-chat","stream":true,"messages":[{{"role":"user","content":"Hello, 世界"}}]}}'
+
+  python3 - <<'PY'
+from openai import OpenAI
+client = OpenAI(base_url="http://127.0.0.1:{port}/v1", api_key="{DEMO_KEY}")
+for chunk in client.chat.completions.create(model="demo-r1", stream=True,
+        messages=[{{"role": "user", "content": "Hello!"}}]):
+    if chunk.choices and chunk.choices[0].delta.content:
+        print(chunk.choices[0].delta.content, end="", flush=True)
+print()
+PY
+
+Ctrl-C stops both.
+"#
+    );
+    let status = child.wait()?;
+    drop(fake);
+    let _ = std::fs::remove_dir_all(&dir);
+    if !status.success() {
+        bail!("gateway exited with {status}");
+    }
+    Ok(())
 }

@@ -28,7 +28,7 @@ pub enum DialectKind {
     Auto,
     /// OpenAI `chat.completion.chunk`s, as SSE (TGI Messages API, vLLM, LMI
     /// with the OpenAI schema) or as JSON lines (LMI).
-    #[serde(alias = "openai")]
+    #[serde(rename = "openai_chat", alias = "openai")]
     OpenAiChat,
     /// TGI `generate_stream`: `data:{"token":{…},"generated_text":…,"details":…}`.
     Tgi,
