@@ -52,16 +52,26 @@ pub(crate) async fn fake_sagemaker() -> Result<FakeSageMaker> {
 
 pub(crate) fn gateway_command(config_path: &std::path::Path, fake_url: &str) -> Command {
     let mut c = crate::cargo();
-    c.args(["run", "-q", "--release", "-p", "gateway", "--bin", "gateway", "--", "--config"])
-        .arg(config_path)
-        .env("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", fake_url)
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_ACCESS_KEY_ID", "demo")
-        .env("AWS_SECRET_ACCESS_KEY", "demo")
-        .env_remove("AWS_PROFILE")
-        .env_remove("SAGEMAKER_ENDPOINT_NAME")
-        .env_remove("AUTH_SECRET_ID")
-        .env_remove("API_KEY");
+    c.args([
+        "run",
+        "-q",
+        "--release",
+        "-p",
+        "gateway",
+        "--bin",
+        "gateway",
+        "--",
+        "--config",
+    ])
+    .arg(config_path)
+    .env("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", fake_url)
+    .env("AWS_REGION", "us-east-1")
+    .env("AWS_ACCESS_KEY_ID", "demo")
+    .env("AWS_SECRET_ACCESS_KEY", "demo")
+    .env_remove("AWS_PROFILE")
+    .env_remove("SAGEMAKER_ENDPOINT_NAME")
+    .env_remove("AUTH_SECRET_ID")
+    .env_remove("API_KEY");
     c
 }
 
@@ -87,7 +97,10 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     std::fs::create_dir_all(&dir)?;
     let cfg = dir.join("demo.toml");
     std::fs::write(&cfg, DEMO_CONFIG.replace("PORT", &port.to_string()))?;
-    eprintln!("xtask: fake SageMaker runtime at {}; building and starting the gateway…", fake.url());
+    eprintln!(
+        "xtask: fake SageMaker runtime at {}; building and starting the gateway…",
+        fake.url()
+    );
     let mut child = gateway_command(&cfg, &fake.url())
         .stdin(Stdio::null())
         .spawn()

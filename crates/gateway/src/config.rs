@@ -420,13 +420,13 @@ impl Config {
                 ));
             }
         }
-        if let Some(d) = &self.default_model {
-            if !names.contains(d) {
-                return Err(err(
-                    "default_model",
-                    format!("'{d}' is not a configured model"),
-                ));
-            }
+        if let Some(d) = &self.default_model
+            && !names.contains(d)
+        {
+            return Err(err(
+                "default_model",
+                format!("'{d}' is not a configured model"),
+            ));
         }
         if !self.auth.disabled && self.auth.keys.is_empty() && self.auth.secret_id.is_none() {
             return Err(err(
@@ -479,7 +479,11 @@ mod tests {
     fn bad_values_name_their_key() {
         let e = Config::load(
             None,
-            &env_of(&[("SAGEMAKER_ENDPOINT_NAME", "x"), ("API_KEY", "k"), ("API_KEY_CACHE_TTL", "1h")]),
+            &env_of(&[
+                ("SAGEMAKER_ENDPOINT_NAME", "x"),
+                ("API_KEY", "k"),
+                ("API_KEY_CACHE_TTL", "1h"),
+            ]),
         )
         .unwrap_err();
         assert_eq!(e.key, "API_KEY_CACHE_TTL");

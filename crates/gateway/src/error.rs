@@ -24,7 +24,12 @@ impl std::fmt::Display for ApiError {
 
 impl ApiError {
     /// An error of the given status, OpenAI `type` and label.
-    pub fn new(status: StatusCode, kind: &str, label: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(
+        status: StatusCode,
+        kind: &str,
+        label: &'static str,
+        message: impl Into<String>,
+    ) -> Self {
         Self {
             status,
             body: ErrorResponse::new(message, kind),
@@ -48,13 +53,23 @@ impl ApiError {
 
     /// 400 `invalid_request_error`.
     pub fn invalid(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "invalid_request_error", "invalid_request", message)
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            "invalid_request",
+            message,
+        )
     }
 
     /// 401.
     pub fn unauthorized(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, "invalid_request_error", "unauthorized", message)
-            .code("invalid_api_key")
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_request_error",
+            "unauthorized",
+            message,
+        )
+        .code("invalid_api_key")
     }
 
     /// 404 for a route.
@@ -85,7 +100,12 @@ impl ApiError {
 
     /// 500 for our own faults.
     pub fn internal(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "server_error", "internal", message)
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "server_error",
+            "internal",
+            message,
+        )
     }
 }
 

@@ -5,7 +5,10 @@ use std::path::PathBuf;
 use clap::Parser;
 
 #[derive(Parser)]
-#[command(version, about = "OpenAI-compatible gateway in front of Amazon SageMaker endpoints")]
+#[command(
+    version,
+    about = "OpenAI-compatible gateway in front of Amazon SageMaker endpoints"
+)]
 struct Cli {
     /// TOML configuration file; environment variables override it.
     #[arg(long, env = "GATEWAY_CONFIG")]
@@ -18,13 +21,14 @@ struct Cli {
 #[actix_web::main]
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    let config = match gateway::config::Config::load(cli.config.as_deref(), &|k| std::env::var(k).ok()) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("{e}");
-            return std::process::ExitCode::from(2);
-        }
-    };
+    let config =
+        match gateway::config::Config::load(cli.config.as_deref(), &|k| std::env::var(k).ok()) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("{e}");
+                return std::process::ExitCode::from(2);
+            }
+        };
     if cli.check {
         println!("config ok: {} model(s)", config.models.len());
         return std::process::ExitCode::SUCCESS;

@@ -74,7 +74,10 @@ async fn health(state: web::Data<AppState>) -> HttpResponse {
     r.json(body)
 }
 
-async fn authorize(req: &HttpRequest, state: &AppState) -> Result<Option<keyauth::KeyId>, ApiError> {
+async fn authorize(
+    req: &HttpRequest,
+    state: &AppState,
+) -> Result<Option<keyauth::KeyId>, ApiError> {
     let Some(auth) = &state.auth else {
         return Ok(None);
     };
@@ -85,7 +88,10 @@ async fn authorize(req: &HttpRequest, state: &AppState) -> Result<Option<keyauth
     Ok(Some(auth.verify_header(h).await?))
 }
 
-async fn list_models(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+async fn list_models(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     authorize(&req, &state).await?;
     let data = state
         .order
@@ -113,7 +119,11 @@ async fn get_model(
         .param("model")
         .code("model_not_found")
     })?;
-    Ok(json(&ModelEntry::new(id, m.created, m.cfg.owned_by.clone())))
+    Ok(json(&ModelEntry::new(
+        id,
+        m.created,
+        m.cfg.owned_by.clone(),
+    )))
 }
 
 /// A JSON body with its `Content-Length`, written in one piece.
@@ -124,20 +134,24 @@ fn json<T: serde::Serialize>(v: &T) -> HttpResponse {
     }
 }
 
-async fn read_body(req: &HttpRequest, mut payload: web::Payload, limit: usize) -> Result<Bytes, ApiError> {
+async fn read_body(
+    req: &HttpRequest,
+    mut payload: web::Payload,
+    limit: usize,
+) -> Result<Bytes, ApiError> {
     if let Some(len) = req
         .headers()
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok())
+        && len > limit
     {
-        if len > limit {
-            return Err(ApiError::too_large(limit));
-        }
+        return Err(ApiError::too_large(limit));
     }
     let mut body = BytesMut::new();
     while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| ApiError::invalid(format!("could not read the request body: {e}")))?;
+        let chunk = chunk
+            .map_err(|e| ApiError::invalid(format!("could not read the request body: {e}")))?;
         if body.len() + chunk.len() > limit {
             return Err(ApiError::too_large(limit));
         }
@@ -148,7 +162,9 @@ async fn read_body(req: &HttpRequest, mut payload: web::Payload, limit: usize) -
 
 fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     if body.is_empty() {
-        return Err(ApiError::invalid("the request body is empty: send a JSON object"));
+        return Err(ApiError::invalid(
+            "the request body is empty: send a JSON object",
+        ));
     }
     let mut de = serde_json::Deserializer::from_slice(body);
     let v: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
@@ -163,8 +179,11 @@ fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
             if path == "." { err } else { err.param(path) }
         }
     })?;
-    de.end()
-        .map_err(|e| ApiError::invalid(format!("We could not parse the JSON body of your request: {e}")))?;
+    de.end().map_err(|e| {
+        ApiError::invalid(format!(
+            "We could not parse the JSON body of your request: {e}"
+        ))
+    })?;
     Ok(v)
 }
 
@@ -181,10 +200,12 @@ fn new_id(prefix: &str) -> String {
     static N: AtomicU64 = AtomicU64::new(0);
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
     h.write_u64(N.fetch_add(1, Ordering::Relaxed));
-    h.write_u128(std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0));
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0),
+    );
     format!("{prefix}-{:016x}", h.finish())
 }
 
@@ -310,9 +331,13 @@ async fn complete(
     up: Vec<u8>,
     tcfg: TranslatorConfig,
 ) -> Result<openai_types::chat::ChatCompletion, ApiError> {
-    let body = state.sagemaker.invoke(&ctx.model.cfg, up).await.inspect_err(|e| {
-        ctx.log(e.status.as_u16(), None, false);
-    })?;
+    let body = state
+        .sagemaker
+        .invoke(&ctx.model.cfg, up)
+        .await
+        .inspect_err(|e| {
+            ctx.log(e.status.as_u16(), None, false);
+        })?;
     sm_stream::complete::translate_response(&body, tcfg).map_err(|e| {
         let err = ApiError::upstream(
             actix_web::http::StatusCode::BAD_GATEWAY,

@@ -61,12 +61,19 @@ impl SageMaker {
             .await
             .map_err(|_| timeout(self.request_timeout))?
             .map_err(|e| map_invoke_error(&e))?;
-        Ok(out.body.map(|b| Bytes::from(b.into_inner())).unwrap_or_default())
+        Ok(out
+            .body
+            .map(|b| Bytes::from(b.into_inner()))
+            .unwrap_or_default())
     }
 
     /// `InvokeEndpointWithResponseStream`: waits for the response head (up to
     /// the first-byte timeout) and returns the event stream.
-    pub async fn invoke_stream(&self, m: &ModelConfig, body: Vec<u8>) -> Result<UpstreamStream, ApiError> {
+    pub async fn invoke_stream(
+        &self,
+        m: &ModelConfig,
+        body: Vec<u8>,
+    ) -> Result<UpstreamStream, ApiError> {
         let mut req = self
             .client
             .invoke_endpoint_with_response_stream()
@@ -95,14 +102,21 @@ fn timeout(d: Duration) -> ApiError {
     ApiError::upstream(
         StatusCode::GATEWAY_TIMEOUT,
         "upstream_timeout",
-        format!("The SageMaker endpoint did not answer within {} s", d.as_secs()),
+        format!(
+            "The SageMaker endpoint did not answer within {} s",
+            d.as_secs()
+        ),
     )
     .code("upstream_timeout")
 }
 
 fn map_invoke_error<R: std::fmt::Debug>(e: &SdkError<InvokeEndpointError, R>) -> ApiError {
     if let Some(InvokeEndpointError::ModelError(me)) = e.as_service_error() {
-        return model_error(me.original_status_code(), me.original_message(), me.message());
+        return model_error(
+            me.original_status_code(),
+            me.original_message(),
+            me.message(),
+        );
     }
     map_sdk_error(e)
 }
@@ -111,7 +125,11 @@ fn map_stream_error<R: std::fmt::Debug>(
     e: &SdkError<InvokeEndpointWithResponseStreamError, R>,
 ) -> ApiError {
     if let Some(InvokeEndpointWithResponseStreamError::ModelError(me)) = e.as_service_error() {
-        return model_error(me.original_status_code(), me.original_message(), me.message());
+        return model_error(
+            me.original_status_code(),
+            me.original_message(),
+            me.message(),
+        );
     }
     map_sdk_error(e)
 }
@@ -125,7 +143,13 @@ fn model_error(status: Option<i32>, original: Option<&str>, message: Option<&str
             message.unwrap_or("no message")
         ),
     };
-    ApiError::new(StatusCode::FAILED_DEPENDENCY, "server_error", "model_error", text).code("model_error")
+    ApiError::new(
+        StatusCode::FAILED_DEPENDENCY,
+        "server_error",
+        "model_error",
+        text,
+    )
+    .code("model_error")
 }
 
 /// Maps any SageMaker error by its code.
@@ -171,24 +195,29 @@ where
     let message = e.message().unwrap_or("no message").to_owned();
     match code {
         "ValidationError" => ApiError::invalid(message).code("upstream_validation_error"),
-        "ThrottlingException" => {
-            ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limit_error", "throttled", message)
-                .code("rate_limit_exceeded")
-        }
+        "ThrottlingException" => ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limit_error",
+            "throttled",
+            message,
+        )
+        .code("rate_limit_exceeded"),
         "ModelNotReadyException" => {
             ApiError::upstream(StatusCode::SERVICE_UNAVAILABLE, "model_not_ready", message)
                 .code("model_not_ready")
         }
-        "ServiceUnavailable" => {
-            ApiError::upstream(StatusCode::SERVICE_UNAVAILABLE, "upstream_unavailable", message)
-                .code("service_unavailable")
-        }
+        "ServiceUnavailable" => ApiError::upstream(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "upstream_unavailable",
+            message,
+        )
+        .code("service_unavailable"),
         "InternalFailure" | "InternalDependencyException" | "InternalStreamFailure" => {
-            ApiError::upstream(StatusCode::BAD_GATEWAY, "upstream_error", message).code("upstream_error")
+            ApiError::upstream(StatusCode::BAD_GATEWAY, "upstream_error", message)
+                .code("upstream_error")
         }
-        "ModelStreamError" => {
-            ApiError::upstream(StatusCode::BAD_GATEWAY, "model_error", message).code("model_stream_error")
-        }
+        "ModelStreamError" => ApiError::upstream(StatusCode::BAD_GATEWAY, "model_error", message)
+            .code("model_stream_error"),
         other => ApiError::upstream(
             StatusCode::BAD_GATEWAY,
             "upstream_error",
@@ -199,7 +228,9 @@ where
 }
 
 /// A mid-stream error of the event stream, for the translator.
-pub fn stream_event_error<R: std::fmt::Debug>(e: &SdkError<ResponseStreamError, R>) -> sm_stream::Error {
+pub fn stream_event_error<R: std::fmt::Debug>(
+    e: &SdkError<ResponseStreamError, R>,
+) -> sm_stream::Error {
     match e.as_service_error() {
         Some(ResponseStreamError::ModelStreamError(m)) => sm_stream::Error::Upstream {
             kind: "model_stream_error".into(),

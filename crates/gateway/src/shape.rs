@@ -12,14 +12,27 @@ use crate::state::Model;
 /// Checks the request against the spec's ranges and what we support.
 pub fn validate_chat(r: &ChatCompletionRequest) -> Result<(), ApiError> {
     if r.messages.is_empty() {
-        return Err(ApiError::invalid("'messages' must contain at least one message").param("messages"));
+        return Err(
+            ApiError::invalid("'messages' must contain at least one message").param("messages"),
+        );
     }
-    common(r.n, r.temperature, r.top_p, r.max_output_tokens(), r.stop.as_ref().map(|s| s.as_slice().len()))?;
-    for (name, v) in [("presence_penalty", r.presence_penalty), ("frequency_penalty", r.frequency_penalty)] {
-        if let Some(v) = v {
-            if !(-2.0..=2.0).contains(&v) {
-                return Err(ApiError::invalid(format!("'{name}' must be between -2 and 2")).param(name));
-            }
+    common(
+        r.n,
+        r.temperature,
+        r.top_p,
+        r.max_output_tokens(),
+        r.stop.as_ref().map(|s| s.as_slice().len()),
+    )?;
+    for (name, v) in [
+        ("presence_penalty", r.presence_penalty),
+        ("frequency_penalty", r.frequency_penalty),
+    ] {
+        if let Some(v) = v
+            && !(-2.0..=2.0).contains(&v)
+        {
+            return Err(
+                ApiError::invalid(format!("'{name}' must be between -2 and 2")).param(name),
+            );
         }
     }
     Ok(())
@@ -52,14 +65,22 @@ fn common(
 
 /// Validates a legacy completion request and returns its one prompt.
 pub fn validate_completion(r: &CompletionRequest) -> Result<String, ApiError> {
-    common(r.n, r.temperature, r.top_p, r.max_tokens, r.stop.as_ref().map(|s| s.as_slice().len()))?;
+    common(
+        r.n,
+        r.temperature,
+        r.top_p,
+        r.max_tokens,
+        r.stop.as_ref().map(|s| s.as_slice().len()),
+    )?;
     if r.best_of.is_some_and(|b| b != 1) {
         return Err(ApiError::invalid("only best_of = 1 is supported").param("best_of"));
     }
     match &r.prompt {
         Prompt::String(s) => Ok(s.clone()),
         Prompt::Strings(v) if v.len() == 1 => Ok(v[0].clone()),
-        Prompt::Strings(_) => Err(ApiError::invalid("only one prompt per request is supported").param("prompt")),
+        Prompt::Strings(_) => {
+            Err(ApiError::invalid("only one prompt per request is supported").param("prompt"))
+        }
         Prompt::Tokens(_) | Prompt::TokenLists(_) => {
             Err(ApiError::invalid("token-id prompts are not supported; send text").param("prompt"))
         }
@@ -67,7 +88,11 @@ pub fn validate_completion(r: &CompletionRequest) -> Result<String, ApiError> {
 }
 
 /// The body sent upstream for a chat request.
-pub fn chat_body(model: &Model, r: &ChatCompletionRequest, stream: bool) -> Result<Vec<u8>, ApiError> {
+pub fn chat_body(
+    model: &Model,
+    r: &ChatCompletionRequest,
+    stream: bool,
+) -> Result<Vec<u8>, ApiError> {
     let v = match model.cfg.dialect {
         DialectKind::Tgi | DialectKind::Lmi => {
             let tpl = model
@@ -76,14 +101,19 @@ pub fn chat_body(model: &Model, r: &ChatCompletionRequest, stream: bool) -> Resu
                 .ok_or_else(|| ApiError::internal("no chat template for this model"))?;
             let prompt = tpl.render(&r.messages, r.tools.as_deref())?;
             let stop = r.stop.as_ref().map(|s| s.as_slice().to_vec());
-            generate_body(model, prompt, stream, Params {
-                max_tokens: r.max_output_tokens(),
-                temperature: r.temperature,
-                top_p: r.top_p,
-                stop,
-                seed: r.seed,
-                frequency_penalty: r.frequency_penalty,
-            })
+            generate_body(
+                model,
+                prompt,
+                stream,
+                Params {
+                    max_tokens: r.max_output_tokens(),
+                    temperature: r.temperature,
+                    top_p: r.top_p,
+                    stop,
+                    seed: r.seed,
+                    frequency_penalty: r.frequency_penalty,
+                },
+            )
         }
         _ => {
             let mut up = r.clone();
@@ -112,14 +142,19 @@ pub fn completion_body(
 ) -> Result<Vec<u8>, ApiError> {
     match model.cfg.dialect {
         DialectKind::Tgi | DialectKind::Lmi => {
-            let v = generate_body(model, prompt, stream, Params {
-                max_tokens: r.max_tokens,
-                temperature: r.temperature,
-                top_p: r.top_p,
-                stop: r.stop.as_ref().map(|s| s.as_slice().to_vec()),
-                seed: r.seed,
-                frequency_penalty: r.frequency_penalty,
-            });
+            let v = generate_body(
+                model,
+                prompt,
+                stream,
+                Params {
+                    max_tokens: r.max_tokens,
+                    temperature: r.temperature,
+                    top_p: r.top_p,
+                    stop: r.stop.as_ref().map(|s| s.as_slice().to_vec()),
+                    seed: r.seed,
+                    frequency_penalty: r.frequency_penalty,
+                },
+            );
             serde_json::to_vec(&v).map_err(|e| ApiError::internal(e.to_string()))
         }
         _ => {
@@ -165,7 +200,7 @@ fn generate_body(model: &Model, prompt: String, stream: bool, p: Params) -> Valu
     );
     match p.temperature {
         // Greedy: TGI refuses temperature 0.
-        Some(t) if t == 0.0 => {
+        Some(0.0) => {
             params.insert("do_sample".into(), json!(false));
         }
         Some(t) => {
@@ -178,7 +213,11 @@ fn generate_body(model: &Model, prompt: String, stream: bool, p: Params) -> Valu
         params.insert("top_p".into(), json!(t));
     }
     if let Some(stop) = p.stop.filter(|s| !s.is_empty()) {
-        let key = if model.cfg.dialect == DialectKind::Lmi { "stop_sequences" } else { "stop" };
+        let key = if model.cfg.dialect == DialectKind::Lmi {
+            "stop_sequences"
+        } else {
+            "stop"
+        };
         params.insert(key.into(), json!(stop));
     }
     if let Some(s) = p.seed {
@@ -201,7 +240,11 @@ pub fn estimate_prompt(r: &ChatCompletionRequest) -> u64 {
         let text = match m {
             ChatMessage::System(s) | ChatMessage::Developer(s) => s.content.text().into_owned(),
             ChatMessage::User(u) => u.content.text().into_owned(),
-            ChatMessage::Assistant(a) => a.content.as_ref().map(|c| c.text().into_owned()).unwrap_or_default(),
+            ChatMessage::Assistant(a) => a
+                .content
+                .as_ref()
+                .map(|c| c.text().into_owned())
+                .unwrap_or_default(),
             ChatMessage::Tool(t) => t.content.text().into_owned(),
         };
         // ~4 tokens of role and separators per message.

@@ -101,7 +101,12 @@ impl AppState {
         if let Some(m) = self.models.get(name) {
             return Ok(Arc::clone(m));
         }
-        if let Some(m) = self.config.default_model.as_ref().and_then(|d| self.models.get(d)) {
+        if let Some(m) = self
+            .config
+            .default_model
+            .as_ref()
+            .and_then(|d| self.models.get(d))
+        {
             return Ok(Arc::clone(m));
         }
         Err(ApiError::new(

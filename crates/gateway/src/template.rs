@@ -29,9 +29,12 @@ impl ChatTemplate {
         env.set_trim_blocks(true);
         env.set_lstrip_blocks(true);
         env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
-        env.add_function("raise_exception", |msg: String| -> Result<Value, minijinja::Error> {
-            Err(minijinja::Error::new(ErrorKind::InvalidOperation, msg))
-        });
+        env.add_function(
+            "raise_exception",
+            |msg: String| -> Result<Value, minijinja::Error> {
+                Err(minijinja::Error::new(ErrorKind::InvalidOperation, msg))
+            },
+        );
         env.add_function("strftime_now", |_fmt: String| today());
         env.add_template_owned("chat", source)
             .map_err(|e| format!("chat template does not compile: {e}"))?;
@@ -72,7 +75,11 @@ impl ChatTemplate {
     }
 
     /// Renders the conversation with the generation prompt appended.
-    pub fn render(&self, messages: &[ChatMessage], tools: Option<&[Tool]>) -> Result<String, ApiError> {
+    pub fn render(
+        &self,
+        messages: &[ChatMessage],
+        tools: Option<&[Tool]>,
+    ) -> Result<String, ApiError> {
         let mut msgs = Vec::with_capacity(messages.len());
         for (i, m) in messages.iter().enumerate() {
             let text = |c: &MessageContent| -> Result<String, ApiError> {
@@ -119,8 +126,10 @@ impl ChatTemplate {
         tmpl.render(ctx).map_err(|e| {
             // A template's raise_exception speaks about the conversation.
             if e.kind() == ErrorKind::InvalidOperation {
-                ApiError::invalid(format!("the model's chat template refused the messages: {e}"))
-                    .param("messages")
+                ApiError::invalid(format!(
+                    "the model's chat template refused the messages: {e}"
+                ))
+                .param("messages")
             } else {
                 ApiError::internal(format!("chat template failed: {e}"))
             }

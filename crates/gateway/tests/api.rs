@@ -2,27 +2,37 @@
 
 use serde_json::{Value, json};
 
-use crate::support::{KEY, client, content, fake, post, sse_events, start, config};
+use crate::support::{KEY, client, config, content, fake, post, sse_events, start};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn non_streaming_chat_per_dialect() {
     let f = fake().await;
     let gw = start(&f.url(), &config(""), &[]);
     for model in ["chat", "tgi", "lmi"] {
-        let r = post(&gw, "/v1/chat/completions", json!({
-            "model": model, "messages": [{"role": "user", "content": "你好 there"}]
-        }))
+        let r = post(
+            &gw,
+            "/v1/chat/completions",
+            json!({
+                "model": model, "messages": [{"role": "user", "content": "你好 there"}]
+            }),
+        )
         .await;
         assert_eq!(r.status(), 200, "{model}");
         assert_eq!(r.headers()["content-type"], "application/json");
-        assert!(r.headers().get("content-length").is_some(), "one write with its length");
+        assert!(
+            r.headers().get("content-length").is_some(),
+            "one write with its length"
+        );
         let v: Value = r.json().await.unwrap();
         assert_eq!(v["object"], "chat.completion");
         assert_eq!(v["model"], model);
         assert!(v["id"].as_str().unwrap().starts_with("chatcmpl-"));
         let c = &v["choices"][0];
         let msg = c["message"].as_object().unwrap();
-        assert!(msg["content"].as_str().unwrap().contains("你好 there"), "{model}: {v}");
+        assert!(
+            msg["content"].as_str().unwrap().contains("你好 there"),
+            "{model}: {v}"
+        );
         assert!(msg.contains_key("refusal") && msg["refusal"].is_null());
         assert!(c.as_object().unwrap().contains_key("logprobs") && c["logprobs"].is_null());
         assert_eq!(c["finish_reason"], "stop");
@@ -33,11 +43,23 @@ async fn non_streaming_chat_per_dialect() {
         );
     }
     // The TGI container got a rendered prompt and generate parameters.
-    let req = f.requests().into_iter().find(|r| r.endpoint == "tgi").unwrap();
+    let req = f
+        .requests()
+        .into_iter()
+        .find(|r| r.endpoint == "tgi")
+        .unwrap();
     let body: Value = serde_json::from_slice(&req.body).unwrap();
-    assert!(body["inputs"].as_str().unwrap().contains("<|im_start|>user\n你好 there<|im_end|>"));
+    assert!(
+        body["inputs"]
+            .as_str()
+            .unwrap()
+            .contains("<|im_start|>user\n你好 there<|im_end|>")
+    );
     assert_eq!(body["parameters"]["details"], true);
-    assert!(req.headers["authorization"].starts_with("AWS4-HMAC-SHA256"), "SigV4-signed");
+    assert!(
+        req.headers["authorization"].starts_with("AWS4-HMAC-SHA256"),
+        "SigV4-signed"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -45,10 +67,14 @@ async fn streaming_chat_per_dialect_with_usage() {
     let f = fake().await;
     let gw = start(&f.url(), &config(""), &[]);
     for model in ["chat", "tgi", "lmi"] {
-        let r = post(&gw, "/v1/chat/completions", json!({
-            "model": model, "stream": true, "stream_options": {"include_usage": true},
-            "messages": [{"role": "user", "content": "日本語とEnglish"}]
-        }))
+        let r = post(
+            &gw,
+            "/v1/chat/completions",
+            json!({
+                "model": model, "stream": true, "stream_options": {"include_usage": true},
+                "messages": [{"role": "user", "content": "日本語とEnglish"}]
+            }),
+        )
         .await;
         let ev = sse_events(r).await;
         assert_eq!(ev.last().unwrap(), "[DONE]", "{model}");
@@ -68,7 +94,11 @@ async fn streaming_chat_per_dialect_with_usage() {
         }
     }
     // Upstream OpenAI containers are asked for usage.
-    let req = f.requests().into_iter().find(|r| r.endpoint == "chat" && r.stream).unwrap();
+    let req = f
+        .requests()
+        .into_iter()
+        .find(|r| r.endpoint == "chat" && r.stream)
+        .unwrap();
     let body: Value = serde_json::from_slice(&req.body).unwrap();
     assert_eq!(body["stream_options"]["include_usage"], true);
 }
@@ -78,9 +108,13 @@ async fn reasoning_is_split_and_cjk_survives_tiny_parts() {
     let f = fake().await;
     let gw = start(&f.url(), &config(""), &[]);
     let ev = sse_events(
-        post(&gw, "/v1/chat/completions", json!({
-            "model": "r1", "stream": true, "messages": [{"role": "user", "content": "hi"}]
-        }))
+        post(
+            &gw,
+            "/v1/chat/completions",
+            json!({
+                "model": "r1", "stream": true, "messages": [{"role": "user", "content": "hi"}]
+            }),
+        )
         .await,
     )
     .await;
@@ -93,14 +127,21 @@ async fn reasoning_is_split_and_cjk_survives_tiny_parts() {
     }
     assert_eq!(reasoning, "Greet back.");
     assert_eq!(content(&ev), "Hello! 你好！");
-    let v: Value = post(&gw, "/v1/chat/completions", json!({
-        "model": "r1", "messages": [{"role": "user", "content": "hi"}]
-    }))
+    let v: Value = post(
+        &gw,
+        "/v1/chat/completions",
+        json!({
+            "model": "r1", "messages": [{"role": "user", "content": "hi"}]
+        }),
+    )
     .await
     .json()
     .await
     .unwrap();
-    assert_eq!(v["choices"][0]["message"]["reasoning_content"], "Greet back.");
+    assert_eq!(
+        v["choices"][0]["message"]["reasoning_content"],
+        "Greet back."
+    );
     assert_eq!(v["choices"][0]["message"]["content"], "Hello! 你好！");
 }
 
@@ -108,16 +149,35 @@ async fn reasoning_is_split_and_cjk_survives_tiny_parts() {
 async fn legacy_completions_stream_and_not() {
     let f = fake().await;
     let gw = start(&f.url(), &config(""), &[]);
-    let v: Value = post(&gw, "/v1/completions", json!({"model": "tgi", "prompt": "Once upon", "max_tokens": 50}))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let v: Value = post(
+        &gw,
+        "/v1/completions",
+        json!({"model": "tgi", "prompt": "Once upon", "max_tokens": 50}),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
     assert_eq!(v["object"], "text_completion");
-    assert!(v["choices"][0]["text"].as_str().unwrap().contains("Once upon"));
-    assert!(v["choices"][0].as_object().unwrap().contains_key("logprobs"));
+    assert!(
+        v["choices"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("Once upon")
+    );
+    assert!(
+        v["choices"][0]
+            .as_object()
+            .unwrap()
+            .contains_key("logprobs")
+    );
     let ev = sse_events(
-        post(&gw, "/v1/completions", json!({"model": "chat", "prompt": "Once upon", "stream": true})).await,
+        post(
+            &gw,
+            "/v1/completions",
+            json!({"model": "chat", "prompt": "Once upon", "stream": true}),
+        )
+        .await,
     )
     .await;
     assert_eq!(ev.last().unwrap(), "[DONE]");
@@ -125,7 +185,11 @@ async fn legacy_completions_stream_and_not() {
     assert_eq!(first["object"], "text_completion");
     assert_eq!(content(&ev), "Echo: Once upon");
     // The TGI container got the raw prompt, no chat template.
-    let req = f.requests().into_iter().find(|r| r.endpoint == "tgi").unwrap();
+    let req = f
+        .requests()
+        .into_iter()
+        .find(|r| r.endpoint == "tgi")
+        .unwrap();
     let body: Value = serde_json::from_slice(&req.body).unwrap();
     assert_eq!(body["inputs"], "Once upon");
     assert_eq!(body["parameters"]["max_new_tokens"], 50);
@@ -162,7 +226,12 @@ async fn models_ping_and_health() {
         .await
         .unwrap();
     assert_eq!(v["object"], "list");
-    let ids: Vec<&str> = v["data"].as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap()).collect();
+    let ids: Vec<&str> = v["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap())
+        .collect();
     assert_eq!(ids, ["chat", "tgi", "lmi", "r1", "missing"]);
     assert_eq!(v["data"][0]["object"], "model");
     let m: Value = c
@@ -175,7 +244,12 @@ async fn models_ping_and_health() {
         .await
         .unwrap();
     assert_eq!(m["id"], "tgi");
-    let r = c.get(format!("{}/v1/models/nope", gw.url)).bearer_auth(KEY).send().await.unwrap();
+    let r = c
+        .get(format!("{}/v1/models/nope", gw.url))
+        .bearer_auth(KEY)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 404);
     // Liveness and readiness need no key and show none.
     let r = c.get(format!("{}/ping", gw.url)).send().await.unwrap();
@@ -186,9 +260,13 @@ async fn models_ping_and_health() {
     assert!(text.contains("\"loaded\":true"), "{text}");
     assert!(!text.contains(KEY));
     // An alias reaches its model; the response names what the client asked.
-    let v: Value = post(&gw, "/v1/chat/completions", json!({
-        "model": "gpt-4o-mini", "messages": [{"role": "user", "content": "x"}]
-    }))
+    let v: Value = post(
+        &gw,
+        "/v1/chat/completions",
+        json!({
+            "model": "gpt-4o-mini", "messages": [{"role": "user", "content": "x"}]
+        }),
+    )
     .await
     .json()
     .await

@@ -44,10 +44,16 @@ async fn upstream_closed_within_100ms_of_client_leaving_100_of_100() {
         let ended = loop {
             let rec = f.streams().into_iter().nth(trial).unwrap();
             if let Some(end) = rec.ended {
-                assert!(rec.client_closed, "trial {trial}: the upstream saw a close, not an end");
+                assert!(
+                    rec.client_closed,
+                    "trial {trial}: the upstream saw a close, not an end"
+                );
                 break end;
             }
-            assert!(Instant::now() < deadline, "trial {trial}: upstream never saw the close");
+            assert!(
+                Instant::now() < deadline,
+                "trial {trial}: upstream never saw the close"
+            );
             tokio::time::sleep(Duration::from_millis(1)).await;
         };
         lags.push(ended.saturating_duration_since(left));
@@ -59,5 +65,9 @@ async fn upstream_closed_within_100ms_of_client_leaving_100_of_100() {
         "worst close lag {worst:?}; median {:?}",
         lags[TRIALS / 2]
     );
-    eprintln!("close lag: median {:?}, worst {:?}", lags[TRIALS / 2], worst);
+    eprintln!(
+        "close lag: median {:?}, worst {:?}",
+        lags[TRIALS / 2],
+        worst
+    );
 }

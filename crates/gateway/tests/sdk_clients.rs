@@ -5,7 +5,9 @@ use std::process::Command;
 
 use async_openai::Client;
 use async_openai::config::OpenAIConfig;
-use async_openai::types::chat::{ChatCompletionRequestUserMessageArgs, CreateChatCompletionRequestArgs};
+use async_openai::types::chat::{
+    ChatCompletionRequestUserMessageArgs, CreateChatCompletionRequestArgs,
+};
 use futures_util::StreamExt;
 
 use crate::support::{KEY, config, fake, start};
@@ -55,7 +57,10 @@ async fn python_openai_sdk() {
         .output()
         .is_ok_and(|o| o.status.success());
     if !have {
-        assert!(std::env::var_os("CI").is_none(), "the openai Python SDK is required in CI");
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "the openai Python SDK is required in CI"
+        );
         eprintln!("SKIP: python openai SDK not installed (cargo xtask test installs it)");
         return;
     }

@@ -110,6 +110,10 @@ async fn unreachable_secrets_manager_is_unavailable_not_unauthorized() {
         &[("AWS_ENDPOINT_URL_SECRETS_MANAGER", "http://127.0.0.1:9")],
     );
     assert_eq!(status_with(&gw.url, "sk-any").await, 503);
-    let h = client().get(format!("{}/health", gw.url)).send().await.unwrap();
+    let h = client()
+        .get(format!("{}/health", gw.url))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(h.status(), 503);
 }

@@ -32,7 +32,13 @@ async fn sigterm_drains_streams_and_exits_zero() {
     let mut body = Vec::new();
     body.extend_from_slice(&s.next().await.unwrap().unwrap());
     let pid = gw.child.id().to_string();
-    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
     tokio::time::sleep(Duration::from_millis(300)).await;
     // No new connections once draining.
     let refused = std::net::TcpStream::connect(("127.0.0.1", gw.port)).is_err();

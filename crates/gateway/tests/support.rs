@@ -95,11 +95,7 @@ endpoint = "no-such-endpoint"
 
 /// Starts the gateway binary with `config` (a TOML text) against `fake`.
 pub(crate) fn start(fake_url: &str, config: &str, env: &[(&str, &str)]) -> Gateway {
-    let dir = std::env::temp_dir().join(format!(
-        "gw-test-{}-{}",
-        std::process::id(),
-        free_port()
-    ));
+    let dir = std::env::temp_dir().join(format!("gw-test-{}-{}", std::process::id(), free_port()));
     std::fs::create_dir_all(&dir).unwrap();
     let port = free_port();
     let path = dir.join("gateway.toml");
@@ -124,8 +120,14 @@ pub(crate) fn start(fake_url: &str, config: &str, env: &[(&str, &str)]) -> Gatew
     let mut child = cmd.spawn().unwrap();
     let logs = Arc::new(Mutex::new(Vec::new()));
     for pipe in [
-        child.stdout.take().map(|p| Box::new(p) as Box<dyn Read + Send>),
-        child.stderr.take().map(|p| Box::new(p) as Box<dyn Read + Send>),
+        child
+            .stdout
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+        child
+            .stderr
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
     ]
     .into_iter()
     .flatten()
@@ -213,7 +215,11 @@ pub(crate) async fn sse_events(resp: reqwest::Response) -> Vec<String> {
     assert!(text.ends_with("\n\n"), "{text}");
     text.trim_end()
         .split("\n\n")
-        .map(|e| e.strip_prefix("data: ").unwrap_or_else(|| panic!("bad event {e}")).to_owned())
+        .map(|e| {
+            e.strip_prefix("data: ")
+                .unwrap_or_else(|| panic!("bad event {e}"))
+                .to_owned()
+        })
         .collect()
 }
 

@@ -15,5 +15,5 @@ pub mod moto;
 mod sagemaker;
 
 pub use sagemaker::{
-    ContainerDialect, Endpoint, Fault, FakeSageMaker, RecordedRequest, Reply, StreamRecord,
+    ContainerDialect, Endpoint, FakeSageMaker, Fault, RecordedRequest, Reply, StreamRecord,
 };

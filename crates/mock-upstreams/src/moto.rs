@@ -24,7 +24,9 @@ impl MotoServer {
                     std::env::var_os("CI").is_none(),
                     "moto_server is required in CI: {e}"
                 );
-                eprintln!("SKIP: moto_server not available ({e}); `pip install 'moto[server]'` to run this test");
+                eprintln!(
+                    "SKIP: moto_server not available ({e}); `pip install 'moto[server]'` to run this test"
+                );
                 None
             }
         }
@@ -40,7 +42,14 @@ impl MotoServer {
         c.args(["-H", "127.0.0.1", "-p", &port.to_string()]);
         candidates.push(c);
         let mut c = Command::new("python3");
-        c.args(["-m", "moto.server", "-H", "127.0.0.1", "-p", &port.to_string()]);
+        c.args([
+            "-m",
+            "moto.server",
+            "-H",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+        ]);
         candidates.push(c);
         let mut last = String::from("not found");
         for mut cmd in candidates {

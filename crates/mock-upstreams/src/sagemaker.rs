@@ -207,17 +207,16 @@ async fn serve_conn(sock: tokio::net::TcpStream, shared: Arc<Shared>) -> Result<
     Ok(())
 }
 
-fn error(
-    status: u16,
-    kind: &str,
-    body: Value,
-) -> (u16, Vec<(&'static str, String)>, Vec<u8>) {
+fn error(status: u16, kind: &str, body: Value) -> (u16, Vec<(&'static str, String)>, Vec<u8>) {
     (
         status,
         vec![
             ("x-amzn-errortype", kind.to_owned()),
             ("content-type", "application/json".to_owned()),
-            ("x-amzn-requestid", "00000000-0000-0000-0000-000000000000".to_owned()),
+            (
+                "x-amzn-requestid",
+                "00000000-0000-0000-0000-000000000000".to_owned(),
+            ),
         ],
         body.to_string().into_bytes(),
     )
@@ -236,7 +235,11 @@ async fn handle(
         ("POST", ["endpoints", name, "invocations"]) => (decode(name), false),
         ("POST", ["endpoints", name, "invocations-response-stream"]) => (decode(name), true),
         _ => {
-            let (s, h, b) = error(404, "UnknownOperationException", json!({"message": "unknown operation"}));
+            let (s, h, b) = error(
+                404,
+                "UnknownOperationException",
+                json!({"message": "unknown operation"}),
+            );
             http::write_full(w, s, &h, &b).await?;
             return Ok(true);
         }
@@ -252,7 +255,11 @@ async fn handle(
         .get("authorization")
         .is_some_and(|a| a.starts_with("AWS4-HMAC-SHA256 Credential="))
     {
-        let (s, h, b) = error(403, "UnrecognizedClientException", json!({"message": "Missing Authentication Token"}));
+        let (s, h, b) = error(
+            403,
+            "UnrecognizedClientException",
+            json!({"message": "Missing Authentication Token"}),
+        );
         http::write_full(w, s, &h, &b).await?;
         return Ok(true);
     }
@@ -276,9 +283,21 @@ async fn handle(
                 "LogStreamArn": format!("arn:aws:logs:us-east-1:123456789012:log-group:/aws/sagemaker/Endpoints/{name}"),
             }),
         )),
-        Fault::Throttling => Some(error(400, "ThrottlingException", json!({"message": "Rate exceeded"}))),
-        Fault::ServiceUnavailable => Some(error(503, "ServiceUnavailable", json!({"message": "Service is unavailable"}))),
-        Fault::InternalFailure => Some(error(500, "InternalFailure", json!({"message": "An internal failure occurred"}))),
+        Fault::Throttling => Some(error(
+            400,
+            "ThrottlingException",
+            json!({"message": "Rate exceeded"}),
+        )),
+        Fault::ServiceUnavailable => Some(error(
+            503,
+            "ServiceUnavailable",
+            json!({"message": "Service is unavailable"}),
+        )),
+        Fault::InternalFailure => Some(error(
+            500,
+            "InternalFailure",
+            json!({"message": "An internal failure occurred"}),
+        )),
         Fault::HangBeforeHeaders => {
             // Hold the connection until the client gives up.
             let mut buf = [0u8; 1];
@@ -316,12 +335,13 @@ fn decode(s: &str) -> String {
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() {
-            if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
-                out.push(h * 16 + l);
-                i += 3;
-                continue;
-            }
+        let escaped = (b[i] == b'%' && i + 2 < b.len())
+            .then(|| hex(b[i + 1]).zip(hex(b[i + 2])))
+            .flatten();
+        if let Some((h, l)) = escaped {
+            out.push(h * 16 + l);
+            i += 3;
+            continue;
         }
         out.push(b[i]);
         i += 1;
@@ -355,7 +375,9 @@ fn reply_tokens(ep: &Endpoint, body: &Value) -> (Vec<String>, bool) {
         let start_new = tokens.is_empty()
             || ch == ' '
             || !ch.is_ascii()
-            || tokens.last().is_some_and(|t| t.chars().last().is_some_and(|c| !c.is_ascii()));
+            || tokens
+                .last()
+                .is_some_and(|t| t.chars().last().is_some_and(|c| !c.is_ascii()));
         if start_new {
             tokens.push(ch.to_string());
         } else if let Some(t) = tokens.last_mut() {
@@ -426,7 +448,10 @@ fn record(dialect: ContainerDialect, i: usize, text: &str, last: Option<(bool, u
             ),
         },
         ContainerDialect::Lmi => match last {
-            None => format!("{}\n", json!({"token": {"id": [i], "text": text, "log_prob": -0.1}})),
+            None => format!(
+                "{}\n",
+                json!({"token": {"id": [i], "text": text, "log_prob": -0.1}})
+            ),
             Some((limited, n)) => format!(
                 "{}\n",
                 json!({"token": {"id": [2], "text": "", "log_prob": 0.0}, "generated_text": "",
@@ -451,8 +476,14 @@ async fn stream_reply(
         w,
         200,
         &[
-            ("content-type", "application/vnd.amazon.eventstream".to_owned()),
-            ("x-amzn-sagemaker-content-type", "application/json".to_owned()),
+            (
+                "content-type",
+                "application/vnd.amazon.eventstream".to_owned(),
+            ),
+            (
+                "x-amzn-sagemaker-content-type",
+                "application/json".to_owned(),
+            ),
             ("x-amzn-invoked-production-variant", "AllTraffic".to_owned()),
         ],
     )
@@ -508,7 +539,11 @@ async fn stream_reply(
                 wire.extend(encode::payload_part(part));
             }
         }
-        let delay = if i == 0 { Duration::ZERO } else { ep.token_delay };
+        let delay = if i == 0 {
+            Duration::ZERO
+        } else {
+            ep.token_delay
+        };
         // Wait, watching for the client to close the connection meanwhile.
         tokio::select! {
             n = r.read(&mut probe) => {

@@ -2,10 +2,10 @@
 //! OpenAI `chat.completion`, through the same dialects and reasoning split as
 //! streams; and [`Aggregator`], which folds stream items into one response.
 
+use openai_types::Usage;
 use openai_types::chat::{
     ChatCompletion, Choice, FinishReason, FunctionCall, FunctionType, ResponseMessage, ToolCall,
 };
-use openai_types::Usage;
 use serde_json::{Value, json};
 
 use crate::{DialectKind, Error, StreamItem, Translator, TranslatorConfig};
@@ -174,13 +174,17 @@ pub fn translate_response(body: &[u8], cfg: TranslatorConfig) -> Result<ChatComp
     let mut agg = Aggregator::default();
     agg.push(&items);
     let mut c = agg.finish(&id, &model, created);
-    if let Some(u) = &mut c.usage {
-        if u.estimated && dialect == DialectKind::Tgi && !first["details"]["generated_tokens"].is_u64() {
-            // One record stood for the whole text: estimate from its length.
-            let text = c.choices.first().and_then(|ch| ch.message.content.as_deref()).unwrap_or("");
-            u.completion_tokens = estimate_tokens(text);
-            u.total_tokens = u.prompt_tokens + u.completion_tokens;
-        }
+    let one_record = dialect == DialectKind::Tgi && !first["details"]["generated_tokens"].is_u64();
+    let text_tokens = c
+        .choices
+        .first()
+        .and_then(|ch| ch.message.content.as_deref())
+        .map(estimate_tokens)
+        .unwrap_or(0);
+    if let Some(u) = c.usage.as_mut().filter(|u| u.estimated && one_record) {
+        // One record stood for the whole text: estimate from its length.
+        u.completion_tokens = text_tokens;
+        u.total_tokens = u.prompt_tokens + u.completion_tokens;
     }
     Ok(c)
 }
@@ -222,7 +226,10 @@ mod tests {
         assert_eq!(c.choices[0].message.content.as_deref(), Some("Hi 你好"));
         assert_eq!(c.choices[0].finish_reason, FinishReason::ToolCalls);
         let tc = c.choices[0].message.tool_calls.as_ref().unwrap();
-        assert_eq!((tc[0].id.as_str(), tc[0].function.name.as_str()), ("call_1", "f"));
+        assert_eq!(
+            (tc[0].id.as_str(), tc[0].function.name.as_str()),
+            ("call_1", "f")
+        );
         assert_eq!(c.usage.unwrap().total_tokens, 7);
     }
 
@@ -236,7 +243,10 @@ mod tests {
         assert_eq!(c.choices[0].message.content.as_deref(), Some("Bonjour"));
         assert_eq!(c.choices[0].finish_reason, FinishReason::Length);
         let u = c.usage.unwrap();
-        assert_eq!((u.prompt_tokens, u.completion_tokens, u.estimated), (3, 2, true));
+        assert_eq!(
+            (u.prompt_tokens, u.completion_tokens, u.estimated),
+            (3, 2, true)
+        );
         let c = translate_response(br#"{"generated_text":"abcdefgh"}"#, cfg()).unwrap();
         assert_eq!(c.usage.unwrap().completion_tokens, 2);
     }
@@ -251,7 +261,10 @@ mod tests {
             },
         )
         .unwrap();
-        assert_eq!(c.choices[0].message.reasoning_content.as_deref(), Some("hmm"));
+        assert_eq!(
+            c.choices[0].message.reasoning_content.as_deref(),
+            Some("hmm")
+        );
         assert_eq!(c.choices[0].message.content.as_deref(), Some("Yes."));
     }
 
