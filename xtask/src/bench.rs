@@ -1,12 +1,381 @@
-//! `cargo xtask bench`: criterion benches (and, with the gateway, the load
-//! benchmark).
+//! `cargo xtask bench [--secs N] [--conns N] [--streams N] [--gateway-only]`:
+//! the criterion benches, then a closed-loop keep-alive load test over
+//! loopback that drives the fake SageMaker endpoint directly and the real
+//! (release) gateway in front of it, and prints a markdown table for
+//! BENCHMARKS.md.
 
-use anyhow::Result;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use futures_util::StreamExt;
+use mock_upstreams::{ContainerDialect, Endpoint, FakeSageMaker, Reply};
+use serde_json::json;
+
+const KEY: &str = "sk-bench-key";
+
+const CONFIG: &str = r#"
+listen = "127.0.0.1:PORT"
+log_format = "json"
+[auth]
+keys = ["sk-bench-key"]
+[[models]]
+name = "bench-chat"
+[[models]]
+name = "bench-slow"
+"#;
+
+fn arg<T: std::str::FromStr>(args: &[String], name: &str, default: T) -> T {
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
 
 pub(crate) fn run(args: &[String]) -> Result<()> {
-    crate::run(
-        crate::cargo()
-            .args(["bench", "--bench", "sm_stream", "--"])
-            .args(args),
+    if !args.iter().any(|a| a == "--gateway-only") {
+        crate::run(crate::cargo().args(["bench", "--bench", "sm_stream"]))?;
+    }
+    let secs: u64 = arg(args, "--secs", 5);
+    let conns: usize = arg(args, "--conns", 16);
+    let streams: usize = arg(args, "--streams", 1000);
+    crate::run(crate::cargo().args(["build", "--release", "-p", "gateway", "--bin", "gateway"]))?;
+    let bin = target_dir()?.join("release/gateway");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(load(bin, Duration::from_secs(secs), conns, streams))
+}
+
+fn target_dir() -> Result<std::path::PathBuf> {
+    let out = crate::cargo()
+        .args(["metadata", "--format-version", "1", "--no-deps"])
+        .output()?;
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    Ok(v["target_directory"]
+        .as_str()
+        .context("no target_directory")?
+        .into())
+}
+
+/// Resident set size of a process, in KiB.
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|n| n.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// User plus system CPU time of a process, in clock ticks (1/100 s).
+fn cpu_ticks(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            let rest = s.rsplit_once(')')?.1;
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+        })
+        .unwrap_or(0)
+}
+
+#[derive(Default)]
+struct Stats {
+    latencies: Vec<Duration>,
+    ttfb: Vec<Duration>,
+    errors: u64,
+}
+
+fn pct(v: &mut [Duration], p: f64) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_unstable();
+    let i = ((v.len() as f64 - 1.0) * p).round() as usize;
+    v[i].as_secs_f64() * 1000.0
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Target {
+    Direct,
+    Gateway,
+}
+
+async fn one(
+    c: &reqwest::Client,
+    target: Target,
+    stream: bool,
+    fake: &str,
+    gw: &str,
+) -> Result<(Duration, Duration)> {
+    let msg = json!([{"role": "user", "content": "benchmark the gateway please"}]);
+    let started = Instant::now();
+    let req = match target {
+        Target::Direct => {
+            let path = if stream {
+                "invocations-response-stream"
+            } else {
+                "invocations"
+            };
+            c.post(format!("{fake}/endpoints/bench-chat/{path}"))
+                .header(
+                    "authorization",
+                    "AWS4-HMAC-SHA256 Credential=bench/20260101/us-east-1/sagemaker/aws4_request, SignedHeaders=host, Signature=0",
+                )
+                .json(&json!({"model": "bench-chat", "messages": msg, "stream": stream}))
+        }
+        Target::Gateway => c
+            .post(format!("{gw}/v1/chat/completions"))
+            .bearer_auth(KEY)
+            .json(&json!({"model": "bench-chat", "messages": msg, "stream": stream})),
+    };
+    let resp = req.send().await?;
+    if !resp.status().is_success() {
+        bail!("status {}", resp.status());
+    }
+    let mut ttfb = None;
+    let mut body = resp.bytes_stream();
+    while let Some(chunk) = body.next().await {
+        chunk?;
+        ttfb.get_or_insert_with(|| started.elapsed());
+    }
+    let total = started.elapsed();
+    Ok((ttfb.unwrap_or(total), total))
+}
+
+async fn closed_loop(
+    target: Target,
+    stream: bool,
+    conns: usize,
+    dur: Duration,
+    fake: &str,
+    gw: &str,
+) -> Stats {
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut tasks = Vec::new();
+    for _ in 0..conns {
+        let (fake, gw, stop) = (fake.to_owned(), gw.to_owned(), Arc::clone(&stop));
+        tasks.push(tokio::spawn(async move {
+            // One keep-alive connection per worker.
+            let c = reqwest::Client::builder()
+                .pool_max_idle_per_host(1)
+                .tcp_nodelay(true)
+                .build()
+                .unwrap_or_default();
+            let mut s = Stats::default();
+            while !stop.load(Ordering::Relaxed) {
+                match one(&c, target, stream, &fake, &gw).await {
+                    Ok((t, l)) => {
+                        s.ttfb.push(t);
+                        s.latencies.push(l);
+                    }
+                    Err(_) => s.errors += 1,
+                }
+            }
+            s
+        }));
+    }
+    tokio::time::sleep(dur).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut all = Stats::default();
+    for t in tasks {
+        if let Ok(s) = t.await {
+            all.latencies.extend(s.latencies);
+            all.ttfb.extend(s.ttfb);
+            all.errors += s.errors;
+        }
+    }
+    all
+}
+
+async fn load(bin: std::path::PathBuf, dur: Duration, conns: usize, streams: usize) -> Result<()> {
+    let fake = FakeSageMaker::start().await?;
+    let mut chat = Endpoint::echo(ContainerDialect::OpenAi);
+    chat.reply = Reply::Text(
+        "The quick brown fox jumps over the lazy dog while the gateway streams every token.".into(),
+    );
+    chat.part_bytes = 1 << 20;
+    fake.add("bench-chat", chat);
+    let mut slow = Endpoint::echo(ContainerDialect::OpenAi);
+    slow.reply = Reply::Endless;
+    slow.token_delay = Duration::from_millis(500);
+    slow.part_bytes = 1 << 20;
+    fake.add("bench-slow", slow);
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let dir = std::env::temp_dir().join(format!("oai-gateway-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let cfg = dir.join("bench.toml");
+    std::fs::write(&cfg, CONFIG.replace("PORT", &port.to_string()))?;
+    let mut child = std::process::Command::new(&bin)
+        .arg("--config")
+        .arg(&cfg)
+        .env("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", fake.url())
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "bench")
+        .env("AWS_SECRET_ACCESS_KEY", "bench")
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .context("starting the gateway")?;
+    let pid = child.id();
+    crate::demo::wait_ready(port, Duration::from_secs(30))?;
+    let gw = format!("http://127.0.0.1:{port}");
+    let f = fake.url();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let idle_rss = rss_kib(pid);
+
+    // Warm up both paths.
+    closed_loop(
+        Target::Gateway,
+        false,
+        conns,
+        Duration::from_millis(500),
+        &f,
+        &gw,
     )
+    .await;
+    closed_loop(
+        Target::Direct,
+        false,
+        conns,
+        Duration::from_millis(500),
+        &f,
+        &gw,
+    )
+    .await;
+
+    let peak = Arc::new(AtomicU64::new(0));
+    let sampling = Arc::new(AtomicBool::new(true));
+    let sampler = {
+        let (peak, sampling) = (Arc::clone(&peak), Arc::clone(&sampling));
+        tokio::spawn(async move {
+            while sampling.load(Ordering::Relaxed) {
+                peak.fetch_max(rss_kib(pid), Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        })
+    };
+
+    println!(
+        "\n| scenario | conns | req/s | p50 ms | p99 ms | TTFB p50 ms | TTFB p99 ms | errors | gateway CPU µs/req |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|");
+    let mut p50s = Vec::new();
+    let mut rps = Vec::new();
+    for stream in [false, true] {
+        for target in [Target::Direct, Target::Gateway] {
+            let cpu0 = cpu_ticks(pid);
+            let mut s = closed_loop(target, stream, conns, dur, &f, &gw).await;
+            let cpu = cpu_ticks(pid) - cpu0;
+            let n = s.latencies.len() as f64;
+            let r = n / dur.as_secs_f64();
+            let p50 = pct(&mut s.latencies, 0.5);
+            let p99 = pct(&mut s.latencies, 0.99);
+            let t50 = pct(&mut s.ttfb, 0.5);
+            let t99 = pct(&mut s.ttfb, 0.99);
+            let cpu_us = if target == Target::Gateway && n > 0.0 {
+                format!("{:.0}", cpu as f64 * 10_000.0 / n)
+            } else {
+                "-".into()
+            };
+            let name = format!(
+                "{} {}",
+                if target == Target::Direct {
+                    "direct fake"
+                } else {
+                    "gateway"
+                },
+                if stream { "streaming" } else { "non-streaming" }
+            );
+            println!(
+                "| {name} | {conns} | {r:.0} | {p50:.3} | {p99:.3} | {t50:.3} | {t99:.3} | {} | {cpu_us} |",
+                s.errors
+            );
+            p50s.push(p50);
+            rps.push(r);
+        }
+    }
+    sampling.store(false, Ordering::Relaxed);
+    let _ = sampler.await;
+    println!();
+    println!(
+        "added p50 latency: non-streaming {:.3} ms, streaming {:.3} ms",
+        p50s[1] - p50s[0],
+        p50s[3] - p50s[2]
+    );
+    println!(
+        "throughput vs direct: non-streaming {:.2}, streaming {:.2}",
+        rps[1] / rps[0],
+        rps[3] / rps[2]
+    );
+    println!(
+        "gateway RSS: idle {:.1} MiB, peak under load {:.1} MiB",
+        idle_rss as f64 / 1024.0,
+        peak.load(Ordering::Relaxed) as f64 / 1024.0
+    );
+
+    // Many open streams.
+    let before = rss_kib(pid);
+    let c = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()?;
+    let mut open = Vec::with_capacity(streams);
+    for _ in 0..streams {
+        let c = c.clone();
+        let gw = gw.clone();
+        open.push(tokio::spawn(async move {
+            let resp = c
+                .post(format!("{gw}/v1/chat/completions"))
+                .bearer_auth(KEY)
+                .json(&json!({"model": "bench-slow", "stream": true, "messages": [{"role": "user", "content": "hold"}]}))
+                .send()
+                .await
+                .ok()?;
+            let mut body = resp.bytes_stream();
+            body.next().await?.ok()?;
+            // Hold the stream open until the task is aborted.
+            tokio::time::sleep(Duration::from_secs(600)).await;
+            Some(body)
+        }));
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while fake
+        .streams()
+        .iter()
+        .filter(|s| s.endpoint == "bench-slow" && s.ended.is_none())
+        .count()
+        < streams
+        && Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let live = fake
+        .streams()
+        .iter()
+        .filter(|s| s.endpoint == "bench-slow" && s.ended.is_none())
+        .count();
+    let during = rss_kib(pid);
+    println!(
+        "{live} concurrent streams: RSS {:.1} MiB, {:.1} KiB per stream above the {:.1} MiB before",
+        during as f64 / 1024.0,
+        (during.saturating_sub(before)) as f64 / live.max(1) as f64,
+        before as f64 / 1024.0
+    );
+    for t in open {
+        t.abort();
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
 }

@@ -25,3 +25,24 @@ pub fn init_logging(format: LogFormat) {
         LogFormat::Text => builder.try_init(),
     };
 }
+
+/// `GET /ping` on `127.0.0.1:port` with plain std I/O; `Ok` on a 200.
+pub fn healthcheck(port: u16, timeout: std::time::Duration) -> Result<(), String> {
+    use std::io::{Read, Write};
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let mut s = std::net::TcpStream::connect_timeout(&addr, timeout).map_err(|e| e.to_string())?;
+    s.set_read_timeout(Some(timeout))
+        .map_err(|e| e.to_string())?;
+    s.write_all(b"GET /ping HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .map_err(|e| e.to_string())?;
+    let mut head = [0u8; 12];
+    s.read_exact(&mut head).map_err(|e| e.to_string())?;
+    if head.starts_with(b"HTTP/1.1 200") {
+        Ok(())
+    } else {
+        Err(format!(
+            "unexpected answer: {}",
+            String::from_utf8_lossy(&head)
+        ))
+    }
+}

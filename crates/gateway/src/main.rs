@@ -16,11 +16,28 @@ struct Cli {
     /// Check the configuration and exit.
     #[arg(long)]
     check: bool,
+    /// Probe `GET /ping` on 127.0.0.1:$PORT (default 8080) and exit 0 if it
+    /// answers 200: the container HEALTHCHECK, with no curl in the image.
+    #[arg(long)]
+    healthcheck: bool,
 }
 
 #[actix_web::main]
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    if cli.healthcheck {
+        let port = std::env::var("PORT")
+            .ok()
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(8080);
+        return match gateway::healthcheck(port, std::time::Duration::from_secs(3)) {
+            Ok(()) => std::process::ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("healthcheck: {e}");
+                std::process::ExitCode::FAILURE
+            }
+        };
+    }
     let config =
         match gateway::config::Config::load(cli.config.as_deref(), &|k| std::env::var(k).ok()) {
             Ok(c) => c,

@@ -9,6 +9,7 @@ use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
+use aws_config::stalled_stream_protection::StalledStreamProtectionConfig;
 use aws_config::timeout::TimeoutConfig;
 use keyauth::{AnyOf, KeyAuth, KeyAuthConfig, KeySource, SecretsManagerKeys, StaticKeys};
 
@@ -21,6 +22,10 @@ use crate::state::AppState;
 /// registry.
 pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        // Streams have the gateway's own first-byte and idle timeouts, which
+        // end them with an error event; the SDK's throughput monitor would
+        // only add a timer to every request.
+        .stalled_stream_protection(StalledStreamProtectionConfig::disabled())
         .retry_config(RetryConfig::standard().with_max_attempts(config.aws.max_attempts.max(1)))
         .timeout_config(
             TimeoutConfig::builder()

@@ -251,6 +251,17 @@ async fn models_ping_and_health() {
         .await
         .unwrap();
     assert_eq!(r.status(), 404);
+    // The container HEALTHCHECK probe (no curl in the image).
+    let probe = |port: u16| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_gateway"))
+            .arg("--healthcheck")
+            .env("PORT", port.to_string())
+            .status()
+            .unwrap()
+            .success()
+    };
+    assert!(probe(gw.port));
+    assert!(!probe(1));
     // Liveness and readiness need no key and show none.
     let r = c.get(format!("{}/ping", gw.url)).send().await.unwrap();
     assert_eq!(r.status(), 200);

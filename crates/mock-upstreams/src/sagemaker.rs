@@ -545,14 +545,18 @@ async fn stream_reply(
             ep.token_delay
         };
         // Wait, watching for the client to close the connection meanwhile.
-        tokio::select! {
-            n = r.read(&mut probe) => {
-                if matches!(n, Ok(0) | Err(_)) {
-                    finish(true, i);
-                    return Ok(false);
+        // (No timer at all without a delay: a zero sleep still waits for the
+        // timer wheel's next millisecond tick.)
+        if !delay.is_zero() {
+            tokio::select! {
+                n = r.read(&mut probe) => {
+                    if matches!(n, Ok(0) | Err(_)) {
+                        finish(true, i);
+                        return Ok(false);
+                    }
                 }
+                _ = tokio::time::sleep(delay) => {}
             }
-            _ = tokio::time::sleep(delay) => {}
         }
         if http::write_chunk(w, &wire).await.is_err() {
             finish(true, i);

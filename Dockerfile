@@ -1,0 +1,32 @@
+# syntax=docker/dockerfile:1
+# Multi-stage: build with the same `cargo build --release --locked` CI runs,
+# then copy only the binary into a small non-root runtime image.
+
+FROM rust:1.95-bookworm AS build
+WORKDIR /src
+COPY . .
+RUN cargo build --release --locked -p gateway --bin gateway \
+ && cp target/release/gateway /gateway
+
+# glibc and libgcc only; runs as uid 65532 (nonroot).
+FROM gcr.io/distroless/cc-debian12:nonroot
+COPY --from=build /gateway /usr/local/bin/gateway
+
+# The seed's variables work unchanged (see README "Configuration"):
+#   SAGEMAKER_ENDPOINT_NAME  one-endpoint mode: every model name reaches it
+#   AUTH_SECRET_ID           Secrets Manager secret holding the API key(s)
+#   API_KEY_CACHE_TTL        seconds keys are cached (default 3600)
+#   AWS_REGION               region (China regions use the aws-cn partition)
+#   API_KEY                  static key(s), comma-separated
+#   PORT                     listen port (default 8080)
+#   GATEWAY_CONFIG           path of a TOML config file (optional)
+ENV PORT=8080 \
+    LOG_FORMAT=json
+EXPOSE 8080
+USER nonroot:nonroot
+
+# No curl in the image: the binary probes its own /ping.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
+  CMD ["/usr/local/bin/gateway", "--healthcheck"]
+
+ENTRYPOINT ["/usr/local/bin/gateway"]
