@@ -18,6 +18,23 @@ use bytes::Bytes;
 use crate::config::ModelConfig;
 use crate::error::ApiError;
 
+/// Sets the endpoint, body and the model's optional routing fields on either
+/// operation's builder (the two builders are distinct types with the same
+/// setters).
+macro_rules! target {
+    ($builder:expr, $m:expr, $body:expr) => {{
+        let m: &ModelConfig = $m;
+        $builder
+            .endpoint_name(m.endpoint_name())
+            .content_type(&m.content_type)
+            .accept("application/json")
+            .body(Blob::new($body))
+            .set_custom_attributes(m.custom_attributes.clone())
+            .set_inference_component_name(m.inference_component.clone())
+            .set_target_variant(m.target_variant.clone())
+    }};
+}
+
 /// An upstream event stream.
 pub type UpstreamStream = EventReceiver<ResponseStream, ResponseStreamError>;
 
@@ -41,22 +58,7 @@ impl SageMaker {
 
     /// `InvokeEndpoint`: the whole response body.
     pub async fn invoke(&self, m: &ModelConfig, body: Vec<u8>) -> Result<Bytes, ApiError> {
-        let mut req = self
-            .client
-            .invoke_endpoint()
-            .endpoint_name(m.endpoint_name())
-            .content_type(&m.content_type)
-            .accept("application/json")
-            .body(Blob::new(body));
-        if let Some(v) = &m.custom_attributes {
-            req = req.custom_attributes(v);
-        }
-        if let Some(v) = &m.inference_component {
-            req = req.inference_component_name(v);
-        }
-        if let Some(v) = &m.target_variant {
-            req = req.target_variant(v);
-        }
+        let req = target!(self.client.invoke_endpoint(), m, body);
         let out = tokio::time::timeout(self.request_timeout, req.send())
             .await
             .map_err(|_| timeout(self.request_timeout))?
@@ -74,22 +76,7 @@ impl SageMaker {
         m: &ModelConfig,
         body: Vec<u8>,
     ) -> Result<UpstreamStream, ApiError> {
-        let mut req = self
-            .client
-            .invoke_endpoint_with_response_stream()
-            .endpoint_name(m.endpoint_name())
-            .content_type(&m.content_type)
-            .accept("application/json")
-            .body(Blob::new(body));
-        if let Some(v) = &m.custom_attributes {
-            req = req.custom_attributes(v);
-        }
-        if let Some(v) = &m.inference_component {
-            req = req.inference_component_name(v);
-        }
-        if let Some(v) = &m.target_variant {
-            req = req.target_variant(v);
-        }
+        let req = target!(self.client.invoke_endpoint_with_response_stream(), m, body);
         let out = tokio::time::timeout(self.first_byte_timeout, req.send())
             .await
             .map_err(|_| timeout(self.first_byte_timeout))?

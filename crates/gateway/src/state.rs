@@ -85,6 +85,12 @@ impl AppState {
                 models.insert(n.clone(), Arc::clone(&model));
             }
         }
+        // An endpoint's own name reaches its model too, unless that name is
+        // taken by a configured model or alias.
+        for name in &order {
+            let m = Arc::clone(&models[name]);
+            models.entry(m.cfg.endpoint_name().to_owned()).or_insert(m);
+        }
         let stream_idle_timeout = Duration::from_secs(config.stream_idle_timeout_secs);
         Ok(Self {
             config,

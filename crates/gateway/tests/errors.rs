@@ -210,6 +210,18 @@ async fn upstream_errors_map_to_status() {
             e["message"].as_str().unwrap().contains("no-such-endpoint"),
             "{e}"
         );
+        // An endpoint's own name is a model name too.
+        let e = error_of(
+            post(
+                &gw,
+                "/v1/chat/completions",
+                chat("no-such-endpoint", stream),
+            )
+            .await,
+            400,
+        )
+        .await;
+        assert_eq!(e["code"], "upstream_validation_error", "{e}");
         let e = error_of(
             post(&gw, "/v1/chat/completions", chat("model-error", stream)).await,
             424,

@@ -6,6 +6,10 @@ use bytes::{Buf, Bytes, BytesMut};
 
 use crate::Error;
 
+/// The most bytes buffered for one frame: the event-stream format's own
+/// 16 MiB message limit, plus room for the prelude and CRC.
+pub const MAX_FRAME_BYTES: usize = 16 * 1024 * 1024 + 16;
+
 /// One event of `InvokeEndpointWithResponseStream`'s response stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SmEvent {
@@ -87,8 +91,14 @@ impl FrameDecoder {
         self.buf.extend_from_slice(bytes);
     }
 
-    /// Decodes the next complete frame, if there is one.
+    /// Decodes the next complete frame, if there is one. Bytes buffered for
+    /// an unfinished frame are limited to [`MAX_FRAME_BYTES`].
     pub fn next_event(&mut self) -> Result<Option<SmEvent>, Error> {
+        if self.buf.len() > MAX_FRAME_BYTES {
+            return Err(Error::Frame(format!(
+                "more than {MAX_FRAME_BYTES} bytes without a complete frame"
+            )));
+        }
         let before = self.buf.remaining();
         let decoded = self
             .inner
