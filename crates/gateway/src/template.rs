@@ -213,6 +213,28 @@ mod tests {
     }
 
     #[test]
+    fn deepseek_r1_tokenizer_config() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("test_data/tokenizer_config.json");
+        let t = ChatTemplate::from_file(&path).unwrap();
+        let out = t
+            .render(
+                &msgs(json!([
+                    {"role": "system", "content": "Be kind."},
+                    {"role": "user", "content": "Hello!"},
+                    {"role": "assistant", "content": "Hi."},
+                    {"role": "user", "content": "你好"}
+                ])),
+                None,
+            )
+            .unwrap();
+        assert_eq!(
+            out,
+            "<｜begin▁of▁sentence｜>Be kind.<｜User｜>Hello!<｜Assistant｜>Hi.<｜end▁of▁sentence｜><｜User｜>你好<｜Assistant｜><think>\n"
+        );
+    }
+
+    #[test]
     fn today_is_a_date() {
         let d = today();
         assert_eq!(d.len(), 11, "{d}");

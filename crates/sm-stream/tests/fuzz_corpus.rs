@@ -25,3 +25,34 @@ fn fuzz_corpus_replays_clean() {
     }
     assert!(n > 0, "empty fuzz corpus");
 }
+
+#[test]
+fn frames_roundtrip_corpus_replays_clean() {
+    use sm_stream::frame::{FrameDecoder, SmEvent, encode};
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus/frames_roundtrip");
+    let mut n = 0;
+    for e in std::fs::read_dir(&dir).unwrap() {
+        let data = std::fs::read(e.unwrap().path()).unwrap();
+        let Some((&ctl, data)) = data.split_first() else {
+            continue;
+        };
+        let parts: Vec<&[u8]> = data.split(|b| *b == 0xff).collect();
+        let wire: Vec<u8> = parts.iter().flat_map(|p| encode::payload_part(p)).collect();
+        let cut = (ctl as usize * 31) % (wire.len() + 1);
+        let mut d = FrameDecoder::new();
+        let mut got = Vec::new();
+        for piece in [&wire[..cut], &wire[cut..]] {
+            d.push(piece);
+            while let Some(ev) = d.next_event().unwrap() {
+                match ev {
+                    SmEvent::PayloadPart(b) => got.push(b.to_vec()),
+                    other => panic!("unexpected {other:?}"),
+                }
+            }
+        }
+        assert!(!d.has_partial());
+        assert_eq!(got, parts.iter().map(|p| p.to_vec()).collect::<Vec<_>>());
+        n += 1;
+    }
+    assert!(n > 0, "empty corpus");
+}
