@@ -286,3 +286,44 @@ async fn models_ping_and_health() {
     // No key anywhere in the logs.
     assert!(!gw.logs().contains(KEY));
 }
+
+#[test]
+fn bad_config_exits_2_naming_the_key() {
+    let run = |env: &[(&str, &str)]| {
+        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_gateway"));
+        c.env_clear();
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        c.output().unwrap()
+    };
+    let out = run(&[
+        ("SAGEMAKER_ENDPOINT_NAME", "ep"),
+        ("API_KEY", "k"),
+        ("API_KEY_CACHE_TTL", "1h"),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("API_KEY_CACHE_TTL") && err.contains("'1h'"),
+        "{err}"
+    );
+    let out = run(&[("SAGEMAKER_ENDPOINT_NAME", "ep")]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("auth"));
+    // The seed's variables alone make a valid configuration.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_gateway"))
+        .arg("--check")
+        .env_clear()
+        .env("SAGEMAKER_ENDPOINT_NAME", "ep")
+        .env("AUTH_SECRET_ID", "prod/key")
+        .env("API_KEY_CACHE_TTL", "600")
+        .env("AWS_REGION", "cn-north-1")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
