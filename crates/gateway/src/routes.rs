@@ -230,7 +230,7 @@ async fn chat(
         prompt_tokens_estimate: shape::estimate_prompt(&r),
         ..TranslatorConfig::default()
     };
-    let up = shape::chat_body(&model, &r, stream)?;
+    let up = shape::chat_body(&model, r, stream)?;
     let ctx = Ctx {
         key,
         model,

@@ -56,6 +56,15 @@ impl SageMaker {
         }
     }
 
+    /// The same settings over another client (each HTTP worker gets its own,
+    /// so upstream connections are driven by the worker that uses them).
+    pub fn with_client(&self, client: Client) -> Self {
+        Self {
+            client,
+            ..self.clone()
+        }
+    }
+
     /// `InvokeEndpoint`: the whole response body.
     pub async fn invoke(&self, m: &ModelConfig, body: Vec<u8>) -> Result<Bytes, ApiError> {
         let req = target!(self.client.invoke_endpoint(), m, body);

@@ -20,7 +20,7 @@ use crate::state::AppState;
 
 /// Builds the AWS clients, the key cache (loading keys once) and the model
 /// registry.
-pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
+pub async fn build_state(config: Config) -> anyhow::Result<(AppState, aws_config::SdkConfig)> {
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         // Streams have the gateway's own first-byte and idle timeouts, which
         // end them with an error event; the SDK's throughput monitor would
@@ -72,7 +72,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
         }
         Some(auth)
     };
-    Ok(AppState::new(config, auth, sagemaker)?)
+    Ok((AppState::new(config, auth, sagemaker)?, sdk))
 }
 
 /// The application: the same function serves `main` and the tests.
@@ -100,12 +100,20 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let listen = config.listen.clone();
     let workers = config.workers;
     let shutdown = config.shutdown_timeout_secs;
-    let state = web::Data::new(build_state(config).await?);
-    let mut server = HttpServer::new(move || app(state.clone()))
-        .tcp_nodelay(true)
-        .shutdown_timeout(shutdown)
-        .bind(&listen)
-        .with_context(|| format!("binding {listen}"))?;
+    let (state, sdk) = build_state(config).await?;
+    let mut server = HttpServer::new(move || {
+        // A SageMaker client per worker: a worker's upstream connections are
+        // then driven by its own runtime, with no cross-thread wake-ups.
+        let mut s = state.clone();
+        s.sagemaker = state
+            .sagemaker
+            .with_client(aws_sdk_sagemakerruntime::Client::new(&sdk));
+        app(web::Data::new(s))
+    })
+    .tcp_nodelay(true)
+    .shutdown_timeout(shutdown)
+    .bind(&listen)
+    .with_context(|| format!("binding {listen}"))?;
     if let Some(w) = workers {
         server = server.workers(w);
     }

@@ -90,7 +90,7 @@ pub fn validate_completion(r: &CompletionRequest) -> Result<String, ApiError> {
 /// The body sent upstream for a chat request.
 pub fn chat_body(
     model: &Model,
-    r: &ChatCompletionRequest,
+    r: ChatCompletionRequest,
     stream: bool,
 ) -> Result<Vec<u8>, ApiError> {
     let v = match model.cfg.dialect {
@@ -116,7 +116,7 @@ pub fn chat_body(
             )
         }
         _ => {
-            let mut up = r.clone();
+            let mut up = r;
             up.stream = Some(stream);
             // Ask for usage so it can be reported and recorded; the client's
             // own include_usage decides what it is sent.
@@ -127,7 +127,8 @@ pub fn chat_body(
             if let Some(m) = &model.cfg.upstream_model {
                 up.model = m.clone();
             }
-            serde_json::to_value(&up).map_err(|e| ApiError::internal(e.to_string()))?
+            // Serialized straight to bytes: no intermediate JSON tree.
+            return serde_json::to_vec(&up).map_err(|e| ApiError::internal(e.to_string()));
         }
     };
     serde_json::to_vec(&v).map_err(|e| ApiError::internal(e.to_string()))
@@ -177,7 +178,7 @@ pub fn completion_body(
                 user: r.user.clone(),
                 ..ChatCompletionRequest::default()
             };
-            chat_body(model, &chat, stream)
+            chat_body(model, chat, stream)
         }
     }
 }

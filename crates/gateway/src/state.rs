@@ -24,8 +24,9 @@ pub struct Model {
     pub created: u64,
 }
 
-/// Everything a handler needs.
-#[derive(Debug)]
+/// Everything a handler needs. Cloned once per HTTP worker (the model
+/// registry and key cache are shared behind `Arc`s).
+#[derive(Debug, Clone)]
 pub struct AppState {
     /// The configuration.
     pub config: Config,

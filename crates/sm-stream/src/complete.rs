@@ -134,21 +134,58 @@ impl Aggregator {
 /// TGI's `[{"generated_text": …, "details": …}]`, LMI's
 /// `{"generated_text": …}`, and error objects (returned as `Err`).
 pub fn translate_response(body: &[u8], cfg: TranslatorConfig) -> Result<ChatCompletion, Error> {
-    if let Some(e) = crate::dialect::error_value(body) {
-        return Err(e);
+    /// Just enough of the body to tell its shape (one pass that skips the
+    /// content; the translator then parses the one record it needs).
+    #[derive(serde::Deserialize)]
+    struct Shape {
+        #[serde(default)]
+        choices: Option<serde::de::IgnoredAny>,
+        #[serde(default)]
+        generated_text: Option<String>,
+        #[serde(default)]
+        details: Option<Value>,
+        #[serde(default)]
+        error: Option<serde::de::IgnoredAny>,
+        #[serde(default)]
+        object: Option<String>,
     }
-    let v: Value = serde_json::from_slice(body).map_err(crate::dialect::invalid)?;
-    let first = match &v {
-        Value::Array(a) => a.first().cloned().unwrap_or(Value::Null),
-        other => other.clone(),
+    let is_list = body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[');
+    let first: Shape = if is_list {
+        let mut list: Vec<Shape> = serde_json::from_slice(body).map_err(crate::dialect::invalid)?;
+        if list.is_empty() {
+            return Err(Error::InvalidRecord("empty response list".into()));
+        }
+        list.swap_remove(0)
+    } else {
+        serde_json::from_slice(body).map_err(crate::dialect::invalid)?
     };
-    let (dialect, record) = if first.get("choices").is_some() {
-        (DialectKind::OpenAiChat, body.to_vec())
-    } else if let Some(text) = first.get("generated_text").and_then(Value::as_str) {
+    if first.error.is_some() || first.object.as_deref() == Some("error") {
+        return Err(
+            crate::dialect::error_value(body).unwrap_or_else(|| Error::Upstream {
+                kind: "model_error".into(),
+                message: "upstream error".into(),
+                code: None,
+            }),
+        );
+    }
+    let has_generated_tokens = first
+        .details
+        .as_ref()
+        .is_some_and(|d| d["generated_tokens"].is_u64());
+    let (dialect, record) = if first.choices.is_some() && !is_list {
+        // The translator reads records a line each: a pretty-printed body is
+        // made compact first (containers send compact JSON, so this is rare).
+        let record = if body.contains(&b'\n') {
+            let v: Value = serde_json::from_slice(body).map_err(crate::dialect::invalid)?;
+            serde_json::to_vec(&v).map_err(crate::dialect::invalid)?
+        } else {
+            body.to_vec()
+        };
+        (DialectKind::OpenAiChat, record)
+    } else if let Some(text) = first.generated_text {
         let details = first
-            .get("details")
+            .details
             .filter(|d| d.is_object())
-            .cloned()
             .unwrap_or_else(|| json!({"finish_reason": "stop"}));
         let rec = json!({"token": {"text": text, "special": false}, "details": details});
         (DialectKind::Tgi, rec.to_string().into_bytes())
@@ -174,7 +211,7 @@ pub fn translate_response(body: &[u8], cfg: TranslatorConfig) -> Result<ChatComp
     let mut agg = Aggregator::default();
     agg.push(&items);
     let mut c = agg.finish(&id, &model, created);
-    let one_record = dialect == DialectKind::Tgi && !first["details"]["generated_tokens"].is_u64();
+    let one_record = dialect == DialectKind::Tgi && !has_generated_tokens;
     let text_tokens = c
         .choices
         .first()
@@ -231,6 +268,13 @@ mod tests {
             ("call_1", "f")
         );
         assert_eq!(c.usage.unwrap().total_tokens, 7);
+    }
+
+    #[test]
+    fn pretty_printed_openai_body() {
+        let body = "{\n  \"choices\": [\n    {\"index\": 0, \"message\": {\"role\": \"assistant\", \"content\": \"a\\nb\"}, \"finish_reason\": \"stop\"}\n  ]\n}\n";
+        let c = translate_response(body.as_bytes(), cfg()).unwrap();
+        assert_eq!(c.choices[0].message.content.as_deref(), Some("a\nb"));
     }
 
     #[test]
