@@ -209,14 +209,25 @@ fn new_id(prefix: &str) -> String {
     format!("{prefix}-{:016x}", h.finish())
 }
 
+/// The first steps of every inference route: the clock starts, the key is
+/// checked, the body is read within its limit and parsed.
+async fn accept<T: DeserializeOwned>(
+    req: &HttpRequest,
+    payload: web::Payload,
+    state: &AppState,
+) -> Result<(Instant, Option<keyauth::KeyId>, T), ApiError> {
+    let started = Instant::now();
+    let key = authorize(req, state).await?;
+    let body = read_body(req, payload, state.config.max_body_bytes).await?;
+    Ok((started, key, parse(&body)?))
+}
+
 async fn chat(
     req: HttpRequest,
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let key = authorize(&req, &state).await?;
-    let body = read_body(&req, payload, state.config.max_body_bytes).await?;
-    let r: ChatCompletionRequest = parse(&body)?;
+    let (started, key, r): (_, _, ChatCompletionRequest) = accept(&req, payload, &state).await?;
     shape::validate_chat(&r)?;
     let model = state.resolve(&r.model)?;
     let stream = r.is_stream();
@@ -234,7 +245,7 @@ async fn chat(
     let ctx = Ctx {
         key,
         model,
-        started: Instant::now(),
+        started,
         route: "chat",
     };
     if stream {
@@ -250,9 +261,7 @@ async fn completions(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let key = authorize(&req, &state).await?;
-    let body = read_body(&req, payload, state.config.max_body_bytes).await?;
-    let r: CompletionRequest = parse(&body)?;
+    let (started, key, r): (_, _, CompletionRequest) = accept(&req, payload, &state).await?;
     let prompt = shape::validate_completion(&r)?;
     let model = state.resolve(&r.model)?;
     let stream = r.is_stream();
@@ -270,7 +279,7 @@ async fn completions(
     let ctx = Ctx {
         key,
         model,
-        started: Instant::now(),
+        started,
         route: "completions",
     };
     if stream {
