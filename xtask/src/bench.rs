@@ -60,17 +60,22 @@ fn target_dir() -> Result<std::path::PathBuf> {
         .into())
 }
 
-/// Resident set size of a process, in KiB.
-fn rss_kib(pid: u32) -> u64 {
+/// A `/proc/<pid>/status` field in KiB (`VmRSS`, `RssAnon`, `RssFile`).
+fn status_kib(pid: u32, field: &str) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|s| {
             s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
+                .find(|l| l.starts_with(field) && l[field.len()..].starts_with(':'))
                 .and_then(|l| l.split_whitespace().nth(1))
                 .and_then(|n| n.parse().ok())
         })
         .unwrap_or(0)
+}
+
+/// Resident set size of a process, in KiB.
+fn rss_kib(pid: u32) -> u64 {
+    status_kib(pid, "VmRSS")
 }
 
 /// User plus system CPU time of a process, in clock ticks (1/100 s).
@@ -232,6 +237,7 @@ async fn load(bin: std::path::PathBuf, dur: Duration, conns: usize, streams: usi
     let f = fake.url();
     tokio::time::sleep(Duration::from_millis(300)).await;
     let idle_rss = rss_kib(pid);
+    let (idle_anon, idle_file) = (status_kib(pid, "RssAnon"), status_kib(pid, "RssFile"));
 
     // Warm up both paths.
     closed_loop(
@@ -318,8 +324,10 @@ async fn load(bin: std::path::PathBuf, dur: Duration, conns: usize, streams: usi
         rps[3] / rps[2]
     );
     println!(
-        "gateway RSS: idle {:.1} MiB, peak under load {:.1} MiB",
+        "gateway RSS: idle {:.1} MiB ({:.1} MiB anonymous, {:.1} MiB file-backed: code pages of the binary and libraries), peak under load {:.1} MiB",
         idle_rss as f64 / 1024.0,
+        idle_anon as f64 / 1024.0,
+        idle_file as f64 / 1024.0,
         peak.load(Ordering::Relaxed) as f64 / 1024.0
     );
 
