@@ -253,3 +253,114 @@ pub fn estimate_prompt(r: &ChatCompletionRequest) -> u64 {
     }
     n
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ModelConfig;
+    use crate::template::{CHATML, ChatTemplate};
+
+    fn model(dialect: DialectKind) -> Model {
+        let mut cfg = ModelConfig::for_endpoint("ep");
+        cfg.dialect = dialect;
+        cfg.upstream_model = Some("served-name".into());
+        Model {
+            cfg,
+            template: Some(ChatTemplate::new(CHATML.into(), String::new(), String::new()).unwrap()),
+            created: 0,
+        }
+    }
+
+    fn req(extra: serde_json::Value) -> ChatCompletionRequest {
+        let mut v = json!({"model": "m", "messages": [{"role": "user", "content": "hi"}]});
+        v.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        serde_json::from_value(v).unwrap()
+    }
+
+    fn body(m: &Model, r: ChatCompletionRequest, stream: bool) -> Value {
+        serde_json::from_slice(&chat_body(m, r, stream).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn tgi_parameters() {
+        let b = body(
+            &model(DialectKind::Tgi),
+            req(
+                json!({"max_tokens": 7, "temperature": 0.5, "top_p": 0.9, "stop": ["\n"], "seed": 3}),
+            ),
+            true,
+        );
+        assert_eq!(
+            b["inputs"],
+            "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n"
+        );
+        assert_eq!(b["stream"], true);
+        let p = &b["parameters"];
+        assert_eq!(p["max_new_tokens"], 7);
+        assert_eq!(
+            (p["do_sample"].clone(), p["temperature"].clone()),
+            (json!(true), json!(0.5))
+        );
+        assert_eq!(p["top_p"], 0.9);
+        assert_eq!(p["stop"], json!(["\n"]));
+        assert_eq!(p["seed"], 3);
+        assert_eq!(p["details"], true);
+        assert_eq!(p["return_full_text"], false);
+    }
+
+    #[test]
+    fn greedy_and_out_of_range_values_become_what_tgi_accepts() {
+        let b = body(
+            &model(DialectKind::Tgi),
+            req(json!({"temperature": 0, "top_p": 1})),
+            false,
+        );
+        let p = b["parameters"].as_object().unwrap();
+        assert_eq!(p["do_sample"], false);
+        assert!(!p.contains_key("temperature") && !p.contains_key("top_p"));
+        assert_eq!(p["max_new_tokens"], 1024, "the model's default limit");
+    }
+
+    #[test]
+    fn lmi_uses_stop_sequences() {
+        let b = body(&model(DialectKind::Lmi), req(json!({"stop": "END"})), false);
+        assert_eq!(b["parameters"]["stop_sequences"], json!(["END"]));
+        assert!(b["parameters"].get("return_full_text").is_none());
+    }
+
+    #[test]
+    fn openai_containers_get_the_request_with_usage_asked_for() {
+        let b = body(
+            &model(DialectKind::OpenAiChat),
+            req(
+                json!({"stream": true, "stream_options": {"include_usage": false}, "x-vendor": {"a": 1}}),
+            ),
+            true,
+        );
+        assert_eq!(b["model"], "served-name");
+        assert_eq!(b["stream_options"]["include_usage"], true);
+        assert_eq!(b["x-vendor"]["a"], 1, "unknown fields pass through");
+        let b = body(&model(DialectKind::OpenAiChat), req(json!({})), false);
+        assert!(b.get("stream_options").is_none());
+        assert_eq!(b["stream"], false);
+    }
+
+    #[test]
+    fn validation_names_the_param() {
+        for (extra, param) in [
+            (json!({"n": 2}), "n"),
+            (json!({"temperature": 2.5}), "temperature"),
+            (json!({"top_p": -0.1}), "top_p"),
+            (json!({"max_tokens": 0}), "max_tokens"),
+            (json!({"stop": ["a", "b", "c", "d", "e"]}), "stop"),
+            (json!({"presence_penalty": 3}), "presence_penalty"),
+        ] {
+            let e = validate_chat(&req(extra)).unwrap_err();
+            assert_eq!(e.body.error.param.as_deref(), Some(param));
+            assert_eq!(e.status.as_u16(), 400);
+        }
+        assert!(validate_chat(&req(json!({"temperature": 2, "top_p": 1}))).is_ok());
+    }
+}
