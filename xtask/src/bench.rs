@@ -1,8 +1,10 @@
-//! `cargo xtask bench [--secs N] [--conns N] [--streams N] [--gateway-only]`:
+//! `cargo xtask bench [--secs N] [--conns N] [--streams N] [--gateway-only] [--pin]`:
 //! the criterion benches, then a closed-loop keep-alive load test over
 //! loopback that drives the fake SageMaker endpoint directly and the real
 //! (release) gateway in front of it, and prints a markdown table for
-//! BENCHMARKS.md.
+//! BENCHMARKS.md. With `--pin` the gateway runs on CPU 1 (`taskset`); run
+//! the whole command under `taskset -c 0` to keep the client and the fake on
+//! CPU 0, so the gateway's cost is measured apart from core contention.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -46,7 +48,8 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    rt.block_on(load(bin, Duration::from_secs(secs), conns, streams))
+    let pin = args.iter().any(|a| a == "--pin");
+    rt.block_on(load(bin, Duration::from_secs(secs), conns, streams, pin))
 }
 
 fn target_dir() -> Result<std::path::PathBuf> {
@@ -199,7 +202,13 @@ async fn closed_loop(
     all
 }
 
-async fn load(bin: std::path::PathBuf, dur: Duration, conns: usize, streams: usize) -> Result<()> {
+async fn load(
+    bin: std::path::PathBuf,
+    dur: Duration,
+    conns: usize,
+    streams: usize,
+    pin: bool,
+) -> Result<()> {
     let fake = FakeSageMaker::start().await?;
     let mut chat = Endpoint::echo(ContainerDialect::OpenAi);
     chat.reply = Reply::Text(
@@ -220,7 +229,14 @@ async fn load(bin: std::path::PathBuf, dur: Duration, conns: usize, streams: usi
     std::fs::create_dir_all(&dir)?;
     let cfg = dir.join("bench.toml");
     std::fs::write(&cfg, CONFIG.replace("PORT", &port.to_string()))?;
-    let mut child = std::process::Command::new(&bin)
+    let mut cmd = if pin {
+        let mut c = std::process::Command::new("taskset");
+        c.args(["-c", "1"]).arg(&bin);
+        c
+    } else {
+        std::process::Command::new(&bin)
+    };
+    let mut child = cmd
         .arg("--config")
         .arg(&cfg)
         .env("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", fake.url())
