@@ -327,3 +327,65 @@ fn bad_config_exits_2_naming_the_key() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn routing_fields_reach_sagemaker() {
+    let f = fake().await;
+    f.add(
+        "multi-model-endpoint",
+        mock_upstreams::Endpoint::echo(mock_upstreams::ContainerDialect::OpenAi),
+    );
+    let gw = start(
+        &f.url(),
+        &config(
+            r#"
+[[models]]
+name = "ic-model"
+endpoint = "multi-model-endpoint"
+inference_component = "ic-llama"
+target_variant = "variant-b"
+custom_attributes = "accept_eula=true"
+upstream_model = "served-llama"
+"#,
+        ),
+        &[],
+    );
+    for stream in [false, true] {
+        let r = post(&gw, "/v1/chat/completions", json!({
+            "model": "ic-model", "stream": stream, "messages": [{"role": "user", "content": "x"}]
+        }))
+        .await;
+        assert_eq!(r.status(), 200);
+        let _ = r.bytes().await.unwrap();
+    }
+    let reqs: Vec<_> = f
+        .requests()
+        .into_iter()
+        .filter(|r| r.endpoint == "multi-model-endpoint")
+        .collect();
+    assert_eq!(reqs.len(), 2);
+    for r in reqs {
+        assert_eq!(
+            r.headers["x-amzn-sagemaker-inference-component"],
+            "ic-llama"
+        );
+        assert_eq!(r.headers["x-amzn-sagemaker-target-variant"], "variant-b");
+        assert_eq!(
+            r.headers["x-amzn-sagemaker-custom-attributes"],
+            "accept_eula=true"
+        );
+        assert_eq!(r.headers["content-type"], "application/json");
+        let body: Value = serde_json::from_slice(&r.body).unwrap();
+        assert_eq!(body["model"], "served-llama");
+    }
+    // The endpoint's own name reaches the model too.
+    let r = post(
+        &gw,
+        "/v1/chat/completions",
+        json!({
+            "model": "multi-model-endpoint", "messages": [{"role": "user", "content": "x"}]
+        }),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+}
