@@ -326,7 +326,7 @@ async fn handle(
         .await?;
         return Ok(true);
     }
-    stream_reply(&name, &ep, &body, tokens, limited, r, w, shared).await
+    stream_reply(&name, &ep, tokens, limited, r, w, shared).await
 }
 
 fn decode(s: &str) -> String {
@@ -461,11 +461,9 @@ fn record(dialect: ContainerDialect, i: usize, text: &str, last: Option<(bool, u
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn stream_reply(
     name: &str,
     ep: &Endpoint,
-    _body: &Value,
     tokens: Vec<String>,
     limited: bool,
     r: &mut BufReader<tokio::net::tcp::OwnedReadHalf>,
