@@ -54,8 +54,9 @@ fn wire(records: &[String]) -> Vec<u8> {
         .collect()
 }
 
-fn translate(wire: &[u8], dialect: DialectKind, out: &mut BytesMut) {
-    let mut t = Translator::new(TranslatorConfig {
+/// A translator and its SSE writer, as the gateway makes them per stream.
+fn translator(dialect: DialectKind) -> (Translator, SseWriter) {
+    let t = Translator::new(TranslatorConfig {
         id: "chatcmpl-bench".into(),
         model: "bench-model".into(),
         created: 1_700_000_000,
@@ -64,6 +65,11 @@ fn translate(wire: &[u8], dialect: DialectKind, out: &mut BytesMut) {
         ..TranslatorConfig::default()
     });
     let w = SseWriter::for_config(t.config(), OutputShape::Chat);
+    (t, w)
+}
+
+fn translate(wire: &[u8], dialect: DialectKind, out: &mut BytesMut) {
+    let (mut t, w) = translator(dialect);
     let mut items = Vec::with_capacity(8);
     // As the gateway reads it: one network read of 4 KiB at a time.
     for piece in wire.chunks(4096) {
@@ -78,15 +84,7 @@ fn translate(wire: &[u8], dialect: DialectKind, out: &mut BytesMut) {
 /// The SDK path: frames already decoded by `aws-sdk-sagemakerruntime`, one
 /// `PayloadPart` a record.
 fn translate_parts(parts: &[bytes::Bytes], dialect: DialectKind, out: &mut BytesMut) {
-    let mut t = Translator::new(TranslatorConfig {
-        id: "chatcmpl-bench".into(),
-        model: "bench-model".into(),
-        created: 1_700_000_000,
-        dialect,
-        include_usage: true,
-        ..TranslatorConfig::default()
-    });
-    let w = SseWriter::for_config(t.config(), OutputShape::Chat);
+    let (mut t, w) = translator(dialect);
     let mut items = Vec::with_capacity(8);
     for p in parts {
         t.push_payload_bytes(p.clone(), &mut items);

@@ -256,24 +256,9 @@ async fn load(
     let (idle_anon, idle_file) = (status_kib(pid, "RssAnon"), status_kib(pid, "RssFile"));
 
     // Warm up both paths.
-    closed_loop(
-        Target::Gateway,
-        false,
-        conns,
-        Duration::from_millis(500),
-        &f,
-        &gw,
-    )
-    .await;
-    closed_loop(
-        Target::Direct,
-        false,
-        conns,
-        Duration::from_millis(500),
-        &f,
-        &gw,
-    )
-    .await;
+    for target in [Target::Gateway, Target::Direct] {
+        closed_loop(target, false, conns, Duration::from_millis(500), &f, &gw).await;
+    }
 
     let peak = Arc::new(AtomicU64::new(0));
     let sampling = Arc::new(AtomicBool::new(true));
