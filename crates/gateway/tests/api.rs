@@ -2,7 +2,9 @@
 
 use serde_json::{Value, json};
 
-use crate::support::{KEY, client, config, content, fake, post, sse_events, start};
+use crate::support::{
+    KEY, client, config, content, fake, get_json, post, post_json, sse_events, start,
+};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn non_streaming_chat_per_dialect() {
@@ -127,17 +129,14 @@ async fn reasoning_is_split_and_cjk_survives_tiny_parts() {
     }
     assert_eq!(reasoning, "Greet back.");
     assert_eq!(content(&ev), "Hello! 你好！");
-    let v: Value = post(
+    let v: Value = post_json(
         &gw,
         "/v1/chat/completions",
         json!({
             "model": "r1", "messages": [{"role": "user", "content": "hi"}]
         }),
     )
-    .await
-    .json()
-    .await
-    .unwrap();
+    .await;
     assert_eq!(
         v["choices"][0]["message"]["reasoning_content"],
         "Greet back."
@@ -149,15 +148,12 @@ async fn reasoning_is_split_and_cjk_survives_tiny_parts() {
 async fn legacy_completions_stream_and_not() {
     let f = fake().await;
     let gw = start(&f.url(), &config(""), &[]);
-    let v: Value = post(
+    let v: Value = post_json(
         &gw,
         "/v1/completions",
         json!({"model": "tgi", "prompt": "Once upon", "max_tokens": 50}),
     )
-    .await
-    .json()
-    .await
-    .unwrap();
+    .await;
     assert_eq!(v["object"], "text_completion");
     assert!(
         v["choices"][0]["text"]
@@ -200,13 +196,9 @@ async fn max_tokens_maps_to_length() {
     let f = fake().await;
     let gw = start(&f.url(), &config(""), &[]);
     for model in ["chat", "tgi"] {
-        let v: Value = post(&gw, "/v1/chat/completions", json!({
+        let v: Value = post_json(&gw, "/v1/chat/completions", json!({
             "model": model, "max_tokens": 2, "messages": [{"role": "user", "content": "a b c d e f"}]
-        }))
-        .await
-        .json()
-        .await
-        .unwrap();
+        })).await;
         assert_eq!(v["choices"][0]["finish_reason"], "length", "{model}: {v}");
     }
 }
@@ -216,15 +208,7 @@ async fn models_ping_and_health() {
     let f = fake().await;
     let gw = start(&f.url(), &config(""), &[]);
     let c = client();
-    let v: Value = c
-        .get(format!("{}/v1/models", gw.url))
-        .bearer_auth(KEY)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v: Value = get_json(&gw.url, "/v1/models", Some(KEY)).await;
     assert_eq!(v["object"], "list");
     let ids: Vec<&str> = v["data"]
         .as_array()
@@ -234,15 +218,7 @@ async fn models_ping_and_health() {
         .collect();
     assert_eq!(ids, ["chat", "tgi", "lmi", "r1", "missing"]);
     assert_eq!(v["data"][0]["object"], "model");
-    let m: Value = c
-        .get(format!("{}/v1/models/tgi", gw.url))
-        .bearer_auth(KEY)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let m: Value = get_json(&gw.url, "/v1/models/tgi", Some(KEY)).await;
     assert_eq!(m["id"], "tgi");
     let r = c
         .get(format!("{}/v1/models/nope", gw.url))
@@ -271,17 +247,14 @@ async fn models_ping_and_health() {
     assert!(text.contains("\"loaded\":true"), "{text}");
     assert!(!text.contains(KEY));
     // An alias reaches its model; the response names what the client asked.
-    let v: Value = post(
+    let v: Value = post_json(
         &gw,
         "/v1/chat/completions",
         json!({
             "model": "gpt-4o-mini", "messages": [{"role": "user", "content": "x"}]
         }),
     )
-    .await
-    .json()
-    .await
-    .unwrap();
+    .await;
     assert_eq!(v["model"], "gpt-4o-mini");
     // No key anywhere in the logs.
     assert!(!gw.logs().contains(KEY));

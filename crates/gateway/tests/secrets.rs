@@ -8,7 +8,7 @@ use aws_sdk_secretsmanager::Client;
 use mock_upstreams::moto::MotoServer;
 use serde_json::json;
 
-use crate::support::{client, fake, start};
+use crate::support::{client, fake, get_json, start};
 
 async fn sm_client(url: &str) -> Client {
     let cfg = aws_config::defaults(aws_config::BehaviorVersion::latest())
@@ -86,14 +86,7 @@ async fn keys_from_secrets_manager_rotate_and_survive_outages() {
     tokio::time::sleep(Duration::from_millis(1100)).await;
     assert_eq!(status_with(&gw.url, "sk-moto-canary-unknown").await, 401);
     assert_eq!(status_with(&gw.url, "sk-moto-canary-two").await, 200);
-    let h: serde_json::Value = client()
-        .get(format!("{}/health", gw.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let h: serde_json::Value = get_json(&gw.url, "/health", None).await;
     assert_eq!(h["status"], "ok");
     assert!(h["auth"]["last_refresh_error"].is_string(), "{h}");
     let text = h.to_string();

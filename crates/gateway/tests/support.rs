@@ -199,6 +199,25 @@ pub(crate) async fn post(gw: &Gateway, path: &str, body: serde_json::Value) -> r
         .unwrap()
 }
 
+/// POSTs JSON with the test key and returns the JSON answer.
+pub(crate) async fn post_json(
+    gw: &Gateway,
+    path: &str,
+    body: serde_json::Value,
+) -> serde_json::Value {
+    post(gw, path, body).await.json().await.unwrap()
+}
+
+/// GETs `path` (with `key` as a bearer token, if any) and returns the JSON
+/// answer.
+pub(crate) async fn get_json(base: &str, path: &str, key: Option<&str>) -> serde_json::Value {
+    let mut r = client().get(format!("{base}{path}"));
+    if let Some(k) = key {
+        r = r.bearer_auth(k);
+    }
+    r.send().await.unwrap().json().await.unwrap()
+}
+
 /// Reads a whole SSE body into its `data:` payloads.
 pub(crate) async fn sse_events(resp: reqwest::Response) -> Vec<String> {
     assert_eq!(resp.status(), 200);
