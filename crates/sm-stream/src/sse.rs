@@ -32,14 +32,14 @@ impl SseWriter {
     pub fn new(id: &str, model: &str, created: u64, shape: OutputShape) -> Self {
         let mut prefix = Vec::with_capacity(96 + id.len() + model.len());
         prefix.extend_from_slice(b"data: {\"id\":");
-        write_json(&mut prefix, &id);
+        prefix.extend_from_slice(&json_bytes(&id));
         prefix.extend_from_slice(match shape {
             OutputShape::Chat => b",\"object\":\"chat.completion.chunk\",\"created\":",
             OutputShape::Completion => b",\"object\":\"text_completion\",\"created\":",
         });
         prefix.extend_from_slice(created.to_string().as_bytes());
         prefix.extend_from_slice(b",\"model\":");
-        write_json(&mut prefix, &model);
+        prefix.extend_from_slice(&json_bytes(&model));
         prefix.extend_from_slice(b",\"choices\":[");
         Self { prefix, shape }
     }
@@ -55,7 +55,7 @@ impl SseWriter {
             StreamItem::Choice(c) => match self.shape {
                 OutputShape::Chat => {
                     out.extend_from_slice(&self.prefix);
-                    write_json(&mut out.writer_ref(), c);
+                    write_json(out, c);
                     out.extend_from_slice(b"]}\n\n");
                 }
                 OutputShape::Completion => {
@@ -64,23 +64,23 @@ impl SseWriter {
                     };
                     out.extend_from_slice(&self.prefix);
                     out.extend_from_slice(b"{\"text\":");
-                    write_json(&mut out.writer_ref(), &text);
+                    write_json(out, &text);
                     out.extend_from_slice(b",\"index\":");
                     out.extend_from_slice(c.index.to_string().as_bytes());
                     out.extend_from_slice(b",\"logprobs\":null,\"finish_reason\":");
-                    write_json(&mut out.writer_ref(), &c.finish_reason);
+                    write_json(out, &c.finish_reason);
                     out.extend_from_slice(b"}]}\n\n");
                 }
             },
             StreamItem::Usage(u) => {
                 out.extend_from_slice(&self.prefix);
                 out.extend_from_slice(b"],\"usage\":");
-                write_json(&mut out.writer_ref(), u);
+                write_json(out, u);
                 out.extend_from_slice(b"}\n\n");
             }
             StreamItem::Error(e) => {
                 out.extend_from_slice(b"data: ");
-                write_json(&mut out.writer_ref(), e);
+                write_json(out, e);
                 out.extend_from_slice(b"\n\n");
             }
             StreamItem::Done => out.extend_from_slice(b"data: [DONE]\n\n"),
@@ -103,19 +103,13 @@ fn completion_text(c: &ChunkChoice) -> Option<&str> {
     }
 }
 
-/// A `Write` over a `BytesMut` borrowed mutably.
-trait WriterRef {
-    fn writer_ref(&mut self) -> bytes::buf::Writer<&mut BytesMut>;
-}
-
-impl WriterRef for BytesMut {
-    fn writer_ref(&mut self) -> bytes::buf::Writer<&mut BytesMut> {
-        BufMut::writer(self)
-    }
-}
-
-fn write_json<W: std::io::Write, T: serde::Serialize + ?Sized>(w: W, v: &T) {
+fn write_json<T: serde::Serialize + ?Sized>(out: &mut BytesMut, v: &T) {
     // Serializing our own types into memory cannot fail: no map has non-string
     // keys and the writer never errors.
-    let _ = serde_json::to_writer(w, v);
+    let _ = serde_json::to_writer(out.writer(), v);
+}
+
+fn json_bytes<T: serde::Serialize + ?Sized>(v: &T) -> Vec<u8> {
+    // A string always serializes.
+    serde_json::to_vec(v).unwrap_or_default()
 }
