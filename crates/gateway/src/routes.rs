@@ -378,7 +378,7 @@ async fn stream_response(
     };
     let writer = SseWriter::for_config(&tcfg, shape);
     let mut t = Translator::new(tcfg);
-    let idle = state.stream_idle_timeout;
+    let idle = std::time::Duration::from_secs(state.config.stream_idle_timeout_secs);
     let mut guard = StreamGuard { ctx, done: false };
     let s = async_stream::stream! {
         let mut items = Vec::new();

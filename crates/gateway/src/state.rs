@@ -2,7 +2,6 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use actix_web::http::StatusCode;
 use keyauth::KeyAuth;
@@ -38,8 +37,6 @@ pub struct AppState {
     pub auth: Option<Arc<KeyAuth>>,
     /// The SageMaker backend.
     pub sagemaker: SageMaker,
-    /// A stream silent this long ends with an error event.
-    pub stream_idle_timeout: Duration,
 }
 
 impl AppState {
@@ -92,14 +89,12 @@ impl AppState {
             let m = Arc::clone(&models[name]);
             models.entry(m.cfg.endpoint_name().to_owned()).or_insert(m);
         }
-        let stream_idle_timeout = Duration::from_secs(config.stream_idle_timeout_secs);
         Ok(Self {
             config,
             models,
             order,
             auth,
             sagemaker,
-            stream_idle_timeout,
         })
     }
 
