@@ -64,7 +64,7 @@ fn translator(dialect: DialectKind) -> (Translator, SseWriter) {
         include_usage: true,
         ..TranslatorConfig::default()
     });
-    let w = SseWriter::for_config(t.config(), OutputShape::Chat);
+    let w = t.sse_writer(OutputShape::Chat);
     (t, w)
 }
 

@@ -40,7 +40,7 @@ fn main() -> std::io::Result<()> {
         ..TranslatorConfig::default()
     });
     let framed = path.ends_with(".eventstream");
-    let sse = SseWriter::for_config(t.config(), OutputShape::Chat);
+    let sse = t.sse_writer(OutputShape::Chat);
     let mut items = Vec::new();
     let mut out = BytesMut::new();
     let stdout = std::io::stdout();

@@ -14,7 +14,7 @@ fn run(data: &[u8], cut: usize, framed: bool, reasoning: ReasoningMode) -> Bytes
         max_record_bytes: 4096,
         ..TranslatorConfig::default()
     });
-    let w = SseWriter::for_config(t.config(), OutputShape::Chat);
+    let w = t.sse_writer(OutputShape::Chat);
     let mut items = Vec::new();
     for piece in [&data[..cut], &data[cut..]] {
         if framed {

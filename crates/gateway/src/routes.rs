@@ -376,7 +376,7 @@ async fn stream_response(
             return Err(e);
         }
     };
-    let writer = SseWriter::for_config(&tcfg, shape);
+    let writer = SseWriter::new(&tcfg.id, &tcfg.model, tcfg.created, shape);
     let mut t = Translator::new(tcfg);
     let idle = std::time::Duration::from_secs(state.config.stream_idle_timeout_secs);
     let mut guard = StreamGuard { ctx, done: false };

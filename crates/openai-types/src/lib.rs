@@ -27,9 +27,12 @@
 
 pub mod chat;
 pub mod completions;
+#[cfg(feature = "contract")]
+pub mod contract;
 pub mod embeddings;
 pub mod error;
 pub mod models;
+pub mod stream;
 mod tag;
 pub mod usage;
 

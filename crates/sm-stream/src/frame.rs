@@ -68,19 +68,22 @@ impl SmEvent {
     }
 }
 
-/// Incremental frame decoder: feed bytes as they arrive, take events out.
+/// Incremental event-stream message decoder for any service (SageMaker,
+/// Bedrock, …): feed bytes as they arrive, take whole CRC-checked messages
+/// out.
 ///
-/// The decoder owns its buffer; [`FrameDecoder::push`] appends and
-/// [`FrameDecoder::next_event`] returns `Ok(None)` when more bytes are needed.
+/// [`MessageDecoder::next_message`] returns `Ok(None)` when more bytes are
+/// needed. Bytes buffered for an unfinished frame are limited to
+/// [`MAX_FRAME_BYTES`].
 #[derive(Debug, Default)]
-pub struct FrameDecoder {
+pub struct MessageDecoder {
     buf: BytesMut,
     inner: MessageFrameDecoder,
     /// Bytes of the current frame already consumed by `inner` (its prelude).
     in_frame: bool,
 }
 
-impl FrameDecoder {
+impl MessageDecoder {
     /// A new decoder.
     pub fn new() -> Self {
         Self::default()
@@ -91,9 +94,8 @@ impl FrameDecoder {
         self.buf.extend_from_slice(bytes);
     }
 
-    /// Decodes the next complete frame, if there is one. Bytes buffered for
-    /// an unfinished frame are limited to [`MAX_FRAME_BYTES`].
-    pub fn next_event(&mut self) -> Result<Option<SmEvent>, Error> {
+    /// Decodes the next complete message, if there is one.
+    pub fn next_message(&mut self) -> Result<Option<Message>, Error> {
         if self.buf.len() > MAX_FRAME_BYTES {
             return Err(Error::Frame(format!(
                 "more than {MAX_FRAME_BYTES} bytes without a complete frame"
@@ -113,7 +115,7 @@ impl FrameDecoder {
             }
             DecodedFrame::Complete(message) => {
                 self.in_frame = false;
-                to_event(message).map(Some)
+                Ok(Some(message))
             }
         }
     }
@@ -124,7 +126,40 @@ impl FrameDecoder {
     }
 }
 
-fn header_str<'m>(message: &'m Message, name: &str) -> Option<&'m str> {
+/// Incremental SageMaker frame decoder: a [`MessageDecoder`] whose messages
+/// are read as [`SmEvent`]s.
+#[derive(Debug, Default)]
+pub struct FrameDecoder {
+    inner: MessageDecoder,
+}
+
+impl FrameDecoder {
+    /// A new decoder.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Appends bytes from the wire.
+    pub fn push(&mut self, bytes: &[u8]) {
+        self.inner.push(bytes);
+    }
+
+    /// Decodes the next complete frame, if there is one.
+    pub fn next_event(&mut self) -> Result<Option<SmEvent>, Error> {
+        match self.inner.next_message()? {
+            Some(m) => to_event(m).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Whether bytes of an unfinished frame are pending (a cut stream).
+    pub fn has_partial(&self) -> bool {
+        self.inner.has_partial()
+    }
+}
+
+/// A string header of a message (`:event-type`, `:message-type`…).
+pub fn header_str<'m>(message: &'m Message, name: &str) -> Option<&'m str> {
     message
         .headers()
         .iter()
@@ -194,14 +229,15 @@ fn to_event(message: Message) -> Result<SmEvent, Error> {
     }
 }
 
-/// Encodes events as event-stream frames, exactly as SageMaker sends them
+/// Encodes events as event-stream frames, exactly as AWS services send them
 /// (for test servers, fixtures and fuzzing; the gateway only decodes).
 pub mod encode {
     use aws_smithy_eventstream::frame::write_message_to;
     use aws_smithy_types::event_stream::{Header, HeaderValue, Message};
     use bytes::Bytes;
 
-    fn frame(headers: Vec<(&'static str, &str)>, payload: Bytes) -> Vec<u8> {
+    /// A frame with string headers.
+    pub fn frame(headers: Vec<(&'static str, &str)>, payload: Bytes) -> Vec<u8> {
         let mut m = Message::new(payload);
         for (k, v) in headers {
             m = m.add_header(Header::new(k, HeaderValue::String(v.to_owned().into())));

@@ -13,7 +13,7 @@
 //! 4. [`Translator`]: one instance per stream, with one id, one `created`, the
 //!    role sent once, dense tool-call indices, optional `<think>` splitting and
 //!    usage;
-//! 5. [`SseWriter`]: `data: {…}\n\n` bytes ending in `data: [DONE]\n\n`.
+//! 5. [`SseWriter`] (from `openai-types`, shared with the other backends): `data: {…}\n\n` bytes ending in `data: [DONE]\n\n`.
 //!
 //! ```
 //! use bytes::BytesMut;
@@ -25,7 +25,7 @@
 //!     created: 1_700_000_000,
 //!     ..TranslatorConfig::default()
 //! });
-//! let sse = SseWriter::for_config(t.config(), OutputShape::Chat);
+//! let sse = t.sse_writer(OutputShape::Chat);
 //! let mut items = Vec::new();
 //! // TGI generate_stream records, cut in the middle of "你".
 //! let body = "data:{\"token\":{\"text\":\"你好\",\"special\":false}}\n\n\
@@ -46,12 +46,11 @@ mod dialect;
 mod error;
 pub mod frame;
 pub mod record;
-mod sse;
 pub mod think;
 mod translate;
 
 pub use dialect::DialectKind;
 pub use error::Error;
 pub use frame::{FrameDecoder, SmEvent};
-pub use sse::{OutputShape, SseWriter};
-pub use translate::{ReasoningMode, StreamItem, Translator, TranslatorConfig};
+pub use openai_types::stream::{OutputShape, SseWriter, StreamItem};
+pub use translate::{ReasoningMode, Translator, TranslatorConfig};

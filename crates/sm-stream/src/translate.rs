@@ -1,9 +1,10 @@
 //! Layer 4: the per-stream translator that turns records into OpenAI chunks.
 
+use openai_types::Usage;
 use openai_types::chat::{
     ChunkChoice, Delta, FinishReason, FunctionCallChunk, FunctionType, Role, ToolCallChunk,
 };
-use openai_types::{ErrorResponse, Usage};
+use openai_types::stream::{OutputShape, SseWriter, StreamItem};
 
 use crate::Error;
 use crate::dialect::{DialectKind, DialectState};
@@ -61,20 +62,6 @@ impl Default for TranslatorConfig {
             max_record_bytes: crate::record::DEFAULT_MAX_RECORD_BYTES,
         }
     }
-}
-
-/// One unit of output, in order. [`crate::SseWriter`] turns these into bytes;
-/// [`Translator::to_chunk`] into typed chunks.
-#[derive(Debug, Clone, PartialEq)]
-pub enum StreamItem {
-    /// A chunk with one choice.
-    Choice(ChunkChoice),
-    /// The final usage chunk (`choices: []`).
-    Usage(Usage),
-    /// The stream failed; this is its last item.
-    Error(ErrorResponse),
-    /// The stream is complete (`[DONE]`); this is its last item.
-    Done,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -142,6 +129,11 @@ impl Translator {
     /// The stream's settings (id, model, created…).
     pub fn config(&self) -> &TranslatorConfig {
         &self.cfg
+    }
+
+    /// An SSE writer for this stream's id, model and `created`.
+    pub fn sse_writer(&self, shape: OutputShape) -> SseWriter {
+        SseWriter::new(&self.cfg.id, &self.cfg.model, self.cfg.created, shape)
     }
 
     /// Whether the last item ([`StreamItem::Done`] or [`StreamItem::Error`])

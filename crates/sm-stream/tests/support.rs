@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use bytes::BytesMut;
 use sm_stream::{
-    DialectKind, OutputShape, ReasoningMode, SseWriter, StreamItem, Translator, TranslatorConfig,
+    DialectKind, OutputShape, ReasoningMode, StreamItem, Translator, TranslatorConfig,
 };
 
 pub(crate) fn test_data() -> PathBuf {
@@ -78,7 +78,7 @@ pub(crate) fn run_pieces<'a>(
     pieces: impl IntoIterator<Item = &'a [u8]>,
 ) -> (String, Vec<StreamItem>) {
     let mut t = Translator::new(opts.config());
-    let w = SseWriter::for_config(t.config(), opts.shape());
+    let w = t.sse_writer(opts.shape());
     let mut items = Vec::new();
     for p in pieces {
         match feed {

@@ -1,9 +1,24 @@
-//! Layer 5: OpenAI server-sent-event bytes.
+//! Streaming output shared by every backend: the items a translator emits
+//! ([`StreamItem`]) and their server-sent-event bytes ([`SseWriter`]).
 
 use bytes::{BufMut, BytesMut};
-use openai_types::chat::ChunkChoice;
 
-use crate::StreamItem;
+use crate::chat::ChunkChoice;
+use crate::{ErrorResponse, Usage};
+
+/// One unit of streamed output, in order. Backend translators (SageMaker,
+/// Bedrock, …) emit these; [`SseWriter`] turns them into bytes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StreamItem {
+    /// A chunk with one choice.
+    Choice(ChunkChoice),
+    /// The final usage chunk (`choices: []`).
+    Usage(Usage),
+    /// The stream failed; this is its last item.
+    Error(ErrorResponse),
+    /// The stream is complete (`[DONE]`); this is its last item.
+    Done,
+}
 
 /// The shape of the chunks written.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -42,11 +57,6 @@ impl SseWriter {
         prefix.extend_from_slice(&json_bytes(&model));
         prefix.extend_from_slice(b",\"choices\":[");
         Self { prefix, shape }
-    }
-
-    /// A writer for a translator's stream.
-    pub fn for_config(cfg: &crate::TranslatorConfig, shape: OutputShape) -> Self {
-        Self::new(&cfg.id, &cfg.model, cfg.created, shape)
     }
 
     /// Appends the bytes of one item to `out`.

@@ -1,0 +1,56 @@
+//! Sans-I/O translation between OpenAI's chat and embeddings APIs and Amazon
+//! Bedrock's Converse API and embedding models.
+//!
+//! * [`request`]: an OpenAI chat request to a Converse request (system and
+//!   developer prompts, images, tool calls and results, merged turns, sampling,
+//!   stop, tools and `tool_choice`, `reasoning_effort` per model family, extra
+//!   fields to `additionalModelRequestFields`);
+//! * [`response`]: a Converse response to a `chat.completion`;
+//! * [`stream`]: `converse-stream` events (or their raw event-stream bytes,
+//!   cut anywhere) to OpenAI stream items, with dense tool-call indices and one
+//!   error item for an exception;
+//! * [`embeddings`]: `InvokeModel` bodies for Titan, Cohere and Nova
+//!   embedding models and their answers in OpenAI's shape;
+//! * [`model`]: model ids, inference profile ids and ARNs;
+//! * [`wire`]: the Converse JSON shapes, for any transport.
+//!
+//! The crate does no I/O. Remote image URLs are listed by
+//! [`request::remote_image_urls`] for the caller to fetch under its own policy.
+//!
+//! ```
+//! use bedrock_converse::{StreamConfig, StreamTranslator, wire::{StreamEvent, BlockDelta, Role}};
+//! use bytes::BytesMut;
+//!
+//! let mut t = StreamTranslator::new(StreamConfig {
+//!     id: "chatcmpl-1".into(),
+//!     model: "claude".into(),
+//!     created: 1_700_000_000,
+//!     ..StreamConfig::default()
+//! });
+//! let mut items = Vec::new();
+//! t.push_event(StreamEvent::MessageStart { role: Role::Assistant }, &mut items);
+//! t.push_event(StreamEvent::ContentBlockDelta { index: 0, delta: BlockDelta::Text("你好".into()) }, &mut items);
+//! t.push_event(StreamEvent::MessageStop { stop_reason: "end_turn".into() }, &mut items);
+//! t.finish(&mut items);
+//! let mut out = BytesMut::new();
+//! t.sse_writer().write_all(&items, &mut out);
+//! let text = std::str::from_utf8(&out).unwrap();
+//! assert!(text.contains(r#""delta":{"content":"你好"}"#));
+//! assert!(text.contains(r#""finish_reason":"stop""#));
+//! assert!(text.ends_with("data: [DONE]\n\n"));
+//! ```
+
+pub mod embeddings;
+mod error;
+pub mod event;
+pub mod model;
+pub mod request;
+pub mod response;
+pub mod stream;
+pub mod wire;
+
+pub use error::{Error, HttpMapping, exception_mapping};
+pub use model::{ModelRef, ReasoningStyle};
+pub use request::{RequestOptions, to_converse};
+pub use response::{ResponseMeta, to_chat_completion};
+pub use stream::{ReasoningOutput, StreamConfig, StreamTranslator};

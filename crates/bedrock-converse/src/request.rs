@@ -1,0 +1,421 @@
+//! An OpenAI chat request to a Converse request.
+//!
+//! Remote images are the one input that needs I/O. The translation is split in
+//! two so the crate stays sans-I/O: [`remote_image_urls`] lists what to fetch,
+//! the caller fetches (with its own SSRF policy) and passes the results to
+//! [`to_converse`].
+
+use std::collections::HashMap;
+
+use base64::Engine as _;
+use openai_types::chat::{
+    ChatCompletionRequest, ChatMessage, ContentPart, MessageContent, ResponseFormat, ToolChoice,
+    ToolChoiceMode,
+};
+use serde_json::{Map, Value};
+
+use crate::Error;
+use crate::model::{ReasoningStyle, reasoning_style};
+use crate::wire::{
+    ContentBlock, ConverseRequest, Empty, ImageBlock, ImageFormat, ImageSource, InferenceConfig,
+    InputSchema, Message, NamedTool, Role, SystemBlock, Tool, ToolChoice as BrToolChoice,
+    ToolConfig, ToolResult, ToolResultContent, ToolSpec, ToolUse,
+};
+
+/// Settings of the model a request goes to.
+#[derive(Debug, Clone, Default)]
+pub struct RequestOptions {
+    /// The Bedrock model id, inference profile id or ARN.
+    pub model_id: String,
+    /// How `reasoning_effort` is expressed (`Auto` detects it from
+    /// `model_id`).
+    pub reasoning: ReasoningStyle,
+    /// `maxTokens` when the client sets none and one is needed (reasoning
+    /// budgets are a share of it).
+    pub default_max_tokens: Option<u32>,
+}
+
+/// Request fields that are OpenAI's own: never passed to the model as
+/// `additionalModelRequestFields`.
+const OPENAI_ONLY: &[&str] = &[
+    "store",
+    "modalities",
+    "prediction",
+    "audio",
+    "service_tier",
+    "web_search_options",
+    "verbosity",
+    "prompt_cache_key",
+    "safety_identifier",
+    "functions",
+    "function_call",
+];
+
+/// The `http(s)` image URLs of a request, which the caller must fetch.
+pub fn remote_image_urls(req: &ChatCompletionRequest) -> Vec<&str> {
+    let mut out = Vec::new();
+    for m in &req.messages {
+        if let ChatMessage::User(u) = m
+            && let MessageContent::Parts(parts) = &u.content
+        {
+            for p in parts {
+                if let ContentPart::ImageUrl { image_url } = p
+                    && !image_url.url.starts_with("data:")
+                    && !out.contains(&image_url.url.as_str())
+                {
+                    out.push(image_url.url.as_str());
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Decodes a `data:image/…;base64,…` URL.
+pub fn decode_data_url(url: &str) -> Result<ImageBlock, String> {
+    let rest = url
+        .strip_prefix("data:")
+        .ok_or_else(|| "not a data URL".to_owned())?;
+    let (head, data) = rest
+        .split_once(',')
+        .ok_or_else(|| "a data URL needs a ',' before its data".to_owned())?;
+    let Some(mime) = head.strip_suffix(";base64") else {
+        return Err("only base64 data URLs are supported".into());
+    };
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(data.trim())
+        .map_err(|e| format!("the image's base64 is invalid: {e}"))?;
+    let format = ImageFormat::from_mime(mime)
+        .or_else(|| ImageFormat::sniff(&bytes))
+        .ok_or_else(|| {
+            format!("image type '{mime}' is not supported: send png, jpeg, gif or webp")
+        })?;
+    Ok(ImageBlock {
+        format,
+        source: ImageSource::Bytes(bytes),
+    })
+}
+
+/// Translates a chat request. `images` holds the fetched remote images by
+/// URL (see [`remote_image_urls`]); a remote URL missing from it is refused.
+pub fn to_converse(
+    req: &ChatCompletionRequest,
+    opts: &RequestOptions,
+    images: &HashMap<String, ImageBlock>,
+) -> Result<ConverseRequest, Error> {
+    if req.n.is_some_and(|n| n != 1) {
+        return Err(Error::invalid(
+            "Bedrock models generate one choice: n must be 1",
+            "n",
+        ));
+    }
+    let mut system = Vec::new();
+    let mut messages: Vec<Message> = Vec::new();
+    let mut used_tools: Vec<String> = Vec::new();
+    for (i, m) in req.messages.iter().enumerate() {
+        let (role, blocks) = match m {
+            ChatMessage::System(s) | ChatMessage::Developer(s) => {
+                let t = text_only(&s.content, i)?;
+                if !t.is_empty() {
+                    system.push(SystemBlock::Text(t));
+                }
+                continue;
+            }
+            ChatMessage::User(u) => (Role::User, user_blocks(&u.content, i, images)?),
+            ChatMessage::Assistant(a) => {
+                let mut blocks = Vec::new();
+                if let Some(c) = &a.content {
+                    let t = text_only(c, i)?;
+                    if !t.trim().is_empty() {
+                        blocks.push(ContentBlock::Text(t));
+                    }
+                }
+                for (j, call) in a.tool_calls.iter().flatten().enumerate() {
+                    let args = call.function.arguments.trim();
+                    let input: Value = if args.is_empty() {
+                        Value::Object(Map::new())
+                    } else {
+                        serde_json::from_str(args).map_err(|e| {
+                            Error::invalid(
+                                format!("the tool call's arguments are not JSON: {e}"),
+                                format!("messages[{i}].tool_calls[{j}].function.arguments"),
+                            )
+                        })?
+                    };
+                    if !used_tools.contains(&call.function.name) {
+                        used_tools.push(call.function.name.clone());
+                    }
+                    blocks.push(ContentBlock::ToolUse(ToolUse {
+                        tool_use_id: call.id.clone(),
+                        name: call.function.name.clone(),
+                        input,
+                    }));
+                }
+                if blocks.is_empty() {
+                    continue;
+                }
+                (Role::Assistant, blocks)
+            }
+            ChatMessage::Tool(t) => {
+                let text = text_only(&t.content, i)?;
+                (
+                    Role::User,
+                    vec![ContentBlock::ToolResult(ToolResult {
+                        tool_use_id: t.tool_call_id.clone(),
+                        content: vec![ToolResultContent::Text(text)],
+                        status: None,
+                    })],
+                )
+            }
+        };
+        // Converse wants alternating turns: same-role messages merge, and a
+        // tool result joins the user turn after it.
+        match messages.last_mut() {
+            Some(last) if last.role == role => last.content.extend(blocks),
+            _ => messages.push(Message {
+                role,
+                content: blocks,
+            }),
+        }
+    }
+    if messages.is_empty() {
+        return Err(Error::invalid(
+            "messages must hold at least one user, assistant or tool message",
+            "messages",
+        ));
+    }
+    if let Some(ResponseFormat::JsonObject) = &req.response_format {
+        system.push(SystemBlock::Text(
+            "Respond with a single valid JSON object and nothing else.".into(),
+        ));
+    }
+    if let Some(ResponseFormat::JsonSchema { .. }) = &req.response_format {
+        return Err(Error::invalid(
+            "response_format json_schema is not supported by Bedrock's Converse API; use tools",
+            "response_format",
+        ));
+    }
+
+    let mut inference = InferenceConfig {
+        max_tokens: req.max_completion_tokens.or(req.max_tokens),
+        temperature: req.temperature,
+        top_p: req.top_p,
+        stop_sequences: req
+            .stop
+            .as_ref()
+            .map(|s| s.as_slice().to_vec())
+            .unwrap_or_default(),
+    };
+    let mut extra = additional_fields(req);
+    if let Some(effort) = req.reasoning_effort.as_deref() {
+        reasoning(effort, opts, &mut inference, &mut extra)?;
+    }
+    let tool_config = tool_config(req, &used_tools)?;
+    Ok(ConverseRequest {
+        messages,
+        system,
+        inference_config: (!inference.is_empty()).then_some(inference),
+        tool_config,
+        additional_model_request_fields: (!extra.is_empty()).then_some(extra),
+    })
+}
+
+/// The request's unknown fields, minus OpenAI's own.
+fn additional_fields(req: &ChatCompletionRequest) -> Map<String, Value> {
+    req.extra
+        .iter()
+        .filter(|(k, _)| !OPENAI_ONLY.contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+/// `reasoning_effort` in the model family's own terms.
+fn reasoning(
+    effort: &str,
+    opts: &RequestOptions,
+    inference: &mut InferenceConfig,
+    extra: &mut Map<String, Value>,
+) -> Result<(), Error> {
+    let share = match effort {
+        "none" => return Ok(()),
+        "minimal" => 0.0,
+        "low" => 0.25,
+        "medium" => 0.5,
+        "high" => 0.8,
+        other => {
+            return Err(Error::invalid(
+                format!(
+                    "reasoning_effort '{other}' is not one of none, minimal, low, medium, high"
+                ),
+                "reasoning_effort",
+            ));
+        }
+    };
+    match reasoning_style(opts.reasoning, &opts.model_id) {
+        ReasoningStyle::ClaudeThinking => {
+            let max = inference
+                .max_tokens
+                .or(opts.default_max_tokens)
+                .unwrap_or(8192);
+            let budget = ((f64::from(max) * share) as u32).max(1024);
+            // The budget is part of max_tokens: keep room for the answer.
+            if budget >= max {
+                inference.max_tokens = Some(budget + max);
+            } else {
+                inference.max_tokens = Some(max);
+            }
+            // Claude's extended thinking refuses temperature and top_p changes.
+            inference.temperature = None;
+            inference.top_p = None;
+            extra.insert(
+                "thinking".into(),
+                serde_json::json!({ "type": "enabled", "budget_tokens": budget }),
+            );
+        }
+        ReasoningStyle::ReasoningConfig => {
+            extra.insert("reasoning_config".into(), Value::String(effort.to_owned()));
+        }
+        ReasoningStyle::ReasoningEffort => {
+            extra.insert("reasoning_effort".into(), Value::String(effort.to_owned()));
+        }
+        ReasoningStyle::None | ReasoningStyle::Auto => {}
+    }
+    Ok(())
+}
+
+fn tool_config(
+    req: &ChatCompletionRequest,
+    used_in_history: &[String],
+) -> Result<Option<ToolConfig>, Error> {
+    let mut tools: Vec<Tool> =
+        req.tools
+            .iter()
+            .flatten()
+            .map(|t| {
+                Tool::ToolSpec(ToolSpec {
+                    name: t.function.name.clone(),
+                    description: t.function.description.clone(),
+                    input_schema: InputSchema::Json(t.function.parameters.clone().unwrap_or_else(
+                        || serde_json::json!({"type": "object", "properties": {}}),
+                    )),
+                })
+            })
+            .collect();
+    // Bedrock refuses toolUse/toolResult blocks without a toolConfig: a
+    // history that used tools the request no longer lists declares them.
+    for name in used_in_history {
+        if !tools.iter().any(|Tool::ToolSpec(s)| &s.name == name) {
+            tools.push(Tool::ToolSpec(ToolSpec {
+                name: name.clone(),
+                description: None,
+                input_schema: InputSchema::Json(serde_json::json!({"type": "object"})),
+            }));
+        }
+    }
+    let choice = match &req.tool_choice {
+        None | Some(ToolChoice::Mode(ToolChoiceMode::Auto)) => None,
+        Some(ToolChoice::Mode(ToolChoiceMode::None)) => {
+            // Not offered at all, unless the history needs them declared.
+            if used_in_history.is_empty() {
+                return Ok(None);
+            }
+            None
+        }
+        Some(ToolChoice::Mode(ToolChoiceMode::Required)) => Some(BrToolChoice::Any(Empty {})),
+        Some(ToolChoice::Named(n)) => {
+            if !tools
+                .iter()
+                .any(|Tool::ToolSpec(s)| s.name == n.function.name)
+            {
+                return Err(Error::invalid(
+                    format!(
+                        "tool_choice names '{}', which is not in tools",
+                        n.function.name
+                    ),
+                    "tool_choice",
+                ));
+            }
+            Some(BrToolChoice::Tool(NamedTool {
+                name: n.function.name.clone(),
+            }))
+        }
+    };
+    if tools.is_empty() {
+        if choice.is_some() {
+            return Err(Error::invalid("tool_choice requires tools", "tool_choice"));
+        }
+        return Ok(None);
+    }
+    Ok(Some(ToolConfig {
+        tools,
+        tool_choice: choice,
+    }))
+}
+
+/// The text of system, assistant and tool content (parts must be text).
+fn text_only(c: &MessageContent, i: usize) -> Result<String, Error> {
+    match c {
+        MessageContent::Text(t) => Ok(t.clone()),
+        MessageContent::Parts(parts) => {
+            let mut out = String::new();
+            for (j, p) in parts.iter().enumerate() {
+                match p {
+                    ContentPart::Text { text, .. } => out.push_str(text),
+                    ContentPart::Refusal { refusal } => out.push_str(refusal),
+                    _ => {
+                        return Err(Error::invalid(
+                            "only text parts are supported in this message's role",
+                            format!("messages[{i}].content[{j}]"),
+                        ));
+                    }
+                }
+            }
+            Ok(out)
+        }
+    }
+}
+
+fn user_blocks(
+    c: &MessageContent,
+    i: usize,
+    images: &HashMap<String, ImageBlock>,
+) -> Result<Vec<ContentBlock>, Error> {
+    match c {
+        MessageContent::Text(t) => Ok(vec![ContentBlock::Text(t.clone())]),
+        MessageContent::Parts(parts) => {
+            let mut out = Vec::with_capacity(parts.len());
+            for (j, p) in parts.iter().enumerate() {
+                let param = || format!("messages[{i}].content[{j}]");
+                match p {
+                    ContentPart::Text { text, .. } => out.push(ContentBlock::Text(text.clone())),
+                    ContentPart::ImageUrl { image_url } => {
+                        let url = image_url.url.as_str();
+                        let block = if url.starts_with("data:") {
+                            decode_data_url(url).map_err(|m| {
+                                Error::invalid(m, format!("{}.image_url.url", param()))
+                            })?
+                        } else if let Some(b) = images.get(url) {
+                            b.clone()
+                        } else {
+                            return Err(Error::invalid(
+                                "image URLs are not fetched by this gateway: send the image as a base64 data URL",
+                                format!("{}.image_url.url", param()),
+                            ));
+                        };
+                        out.push(ContentBlock::Image(block));
+                    }
+                    ContentPart::InputAudio { .. } | ContentPart::File { .. } => {
+                        return Err(Error::invalid(
+                            "audio and file parts are not supported by Bedrock's Converse API",
+                            param(),
+                        ));
+                    }
+                    ContentPart::Refusal { refusal } => {
+                        out.push(ContentBlock::Text(refusal.clone()))
+                    }
+                }
+            }
+            Ok(out)
+        }
+    }
+}

@@ -1,0 +1,365 @@
+//! `converse-stream` events to OpenAI stream items: one [`StreamTranslator`]
+//! per stream.
+
+use openai_types::Usage;
+use openai_types::chat::{
+    ChunkChoice, Delta, FinishReason, FunctionCallChunk, FunctionType, Role as OaRole,
+    ToolCallChunk,
+};
+use openai_types::stream::{OutputShape, SseWriter, StreamItem};
+
+use crate::Error;
+use crate::event::EventDecoder;
+use crate::response::{finish_reason, usage};
+use crate::wire::{BlockDelta, StreamEvent};
+
+/// Where the model's reasoning goes in the output.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ReasoningOutput {
+    /// `reasoning_content` (the DeepSeek-style field most clients read).
+    #[default]
+    Field,
+    /// Inline in `content` as `<think>…</think>`, for clients that only show
+    /// content.
+    InlineThink,
+    /// Left out.
+    Drop,
+}
+
+/// Per-stream settings.
+#[derive(Debug, Clone, Default)]
+pub struct StreamConfig {
+    /// The `id` of every chunk.
+    pub id: String,
+    /// The `model` of every chunk.
+    pub model: String,
+    /// The `created` of every chunk.
+    pub created: u64,
+    /// Emit the final usage chunk (`stream_options.include_usage`).
+    pub include_usage: bool,
+    /// Where reasoning goes.
+    pub reasoning: ReasoningOutput,
+    /// Prompt tokens to report if Bedrock sends no `metadata`.
+    pub prompt_tokens_estimate: u64,
+}
+
+/// A stream translator. Feed it events ([`StreamTranslator::push_event`]) or
+/// raw event-stream bytes ([`StreamTranslator::push_bytes`]), then call
+/// [`StreamTranslator::finish`] at end of input. Output items are appended to
+/// `out`; after [`StreamItem::Done`] or [`StreamItem::Error`] input is
+/// ignored.
+#[derive(Debug)]
+pub struct StreamTranslator {
+    cfg: StreamConfig,
+    decoder: EventDecoder,
+    role_sent: bool,
+    /// (content block index, dense tool-call index).
+    tools: Vec<(u32, u32)>,
+    think_open: bool,
+    stopped: bool,
+    usage: Option<Usage>,
+    generated_chars: u64,
+    ended: bool,
+    error: Option<Error>,
+}
+
+impl StreamTranslator {
+    /// A translator for one stream.
+    pub fn new(cfg: StreamConfig) -> Self {
+        Self {
+            cfg,
+            decoder: EventDecoder::new(),
+            role_sent: false,
+            tools: Vec::new(),
+            think_open: false,
+            stopped: false,
+            usage: None,
+            generated_chars: 0,
+            ended: false,
+            error: None,
+        }
+    }
+
+    /// The stream's settings.
+    pub fn config(&self) -> &StreamConfig {
+        &self.cfg
+    }
+
+    /// An SSE writer for this stream's id, model and `created`.
+    pub fn sse_writer(&self) -> SseWriter {
+        SseWriter::new(
+            &self.cfg.id,
+            &self.cfg.model,
+            self.cfg.created,
+            OutputShape::Chat,
+        )
+    }
+
+    /// Whether the last item has been emitted.
+    pub fn is_finished(&self) -> bool {
+        self.ended
+    }
+
+    /// The error that ended the stream, if one did.
+    pub fn error(&self) -> Option<&Error> {
+        self.error.as_ref()
+    }
+
+    /// Usage: Bedrock's (from `metadata`), else an estimate marked
+    /// `estimated`.
+    pub fn usage(&self) -> Usage {
+        self.usage.clone().unwrap_or_else(|| {
+            let mut u = Usage::new(
+                self.cfg.prompt_tokens_estimate,
+                self.generated_chars.div_ceil(4),
+            );
+            u.estimated = true;
+            u
+        })
+    }
+
+    /// Feeds raw `application/vnd.amazon.eventstream` bytes, cut anywhere.
+    pub fn push_bytes(&mut self, bytes: &[u8], out: &mut Vec<StreamItem>) {
+        if self.ended {
+            return;
+        }
+        self.decoder.push(bytes);
+        loop {
+            match self.decoder.next_event() {
+                Ok(Some(e)) => {
+                    self.push_event(e, out);
+                    if self.ended {
+                        return;
+                    }
+                }
+                Ok(None) => return,
+                Err(e) => return self.fail(e, out),
+            }
+        }
+    }
+
+    /// Feeds one event.
+    pub fn push_event(&mut self, event: StreamEvent, out: &mut Vec<StreamItem>) {
+        if self.ended {
+            return;
+        }
+        match event {
+            StreamEvent::MessageStart { .. } => self.role(out),
+            StreamEvent::ContentBlockStart { index, tool_use } => {
+                if let Some(t) = tool_use {
+                    self.close_think(out);
+                    let dense = self.tool_index(index);
+                    self.emit(
+                        Delta {
+                            tool_calls: Some(vec![ToolCallChunk {
+                                index: dense,
+                                id: Some(t.tool_use_id),
+                                kind: Some(FunctionType),
+                                function: Some(FunctionCallChunk {
+                                    name: Some(t.name),
+                                    arguments: Some(String::new()),
+                                }),
+                            }]),
+                            ..Delta::default()
+                        },
+                        out,
+                    );
+                }
+            }
+            StreamEvent::ContentBlockDelta { index, delta } => self.delta(index, delta, out),
+            StreamEvent::ContentBlockStop { .. } => self.close_think(out),
+            StreamEvent::MessageStop { stop_reason } => {
+                self.close_think(out);
+                let mut reason = finish_reason(&stop_reason);
+                if reason == FinishReason::ToolCalls && self.tools.is_empty() {
+                    reason = FinishReason::Stop;
+                }
+                self.role(out);
+                out.push(StreamItem::Choice(ChunkChoice {
+                    index: 0,
+                    delta: Delta::default(),
+                    logprobs: None,
+                    finish_reason: Some(reason),
+                }));
+                self.stopped = true;
+            }
+            StreamEvent::Metadata { usage: u } => {
+                if let Some(u) = u {
+                    self.usage = Some(usage(&u));
+                }
+            }
+            StreamEvent::Exception { name, message } => {
+                self.fail(Error::Upstream { name, message }, out)
+            }
+            StreamEvent::Unknown(_) => {}
+        }
+    }
+
+    /// Reports an error that ended the upstream stream (a transport error).
+    pub fn push_error(&mut self, error: Error, out: &mut Vec<StreamItem>) {
+        self.fail(error, out);
+    }
+
+    /// End of input: the usage chunk (if asked for) and [`StreamItem::Done`],
+    /// or an error item if the stream was cut short.
+    pub fn finish(&mut self, out: &mut Vec<StreamItem>) {
+        if self.ended {
+            return;
+        }
+        if self.decoder.has_partial() {
+            return self.fail(Error::Truncated("partial event-stream frame".into()), out);
+        }
+        if !self.stopped {
+            return self.fail(
+                Error::Truncated("the stream ended before messageStop".into()),
+                out,
+            );
+        }
+        if self.cfg.include_usage {
+            out.push(StreamItem::Usage(self.usage()));
+        }
+        out.push(StreamItem::Done);
+        self.ended = true;
+    }
+
+    fn delta(&mut self, index: u32, delta: BlockDelta, out: &mut Vec<StreamItem>) {
+        match delta {
+            BlockDelta::Text(t) => {
+                if t.is_empty() {
+                    return;
+                }
+                self.generated_chars += t.len() as u64;
+                self.close_think(out);
+                self.emit(
+                    Delta {
+                        content: Some(t),
+                        ..Delta::default()
+                    },
+                    out,
+                );
+            }
+            BlockDelta::ToolUseInput(input) => {
+                self.close_think(out);
+                self.generated_chars += input.len() as u64;
+                let known = self.tools.iter().any(|(b, _)| *b == index);
+                let dense = self.tool_index(index);
+                // A fragment without a contentBlockStart still opens a call.
+                let (id, kind) = if known {
+                    (None, None)
+                } else {
+                    (
+                        Some(format!("call_{}_{index}", self.cfg.id)),
+                        Some(FunctionType),
+                    )
+                };
+                self.emit(
+                    Delta {
+                        tool_calls: Some(vec![ToolCallChunk {
+                            index: dense,
+                            id,
+                            kind,
+                            function: Some(FunctionCallChunk {
+                                name: None,
+                                arguments: Some(input),
+                            }),
+                        }]),
+                        ..Delta::default()
+                    },
+                    out,
+                );
+            }
+            BlockDelta::ReasoningText(t) => {
+                if t.is_empty() {
+                    return;
+                }
+                self.generated_chars += t.len() as u64;
+                match self.cfg.reasoning {
+                    ReasoningOutput::Field => self.emit(
+                        Delta {
+                            reasoning_content: Some(t),
+                            ..Delta::default()
+                        },
+                        out,
+                    ),
+                    ReasoningOutput::InlineThink => {
+                        let t = if self.think_open {
+                            t
+                        } else {
+                            self.think_open = true;
+                            format!("<think>\n{t}")
+                        };
+                        self.emit(
+                            Delta {
+                                content: Some(t),
+                                ..Delta::default()
+                            },
+                            out,
+                        );
+                    }
+                    ReasoningOutput::Drop => {}
+                }
+            }
+            BlockDelta::ReasoningSignature(_)
+            | BlockDelta::ReasoningRedacted
+            | BlockDelta::Other => {}
+        }
+    }
+
+    fn tool_index(&mut self, block: u32) -> u32 {
+        if let Some((_, d)) = self.tools.iter().find(|(b, _)| *b == block) {
+            return *d;
+        }
+        let d = self.tools.len() as u32;
+        self.tools.push((block, d));
+        d
+    }
+
+    fn close_think(&mut self, out: &mut Vec<StreamItem>) {
+        if self.think_open {
+            self.think_open = false;
+            self.emit(
+                Delta {
+                    content: Some("\n</think>\n\n".into()),
+                    ..Delta::default()
+                },
+                out,
+            );
+        }
+    }
+
+    /// The first chunk: the role, with empty content as OpenAI sends it.
+    fn role(&mut self, out: &mut Vec<StreamItem>) {
+        if !self.role_sent {
+            self.role_sent = true;
+            out.push(StreamItem::Choice(ChunkChoice {
+                index: 0,
+                delta: Delta {
+                    role: Some(OaRole::Assistant),
+                    content: Some(String::new()),
+                    ..Delta::default()
+                },
+                logprobs: None,
+                finish_reason: None,
+            }));
+        }
+    }
+
+    fn emit(&mut self, delta: Delta, out: &mut Vec<StreamItem>) {
+        self.role(out);
+        out.push(StreamItem::Choice(ChunkChoice {
+            index: 0,
+            delta,
+            logprobs: None,
+            finish_reason: None,
+        }));
+    }
+
+    fn fail(&mut self, error: Error, out: &mut Vec<StreamItem>) {
+        if self.ended {
+            return;
+        }
+        out.push(StreamItem::Error(error.to_openai()));
+        self.error = Some(error);
+        self.ended = true;
+    }
+}
