@@ -14,7 +14,8 @@ use crate::response::{finish_reason, usage};
 use crate::wire::{BlockDelta, StreamEvent};
 
 /// Where the model's reasoning goes in the output.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum ReasoningOutput {
     /// `reasoning_content` (the DeepSeek-style field most clients read).
     #[default]

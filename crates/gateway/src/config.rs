@@ -62,6 +62,8 @@ pub struct Config {
     pub aws: AwsConfig,
     /// Client authentication.
     pub auth: AuthConfig,
+    /// Bedrock settings.
+    pub bedrock: BedrockConfig,
     /// The models served.
     pub models: Vec<ModelConfig>,
 }
@@ -80,6 +82,7 @@ impl Default for Config {
             log_format: LogFormat::Json,
             aws: AwsConfig::default(),
             auth: AuthConfig::default(),
+            bedrock: BedrockConfig::default(),
             models: Vec::new(),
         }
     }
@@ -150,12 +153,98 @@ impl Default for AuthConfig {
     }
 }
 
-/// One served model: a SageMaker endpoint and how to talk to it.
+/// Bedrock settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BedrockConfig {
+    /// List the account's models (ListFoundationModels, ListInferenceProfiles)
+    /// in `/v1/models` and serve them by id (`BEDROCK_DISCOVER_MODELS`).
+    pub discover_models: bool,
+    /// How often the discovered list is refreshed, in the background.
+    pub discovery_ttl_secs: u64,
+    /// `maxTokens` when a request sets none and one is needed (reasoning).
+    pub default_max_tokens: Option<u32>,
+    /// Fetching `http(s)` image URLs.
+    pub image_fetch: ImageFetchConfig,
+}
+
+impl Default for BedrockConfig {
+    fn default() -> Self {
+        Self {
+            discover_models: false,
+            discovery_ttl_secs: 3600,
+            default_max_tokens: None,
+            image_fetch: ImageFetchConfig::default(),
+        }
+    }
+}
+
+/// Fetching remote images for vision requests (off by default: clients send
+/// data URLs).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ImageFetchConfig {
+    /// Fetch `http(s)` image URLs (`BEDROCK_IMAGE_FETCH`).
+    pub enabled: bool,
+    /// Largest image, bytes (Bedrock's own limit is 3.75 MB).
+    pub max_bytes: usize,
+    /// Whole-fetch timeout.
+    pub timeout_secs: u64,
+    /// Hosts exempt from the private-address refusal (an internal image
+    /// store). Everything else that resolves to a loopback, private,
+    /// link-local or otherwise special address is refused.
+    pub allowed_hosts: Vec<String>,
+}
+
+impl Default for ImageFetchConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            max_bytes: 3_750_000,
+            timeout_secs: 10,
+            allowed_hosts: Vec::new(),
+        }
+    }
+}
+
+/// Which backend serves a model.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    /// A SageMaker endpoint.
+    #[default]
+    Sagemaker,
+    /// A Bedrock model, inference profile or ARN.
+    Bedrock,
+}
+
+/// One served model: a SageMaker endpoint or a Bedrock model, and how to
+/// talk to it.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelConfig {
     /// The model id clients send.
     pub name: String,
+    /// `sagemaker` (default) or `bedrock`.
+    #[serde(default)]
+    pub backend: Backend,
+    /// Bedrock: the model id, inference profile id (`us.…`) or ARN (default:
+    /// `name`).
+    #[serde(default)]
+    pub model_id: Option<String>,
+    /// Bedrock: how `reasoning_effort` is passed (`auto`, `claude_thinking`,
+    /// `reasoning_config`, `reasoning_effort`, `none`).
+    #[serde(default)]
+    pub reasoning_style: bedrock_converse::ReasoningStyle,
+    /// Bedrock: where reasoning goes in responses (`field` =
+    /// `reasoning_content`, `inline_think`, `drop`).
+    #[serde(default)]
+    pub reasoning_output: bedrock_converse::ReasoningOutput,
+    /// Bedrock: the embedding family when the id does not tell (an
+    /// application inference profile ARN): `titan-v1`, `titan-v2`,
+    /// `cohere-v3`, `cohere-v4`, `nova`.
+    #[serde(default)]
+    pub embedding_family: Option<String>,
     /// The endpoint (default: `name`).
     #[serde(default)]
     pub endpoint: Option<String>,
@@ -195,9 +284,10 @@ pub struct ModelConfig {
     /// `max_new_tokens` when the request sets no limit (`tgi`/`lmi`).
     #[serde(default = "default_max_new_tokens")]
     pub default_max_tokens: u32,
-    /// `owned_by` in `/v1/models`.
-    #[serde(default = "default_owner")]
-    pub owned_by: String,
+    /// `owned_by` in `/v1/models` (default: `sagemaker`, or the Bedrock
+    /// model's provider).
+    #[serde(default)]
+    pub owned_by: Option<String>,
 }
 
 fn default_dialect() -> DialectKind {
@@ -209,15 +299,17 @@ fn default_content_type() -> String {
 fn default_max_new_tokens() -> u32 {
     1024
 }
-fn default_owner() -> String {
-    "sagemaker".into()
-}
 
 impl ModelConfig {
     /// A model for an endpoint, with defaults.
     pub fn for_endpoint(endpoint: &str) -> Self {
         Self {
             name: endpoint.to_owned(),
+            backend: Backend::Sagemaker,
+            model_id: None,
+            reasoning_style: Default::default(),
+            reasoning_output: Default::default(),
+            embedding_family: None,
             endpoint: None,
             aliases: Vec::new(),
             dialect: default_dialect(),
@@ -230,7 +322,46 @@ impl ModelConfig {
             chat_template: None,
             chat_template_file: None,
             default_max_tokens: default_max_new_tokens(),
-            owned_by: default_owner(),
+            owned_by: None,
+        }
+    }
+
+    /// A Bedrock model by id, with defaults.
+    pub fn for_bedrock(model_id: &str) -> Self {
+        Self {
+            backend: Backend::Bedrock,
+            ..Self::for_endpoint(model_id)
+        }
+    }
+
+    /// The Bedrock model id, profile id or ARN.
+    pub fn bedrock_model_id(&self) -> &str {
+        self.model_id.as_deref().unwrap_or(&self.name)
+    }
+
+    /// The embedding family of a Bedrock model, if it is an embedding model.
+    pub fn embedding_family(&self) -> Option<bedrock_converse::embeddings::Family> {
+        use bedrock_converse::embeddings::Family;
+        if self.backend != Backend::Bedrock {
+            return None;
+        }
+        self.embedding_family
+            .as_deref()
+            .and_then(Family::from_name)
+            .or_else(|| Family::detect(self.bedrock_model_id()))
+    }
+
+    /// `owned_by` in `/v1/models`.
+    pub fn owner(&self) -> String {
+        if let Some(o) = &self.owned_by {
+            return o.clone();
+        }
+        match self.backend {
+            Backend::Sagemaker => "sagemaker".into(),
+            Backend::Bedrock => bedrock_converse::ModelRef::parse(self.bedrock_model_id())
+                .provider()
+                .unwrap_or("bedrock")
+                .to_owned(),
         }
     }
 
@@ -374,6 +505,19 @@ impl Config {
                 self.default_model = Some(ep);
             }
         }
+        if let Some(v) = env("BEDROCK_MODELS") {
+            for id in v.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+                if !self.models.iter().any(|m| m.name == id) {
+                    self.models.push(ModelConfig::for_bedrock(id));
+                }
+            }
+        }
+        if let Some(v) = env("BEDROCK_DISCOVER_MODELS") {
+            self.bedrock.discover_models = flag("BEDROCK_DISCOVER_MODELS", &v)?;
+        }
+        if let Some(v) = env("BEDROCK_IMAGE_FETCH") {
+            self.bedrock.image_fetch.enabled = flag("BEDROCK_IMAGE_FETCH", &v)?;
+        }
         if let Some(v) = env("DEFAULT_MODEL").filter(|v| !v.is_empty()) {
             self.default_model = Some(v);
         }
@@ -388,10 +532,10 @@ impl Config {
                 format!("'{}' is not an address like 0.0.0.0:8080", self.listen),
             )
         })?;
-        if self.models.is_empty() {
+        if self.models.is_empty() && !self.bedrock.discover_models {
             return Err(err(
                 "models",
-                "no model configured: set SAGEMAKER_ENDPOINT_NAME or add [[models]]",
+                "no model configured: set SAGEMAKER_ENDPOINT_NAME or BEDROCK_MODELS, or add [[models]]",
             ));
         }
         let mut names = HashSet::new();
@@ -407,7 +551,15 @@ impl Config {
                     ));
                 }
             }
-            if m.dialect == DialectKind::Auto {
+            if let Some(f) = &m.embedding_family
+                && bedrock_converse::embeddings::Family::from_name(f).is_none()
+            {
+                return Err(err(
+                    format!("models[{i}].embedding_family"),
+                    format!("'{f}' is not titan-v1, titan-v2, cohere-v3, cohere-v4 or nova"),
+                ));
+            }
+            if m.backend == Backend::Sagemaker && m.dialect == DialectKind::Auto {
                 return Err(err(
                     format!("models[{i}].dialect"),
                     "'auto' cannot shape requests: choose openai_chat, tgi or lmi",
@@ -427,6 +579,9 @@ impl Config {
                 "default_model",
                 format!("'{d}' is not a configured model"),
             ));
+        }
+        if self.bedrock.image_fetch.enabled && self.bedrock.image_fetch.max_bytes == 0 {
+            return Err(err("bedrock.image_fetch.max_bytes", "must be above 0"));
         }
         if !self.auth.disabled && self.auth.keys.is_empty() && self.auth.secret_id.is_none() {
             return Err(err(

@@ -4,8 +4,11 @@
 //! `main` only loads the [`config::Config`], sets up logging and calls
 //! [`server::run`]; tests build the same app with [`server::app`].
 
+pub mod bedrock;
 pub mod config;
 pub mod error;
+pub mod images;
+pub mod provider;
 pub mod routes;
 pub mod sagemaker;
 pub mod server;

@@ -6,17 +6,19 @@ use std::time::Instant;
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
-use aws_sdk_sagemakerruntime::types::ResponseStream;
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 use openai_types::chat::ChatCompletionRequest;
 use openai_types::completions::{Completion, CompletionChoice, CompletionRequest};
+use openai_types::embeddings::EmbeddingRequest;
 use openai_types::models::{Model as ModelEntry, ModelList};
+use openai_types::stream::{OutputShape, SseWriter, StreamItem};
 use serde::de::DeserializeOwned;
-use sm_stream::{OutputShape, SseWriter, Translator, TranslatorConfig};
+use sm_stream::TranslatorConfig;
 
+use crate::config::Backend;
 use crate::error::ApiError;
-use crate::sagemaker::stream_event_error;
+use crate::provider::{ChatCall, ItemStream};
 use crate::shape;
 use crate::state::{AppState, Model};
 
@@ -27,7 +29,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/v1/models", web::get().to(list_models))
         .route("/v1/models/{id:.*}", web::get().to(get_model))
         .route("/v1/chat/completions", web::post().to(chat))
-        .route("/v1/completions", web::post().to(completions));
+        .route("/v1/completions", web::post().to(completions))
+        .route("/v1/embeddings", web::post().to(embeddings));
 }
 
 /// Any other route: an OpenAI-shaped 404.
@@ -93,12 +96,17 @@ async fn list_models(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     authorize(&req, &state).await?;
-    let data = state
+    let mut data = state
         .order
         .iter()
         .filter_map(|n| state.models.get(n))
-        .map(|m| ModelEntry::new(m.cfg.name.clone(), m.created, m.cfg.owned_by.clone()))
+        .map(|m| ModelEntry::new(m.cfg.name.clone(), m.created, m.cfg.owner()))
         .collect::<Vec<_>>();
+    for d in state.catalog.models() {
+        if !state.models.contains_key(&d.id) {
+            data.push(ModelEntry::new(d.id, 0, d.owned_by));
+        }
+    }
     Ok(json(&ModelList::from(data)))
 }
 
@@ -109,6 +117,11 @@ async fn get_model(
 ) -> Result<HttpResponse, ApiError> {
     authorize(&req, &state).await?;
     let id = path.into_inner();
+    if !state.models.contains_key(&id)
+        && let Some(d) = state.catalog.models().into_iter().find(|d| d.id == id)
+    {
+        return Ok(json(&ModelEntry::new(d.id, 0, d.owned_by)));
+    }
     let m = state.models.get(&id).ok_or_else(|| {
         ApiError::new(
             actix_web::http::StatusCode::NOT_FOUND,
@@ -119,11 +132,7 @@ async fn get_model(
         .param("model")
         .code("model_not_found")
     })?;
-    Ok(json(&ModelEntry::new(
-        id,
-        m.created,
-        m.cfg.owned_by.clone(),
-    )))
+    Ok(json(&ModelEntry::new(id, m.created, m.cfg.owner())))
 }
 
 /// A JSON body with its `Content-Length`, written in one piece.
@@ -231,27 +240,32 @@ async fn chat(
     shape::validate_chat(&r)?;
     let model = state.resolve(&r.model)?;
     let stream = r.is_stream();
-    let tcfg = TranslatorConfig {
+    let include_usage = r.include_usage();
+    let call = ChatCall {
         id: new_id("chatcmpl"),
-        model: r.model.clone(),
         created: now(),
-        dialect: model.cfg.dialect,
-        reasoning: model.cfg.reasoning.into(),
-        include_usage: r.include_usage(),
-        prompt_tokens_estimate: shape::estimate_prompt(&r),
-        ..TranslatorConfig::default()
+        prompt_estimate: shape::estimate_prompt(&r),
+        req: r,
     };
-    let up = shape::chat_body(&model, r, stream)?;
+    let writer = SseWriter::new(&call.id, &call.req.model, call.created, OutputShape::Chat);
     let ctx = Ctx {
         key,
         model,
         started,
         route: "chat",
     };
+    let provider = state.provider(&ctx.model);
     if stream {
-        return stream_response(&state, ctx, up, tcfg, OutputShape::Chat).await;
+        let items = provider
+            .chat_stream(&ctx.model, call)
+            .await
+            .inspect_err(|e| ctx.log(e.status.as_u16(), None, true))?;
+        return Ok(sse_response(&state, ctx, items, writer, include_usage));
     }
-    let c = complete(&state, &ctx, up, tcfg).await?;
+    let c = provider
+        .chat(&ctx.model, call)
+        .await
+        .inspect_err(|e| ctx.log(e.status.as_u16(), None, false))?;
     ctx.log(200, c.usage.as_ref(), false);
     Ok(json(&c))
 }
@@ -264,14 +278,23 @@ async fn completions(
     let (started, key, r): (_, _, CompletionRequest) = accept(&req, payload, &state).await?;
     let prompt = shape::validate_completion(&r)?;
     let model = state.resolve(&r.model)?;
+    if model.cfg.backend != Backend::Sagemaker {
+        return Err(ApiError::invalid(format!(
+            "'{}' is a chat model: use /v1/chat/completions",
+            r.model
+        ))
+        .param("model")
+        .code("model_not_supported"));
+    }
     let stream = r.is_stream();
+    let include_usage = r.include_usage();
     let tcfg = TranslatorConfig {
         id: new_id("cmpl"),
         model: r.model.clone(),
         created: now(),
         dialect: model.cfg.dialect,
         // Legacy completions carry text only: reasoning stays inline.
-        include_usage: r.include_usage(),
+        include_usage,
         prompt_tokens_estimate: sm_stream::complete::estimate_tokens(&prompt),
         ..TranslatorConfig::default()
     };
@@ -283,10 +306,20 @@ async fn completions(
         route: "completions",
     };
     if stream {
-        return stream_response(&state, ctx, up, tcfg, OutputShape::Completion).await;
+        let writer = SseWriter::new(&tcfg.id, &tcfg.model, tcfg.created, OutputShape::Completion);
+        let items = state
+            .sagemaker
+            .stream_items(&ctx.model.cfg, up, tcfg)
+            .await
+            .inspect_err(|e| ctx.log(e.status.as_u16(), None, true))?;
+        return Ok(sse_response(&state, ctx, items, writer, include_usage));
     }
     let (id, created) = (tcfg.id.clone(), tcfg.created);
-    let c = complete(&state, &ctx, up, tcfg).await?;
+    let c = state
+        .sagemaker
+        .complete(&ctx.model.cfg, up, tcfg)
+        .await
+        .inspect_err(|e| ctx.log(e.status.as_u16(), None, false))?;
     ctx.log(200, c.usage.as_ref(), false);
     let out = Completion {
         id,
@@ -309,6 +342,29 @@ async fn completions(
     Ok(json(&out))
 }
 
+async fn embeddings(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let (started, key, r): (_, _, EmbeddingRequest) = accept(&req, payload, &state).await?;
+    let model = state.resolve(&r.model)?;
+    let ctx = Ctx {
+        key,
+        model,
+        started,
+        route: "embeddings",
+    };
+    let out = state
+        .provider(&ctx.model)
+        .embeddings(&ctx.model, r)
+        .await
+        .inspect_err(|e| ctx.log(e.status.as_u16(), None, false))?;
+    let usage = openai_types::Usage::new(out.usage.prompt_tokens, 0);
+    ctx.log(200, Some(&usage), false);
+    Ok(json(&out))
+}
+
 /// What a request log line says. Never a key, never a prompt.
 struct Ctx {
     key: Option<keyauth::KeyId>,
@@ -319,10 +375,15 @@ struct Ctx {
 
 impl Ctx {
     fn log(&self, status: u16, usage: Option<&openai_types::Usage>, stream: bool) {
+        let cfg = &self.model.cfg;
         tracing::info!(
             route = self.route,
-            model = %self.model.cfg.name,
-            endpoint = %self.model.cfg.endpoint_name(),
+            model = %cfg.name,
+            backend = ?cfg.backend,
+            upstream = %match cfg.backend {
+                Backend::Sagemaker => cfg.endpoint_name(),
+                Backend::Bedrock => cfg.bedrock_model_id(),
+            },
             key_id = self.key.as_ref().map(|k| k.as_str()).unwrap_or("-"),
             status,
             stream,
@@ -334,94 +395,68 @@ impl Ctx {
     }
 }
 
-async fn complete(
-    state: &AppState,
-    ctx: &Ctx,
-    up: Vec<u8>,
-    tcfg: TranslatorConfig,
-) -> Result<openai_types::chat::ChatCompletion, ApiError> {
-    let body = state
-        .sagemaker
-        .invoke(&ctx.model.cfg, up)
-        .await
-        .inspect_err(|e| {
-            ctx.log(e.status.as_u16(), None, false);
-        })?;
-    sm_stream::complete::translate_response(&body, tcfg).map_err(|e| {
-        let err = ApiError::upstream(
-            actix_web::http::StatusCode::BAD_GATEWAY,
-            e.label(),
-            format!("The model's response could not be used: {e}"),
-        );
-        let err = match e.to_openai().error.code {
-            Some(c) => err.code(c),
-            None => err,
-        };
-        ctx.log(502, None, false);
-        err
-    })
-}
-
-async fn stream_response(
+/// Streams a provider's items as SSE: each batch written and flushed as it
+/// comes, a stream silent for `stream_idle_timeout_secs` ended with an error
+/// event, the usage chunk forwarded only when the client asked for it.
+fn sse_response(
     state: &AppState,
     ctx: Ctx,
-    up: Vec<u8>,
-    tcfg: TranslatorConfig,
-    shape: OutputShape,
-) -> Result<HttpResponse, ApiError> {
-    let mut upstream = match state.sagemaker.invoke_stream(&ctx.model.cfg, up).await {
-        Ok(u) => u,
-        Err(e) => {
-            ctx.log(e.status.as_u16(), None, true);
-            return Err(e);
-        }
-    };
-    let writer = SseWriter::new(&tcfg.id, &tcfg.model, tcfg.created, shape);
-    let mut t = Translator::new(tcfg);
+    mut items: ItemStream,
+    writer: SseWriter,
+    include_usage: bool,
+) -> HttpResponse {
     let idle = std::time::Duration::from_secs(state.config.stream_idle_timeout_secs);
     let mut guard = StreamGuard { ctx, done: false };
     let s = async_stream::stream! {
-        let mut items = Vec::new();
         let mut out = BytesMut::new();
+        let mut usage = None;
         loop {
-            match tokio::time::timeout(idle, upstream.recv()).await {
-                Err(_) => t.push_error(
-                    sm_stream::Error::Upstream {
-                        kind: "upstream_idle_timeout".into(),
-                        message: format!("the model sent nothing for {} s", idle.as_secs()),
-                        code: Some("upstream_idle_timeout".into()),
-                    },
-                    &mut items,
-                ),
-                Ok(Ok(Some(ResponseStream::PayloadPart(p)))) => {
-                    if let Some(b) = p.bytes {
-                        t.push_payload_bytes(Bytes::from(b.into_inner()), &mut items);
+            let batch = match tokio::time::timeout(idle, items.next()).await {
+                Ok(Some(b)) => b,
+                Ok(None) => vec![StreamItem::Error(
+                    openai_types::ErrorResponse::new("the upstream stream ended without a result", "server_error")
+                        .with_code("upstream_truncated"),
+                )],
+                Err(_) => vec![StreamItem::Error(
+                    openai_types::ErrorResponse::new(
+                        format!("the model sent nothing for {} s", idle.as_secs()),
+                        "server_error",
+                    )
+                    .with_code("upstream_idle_timeout"),
+                )],
+            };
+            let mut last = false;
+            for item in &batch {
+                match item {
+                    StreamItem::Usage(u) => {
+                        usage = Some(u.clone());
+                        if !include_usage {
+                            continue;
+                        }
                     }
+                    StreamItem::Done | StreamItem::Error(_) => last = true,
+                    StreamItem::Choice(_) => {}
                 }
-                Ok(Ok(Some(_))) => {}
-                Ok(Ok(None)) => t.finish(&mut items),
-                Ok(Err(e)) => t.push_error(stream_event_error(&e), &mut items),
+                writer.write(item, &mut out);
+                if last {
+                    break;
+                }
             }
-            writer.write_all(&items, &mut out);
-            items.clear();
             if !out.is_empty() {
                 yield Ok::<Bytes, actix_web::Error>(out.split().freeze());
             }
-            if t.is_finished() {
-                if let Some(e) = t.error() {
-                    tracing::warn!(error = %e, kind = e.label(), "stream ended with an error");
-                }
+            if last {
                 guard.done = true;
-                guard.ctx.log(200, Some(&t.usage()), true);
+                guard.ctx.log(200, usage.as_ref(), true);
                 break;
             }
         }
     };
-    Ok(HttpResponse::Ok()
+    HttpResponse::Ok()
         .content_type("text/event-stream")
         .insert_header((header::CACHE_CONTROL, "no-cache"))
         .insert_header(("x-accel-buffering", "no"))
-        .streaming(s))
+        .streaming(s)
 }
 
 /// Logs a stream the client left before it ended (dropping the generator

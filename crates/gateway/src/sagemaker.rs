@@ -15,8 +15,16 @@ use aws_sdk_sagemakerruntime::types::error::ResponseStreamError;
 use aws_smithy_types::Blob;
 use bytes::Bytes;
 
+use futures_util::FutureExt;
+use futures_util::future::BoxFuture;
+use openai_types::chat::ChatCompletion;
+use sm_stream::{Translator, TranslatorConfig};
+
 use crate::config::ModelConfig;
 use crate::error::ApiError;
+use crate::provider::{ChatCall, ItemStream, Provider};
+use crate::shape;
+use crate::state::Model;
 
 /// Sets the endpoint, body and the model's optional routing fields on either
 /// operation's builder (the two builders are distinct types with the same
@@ -94,6 +102,108 @@ impl SageMaker {
     }
 }
 
+impl SageMaker {
+    /// A whole response, translated.
+    pub async fn complete(
+        &self,
+        m: &ModelConfig,
+        up: Vec<u8>,
+        tcfg: TranslatorConfig,
+    ) -> Result<ChatCompletion, ApiError> {
+        let body = self.invoke(m, up).await?;
+        sm_stream::complete::translate_response(&body, tcfg).map_err(|e| {
+            let err = ApiError::upstream(
+                StatusCode::BAD_GATEWAY,
+                e.label(),
+                format!("The model's response could not be used: {e}"),
+            );
+            match e.to_openai().error.code {
+                Some(c) => err.code(c),
+                None => err,
+            }
+        })
+    }
+
+    /// A stream of items (the translator always emits usage; see
+    /// [`ItemStream`]).
+    pub async fn stream_items(
+        &self,
+        m: &ModelConfig,
+        up: Vec<u8>,
+        mut tcfg: TranslatorConfig,
+    ) -> Result<ItemStream, ApiError> {
+        let mut upstream = self.invoke_stream(m, up).await?;
+        tcfg.include_usage = true;
+        let mut t = Translator::new(tcfg);
+        Ok(Box::pin(async_stream::stream! {
+            loop {
+                let mut items = Vec::new();
+                match upstream.recv().await {
+                    Ok(Some(ResponseStream::PayloadPart(p))) => {
+                        if let Some(b) = p.bytes {
+                            t.push_payload_bytes(Bytes::from(b.into_inner()), &mut items);
+                        }
+                    }
+                    Ok(Some(_)) => {}
+                    Ok(None) => t.finish(&mut items),
+                    Err(e) => t.push_error(stream_event_error(&e), &mut items),
+                }
+                if !items.is_empty() {
+                    yield items;
+                }
+                if t.is_finished() {
+                    if let Some(e) = t.error() {
+                        tracing::warn!(error = %e, kind = e.label(), "stream ended with an error");
+                    }
+                    break;
+                }
+            }
+        }))
+    }
+}
+
+/// The translator settings of a chat call to a model.
+fn chat_config(model: &Model, call: &ChatCall) -> TranslatorConfig {
+    TranslatorConfig {
+        id: call.id.clone(),
+        model: call.req.model.clone(),
+        created: call.created,
+        dialect: model.cfg.dialect,
+        reasoning: model.cfg.reasoning.into(),
+        include_usage: call.req.include_usage(),
+        prompt_tokens_estimate: call.prompt_estimate,
+        ..TranslatorConfig::default()
+    }
+}
+
+impl Provider for SageMaker {
+    fn chat<'a>(
+        &'a self,
+        model: &'a Model,
+        call: ChatCall,
+    ) -> BoxFuture<'a, Result<ChatCompletion, ApiError>> {
+        async move {
+            let tcfg = chat_config(model, &call);
+            let up = shape::chat_body(model, call.req, false)?;
+            self.complete(&model.cfg, up, tcfg).await
+        }
+        .boxed()
+    }
+
+    fn chat_stream<'a>(
+        &'a self,
+        model: &'a Model,
+        call: ChatCall,
+    ) -> BoxFuture<'a, Result<ItemStream, ApiError>> {
+        async move {
+            let tcfg = chat_config(model, &call);
+            let up = shape::chat_body(model, call.req, true)?;
+            self.stream_items(&model.cfg, up, tcfg).await
+        }
+        .boxed()
+    }
+}
+
 fn timeout(d: Duration) -> ApiError {
     ApiError::upstream(
         StatusCode::GATEWAY_TIMEOUT,
@@ -148,44 +258,53 @@ fn model_error(status: Option<i32>, original: Option<&str>, message: Option<&str
     .code("model_error")
 }
 
-/// Maps any SageMaker error by its code.
-fn map_sdk_error<E, R>(e: &SdkError<E, R>) -> ApiError
+/// The error of a call that failed before the service answered (timeout,
+/// connection, request construction), for any AWS service; `None` for a
+/// service error.
+pub(crate) fn transport_error<E, R>(e: &SdkError<E, R>, service: &str) -> Option<ApiError>
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug,
 {
-    match e {
-        SdkError::TimeoutError(_) => {
-            return ApiError::upstream(
-                StatusCode::GATEWAY_TIMEOUT,
-                "upstream_timeout",
-                "Timed out calling SageMaker",
-            )
-            .code("upstream_timeout");
-        }
+    Some(match e {
+        SdkError::TimeoutError(_) => ApiError::upstream(
+            StatusCode::GATEWAY_TIMEOUT,
+            "upstream_timeout",
+            format!("Timed out calling {service}"),
+        )
+        .code("upstream_timeout"),
         SdkError::DispatchFailure(d) => {
             let status = if d.is_timeout() {
                 StatusCode::GATEWAY_TIMEOUT
             } else {
                 StatusCode::BAD_GATEWAY
             };
-            return ApiError::upstream(
+            ApiError::upstream(
                 status,
                 "upstream_unreachable",
                 format!(
-                    "Could not reach SageMaker: {}",
+                    "Could not reach {service}: {}",
                     aws_sdk_sagemakerruntime::error::DisplayErrorContext(e)
                 ),
             )
-            .code("upstream_unreachable");
+            .code("upstream_unreachable")
         }
-        SdkError::ConstructionFailure(_) => {
-            return ApiError::internal(format!(
-                "Could not build the SageMaker request: {}",
-                aws_sdk_sagemakerruntime::error::DisplayErrorContext(e)
-            ));
-        }
-        _ => {}
+        SdkError::ConstructionFailure(_) => ApiError::internal(format!(
+            "Could not build the {service} request: {}",
+            aws_sdk_sagemakerruntime::error::DisplayErrorContext(e)
+        )),
+        _ => return None,
+    })
+}
+
+/// Maps any SageMaker error by its code.
+fn map_sdk_error<E, R>(e: &SdkError<E, R>) -> ApiError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    if let Some(t) = transport_error(e, "SageMaker") {
+        return t;
     }
     let code = e.code().unwrap_or("Unknown");
     let message = e.message().unwrap_or("no message").to_owned();

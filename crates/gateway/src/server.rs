@@ -13,6 +13,7 @@ use aws_config::stalled_stream_protection::StalledStreamProtectionConfig;
 use aws_config::timeout::TimeoutConfig;
 use keyauth::{AnyOf, KeyAuth, KeyAuthConfig, KeySource, SecretsManagerKeys, StaticKeys};
 
+use crate::bedrock::Bedrock;
 use crate::config::Config;
 use crate::routes;
 use crate::sagemaker::SageMaker;
@@ -44,6 +45,12 @@ pub async fn build_state(config: Config) -> anyhow::Result<(AppState, aws_config
         Duration::from_secs(config.request_timeout_secs),
         Duration::from_secs(config.first_byte_timeout_secs),
     );
+    let bedrock = Bedrock::new(
+        aws_sdk_bedrockruntime::Client::new(&sdk),
+        &config.bedrock,
+        Duration::from_secs(config.request_timeout_secs),
+        Duration::from_secs(config.first_byte_timeout_secs),
+    )?;
     let auth = if config.auth.disabled {
         tracing::warn!("authentication is disabled (AUTH_DISABLED): every request is served");
         None
@@ -72,7 +79,18 @@ pub async fn build_state(config: Config) -> anyhow::Result<(AppState, aws_config
         }
         Some(auth)
     };
-    Ok((AppState::new(config, auth, sagemaker)?, sdk))
+    let discover = config
+        .bedrock
+        .discover_models
+        .then(|| Duration::from_secs(config.bedrock.discovery_ttl_secs.max(1)));
+    let state = AppState::new(config, auth, sagemaker, bedrock)?;
+    if let Some(ttl) = discover {
+        // Listed now and every TTL in the background: never on the request path.
+        state
+            .catalog
+            .spawn_refresh(aws_sdk_bedrock::Client::new(&sdk), ttl);
+    }
+    Ok((state, sdk))
 }
 
 /// The application: the same function serves `main` and the tests.
@@ -102,12 +120,15 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let shutdown = config.shutdown_timeout_secs;
     let (state, sdk) = build_state(config).await?;
     let mut server = HttpServer::new(move || {
-        // A SageMaker client per worker: a worker's upstream connections are
+        // AWS clients per worker: a worker's upstream connections are
         // then driven by its own runtime, with no cross-thread wake-ups.
         let mut s = state.clone();
         s.sagemaker = state
             .sagemaker
             .with_client(aws_sdk_sagemakerruntime::Client::new(&sdk));
+        s.bedrock = state
+            .bedrock
+            .with_client(aws_sdk_bedrockruntime::Client::new(&sdk));
         app(web::Data::new(s))
     })
     .tcp_nodelay(true)

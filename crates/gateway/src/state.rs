@@ -7,8 +7,10 @@ use actix_web::http::StatusCode;
 use keyauth::KeyAuth;
 use sm_stream::DialectKind;
 
-use crate::config::{Config, ModelConfig};
+use crate::bedrock::{Bedrock, Catalog};
+use crate::config::{Backend, Config, ModelConfig};
 use crate::error::ApiError;
+use crate::provider::Provider;
 use crate::sagemaker::SageMaker;
 use crate::template::{CHATML, ChatTemplate};
 
@@ -37,6 +39,10 @@ pub struct AppState {
     pub auth: Option<Arc<KeyAuth>>,
     /// The SageMaker backend.
     pub sagemaker: SageMaker,
+    /// The Bedrock backend.
+    pub bedrock: Bedrock,
+    /// Bedrock models found by discovery (empty unless enabled).
+    pub catalog: Catalog,
 }
 
 impl AppState {
@@ -45,6 +51,7 @@ impl AppState {
         config: Config,
         auth: Option<Arc<KeyAuth>>,
         sagemaker: SageMaker,
+        bedrock: Bedrock,
     ) -> Result<Self, crate::config::ConfigError> {
         let created = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -53,8 +60,8 @@ impl AppState {
         let mut models = HashMap::new();
         let mut order = Vec::new();
         for (i, m) in config.models.iter().enumerate() {
-            let template = match m.dialect {
-                DialectKind::Tgi | DialectKind::Lmi => Some(
+            let template = match (m.backend, m.dialect) {
+                (Backend::Sagemaker, DialectKind::Tgi | DialectKind::Lmi) => Some(
                     match (&m.chat_template, &m.chat_template_file) {
                         (Some(src), _) => ChatTemplate::new(src.clone(), String::new(), String::new()),
                         (None, Some(path)) => ChatTemplate::from_file(path),
@@ -83,11 +90,15 @@ impl AppState {
                 models.insert(n.clone(), Arc::clone(&model));
             }
         }
-        // An endpoint's own name reaches its model too, unless that name is
-        // taken by a configured model or alias.
+        // An endpoint's or Bedrock model's own id reaches its model too,
+        // unless that id is taken by a configured model or alias.
         for name in &order {
             let m = Arc::clone(&models[name]);
-            models.entry(m.cfg.endpoint_name().to_owned()).or_insert(m);
+            let id = match m.cfg.backend {
+                Backend::Sagemaker => m.cfg.endpoint_name().to_owned(),
+                Backend::Bedrock => m.cfg.bedrock_model_id().to_owned(),
+            };
+            models.entry(id).or_insert(m);
         }
         Ok(Self {
             config,
@@ -95,13 +106,39 @@ impl AppState {
             order,
             auth,
             sagemaker,
+            bedrock,
+            catalog: Catalog::default(),
         })
     }
 
-    /// The model a request names, or the default model, or 404.
+    /// The backend that serves a model.
+    pub fn provider(&self, m: &Model) -> &dyn Provider {
+        match m.cfg.backend {
+            Backend::Sagemaker => &self.sagemaker,
+            Backend::Bedrock => &self.bedrock,
+        }
+    }
+
+    /// `created` for models made on the fly.
+    fn now() -> u64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0)
+    }
+
+    /// The model a request names (configured, else discovered on Bedrock),
+    /// or the default model, or 404.
     pub fn resolve(&self, name: &str) -> Result<Arc<Model>, ApiError> {
         if let Some(m) = self.models.get(name) {
             return Ok(Arc::clone(m));
+        }
+        if self.catalog.contains(name) {
+            return Ok(Arc::new(Model {
+                cfg: ModelConfig::for_bedrock(name),
+                template: None,
+                created: Self::now(),
+            }));
         }
         if let Some(m) = self
             .config

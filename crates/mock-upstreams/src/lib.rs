@@ -6,14 +6,22 @@
 //!   shapes and headers, the TGI / LMI / OpenAI container dialects, awkward
 //!   payload-part splits, mid-stream errors, slow and endless streams, and a
 //!   record of when each streaming connection closed.
+//! * [`FakeBedrock`]: Bedrock's runtime (`Converse`, `ConverseStream` as
+//!   event-stream frames, `InvokeModel` for embeddings) and control plane
+//!   (`ListFoundationModels`, `ListInferenceProfiles`), with Bedrock's error
+//!   shapes, exception events, tool calls, reasoning and frames cut anywhere.
 //! * [`moto`]: starts `moto_server` (a local Secrets Manager) when installed.
 //!
 //! This is test support, never the product: `publish = false`.
 
+mod bedrock;
 mod http;
 pub mod moto;
 mod sagemaker;
 
+pub use bedrock::{
+    BedrockFault, BedrockModel, BedrockReply, BedrockRequest, BedrockStream, FakeBedrock,
+};
 pub use sagemaker::{
     ContainerDialect, Endpoint, FakeSageMaker, Fault, RecordedRequest, Reply, StreamRecord,
 };

@@ -329,7 +329,7 @@ async fn handle(
     stream_reply(&name, &ep, tokens, limited, r, w, shared).await
 }
 
-fn decode(s: &str) -> String {
+pub(crate) fn decode(s: &str) -> String {
     let b = s.as_bytes();
     let hex = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
     let mut out = Vec::with_capacity(b.len());

@@ -1,0 +1,69 @@
+//! The one interface every backend implements. Routes speak only to it;
+//! SageMaker and Bedrock (and later OpenAI-style upstreams) sit behind it.
+
+use std::pin::Pin;
+
+use futures_util::Stream;
+use futures_util::future::BoxFuture;
+use openai_types::chat::{ChatCompletion, ChatCompletionRequest};
+use openai_types::embeddings::{EmbeddingRequest, EmbeddingResponse};
+use openai_types::stream::StreamItem;
+
+use crate::error::ApiError;
+use crate::state::Model;
+
+/// A stream of output items, in batches (one batch per upstream event).
+///
+/// Invariants every provider keeps: the last item is [`StreamItem::Done`] or
+/// [`StreamItem::Error`], and nothing follows it; a [`StreamItem::Usage`]
+/// comes before `Done` whatever the client asked (the route logs it and
+/// forwards it only when `stream_options.include_usage` is set); dropping
+/// the stream cancels the upstream call.
+pub type ItemStream = Pin<Box<dyn Stream<Item = Vec<StreamItem>> + Send>>;
+
+/// A chat request with the identity its response carries.
+#[derive(Debug)]
+pub struct ChatCall {
+    /// The validated request.
+    pub req: ChatCompletionRequest,
+    /// `chatcmpl-…`.
+    pub id: String,
+    /// Unix seconds.
+    pub created: u64,
+    /// Prompt tokens to report when the upstream reports none.
+    pub prompt_estimate: u64,
+}
+
+/// A model backend.
+pub trait Provider: Send + Sync {
+    /// A whole chat completion.
+    fn chat<'a>(
+        &'a self,
+        model: &'a Model,
+        call: ChatCall,
+    ) -> BoxFuture<'a, Result<ChatCompletion, ApiError>>;
+
+    /// A streamed chat completion. Errors before the first byte are returned
+    /// here (and become an HTTP error); later ones are an error item.
+    fn chat_stream<'a>(
+        &'a self,
+        model: &'a Model,
+        call: ChatCall,
+    ) -> BoxFuture<'a, Result<ItemStream, ApiError>>;
+
+    /// Embeddings.
+    fn embeddings<'a>(
+        &'a self,
+        model: &'a Model,
+        req: EmbeddingRequest,
+    ) -> BoxFuture<'a, Result<EmbeddingResponse, ApiError>> {
+        let _ = model;
+        Box::pin(async move {
+            Err(
+                ApiError::invalid(format!("'{}' does not serve embeddings", req.model))
+                    .param("model")
+                    .code("model_not_supported"),
+            )
+        })
+    }
+}
