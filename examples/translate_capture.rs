@@ -15,7 +15,7 @@
 use std::io::Write;
 
 use bytes::BytesMut;
-use sm_stream::{OutputShape, ReasoningMode, SseWriter, Translator, TranslatorConfig};
+use sm_stream::{OutputShape, ReasoningMode, Translator, TranslatorConfig};
 
 fn main() -> std::io::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();

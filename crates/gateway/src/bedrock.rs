@@ -300,16 +300,24 @@ where
     })
 }
 
-fn stream_error<E, R>(e: &SdkError<E, R>) -> bedrock_converse::Error
-where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
-{
-    match e.code() {
-        Some(name) => bedrock_converse::Error::Upstream {
-            name: name.to_owned(),
-            message: e.message().unwrap_or(name).to_owned(),
-        },
+/// A mid-stream failure: an exception event by name, else a transport error.
+fn stream_error<R: std::fmt::Debug>(
+    e: &SdkError<sdk::error::ConverseStreamOutputError, R>,
+) -> bedrock_converse::Error {
+    use sdk::error::ConverseStreamOutputError as E;
+    let named = |name: &str, message: Option<&str>| bedrock_converse::Error::Upstream {
+        name: name.to_owned(),
+        message: message.unwrap_or(name).to_owned(),
+    };
+    match e.as_service_error() {
+        Some(E::ThrottlingException(x)) => named("ThrottlingException", x.message()),
+        Some(E::ValidationException(x)) => named("ValidationException", x.message()),
+        Some(E::ServiceUnavailableException(x)) => {
+            named("ServiceUnavailableException", x.message())
+        }
+        Some(E::ModelStreamErrorException(x)) => named("ModelStreamErrorException", x.message()),
+        Some(E::InternalServerException(x)) => named("InternalServerException", x.message()),
+        Some(other) => named(other.code().unwrap_or("UnknownException"), other.message()),
         None => bedrock_converse::Error::Truncated(format!(
             "the stream failed: {}",
             aws_sdk_bedrockruntime::error::DisplayErrorContext(e)

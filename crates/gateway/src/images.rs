@@ -228,6 +228,22 @@ mod tests {
         }
     }
 
+    #[tokio::test]
+    async fn names_resolving_to_loopback_are_refused_unless_allowed() {
+        use reqwest::dns::Resolve;
+        let name = |s: &str| s.parse::<reqwest::dns::Name>().unwrap();
+        let guarded = GuardedResolver {
+            allowed: Arc::new(Vec::new()),
+        };
+        let e = guarded.resolve(name("localhost")).await.err().unwrap();
+        assert!(e.to_string().contains("private, loopback"), "{e}");
+        let open = GuardedResolver {
+            allowed: Arc::new(vec!["LOCALHOST".into()]),
+        };
+        let addrs: Vec<SocketAddr> = open.resolve(name("localhost")).await.unwrap().collect();
+        assert!(addrs.iter().all(|a| a.ip().is_loopback()) && !addrs.is_empty());
+    }
+
     #[test]
     fn urls_are_checked_before_any_connection() {
         let u = |s: &str| reqwest::Url::parse(s).unwrap();

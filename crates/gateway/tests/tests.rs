@@ -1,11 +1,12 @@
-//! Gateway integration tests: the real binary, the real AWS SDK, a fake
-//! SageMaker runtime speaking the genuine wire protocol, moto for Secrets
+//! Gateway integration tests: the real binary, the real AWS SDK, fake
+//! SageMaker and Bedrock runtimes speaking the genuine wire protocol, moto for Secrets
 //! Manager, and the official OpenAI SDKs as clients.
 
 // Test code: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod api;
+mod bedrock;
 mod disconnect;
 mod errors;
 mod sdk_clients;

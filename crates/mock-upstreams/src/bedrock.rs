@@ -415,8 +415,11 @@ fn last_user(body: &Value) -> (String, Vec<String>, Vec<String>) {
             if let Some(i) = b.get("image") {
                 let n = i["source"]["bytes"]
                     .as_str()
-                    .map(|s| s.len() * 3 / 4)
-                    .unwrap_or(0);
+                    .and_then(|s| {
+                        use base64::Engine as _;
+                        base64::engine::general_purpose::STANDARD.decode(s).ok()
+                    })
+                    .map_or(0, |b| b.len());
                 images.push(format!(
                     "[image {} {n} bytes]",
                     i["format"].as_str().unwrap_or("?")
