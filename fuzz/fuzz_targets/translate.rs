@@ -5,7 +5,7 @@
 
 use bytes::BytesMut;
 use libfuzzer_sys::fuzz_target;
-use sm_stream::{OutputShape, ReasoningMode, SseWriter, Translator, TranslatorConfig};
+use sm_stream::{OutputShape, ReasoningMode, Translator, TranslatorConfig};
 
 fn run(data: &[u8], cut: usize, framed: bool, reasoning: ReasoningMode) -> BytesMut {
     let mut t = Translator::new(TranslatorConfig {

@@ -1,7 +1,8 @@
 //! `cargo xtask bench [--secs N] [--conns N] [--streams N] [--gateway-only] [--pin]`:
 //! the criterion benches, then a closed-loop keep-alive load test over
-//! loopback that drives the fake SageMaker endpoint directly and the real
-//! (release) gateway in front of it, and prints a markdown table for
+//! loopback that drives the fake SageMaker endpoint and the fake Bedrock
+//! directly and the real (release) gateway in front of each, and prints a
+//! markdown table for
 //! BENCHMARKS.md. With `--pin` the gateway runs on CPU 1 (`taskset`); run
 //! the whole command under `taskset -c 0` to keep the client and the fake on
 //! CPU 0, so the gateway's cost is measured apart from core contention.
@@ -12,7 +13,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use futures_util::StreamExt;
-use mock_upstreams::{ContainerDialect, Endpoint, FakeSageMaker, Reply};
+use mock_upstreams::{
+    BedrockModel, BedrockReply, ContainerDialect, Endpoint, FakeBedrock, FakeSageMaker, Reply,
+};
 use serde_json::json;
 
 const KEY: &str = "sk-bench-key";
@@ -26,7 +29,21 @@ keys = ["sk-bench-key"]
 name = "bench-chat"
 [[models]]
 name = "bench-slow"
+[[models]]
+name = "bench-bedrock"
+backend = "bedrock"
+model_id = "anthropic.claude-3-haiku-20240307-v1:0"
 "#;
+
+const BENCH_TEXT: &str =
+    "The quick brown fox jumps over the lazy dog while the gateway streams every token.";
+
+/// Which upstream a scenario drives.
+#[derive(Clone, Copy, PartialEq)]
+enum Backend {
+    SageMaker,
+    Bedrock,
+}
 
 fn arg<T: std::str::FromStr>(args: &[String], name: &str, default: T) -> T {
     args.iter()
@@ -39,6 +56,7 @@ fn arg<T: std::str::FromStr>(args: &[String], name: &str, default: T) -> T {
 pub(crate) fn run(args: &[String]) -> Result<()> {
     if !args.iter().any(|a| a == "--gateway-only") {
         crate::run(crate::cargo().args(["bench", "--bench", "sm_stream"]))?;
+        crate::run(crate::cargo().args(["bench", "--bench", "bedrock_stream"]))?;
     }
     let secs: u64 = arg(args, "--secs", 5);
     let conns: usize = arg(args, "--conns", 16);
@@ -115,17 +133,35 @@ enum Target {
     Gateway,
 }
 
+const SIGV4: &str = "AWS4-HMAC-SHA256 Credential=bench/20260101/us-east-1/bedrock/aws4_request, SignedHeaders=host, Signature=0";
+
 async fn one(
     c: &reqwest::Client,
-    target: Target,
+    (backend, target): (Backend, Target),
     stream: bool,
     fake: &str,
     gw: &str,
 ) -> Result<(Duration, Duration)> {
     let msg = json!([{"role": "user", "content": "benchmark the gateway please"}]);
     let started = Instant::now();
-    let req = match target {
-        Target::Direct => {
+    let req = match (backend, target) {
+        (Backend::Bedrock, Target::Direct) => {
+            let op = if stream {
+                "converse-stream"
+            } else {
+                "converse"
+            };
+            c.post(format!(
+                "{fake}/model/anthropic.claude-3-haiku-20240307-v1%3A0/{op}"
+            ))
+            .header("authorization", SIGV4)
+            .json(&json!({"messages": [{"role": "user", "content": [{"text": "benchmark the gateway please"}]}]}))
+        }
+        (Backend::Bedrock, Target::Gateway) => c
+            .post(format!("{gw}/v1/chat/completions"))
+            .bearer_auth(KEY)
+            .json(&json!({"model": "bench-bedrock", "messages": msg, "stream": stream})),
+        (Backend::SageMaker, Target::Direct) => {
             let path = if stream {
                 "invocations-response-stream"
             } else {
@@ -138,7 +174,7 @@ async fn one(
                 )
                 .json(&json!({"model": "bench-chat", "messages": msg, "stream": stream}))
         }
-        Target::Gateway => c
+        (Backend::SageMaker, Target::Gateway) => c
             .post(format!("{gw}/v1/chat/completions"))
             .bearer_auth(KEY)
             .json(&json!({"model": "bench-chat", "messages": msg, "stream": stream})),
@@ -158,7 +194,7 @@ async fn one(
 }
 
 async fn closed_loop(
-    target: Target,
+    target: (Backend, Target),
     stream: bool,
     conns: usize,
     dur: Duration,
@@ -210,10 +246,13 @@ async fn load(
     pin: bool,
 ) -> Result<()> {
     let fake = FakeSageMaker::start().await?;
-    let mut chat = Endpoint::echo(ContainerDialect::OpenAi);
-    chat.reply = Reply::Text(
-        "The quick brown fox jumps over the lazy dog while the gateway streams every token.".into(),
+    let bedrock = FakeBedrock::start().await?;
+    bedrock.add(
+        "anthropic.claude-3-haiku-20240307-v1:0",
+        BedrockModel::new(BedrockReply::Text(BENCH_TEXT.into())),
     );
+    let mut chat = Endpoint::echo(ContainerDialect::OpenAi);
+    chat.reply = Reply::Text(BENCH_TEXT.into());
     chat.part_bytes = 1 << 20;
     fake.add("bench-chat", chat);
     let mut slow = Endpoint::echo(ContainerDialect::OpenAi);
@@ -240,6 +279,7 @@ async fn load(
         .arg("--config")
         .arg(&cfg)
         .env("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", fake.url())
+        .env("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", bedrock.url())
         .env("AWS_REGION", "us-east-1")
         .env("AWS_ACCESS_KEY_ID", "bench")
         .env("AWS_SECRET_ACCESS_KEY", "bench")
@@ -251,13 +291,25 @@ async fn load(
     crate::demo::wait_ready(port, Duration::from_secs(30))?;
     let gw = format!("http://127.0.0.1:{port}");
     let f = fake.url();
+    let fb = bedrock.url();
     tokio::time::sleep(Duration::from_millis(300)).await;
     let idle_rss = rss_kib(pid);
     let (idle_anon, idle_file) = (status_kib(pid, "RssAnon"), status_kib(pid, "RssFile"));
 
-    // Warm up both paths.
-    for target in [Target::Gateway, Target::Direct] {
-        closed_loop(target, false, conns, Duration::from_millis(500), &f, &gw).await;
+    // Warm up every path.
+    for backend in [Backend::SageMaker, Backend::Bedrock] {
+        let up = if backend == Backend::Bedrock { &fb } else { &f };
+        for target in [Target::Gateway, Target::Direct] {
+            closed_loop(
+                (backend, target),
+                false,
+                conns,
+                Duration::from_millis(500),
+                up,
+                &gw,
+            )
+            .await;
+        }
     }
 
     let peak = Arc::new(AtomicU64::new(0));
@@ -278,52 +330,60 @@ async fn load(
     println!("|---|---|---|---|---|---|---|---|---|");
     let mut p50s = Vec::new();
     let mut rps = Vec::new();
-    for stream in [false, true] {
-        for target in [Target::Direct, Target::Gateway] {
-            let cpu0 = cpu_ticks(pid);
-            let mut s = closed_loop(target, stream, conns, dur, &f, &gw).await;
-            let cpu = cpu_ticks(pid) - cpu0;
-            let n = s.latencies.len() as f64;
-            let r = n / dur.as_secs_f64();
-            let p50 = pct(&mut s.latencies, 0.5);
-            let p99 = pct(&mut s.latencies, 0.99);
-            let t50 = pct(&mut s.ttfb, 0.5);
-            let t99 = pct(&mut s.ttfb, 0.99);
-            let cpu_us = if target == Target::Gateway && n > 0.0 {
-                format!("{:.0}", cpu as f64 * 10_000.0 / n)
-            } else {
-                "-".into()
-            };
-            let name = format!(
-                "{} {}",
-                if target == Target::Direct {
-                    "direct fake"
+    for backend in [Backend::SageMaker, Backend::Bedrock] {
+        let up = if backend == Backend::Bedrock { &fb } else { &f };
+        for stream in [false, true] {
+            for target in [Target::Direct, Target::Gateway] {
+                let cpu0 = cpu_ticks(pid);
+                let mut s = closed_loop((backend, target), stream, conns, dur, up, &gw).await;
+                let cpu = cpu_ticks(pid) - cpu0;
+                let n = s.latencies.len() as f64;
+                let r = n / dur.as_secs_f64();
+                let p50 = pct(&mut s.latencies, 0.5);
+                let p99 = pct(&mut s.latencies, 0.99);
+                let t50 = pct(&mut s.ttfb, 0.5);
+                let t99 = pct(&mut s.ttfb, 0.99);
+                let cpu_us = if target == Target::Gateway && n > 0.0 {
+                    format!("{:.0}", cpu as f64 * 10_000.0 / n)
                 } else {
-                    "gateway"
-                },
-                if stream { "streaming" } else { "non-streaming" }
-            );
-            println!(
-                "| {name} | {conns} | {r:.0} | {p50:.3} | {p99:.3} | {t50:.3} | {t99:.3} | {} | {cpu_us} |",
-                s.errors
-            );
-            p50s.push(p50);
-            rps.push(r);
+                    "-".into()
+                };
+                let name = format!(
+                    "{} {} {}",
+                    if backend == Backend::Bedrock {
+                        "bedrock"
+                    } else {
+                        "sagemaker"
+                    },
+                    if target == Target::Direct {
+                        "direct fake"
+                    } else {
+                        "gateway"
+                    },
+                    if stream { "streaming" } else { "non-streaming" }
+                );
+                println!(
+                    "| {name} | {conns} | {r:.0} | {p50:.3} | {p99:.3} | {t50:.3} | {t99:.3} | {} | {cpu_us} |",
+                    s.errors
+                );
+                p50s.push(p50);
+                rps.push(r);
+            }
         }
     }
     sampling.store(false, Ordering::Relaxed);
     let _ = sampler.await;
     println!();
-    println!(
-        "added p50 latency: non-streaming {:.3} ms, streaming {:.3} ms",
-        p50s[1] - p50s[0],
-        p50s[3] - p50s[2]
-    );
-    println!(
-        "throughput vs direct: non-streaming {:.2}, streaming {:.2}",
-        rps[1] / rps[0],
-        rps[3] / rps[2]
-    );
+    for (i, name) in ["sagemaker", "bedrock"].iter().enumerate() {
+        let o = i * 4;
+        println!(
+            "{name}: added p50 latency: non-streaming {:.3} ms, streaming {:.3} ms; throughput vs direct: non-streaming {:.2}, streaming {:.2}",
+            p50s[o + 1] - p50s[o],
+            p50s[o + 3] - p50s[o + 2],
+            rps[o + 1] / rps[o],
+            rps[o + 3] / rps[o + 2]
+        );
+    }
     println!(
         "gateway RSS: idle {:.1} MiB ({:.1} MiB anonymous, {:.1} MiB file-backed: code pages of the binary and libraries), peak under load {:.1} MiB",
         idle_rss as f64 / 1024.0,

@@ -62,7 +62,36 @@ struct StartBody {
 struct BlockDeltaEvent {
     #[serde(default)]
     content_block_index: u32,
-    delta: Value,
+    delta: DeltaBody,
+}
+
+/// The `delta` union, read without building a JSON tree.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct DeltaBody {
+    #[serde(default)]
+    text: Option<String>,
+    #[serde(default)]
+    tool_use: Option<ToolUseDelta>,
+    #[serde(default)]
+    reasoning_content: Option<ReasoningDelta>,
+}
+
+#[derive(Deserialize)]
+struct ToolUseDelta {
+    #[serde(default)]
+    input: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ReasoningDelta {
+    #[serde(default)]
+    text: Option<String>,
+    #[serde(default)]
+    signature: Option<String>,
+    #[serde(default)]
+    redacted_content: Option<Value>,
 }
 
 #[derive(Deserialize)]
@@ -101,22 +130,21 @@ fn json<'a, T: Deserialize<'a>>(name: &str, payload: &'a [u8]) -> Result<T, Erro
 }
 
 /// A `contentBlockDelta`'s `delta` union.
-pub fn block_delta(delta: &Value) -> BlockDelta {
-    let s = |v: &Value| v.as_str().unwrap_or_default().to_owned();
-    if let Some(t) = delta.get("text") {
-        return BlockDelta::Text(s(t));
+fn block_delta(delta: DeltaBody) -> BlockDelta {
+    if let Some(t) = delta.text {
+        return BlockDelta::Text(t);
     }
-    if let Some(t) = delta.get("toolUse") {
-        return BlockDelta::ToolUseInput(t.get("input").map(s).unwrap_or_default());
+    if let Some(t) = delta.tool_use {
+        return BlockDelta::ToolUseInput(t.input);
     }
-    if let Some(r) = delta.get("reasoningContent") {
-        if let Some(t) = r.get("text") {
-            return BlockDelta::ReasoningText(s(t));
+    if let Some(r) = delta.reasoning_content {
+        if let Some(t) = r.text {
+            return BlockDelta::ReasoningText(t);
         }
-        if let Some(t) = r.get("signature") {
-            return BlockDelta::ReasoningSignature(s(t));
+        if let Some(t) = r.signature {
+            return BlockDelta::ReasoningSignature(t);
         }
-        if r.get("redactedContent").is_some() {
+        if r.redacted_content.is_some() {
             return BlockDelta::ReasoningRedacted;
         }
     }
@@ -170,7 +198,7 @@ pub fn decode_event(name: &str, payload: &[u8]) -> Result<StreamEvent, Error> {
             let e: BlockDeltaEvent = json(name, payload)?;
             StreamEvent::ContentBlockDelta {
                 index: e.content_block_index,
-                delta: block_delta(&e.delta),
+                delta: block_delta(e.delta),
             }
         }
         "contentBlockStop" => StreamEvent::ContentBlockStop {

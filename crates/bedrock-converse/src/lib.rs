@@ -43,6 +43,8 @@
 pub mod embeddings;
 mod error;
 pub mod event;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod model;
 pub mod request;
 pub mod response;

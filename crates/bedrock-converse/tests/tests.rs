@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod embeddings;
+mod fuzz_corpus;
 mod requests;
 mod responses;
 mod streams;
