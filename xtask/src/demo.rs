@@ -1,14 +1,17 @@
 //! `cargo xtask demo [--port N]`: the gateway doing its main job with no AWS
 //! account. A fake SageMaker runtime (from `mock-upstreams`) serves three
-//! endpoints, one per container dialect, and the real gateway binary is
-//! started against it through the AWS SDK's endpoint override, with a demo
-//! API key.
+//! endpoints, one per container dialect, a fake Bedrock serves a chat model
+//! with tool calls, a reasoning model and an embedding model, and the real
+//! gateway binary is started against both through the AWS SDK's endpoint
+//! overrides, with a demo API key.
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use mock_upstreams::{ContainerDialect, Endpoint, FakeSageMaker, Reply};
+use mock_upstreams::{
+    BedrockModel, BedrockReply, ContainerDialect, Endpoint, FakeBedrock, FakeSageMaker, Reply,
+};
 
 /// The key the demo prints; only the demo uses it.
 pub(crate) const DEMO_KEY: &str = "sk-demo-key";
@@ -34,7 +37,45 @@ dialect = "tgi"
 name = "demo-r1"
 dialect = "openai_chat"
 reasoning = "tags"
+
+[[models]]
+name = "demo-claude"
+backend = "bedrock"
+model_id = "us.anthropic.claude-3-7-sonnet-20250219-v1:0"
+
+[[models]]
+name = "demo-tools"
+backend = "bedrock"
+model_id = "anthropic.claude-3-5-haiku-20241022-v1:0"
+
+[[models]]
+name = "demo-embed"
+backend = "bedrock"
+model_id = "amazon.titan-embed-text-v2:0"
 "#;
+
+/// Starts the fake Bedrock models of the demo.
+pub(crate) async fn fake_bedrock() -> Result<FakeBedrock> {
+    let fake = FakeBedrock::start().await?;
+    let mut claude = BedrockModel::new(BedrockReply::Reasoning {
+        thinking: "A greeting: answer warmly and briefly.".into(),
+        answer: "Hello from Bedrock! 你好！".into(),
+    });
+    claude.token_delay = Duration::from_millis(20);
+    fake.add("us.anthropic.claude-3-7-sonnet-20250219-v1:0", claude);
+    fake.add(
+        "anthropic.claude-3-5-haiku-20241022-v1:0",
+        BedrockModel::new(BedrockReply::ToolCall {
+            name: "get_weather".into(),
+            input: serde_json::json!({"city": "Paris"}),
+        }),
+    );
+    fake.add(
+        "amazon.titan-embed-text-v2:0",
+        BedrockModel::new(BedrockReply::Embedding),
+    );
+    Ok(fake)
+}
 
 /// Starts the fake endpoints the demo and the bench use.
 pub(crate) async fn fake_sagemaker() -> Result<FakeSageMaker> {
@@ -50,7 +91,11 @@ pub(crate) async fn fake_sagemaker() -> Result<FakeSageMaker> {
     Ok(fake)
 }
 
-pub(crate) fn gateway_command(config_path: &std::path::Path, fake_url: &str) -> Command {
+pub(crate) fn gateway_command(
+    config_path: &std::path::Path,
+    fake_url: &str,
+    bedrock_url: &str,
+) -> Command {
     let mut c = crate::cargo();
     c.args([
         "run",
@@ -65,13 +110,16 @@ pub(crate) fn gateway_command(config_path: &std::path::Path, fake_url: &str) -> 
     ])
     .arg(config_path)
     .env("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", fake_url)
+    .env("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", bedrock_url)
+    .env("AWS_ENDPOINT_URL_BEDROCK", bedrock_url)
     .env("AWS_REGION", "us-east-1")
     .env("AWS_ACCESS_KEY_ID", "demo")
     .env("AWS_SECRET_ACCESS_KEY", "demo")
     .env_remove("AWS_PROFILE")
     .env_remove("SAGEMAKER_ENDPOINT_NAME")
     .env_remove("AUTH_SECRET_ID")
-    .env_remove("API_KEY");
+    .env_remove("API_KEY")
+    .env_remove("BEDROCK_MODELS");
     c
 }
 
@@ -93,15 +141,17 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     };
     let rt = tokio::runtime::Runtime::new()?;
     let fake = rt.block_on(fake_sagemaker())?;
+    let bedrock = rt.block_on(fake_bedrock())?;
     let dir = std::env::temp_dir().join(format!("oai-gateway-demo-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let cfg = dir.join("demo.toml");
     std::fs::write(&cfg, DEMO_CONFIG.replace("PORT", &port.to_string()))?;
     eprintln!(
-        "xtask: fake SageMaker runtime at {}; building and starting the gateway…",
-        fake.url()
+        "xtask: fake SageMaker runtime at {}, fake Bedrock at {}; building and starting the gateway…",
+        fake.url(),
+        bedrock.url()
     );
-    let mut child = gateway_command(&cfg, &fake.url())
+    let mut child = gateway_command(&cfg, &fake.url(), &bedrock.url())
         .stdin(Stdio::null())
         .spawn()
         .context("starting the gateway")?;
@@ -112,21 +162,27 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     println!(
         r#"
 The gateway is serving the OpenAI API on http://127.0.0.1:{port}/v1
-(models: demo-chat = an OpenAI-schema container, demo-tgi = TGI generate_stream,
- demo-r1 = a reasoning model whose <think> goes to reasoning_content).
+SageMaker models: demo-chat = an OpenAI-schema container, demo-tgi = TGI
+generate_stream, demo-r1 = a reasoning model whose <think> goes to
+reasoning_content. Bedrock models: demo-claude (reasoning, through
+ConverseStream), demo-tools (tool calls), demo-embed (Titan embeddings).
 
   curl -N http://127.0.0.1:{port}/v1/chat/completions \
     -H "Authorization: Bearer {DEMO_KEY}" -H "Content-Type: application/json" \
     -d '{{"model":"demo-chat","stream":true,"messages":[{{"role":"user","content":"Hello, 世界"}}]}}'
 
+  curl http://127.0.0.1:{port}/v1/embeddings -H "Authorization: Bearer {DEMO_KEY}" \
+    -H "Content-Type: application/json" -d '{{"model":"demo-embed","input":"Hello","dimensions":256}}'
+
   python3 - <<'PY'
 from openai import OpenAI
 client = OpenAI(base_url="http://127.0.0.1:{port}/v1", api_key="{DEMO_KEY}")
-for chunk in client.chat.completions.create(model="demo-r1", stream=True,
-        messages=[{{"role": "user", "content": "Hello!"}}]):
-    if chunk.choices and chunk.choices[0].delta.content:
-        print(chunk.choices[0].delta.content, end="", flush=True)
-print()
+for model in ["demo-r1", "demo-claude"]:
+    for chunk in client.chat.completions.create(model=model, stream=True,
+            messages=[{{"role": "user", "content": "Hello!"}}]):
+        if chunk.choices and chunk.choices[0].delta.content:
+            print(chunk.choices[0].delta.content, end="", flush=True)
+    print()
 PY
 
 Ctrl-C stops both.
@@ -134,6 +190,7 @@ Ctrl-C stops both.
     );
     let status = child.wait()?;
     drop(fake);
+    drop(bedrock);
     let _ = std::fs::remove_dir_all(&dir);
     if !status.success() {
         bail!("gateway exited with {status}");

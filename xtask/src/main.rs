@@ -5,7 +5,8 @@
 //! * `cargo xtask demo`: the fake SageMaker endpoint plus the gateway wired to
 //!   it, with a ready `curl` line.
 //! * `cargo xtask bench`: criterion benches plus the gateway load benchmark.
-//! * `cargo xtask fixtures`: rewrites the SSE snapshots of the golden fixtures.
+//! * `cargo xtask fixtures`: rewrites the snapshots of the golden fixtures
+//!   (SageMaker streams; Bedrock requests, responses and streams).
 
 mod bench;
 mod demo;
@@ -85,6 +86,11 @@ fn fixtures() -> Result<()> {
             "fixtures",
         ])
         .env("UPDATE_SNAPSHOTS", "1"))?;
-    eprintln!("snapshots rewritten: review `git diff crates/sm-stream/test_data`");
+    run(cargo()
+        .args(["test", "-p", "bedrock-converse", "--test", "integration"])
+        .env("UPDATE_SNAPSHOTS", "1"))?;
+    eprintln!(
+        "snapshots rewritten: review `git diff crates/sm-stream/test_data crates/bedrock-converse/test_data`"
+    );
     Ok(())
 }

@@ -654,6 +654,55 @@ mod tests {
     }
 
     #[test]
+    fn bedrock_models_from_env_and_file() {
+        let cfg = Config::load(
+            None,
+            &env_of(&[
+                (
+                    "BEDROCK_MODELS",
+                    "us.anthropic.claude-3-7-sonnet-20250219-v1:0, amazon.titan-embed-text-v2:0",
+                ),
+                ("BEDROCK_IMAGE_FETCH", "true"),
+                ("API_KEY", "k"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(cfg.models.len(), 2);
+        assert!(cfg.models.iter().all(|m| m.backend == Backend::Bedrock));
+        assert_eq!(cfg.models[0].owner(), "anthropic");
+        assert!(cfg.models[0].embedding_family().is_none());
+        assert!(cfg.models[1].embedding_family().is_some());
+        assert!(cfg.bedrock.image_fetch.enabled);
+        // Discovery alone is a valid setup.
+        Config::load(
+            None,
+            &env_of(&[("BEDROCK_DISCOVER_MODELS", "1"), ("API_KEY", "k")]),
+        )
+        .unwrap();
+        let cfg = Config::from_toml(
+            "[[models]]\nname = \"x\"\nbackend = \"bedrock\"\nmodel_id = \"arn:aws:bedrock:us-east-1:1:application-inference-profile/p\"\nembedding_family = \"cohere-v3\"\nreasoning_output = \"inline_think\"\n",
+        )
+        .unwrap();
+        assert!(cfg.models[0].embedding_family().is_some());
+        assert_eq!(cfg.models[0].owner(), "bedrock");
+        let e = Config::from_toml(
+            "[[models]]\nname = \"x\"\nbackend = \"bedrock\"\nreasoning_output = \"loud\"\n",
+        )
+        .unwrap_err();
+        assert_eq!(e.key, "models[0].reasoning_output", "{e}");
+        let mut cfg = Config::from_toml(
+            "[auth]\nkeys = [\"k\"]\n[[models]]\nname = \"x\"\nbackend = \"bedrock\"\nembedding_family = \"bert\"\n",
+        )
+        .unwrap();
+        assert_eq!(
+            cfg.validate().unwrap_err().key,
+            "models[0].embedding_family"
+        );
+        cfg.models.clear();
+        assert_eq!(cfg.validate().unwrap_err().key, "models");
+    }
+
+    #[test]
     fn secrets_do_not_print() {
         let mut cfg = Config::default();
         cfg.auth.keys.push(Secret("sk-canary-123".into()));
