@@ -74,3 +74,24 @@ pub fn translate(wire: &[u8], cuts: &[usize], inline: bool) -> String {
     t.sse_writer().write_all(&items, &mut out);
     String::from_utf8_lossy(&out).into_owned()
 }
+
+/// The fuzz target's invariants on one input (first byte: mode and cut):
+/// the output ends with `[DONE]` or one error event, and cutting the wire
+/// changes nothing. Fails by assertion.
+pub fn check(input: &[u8]) {
+    let Some((&ctl, data)) = input.split_first() else {
+        return;
+    };
+    let wire = if ctl & 1 == 0 {
+        data.to_vec()
+    } else {
+        structured_wire(data)
+    };
+    let inline = ctl & 2 != 0;
+    let whole = translate(&wire, &[], inline);
+    assert!(whole.ends_with("data: [DONE]\n\n") || whole.contains("{\"error\":"));
+    assert!(whole.matches("{\"error\":").count() <= 1);
+    for at in [(ctl as usize >> 2).min(wire.len()), wire.len() / 2] {
+        assert_eq!(translate(&wire, &[at], inline), whole, "cut at {at}");
+    }
+}

@@ -29,6 +29,21 @@ use crate::images::ImageFetcher;
 use crate::provider::{ChatCall, ItemStream, Provider};
 use crate::state::Model;
 
+/// Sets a translated request on either Converse builder (the two builders
+/// are distinct types with the same setters).
+macro_rules! converse_input {
+    ($builder:expr, $m:expr, $r:expr) => {{
+        let r: SdkRequest = $r;
+        $builder
+            .model_id($m.bedrock_model_id())
+            .set_messages(Some(r.messages))
+            .set_system(r.system)
+            .set_inference_config(r.inference)
+            .set_tool_config(r.tools)
+            .set_additional_model_request_fields(r.extra)
+    }};
+}
+
 /// The Bedrock runtime client with the gateway's settings.
 #[derive(Debug, Clone)]
 pub struct Bedrock {
@@ -95,15 +110,7 @@ impl Bedrock {
     async fn chat(&self, model: &Model, call: ChatCall) -> Result<ChatCompletion, ApiError> {
         let m = &model.cfg;
         let r = to_sdk(self.converse_request(m, &call).await?)?;
-        let req = self
-            .client
-            .converse()
-            .model_id(m.bedrock_model_id())
-            .set_messages(Some(r.messages))
-            .set_system(r.system)
-            .set_inference_config(r.inference)
-            .set_tool_config(r.tools)
-            .set_additional_model_request_fields(r.extra);
+        let req = converse_input!(self.client.converse(), m, r);
         let out = tokio::time::timeout(self.request_timeout, req.send())
             .await
             .map_err(|_| timeout(self.request_timeout))?
@@ -140,15 +147,7 @@ impl Bedrock {
     async fn chat_stream(&self, model: &Model, call: ChatCall) -> Result<ItemStream, ApiError> {
         let m = &model.cfg;
         let r = to_sdk(self.converse_request(m, &call).await?)?;
-        let req = self
-            .client
-            .converse_stream()
-            .model_id(m.bedrock_model_id())
-            .set_messages(Some(r.messages))
-            .set_system(r.system)
-            .set_inference_config(r.inference)
-            .set_tool_config(r.tools)
-            .set_additional_model_request_fields(r.extra);
+        let req = converse_input!(self.client.converse_stream(), m, r);
         let out = tokio::time::timeout(self.first_byte_timeout, req.send())
             .await
             .map_err(|_| timeout(self.first_byte_timeout))?

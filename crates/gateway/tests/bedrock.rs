@@ -2,7 +2,6 @@
 //! `aws-sdk-bedrockruntime` and `aws-sdk-bedrock` clients, and a fake Bedrock
 //! speaking Bedrock's REST JSON and event-stream protocol.
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use mock_upstreams::{BedrockFault, BedrockModel, BedrockReply, FakeBedrock};
@@ -10,7 +9,9 @@ use openai_types::contract::{check_chat_completion, check_chat_sse, check_error}
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::support::{Gateway, KEY, config, content, get_json, post, post_json, sse_events, start};
+use crate::support::{
+    Gateway, KEY, config, content, get_json, post, post_json, run_python, sse_events, start,
+};
 
 const CLAUDE: &str = "us.anthropic.claude-3-5-haiku-20241022-v1:0";
 const TOOLS: &str = "anthropic.claude-3-haiku-20240307-v1:0";
@@ -654,39 +655,13 @@ print("python-bedrock-ok")
 
 #[tokio::test(flavor = "multi_thread")]
 async fn python_openai_sdk_against_bedrock() {
-    let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
-    let have = Command::new(&python)
-        .args(["-c", "import openai"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !have {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "the openai Python SDK is required in CI"
-        );
-        eprintln!("SKIP: python openai SDK not installed (cargo xtask test installs it)");
-        return;
-    }
     let f = fake_bedrock().await;
     let gw = start_bedrock(&f, "").await;
-    let url = gw.url.clone();
-    let out = tokio::task::spawn_blocking(move || {
-        Command::new(python)
-            .args(["-c", PY])
-            .env("BASE", url)
-            .env("KEY", KEY)
-            .env("PNG", PNG)
-            .env("PNG_SEEN", png_seen())
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success() && stdout.contains("python-bedrock-ok"),
-        "{stdout}\n{}\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        gw.logs()
-    );
+    let env = vec![
+        ("BASE", gw.url.clone()),
+        ("KEY", KEY.to_owned()),
+        ("PNG", PNG.to_owned()),
+        ("PNG_SEEN", png_seen()),
+    ];
+    run_python(PY, env, "python-bedrock-ok", &gw).await;
 }

@@ -259,3 +259,42 @@ pub(crate) fn content(events: &[String]) -> String {
     }
     out
 }
+
+/// Runs a Python script with the official `openai` SDK and asserts it prints
+/// `ok_marker`. Skips (returns) when the SDK is missing, except in CI.
+pub(crate) async fn run_python(
+    script: &'static str,
+    env: Vec<(&'static str, String)>,
+    ok_marker: &str,
+    gw: &Gateway,
+) {
+    let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
+    let have = Command::new(&python)
+        .args(["-c", "import openai"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !have {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "the openai Python SDK is required in CI"
+        );
+        eprintln!("SKIP: python openai SDK not installed (cargo xtask test installs it)");
+        return;
+    }
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(python)
+            .args(["-c", script])
+            .envs(env)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains(ok_marker),
+        "{stdout}\n{}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        gw.logs()
+    );
+}

@@ -3,7 +3,9 @@
 //! loopback port, in Bedrock's REST JSON protocol with event-stream frames.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -11,10 +13,9 @@ use anyhow::Result;
 use bedrock_converse::event::encode;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, BufReader};
-use tokio::net::TcpListener;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 
-use crate::http::{self, Request};
+use crate::http::{self, Handler, Request, Server, lock};
 
 /// What a fake model answers.
 #[derive(Debug, Clone, PartialEq)]
@@ -131,38 +132,27 @@ struct Shared {
 /// A fake Bedrock on a loopback port. Dropping it stops it.
 #[derive(Debug)]
 pub struct FakeBedrock {
-    addr: SocketAddr,
+    server: Server,
     shared: Arc<Shared>,
-    task: tokio::task::JoinHandle<()>,
 }
 
-impl Drop for FakeBedrock {
-    fn drop(&mut self) {
-        self.task.abort();
+impl Handler for Shared {
+    fn handle<'a>(
+        &'a self,
+        req: &'a Request,
+        r: &'a mut BufReader<OwnedReadHalf>,
+        w: &'a mut OwnedWriteHalf,
+    ) -> Pin<Box<dyn Future<Output = Result<bool>> + Send + 'a>> {
+        Box::pin(handle(req, r, w, self))
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl FakeBedrock {
     /// Starts on `addr` in the current tokio runtime.
     pub async fn start_on(addr: SocketAddr) -> Result<Self> {
-        let listener = TcpListener::bind(addr).await?;
-        let addr = listener.local_addr()?;
         let shared = Arc::new(Shared::default());
-        let s = Arc::clone(&shared);
-        let task = tokio::spawn(async move {
-            while let Ok((sock, _)) = listener.accept().await {
-                let _ = sock.set_nodelay(true);
-                let s = Arc::clone(&s);
-                tokio::spawn(async move {
-                    let _ = serve_conn(sock, s).await;
-                });
-            }
-        });
-        Ok(Self { addr, shared, task })
+        let server = Server::start(addr, Arc::clone(&shared)).await?;
+        Ok(Self { server, shared })
     }
 
     /// Starts on a free loopback port.
@@ -173,7 +163,7 @@ impl FakeBedrock {
     /// `http://127.0.0.1:PORT`, for `AWS_ENDPOINT_URL_BEDROCK_RUNTIME` and
     /// `AWS_ENDPOINT_URL_BEDROCK`.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("http://{}", self.server.addr)
     }
 
     /// Adds or replaces a model (by foundation model id, profile id or ARN).
@@ -197,17 +187,6 @@ impl FakeBedrock {
     pub fn streams(&self) -> Vec<BedrockStream> {
         lock(&self.shared.streams).clone()
     }
-}
-
-async fn serve_conn(sock: tokio::net::TcpStream, shared: Arc<Shared>) -> Result<()> {
-    let (r, mut w) = sock.into_split();
-    let mut r = BufReader::new(r);
-    while let Some(req) = http::read_request(&mut r).await? {
-        if !handle(&req, &mut r, &mut w, &shared).await? {
-            break;
-        }
-    }
-    Ok(())
 }
 
 async fn error(w: &mut OwnedWriteHalf, status: u16, name: &str, message: &str) -> Result<bool> {

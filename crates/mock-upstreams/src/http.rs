@@ -2,10 +2,71 @@
 //! with full control over when bytes are written and when a close is seen.
 
 use std::collections::HashMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use anyhow::{Context, Result, bail};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpListener;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+
+/// Locks a mutex, ignoring poisoning (a panicking test thread must not wedge
+/// the fake).
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// What a fake does with one request: answer it on `w` (reading more of the
+/// connection from `r` if it wants to notice a close) and say whether the
+/// connection may be reused.
+pub(crate) trait Handler: Send + Sync + 'static {
+    fn handle<'a>(
+        &'a self,
+        req: &'a Request,
+        r: &'a mut BufReader<OwnedReadHalf>,
+        w: &'a mut OwnedWriteHalf,
+    ) -> Pin<Box<dyn Future<Output = Result<bool>> + Send + 'a>>;
+}
+
+/// A listening fake: accepts connections (with `TCP_NODELAY`) and serves
+/// keep-alive requests to its handler. Dropping it stops accepting.
+#[derive(Debug)]
+pub(crate) struct Server {
+    pub(crate) addr: SocketAddr,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Server {
+    /// Binds `addr` and serves in the current tokio runtime.
+    pub(crate) async fn start<H: Handler>(addr: SocketAddr, handler: Arc<H>) -> Result<Self> {
+        let listener = TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
+        let task = tokio::spawn(async move {
+            while let Ok((sock, _)) = listener.accept().await {
+                let _ = sock.set_nodelay(true);
+                let h = Arc::clone(&handler);
+                tokio::spawn(async move {
+                    let (r, mut w) = sock.into_split();
+                    let mut r = BufReader::new(r);
+                    while let Ok(Some(req)) = read_request(&mut r).await {
+                        if !matches!(h.handle(&req, &mut r, &mut w).await, Ok(true)) {
+                            break;
+                        }
+                    }
+                });
+            }
+        });
+        Ok(Self { addr, task })
+    }
+}
 
 /// One parsed request.
 #[derive(Debug, Clone)]

@@ -1,7 +1,9 @@
 //! The fake SageMaker runtime.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -9,10 +11,9 @@ use anyhow::Result;
 use serde_json::{Value, json};
 use sm_stream::frame::encode;
 use tokio::io::{AsyncReadExt, BufReader};
-use tokio::net::TcpListener;
 use tokio::net::tcp::OwnedWriteHalf;
 
-use crate::http::{self, Request};
+use crate::http::{self, Handler, Request, Server, lock};
 
 /// The payload format a fake endpoint's container speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -129,38 +130,27 @@ struct Shared {
 /// A fake SageMaker runtime on a loopback port. Dropping it stops it.
 #[derive(Debug)]
 pub struct FakeSageMaker {
-    addr: SocketAddr,
+    server: Server,
     shared: Arc<Shared>,
-    task: tokio::task::JoinHandle<()>,
 }
 
-impl Drop for FakeSageMaker {
-    fn drop(&mut self) {
-        self.task.abort();
+impl Handler for Shared {
+    fn handle<'a>(
+        &'a self,
+        req: &'a Request,
+        r: &'a mut BufReader<tokio::net::tcp::OwnedReadHalf>,
+        w: &'a mut OwnedWriteHalf,
+    ) -> Pin<Box<dyn Future<Output = Result<bool>> + Send + 'a>> {
+        Box::pin(handle(req, r, w, self))
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl FakeSageMaker {
     /// Starts on `127.0.0.1:0` (or `addr`) in the current tokio runtime.
     pub async fn start_on(addr: SocketAddr) -> Result<Self> {
-        let listener = TcpListener::bind(addr).await?;
-        let addr = listener.local_addr()?;
         let shared = Arc::new(Shared::default());
-        let s = Arc::clone(&shared);
-        let task = tokio::spawn(async move {
-            while let Ok((sock, _)) = listener.accept().await {
-                let _ = sock.set_nodelay(true);
-                let s = Arc::clone(&s);
-                tokio::spawn(async move {
-                    let _ = serve_conn(sock, s).await;
-                });
-            }
-        });
-        Ok(Self { addr, shared, task })
+        let server = Server::start(addr, Arc::clone(&shared)).await?;
+        Ok(Self { server, shared })
     }
 
     /// Starts on a free loopback port.
@@ -170,12 +160,12 @@ impl FakeSageMaker {
 
     /// `http://127.0.0.1:PORT`, for `AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME`.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("http://{}", self.server.addr)
     }
 
     /// The bound address.
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.server.addr
     }
 
     /// Adds or replaces an endpoint.
@@ -193,18 +183,6 @@ impl FakeSageMaker {
     pub fn streams(&self) -> Vec<StreamRecord> {
         lock(&self.shared.streams).clone()
     }
-}
-
-async fn serve_conn(sock: tokio::net::TcpStream, shared: Arc<Shared>) -> Result<()> {
-    let (r, mut w) = sock.into_split();
-    let mut r = BufReader::new(r);
-    while let Some(req) = http::read_request(&mut r).await? {
-        let keep = handle(&req, &mut r, &mut w, &shared).await?;
-        if !keep {
-            break;
-        }
-    }
-    Ok(())
 }
 
 fn error(status: u16, kind: &str, body: Value) -> (u16, Vec<(&'static str, String)>, Vec<u8>) {
