@@ -250,6 +250,7 @@ impl Provider for Bedrock {
         &'a self,
         model: &'a Model,
         req: EmbeddingRequest,
+        _client_auth: Option<String>,
     ) -> BoxFuture<'a, Result<EmbeddingResponse, ApiError>> {
         Bedrock::embeddings(self, model, req).boxed()
     }
@@ -261,8 +262,10 @@ impl From<bedrock_converse::Error> for ApiError {
         let h = e.http();
         ApiError {
             status: StatusCode::from_u16(h.status).unwrap_or(StatusCode::BAD_GATEWAY),
-            body,
+            body: Box::new(body),
             label: h.code,
+            upstream_status: None,
+            retry_after: None,
         }
     }
 }

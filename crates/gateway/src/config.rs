@@ -64,8 +64,15 @@ pub struct Config {
     pub auth: AuthConfig,
     /// Bedrock settings.
     pub bedrock: BedrockConfig,
-    /// The models served.
+    /// The models served by SageMaker or Bedrock.
     pub models: Vec<ModelConfig>,
+    /// OpenAI-compatible upstreams (OpenAI, vLLM, llama.cpp, Ollama, One API,
+    /// another gateway).
+    pub upstreams: Vec<UpstreamConfig>,
+    /// How a model's candidates are ordered and retried.
+    pub routing: RoutingConfig,
+    /// The admin API.
+    pub admin: AdminConfig,
 }
 
 impl Default for Config {
@@ -84,6 +91,9 @@ impl Default for Config {
             auth: AuthConfig::default(),
             bedrock: BedrockConfig::default(),
             models: Vec::new(),
+            upstreams: Vec::new(),
+            routing: RoutingConfig::default(),
+            admin: AdminConfig::default(),
         }
     }
 }
@@ -153,6 +163,172 @@ impl Default for AuthConfig {
     }
 }
 
+/// An OpenAI-compatible upstream.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamConfig {
+    /// Its name (in logs, the `x-oai-upstream` header and the admin API).
+    pub name: String,
+    /// Base URL up to and including `/v1` (e.g. `https://api.openai.com/v1`).
+    pub base_url: String,
+    /// Its API key (sent as `Authorization: Bearer`).
+    #[serde(default)]
+    pub api_key: Option<Secret>,
+    /// Send the client's own `Authorization` header instead.
+    #[serde(default)]
+    pub forward_client_key: bool,
+    /// Extra request headers.
+    #[serde(default)]
+    pub headers: std::collections::BTreeMap<String, String>,
+    /// Models it serves (`*` matches any run of characters); empty: all.
+    /// Checked before `models_deny`.
+    #[serde(default)]
+    pub models_allow: Vec<String>,
+    /// Models it must not serve.
+    #[serde(default)]
+    pub models_deny: Vec<String>,
+    /// Model names sent upstream instead of the client's.
+    #[serde(default)]
+    pub rename: std::collections::BTreeMap<String, String>,
+    /// Share of traffic within its priority (weighted strategy).
+    #[serde(default = "one")]
+    pub weight: u32,
+    /// Lower goes first.
+    #[serde(default)]
+    pub priority: i32,
+    /// Out of rotation until enabled (config or admin API).
+    #[serde(default)]
+    pub disabled: bool,
+    /// Its timeouts.
+    #[serde(default)]
+    pub timeouts: UpstreamTimeouts,
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// An upstream's timeouts, in seconds.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct UpstreamTimeouts {
+    /// TCP (and TLS) connect.
+    pub connect_secs: u64,
+    /// Response head of a non-streaming request.
+    pub first_byte_secs: u64,
+    /// First chunk of a streaming request.
+    pub stream_first_byte_secs: u64,
+    /// Silence between chunks of a stream.
+    pub idle_secs: u64,
+    /// The whole request.
+    pub total_secs: u64,
+}
+
+impl Default for UpstreamTimeouts {
+    fn default() -> Self {
+        Self {
+            connect_secs: 5,
+            first_byte_secs: 120,
+            stream_first_byte_secs: 10,
+            idle_secs: 60,
+            total_secs: 600,
+        }
+    }
+}
+
+impl UpstreamConfig {
+    /// Whether it serves `model`: the allow list (empty allows all), then the
+    /// deny list.
+    pub fn admits(&self, model: &str) -> bool {
+        let allowed =
+            self.models_allow.is_empty() || self.models_allow.iter().any(|p| glob(p, model));
+        allowed && !self.models_deny.iter().any(|p| glob(p, model))
+    }
+
+    /// The model name sent upstream.
+    pub fn upstream_model<'a>(&'a self, model: &'a str) -> &'a str {
+        self.rename.get(model).map_or(model, String::as_str)
+    }
+}
+
+/// `*` matches any run of characters; everything else matches itself.
+pub fn glob(pattern: &str, s: &str) -> bool {
+    let mut parts = pattern.split('*');
+    let Some(first) = parts.next() else {
+        return s.is_empty();
+    };
+    let Some(mut rest) = s.strip_prefix(first) else {
+        return false;
+    };
+    let parts: Vec<&str> = parts.collect();
+    let Some((last, middle)) = parts.split_last() else {
+        return rest.is_empty();
+    };
+    for m in middle {
+        match rest.find(m) {
+            Some(i) => rest = &rest[i + m.len()..],
+            None => return false,
+        }
+    }
+    rest.ends_with(last)
+}
+
+/// Candidate ordering.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Strategy {
+    /// By priority, then configuration order.
+    #[default]
+    Priority,
+    /// By priority, weighted random within one priority.
+    Weighted,
+    /// Power of two choices over each candidate's time-to-first-byte EWMA.
+    LeastLatency,
+}
+
+/// Routing, retries and the circuit breaker.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RoutingConfig {
+    /// How candidates are ordered.
+    pub strategy: Strategy,
+    /// Most candidates tried for one request (the retry budget).
+    pub max_attempts: usize,
+    /// Upstream statuses that move on to the next candidate (connect errors
+    /// and timeouts before the first byte always do).
+    pub retry_on_status: Vec<u16>,
+    /// Consecutive failures that open a breaker.
+    pub breaker_failures: u32,
+    /// Error rate over the last `breaker_window` outcomes that opens it.
+    pub breaker_error_rate: f64,
+    /// Outcomes in the window (the rate is judged once it is full).
+    pub breaker_window: usize,
+    /// How long an open breaker waits before one half-open probe.
+    pub breaker_cooldown_secs: u64,
+}
+
+impl Default for RoutingConfig {
+    fn default() -> Self {
+        Self {
+            strategy: Strategy::Priority,
+            max_attempts: 3,
+            retry_on_status: vec![429, 500, 502, 503, 504],
+            breaker_failures: 5,
+            breaker_error_rate: 0.5,
+            breaker_window: 20,
+            breaker_cooldown_secs: 30,
+        }
+    }
+}
+
+/// The admin API (`/admin/...`); off without a key.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminConfig {
+    /// Its own bearer key (`ADMIN_KEY`).
+    pub key: Option<Secret>,
+}
+
 /// Bedrock settings.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -216,6 +392,8 @@ pub enum Backend {
     Sagemaker,
     /// A Bedrock model, inference profile or ARN.
     Bedrock,
+    /// An OpenAI-compatible upstream (made per request from `[[upstreams]]`).
+    Openai,
 }
 
 /// One served model: a SageMaker endpoint or a Bedrock model, and how to
@@ -228,6 +406,12 @@ pub struct ModelConfig {
     /// `sagemaker` (default) or `bedrock`.
     #[serde(default)]
     pub backend: Backend,
+    /// Its place among the model's candidates (lower first).
+    #[serde(default)]
+    pub priority: i32,
+    /// Its share within its priority (weighted strategy).
+    #[serde(default = "one")]
+    pub weight: u32,
     /// Bedrock: the model id, inference profile id (`us.…`) or ARN (default:
     /// `name`).
     #[serde(default)]
@@ -306,6 +490,8 @@ impl ModelConfig {
         Self {
             name: endpoint.to_owned(),
             backend: Backend::Sagemaker,
+            priority: 0,
+            weight: 1,
             model_id: None,
             reasoning_style: Default::default(),
             reasoning_output: Default::default(),
@@ -362,6 +548,7 @@ impl ModelConfig {
                 .provider()
                 .unwrap_or("bedrock")
                 .to_owned(),
+            Backend::Openai => "openai".into(),
         }
     }
 
@@ -518,6 +705,9 @@ impl Config {
         if let Some(v) = env("BEDROCK_IMAGE_FETCH") {
             self.bedrock.image_fetch.enabled = flag("BEDROCK_IMAGE_FETCH", &v)?;
         }
+        if let Some(v) = env("ADMIN_KEY").filter(|v| !v.is_empty()) {
+            self.admin.key = Some(Secret(v));
+        }
         if let Some(v) = env("DEFAULT_MODEL").filter(|v| !v.is_empty()) {
             self.default_model = Some(v);
         }
@@ -532,11 +722,38 @@ impl Config {
                 format!("'{}' is not an address like 0.0.0.0:8080", self.listen),
             )
         })?;
-        if self.models.is_empty() && !self.bedrock.discover_models {
+        if self.models.is_empty() && self.upstreams.is_empty() && !self.bedrock.discover_models {
             return Err(err(
                 "models",
-                "no model configured: set SAGEMAKER_ENDPOINT_NAME or BEDROCK_MODELS, or add [[models]]",
+                "no model configured: set SAGEMAKER_ENDPOINT_NAME or BEDROCK_MODELS, or add [[models]] or [[upstreams]]",
             ));
+        }
+        let mut upstream_names = HashSet::new();
+        for (i, u) in self.upstreams.iter().enumerate() {
+            if !upstream_names.insert(u.name.as_str()) || u.name.is_empty() {
+                return Err(err(
+                    format!("upstreams[{i}].name"),
+                    format!("'{}' is empty or used twice", u.name),
+                ));
+            }
+            if !(u.base_url.starts_with("http://") || u.base_url.starts_with("https://")) {
+                return Err(err(
+                    format!("upstreams[{i}].base_url"),
+                    format!("'{}' is not an http(s) URL", u.base_url),
+                ));
+            }
+            if u.api_key.is_some() && u.forward_client_key {
+                return Err(err(
+                    format!("upstreams[{i}].api_key"),
+                    "set api_key or forward_client_key, not both",
+                ));
+            }
+        }
+        if self.routing.max_attempts == 0 {
+            return Err(err("routing.max_attempts", "must be at least 1"));
+        }
+        if !(0.0..=1.0).contains(&self.routing.breaker_error_rate) {
+            return Err(err("routing.breaker_error_rate", "must be between 0 and 1"));
         }
         let mut names = HashSet::new();
         for (i, m) in self.models.iter().enumerate() {
@@ -557,6 +774,12 @@ impl Config {
                 return Err(err(
                     format!("models[{i}].embedding_family"),
                     format!("'{f}' is not titan-v1, titan-v2, cohere-v3, cohere-v4 or nova"),
+                ));
+            }
+            if m.backend == Backend::Openai {
+                return Err(err(
+                    format!("models[{i}].backend"),
+                    "OpenAI-compatible upstreams are configured under [[upstreams]]",
                 ));
             }
             if m.backend == Backend::Sagemaker && m.dialect == DialectKind::Auto {

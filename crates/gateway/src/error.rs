@@ -10,10 +10,14 @@ use openai_types::ErrorResponse;
 pub struct ApiError {
     /// HTTP status.
     pub status: StatusCode,
-    /// The OpenAI error object.
-    pub body: ErrorResponse,
+    /// The OpenAI error object (boxed: errors travel in `Result`s).
+    pub body: Box<ErrorResponse>,
     /// A low-cardinality label for logs and metrics.
     pub label: &'static str,
+    /// The status an OpenAI-compatible upstream answered (for retry rules).
+    pub upstream_status: Option<u16>,
+    /// The upstream's `Retry-After`, passed on.
+    pub retry_after: Option<String>,
 }
 
 impl std::fmt::Display for ApiError {
@@ -32,8 +36,10 @@ impl ApiError {
     ) -> Self {
         Self {
             status,
-            body: ErrorResponse::new(message, kind),
+            body: Box::new(ErrorResponse::new(message, kind)),
             label,
+            upstream_status: None,
+            retry_after: None,
         }
     }
 
@@ -140,6 +146,9 @@ impl ResponseError for ApiError {
         r.content_type("application/json");
         if self.status == StatusCode::UNAUTHORIZED {
             r.insert_header(("www-authenticate", "Bearer"));
+        }
+        if let Some(ra) = &self.retry_after {
+            r.insert_header(("retry-after", ra.as_str()));
         }
         r.body(body)
     }

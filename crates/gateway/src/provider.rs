@@ -22,7 +22,6 @@ use crate::state::Model;
 pub type ItemStream = Pin<Box<dyn Stream<Item = Vec<StreamItem>> + Send>>;
 
 /// A chat request with the identity its response carries.
-#[derive(Debug)]
 pub struct ChatCall {
     /// The validated request.
     pub req: ChatCompletionRequest,
@@ -32,6 +31,19 @@ pub struct ChatCall {
     pub created: u64,
     /// Prompt tokens to report when the upstream reports none.
     pub prompt_estimate: u64,
+    /// The client's `Authorization` header, for upstreams configured to
+    /// forward it (never logged).
+    pub client_auth: Option<String>,
+}
+
+impl std::fmt::Debug for ChatCall {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChatCall")
+            .field("model", &self.req.model)
+            .field("id", &self.id)
+            .field("client_auth", &self.client_auth.as_ref().map(|_| "*****"))
+            .finish_non_exhaustive()
+    }
 }
 
 /// A model backend.
@@ -56,8 +68,9 @@ pub trait Provider: Send + Sync {
         &'a self,
         model: &'a Model,
         req: EmbeddingRequest,
+        client_auth: Option<String>,
     ) -> BoxFuture<'a, Result<EmbeddingResponse, ApiError>> {
-        let _ = model;
+        let _ = (model, client_auth);
         Box::pin(async move {
             Err(
                 ApiError::invalid(format!("'{}' does not serve embeddings", req.model))

@@ -30,7 +30,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/v1/models/{id:.*}", web::get().to(get_model))
         .route("/v1/chat/completions", web::post().to(chat))
         .route("/v1/completions", web::post().to(completions))
-        .route("/v1/embeddings", web::post().to(embeddings));
+        .route("/v1/embeddings", web::post().to(embeddings))
+        .route("/admin/upstreams", web::get().to(admin_list))
+        .route(
+            "/admin/upstreams/{action:(disable|enable)}/{name:.*}",
+            web::post().to(admin_set),
+        );
 }
 
 /// Any other route: an OpenAI-shaped 404.
@@ -75,6 +80,53 @@ async fn health(state: web::Data<AppState>) -> HttpResponse {
         HttpResponse::ServiceUnavailable()
     };
     r.json(body)
+}
+
+/// The admin API's key check; without an admin key the API does not exist.
+async fn admin_auth(req: &HttpRequest, state: &AppState) -> Result<(), ApiError> {
+    let Some(admin) = &state.admin else {
+        return Err(ApiError::no_route(req.method().as_str(), req.path()));
+    };
+    let h = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    admin.verify_header(h).await?;
+    Ok(())
+}
+
+/// `GET /admin/upstreams`: every candidate's breaker and health.
+async fn admin_list(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    admin_auth(&req, &state).await?;
+    Ok(json(&serde_json::json!({
+        "object": "list",
+        "data": state.router.snapshot(),
+    })))
+}
+
+/// `POST /admin/upstreams/{disable|enable}/{name}`.
+async fn admin_set(
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    admin_auth(&req, &state).await?;
+    let (action, name) = path.into_inner();
+    if !state.router.set_disabled(&name, action == "disable") {
+        return Err(ApiError::new(
+            actix_web::http::StatusCode::NOT_FOUND,
+            "invalid_request_error",
+            "not_found",
+            format!("No upstream or model named '{name}'"),
+        )
+        .code("upstream_not_found"));
+    }
+    tracing::warn!(upstream = %name, action = %action, "admin changed an upstream");
+    let view = state.router.snapshot().into_iter().find(|v| v.name == name);
+    Ok(json(&view))
 }
 
 async fn authorize(
@@ -231,6 +283,72 @@ async fn accept<T: DeserializeOwned>(
     Ok((started, key, parse(&body)?))
 }
 
+/// The client's `Authorization` header, for upstreams that forward it.
+fn client_auth(req: &HttpRequest) -> Option<String> {
+    req.headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+/// The answer when no candidate could serve.
+fn exhausted(last: Option<ApiError>, model: &str) -> ApiError {
+    last.unwrap_or_else(|| {
+        ApiError::upstream(
+            actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
+            "no_upstream_available",
+            format!("No upstream for '{model}' is available right now (all are disabled or their circuit breakers are open)"),
+        )
+        .code("no_upstream_available")
+    })
+}
+
+/// Tries `cands` in order within the retry budget, each at most once:
+/// skipped while its breaker is open, moved past on a retryable error,
+/// stopped at any other. Returns the answer and the candidate that gave it.
+async fn failover<T, F>(
+    state: &AppState,
+    cands: Vec<Arc<Model>>,
+    model_name: &str,
+    mut attempt: F,
+) -> Result<(T, Arc<Model>), ApiError>
+where
+    F: FnMut(Arc<Model>, bool) -> futures_util::future::BoxFuture<'static, Result<T, ApiError>>,
+{
+    let budget = state.router.config().max_attempts;
+    let n = cands.len();
+    let mut tried = 0;
+    let mut last = None;
+    for (i, m) in cands.into_iter().enumerate() {
+        if tried >= budget {
+            break;
+        }
+        let key = m.key();
+        if !state.router.admit(&key) {
+            continue;
+        }
+        tried += 1;
+        let more = i + 1 < n && tried < budget;
+        let t0 = Instant::now();
+        match attempt(Arc::clone(&m), more).await {
+            Ok(v) => {
+                state.router.success(&key, t0.elapsed());
+                return Ok((v, m));
+            }
+            Err(e) if state.router.retryable(&e) => {
+                tracing::warn!(upstream = %key, status = e.status.as_u16(), error = e.label, "attempt failed; trying the next candidate");
+                state.router.failure(&key, &e.body.error.message);
+                last = Some(e);
+            }
+            Err(e) => {
+                state.router.release(&key);
+                return Err(e);
+            }
+        }
+    }
+    Err(exhausted(last, model_name))
+}
+
 async fn chat(
     req: HttpRequest,
     payload: web::Payload,
@@ -238,36 +356,171 @@ async fn chat(
 ) -> Result<HttpResponse, ApiError> {
     let (started, key, r): (_, _, ChatCompletionRequest) = accept(&req, payload, &state).await?;
     shape::validate_chat(&r)?;
-    let model = state.resolve(&r.model)?;
+    let cands = state.router.order(state.candidates(&r.model)?);
     let stream = r.is_stream();
     let include_usage = r.include_usage();
-    let call = ChatCall {
-        id: new_id("chatcmpl"),
-        created: now(),
-        prompt_estimate: shape::estimate_prompt(&r),
-        req: r,
+    let (id, created) = (new_id("chatcmpl"), now());
+    let prompt_estimate = shape::estimate_prompt(&r);
+    let auth = client_auth(&req);
+    let writer = SseWriter::new(&id, &r.model, created, OutputShape::Chat);
+    let model_name = r.model.clone();
+    let mut slot = Some(r);
+    let mut make_call = move |more: bool| -> Result<ChatCall, ApiError> {
+        let req = if more { slot.clone() } else { slot.take() }
+            .ok_or_else(|| ApiError::internal("request already sent"))?;
+        Ok(ChatCall {
+            req,
+            id: id.clone(),
+            created,
+            prompt_estimate,
+            client_auth: auth.clone(),
+        })
     };
-    let writer = SseWriter::new(&call.id, &call.req.model, call.created, OutputShape::Chat);
-    let ctx = Ctx {
-        key,
-        model,
-        started,
-        route: "chat",
-    };
-    let provider = state.provider(&ctx.model);
     if stream {
-        let items = provider
-            .chat_stream(&ctx.model, call)
-            .await
-            .inspect_err(|e| ctx.log(e.status.as_u16(), None, true))?;
-        return Ok(sse_response(&state, ctx, items, writer, include_usage));
+        return chat_stream(
+            &state,
+            cands,
+            &model_name,
+            key,
+            started,
+            include_usage,
+            writer,
+            &mut make_call,
+        )
+        .await;
     }
-    let c = provider
-        .chat(&ctx.model, call)
-        .await
-        .inspect_err(|e| ctx.log(e.status.as_u16(), None, false))?;
-    ctx.log(200, c.usage.as_ref(), false);
-    Ok(json(&c))
+    let st = state.clone();
+    let res = failover(&state, cands, &model_name, |m, more| {
+        let st = st.clone();
+        let call = make_call(more);
+        Box::pin(async move { st.provider(&m).chat(&m, call?).await })
+    })
+    .await;
+    match res {
+        Ok((c, model)) => {
+            let ctx = Ctx {
+                key,
+                model,
+                started,
+                route: "chat",
+            };
+            ctx.log(200, c.usage.as_ref(), false);
+            let mut resp = json(&c);
+            served_by(&mut resp, &ctx.model);
+            Ok(resp)
+        }
+        Err(e) => {
+            tracing::info!(route = "chat", model = %model_name, status = e.status.as_u16(), error = e.label, "request failed");
+            Err(e)
+        }
+    }
+}
+
+/// Names the candidate that served a response.
+fn served_by(resp: &mut HttpResponse, m: &Model) {
+    if let Ok(v) = header::HeaderValue::from_str(&m.key()) {
+        resp.headers_mut()
+            .insert(header::HeaderName::from_static("x-oai-upstream"), v);
+    }
+}
+
+/// A streamed chat: the next candidate is tried until one sends its first
+/// chunk (within the first-byte timeout); from then on the client has bytes
+/// and there is no retry.
+#[allow(clippy::too_many_arguments)]
+async fn chat_stream(
+    state: &AppState,
+    cands: Vec<Arc<Model>>,
+    model_name: &str,
+    key: Option<keyauth::KeyId>,
+    started: Instant,
+    include_usage: bool,
+    writer: SseWriter,
+    make_call: &mut dyn FnMut(bool) -> Result<ChatCall, ApiError>,
+) -> Result<HttpResponse, ApiError> {
+    let budget = state.router.config().max_attempts;
+    let n = cands.len();
+    let mut tried = 0;
+    let mut last = None;
+    for (i, m) in cands.into_iter().enumerate() {
+        if tried >= budget {
+            break;
+        }
+        let rkey = m.key();
+        if !state.router.admit(&rkey) {
+            continue;
+        }
+        tried += 1;
+        let call = make_call(i + 1 < n && tried < budget)?;
+        let first_byte = std::time::Duration::from_secs(match &m.upstream {
+            Some(u) => u.cfg.timeouts.stream_first_byte_secs,
+            None => state.config.first_byte_timeout_secs,
+        });
+        let t0 = Instant::now();
+        let provider = state.provider(&m);
+        let opened = tokio::time::timeout(first_byte, async {
+            let mut items = provider.chat_stream(&m, call).await?;
+            let first = items.next().await;
+            Ok::<_, ApiError>((first, items))
+        })
+        .await;
+        let err = match opened {
+            Err(_) => ApiError::upstream(
+                actix_web::http::StatusCode::GATEWAY_TIMEOUT,
+                "upstream_timeout",
+                format!(
+                    "'{rkey}' sent no first chunk within {} s",
+                    first_byte.as_secs()
+                ),
+            )
+            .code("upstream_timeout"),
+            Ok(Err(e)) if !state.router.retryable(&e) => {
+                state.router.release(&rkey);
+                Ctx {
+                    key,
+                    model: m,
+                    started,
+                    route: "chat",
+                }
+                .log(e.status.as_u16(), None, true);
+                return Err(e);
+            }
+            Ok(Err(e)) => e,
+            Ok(Ok((Some(batch), rest))) if !matches!(batch.first(), Some(StreamItem::Error(_))) => {
+                state.router.success(&rkey, t0.elapsed());
+                let items: ItemStream =
+                    Box::pin(futures_util::stream::once(async move { batch }).chain(rest));
+                let ctx = Ctx {
+                    key,
+                    model: m,
+                    started,
+                    route: "chat",
+                };
+                let model = Arc::clone(&ctx.model);
+                let mut resp = sse_response(state, ctx, items, writer, include_usage);
+                served_by(&mut resp, &model);
+                return Ok(resp);
+            }
+            Ok(Ok((batch, _))) => {
+                let message = match batch.as_deref() {
+                    Some([StreamItem::Error(e), ..]) => e.error.message.clone(),
+                    _ => "the stream ended before its first chunk".into(),
+                };
+                ApiError::upstream(
+                    actix_web::http::StatusCode::BAD_GATEWAY,
+                    "upstream_error",
+                    message,
+                )
+                .code("upstream_error")
+            }
+        };
+        tracing::warn!(upstream = %rkey, status = err.status.as_u16(), error = err.label, "stream attempt failed before its first byte; trying the next candidate");
+        state.router.failure(&rkey, &err.body.error.message);
+        last = Some(err);
+    }
+    let e = exhausted(last, model_name);
+    tracing::info!(route = "chat", model = %model_name, status = e.status.as_u16(), error = e.label, "request failed");
+    Err(e)
 }
 
 async fn completions(
@@ -348,21 +601,29 @@ async fn embeddings(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let (started, key, r): (_, _, EmbeddingRequest) = accept(&req, payload, &state).await?;
-    let model = state.resolve(&r.model)?;
+    let cands = state.router.order(state.candidates(&r.model)?);
+    let auth = client_auth(&req);
+    let model_name = r.model.clone();
+    let st = state.clone();
+    let (out, model) = failover(&state, cands, &model_name, |m, _| {
+        let (st, r, auth) = (st.clone(), r.clone(), auth.clone());
+        Box::pin(async move { st.provider(&m).embeddings(&m, r, auth).await })
+    })
+    .await
+    .inspect_err(|e| {
+        tracing::info!(route = "embeddings", model = %model_name, status = e.status.as_u16(), error = e.label, "request failed");
+    })?;
     let ctx = Ctx {
         key,
         model,
         started,
         route: "embeddings",
     };
-    let out = state
-        .provider(&ctx.model)
-        .embeddings(&ctx.model, r)
-        .await
-        .inspect_err(|e| ctx.log(e.status.as_u16(), None, false))?;
     let usage = openai_types::Usage::new(out.usage.prompt_tokens, 0);
     ctx.log(200, Some(&usage), false);
-    Ok(json(&out))
+    let mut resp = json(&out);
+    served_by(&mut resp, &ctx.model);
+    Ok(resp)
 }
 
 /// What a request log line says. Never a key, never a prompt.
@@ -381,8 +642,9 @@ impl Ctx {
             model = %cfg.name,
             backend = ?cfg.backend,
             upstream = %match cfg.backend {
-                Backend::Sagemaker => cfg.endpoint_name(),
-                Backend::Bedrock => cfg.bedrock_model_id(),
+                Backend::Sagemaker => cfg.endpoint_name().to_owned(),
+                Backend::Bedrock => cfg.bedrock_model_id().to_owned(),
+                Backend::Openai => self.model.key(),
             },
             key_id = self.key.as_ref().map(|k| k.as_str()).unwrap_or("-"),
             status,

@@ -268,6 +268,7 @@ mod tests {
             cfg,
             template: Some(ChatTemplate::new(CHATML.into(), String::new(), String::new()).unwrap()),
             created: 0,
+            upstream: None,
         }
     }
 

@@ -10,7 +10,9 @@ use sm_stream::DialectKind;
 use crate::bedrock::{Bedrock, Catalog};
 use crate::config::{Backend, Config, ModelConfig};
 use crate::error::ApiError;
+use crate::openai::{OpenAi, Upstream};
 use crate::provider::Provider;
+use crate::router::Router;
 use crate::sagemaker::SageMaker;
 use crate::template::{CHATML, ChatTemplate};
 
@@ -23,6 +25,32 @@ pub struct Model {
     pub template: Option<ChatTemplate>,
     /// `created` in `/v1/models`: when the gateway loaded it.
     pub created: u64,
+    /// The OpenAI-compatible upstream serving it (`Backend::Openai`).
+    pub upstream: Option<Arc<Upstream>>,
+}
+
+impl Model {
+    /// Its name in the router: the upstream's name, or `models/<name>`.
+    pub fn key(&self) -> String {
+        match &self.upstream {
+            Some(u) => u.cfg.name.clone(),
+            None => format!("models/{}", self.cfg.name),
+        }
+    }
+
+    /// Its priority among candidates (lower first).
+    pub fn priority(&self) -> i32 {
+        self.upstream
+            .as_ref()
+            .map_or(self.cfg.priority, |u| u.cfg.priority)
+    }
+
+    /// Its weight within a priority.
+    pub fn weight(&self) -> u32 {
+        self.upstream
+            .as_ref()
+            .map_or(self.cfg.weight, |u| u.cfg.weight)
+    }
 }
 
 /// Everything a handler needs. Cloned once per HTTP worker (the model
@@ -43,6 +71,12 @@ pub struct AppState {
     pub bedrock: Bedrock,
     /// Bedrock models found by discovery (empty unless enabled).
     pub catalog: Catalog,
+    /// OpenAI-compatible upstreams, in configuration order.
+    pub upstreams: Arc<Vec<Arc<Upstream>>>,
+    /// Candidate ordering and health.
+    pub router: Arc<Router>,
+    /// The admin API's key check (`None`: the admin API is off).
+    pub admin: Option<Arc<KeyAuth>>,
 }
 
 impl AppState {
@@ -84,6 +118,7 @@ impl AppState {
                 cfg: m.clone(),
                 template,
                 created,
+                upstream: None,
             });
             order.push(m.name.clone());
             for n in std::iter::once(&m.name).chain(&m.aliases) {
@@ -97,9 +132,31 @@ impl AppState {
             let id = match m.cfg.backend {
                 Backend::Sagemaker => m.cfg.endpoint_name().to_owned(),
                 Backend::Bedrock => m.cfg.bedrock_model_id().to_owned(),
+                Backend::Openai => continue,
             };
             models.entry(id).or_insert(m);
         }
+        let mut upstreams = Vec::new();
+        for (i, u) in config.upstreams.iter().enumerate() {
+            upstreams.push(Arc::new(Upstream::new(u.clone()).map_err(|e| {
+                crate::config::ConfigError {
+                    key: format!("upstreams[{i}]"),
+                    reason: e.to_string(),
+                }
+            })?));
+        }
+        let names = order.iter().map(|n| (format!("models/{n}"), false)).chain(
+            upstreams
+                .iter()
+                .map(|u| (u.cfg.name.clone(), u.cfg.disabled)),
+        );
+        let router = Arc::new(Router::new(config.routing.clone(), names));
+        let admin = config.admin.key.as_ref().map(|k| {
+            Arc::new(KeyAuth::new(
+                keyauth::StaticKeys::new([k.0.clone()]),
+                keyauth::KeyAuthConfig::default(),
+            ))
+        });
         Ok(Self {
             config,
             models,
@@ -108,6 +165,9 @@ impl AppState {
             sagemaker,
             bedrock,
             catalog: Catalog::default(),
+            upstreams: Arc::new(upstreams),
+            router,
+            admin,
         })
     }
 
@@ -116,7 +176,44 @@ impl AppState {
         match m.cfg.backend {
             Backend::Sagemaker => &self.sagemaker,
             Backend::Bedrock => &self.bedrock,
+            Backend::Openai => &OpenAi,
         }
+    }
+
+    /// The OpenAI-compatible upstreams that serve `name` (allow, then deny),
+    /// as models.
+    pub fn upstream_candidates(&self, name: &str) -> Vec<Arc<Model>> {
+        self.upstreams
+            .iter()
+            .filter(|u| u.cfg.admits(name))
+            .map(|u| {
+                let mut cfg = ModelConfig::for_endpoint(name);
+                cfg.backend = Backend::Openai;
+                Arc::new(Model {
+                    cfg,
+                    template: None,
+                    created: Self::now(),
+                    upstream: Some(Arc::clone(u)),
+                })
+            })
+            .collect()
+    }
+
+    /// Every candidate for a model name: its configured SageMaker or Bedrock
+    /// model (or a discovered one) and the upstreams that admit it; else the
+    /// default model; else 404.
+    pub fn candidates(&self, name: &str) -> Result<Vec<Arc<Model>>, ApiError> {
+        let mut out = Vec::new();
+        if let Some(m) = self.models.get(name) {
+            out.push(Arc::clone(m));
+        } else if self.catalog.contains(name) {
+            out.push(self.resolve(name)?);
+        }
+        out.extend(self.upstream_candidates(name));
+        if out.is_empty() {
+            out.push(self.resolve(name)?);
+        }
+        Ok(out)
     }
 
     /// `created` for models made on the fly.
@@ -138,6 +235,7 @@ impl AppState {
                 cfg: ModelConfig::for_bedrock(name),
                 template: None,
                 created: Self::now(),
+                upstream: None,
             }));
         }
         if let Some(m) = self

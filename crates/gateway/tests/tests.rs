@@ -13,3 +13,4 @@ mod sdk_clients;
 mod secrets;
 mod shutdown;
 mod support;
+mod upstreams;

@@ -10,6 +10,10 @@
 //!   event-stream frames, `InvokeModel` for embeddings) and control plane
 //!   (`ListFoundationModels`, `ListInferenceProfiles`), with Bedrock's error
 //!   shapes, exception events, tool calls, reasoning and frames cut anywhere.
+//! * [`FakeOpenAi`]: an OpenAI-compatible upstream (chat, embeddings, a
+//!   multipart upload, a large streamed download) with fault modes: error
+//!   statuses, 429 with `Retry-After`, hangs before headers and mid-stream,
+//!   slow first byte, malformed SSE, resets mid-body, failing every n-th call.
 //! * [`moto`]: starts `moto_server` (a local Secrets Manager) when installed.
 //!
 //! This is test support, never the product: `publish = false`.
@@ -17,11 +21,13 @@
 mod bedrock;
 mod http;
 pub mod moto;
+mod openai;
 mod sagemaker;
 
 pub use bedrock::{
     BedrockFault, BedrockModel, BedrockReply, BedrockRequest, BedrockStream, FakeBedrock,
 };
+pub use openai::{FakeOpenAi, OpenAiFault, OpenAiRequest};
 pub use sagemaker::{
     ContainerDialect, Endpoint, FakeSageMaker, Fault, RecordedRequest, Reply, StreamRecord,
 };

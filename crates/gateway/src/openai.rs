@@ -1,0 +1,370 @@
+//! OpenAI-compatible upstreams (OpenAI, vLLM, llama.cpp, Ollama, One API,
+//! another gateway): chat and embeddings translated through our types, with
+//! the upstream's own key, headers, renames and timeouts. Upstream streams go
+//! through `sm-stream`'s OpenAI dialect, so their chunks are normalized like
+//! any other backend's (one id, role once, dense tool indices, usage).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::http::StatusCode;
+use bytes::Bytes;
+use futures_util::future::BoxFuture;
+use futures_util::{FutureExt, StreamExt};
+use openai_types::chat::ChatCompletion;
+use openai_types::embeddings::{EmbeddingRequest, EmbeddingResponse};
+use openai_types::{ErrorResponse, Extra};
+use sm_stream::{DialectKind, Translator, TranslatorConfig};
+
+use crate::config::UpstreamConfig;
+use crate::error::ApiError;
+use crate::provider::{ChatCall, ItemStream, Provider};
+use crate::state::Model;
+
+/// One upstream: its settings and its own HTTP client (its connect timeout,
+/// its connection pool).
+#[derive(Debug)]
+pub struct Upstream {
+    /// Settings.
+    pub cfg: UpstreamConfig,
+    /// Its client.
+    pub client: reqwest::Client,
+}
+
+impl Upstream {
+    /// Builds the client.
+    pub fn new(cfg: UpstreamConfig) -> anyhow::Result<Self> {
+        let client = reqwest::Client::builder()
+            .tcp_nodelay(true)
+            .connect_timeout(Duration::from_secs(cfg.timeouts.connect_secs))
+            .pool_idle_timeout(Duration::from_secs(90))
+            .build()?;
+        Ok(Self { cfg, client })
+    }
+
+    /// `base_url` + `path` (`path` starts with `/`).
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.cfg.base_url.trim_end_matches('/'))
+    }
+
+    /// A request with the upstream's key (or the client's, forwarded) and
+    /// its extra headers.
+    pub fn request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        client_auth: Option<&str>,
+    ) -> reqwest::RequestBuilder {
+        let mut r = self.client.request(method, self.url(path));
+        if let Some(k) = &self.cfg.api_key {
+            r = r.bearer_auth(&k.0);
+        } else if self.cfg.forward_client_key
+            && let Some(a) = client_auth
+        {
+            r = r.header(reqwest::header::AUTHORIZATION, a);
+        }
+        for (k, v) in &self.cfg.headers {
+            r = r.header(k, v);
+        }
+        r
+    }
+}
+
+/// The provider for `Backend::Openai` models (the upstream rides on the
+/// model).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct OpenAi;
+
+fn upstream_of(model: &Model) -> Result<&Arc<Upstream>, ApiError> {
+    model
+        .upstream
+        .as_ref()
+        .ok_or_else(|| ApiError::internal("an OpenAI-kind model without an upstream"))
+}
+
+/// A transport failure: connect errors and timeouts are marked so the router
+/// moves on.
+pub fn transport(up: &Upstream, e: &reqwest::Error) -> ApiError {
+    if e.is_timeout() {
+        return timeout(up, "answer");
+    }
+    let mut s = e.to_string();
+    let mut src = std::error::Error::source(e);
+    while let Some(inner) = src {
+        s.push_str(": ");
+        s.push_str(&inner.to_string());
+        src = inner.source();
+    }
+    ApiError::upstream(
+        StatusCode::BAD_GATEWAY,
+        "upstream_unreachable",
+        format!("Could not reach upstream '{}': {s}", up.cfg.name),
+    )
+    .code("upstream_unreachable")
+}
+
+fn timeout(up: &Upstream, what: &str) -> ApiError {
+    ApiError::upstream(
+        StatusCode::GATEWAY_TIMEOUT,
+        "upstream_timeout",
+        format!("Upstream '{}' did not {what} in time", up.cfg.name),
+    )
+    .code("upstream_timeout")
+}
+
+/// An upstream's error answer: its OpenAI envelope kept where it sent one,
+/// its status kept for 4xx (the client's fault) and 429, 502 for 5xx.
+pub async fn error_from(up: &Upstream, resp: reqwest::Response) -> ApiError {
+    let status = resp.status().as_u16();
+    let retry_after = resp
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let body = resp.bytes().await.unwrap_or_default();
+    let parsed: Option<ErrorResponse> = serde_json::from_slice(&body).ok();
+    let http = if (400..500).contains(&status) {
+        StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY)
+    } else {
+        StatusCode::BAD_GATEWAY
+    };
+    let mut e = match parsed {
+        Some(p) => ApiError {
+            status: http,
+            body: Box::new(p),
+            label: "upstream_error",
+            upstream_status: None,
+            retry_after: None,
+        },
+        None => ApiError::new(
+            http,
+            if status == 429 {
+                "rate_limit_error"
+            } else if status < 500 {
+                "invalid_request_error"
+            } else {
+                "server_error"
+            },
+            "upstream_error",
+            format!(
+                "Upstream '{}' answered {status}: {}",
+                up.cfg.name,
+                String::from_utf8_lossy(&body[..body.len().min(512)])
+            ),
+        )
+        .code(if status == 429 {
+            "rate_limit_exceeded"
+        } else {
+            "upstream_error"
+        }),
+    };
+    e.upstream_status = Some(status);
+    e.retry_after = retry_after;
+    e
+}
+
+/// The JSON body sent upstream: the request with the upstream's model name.
+fn body_for<T: serde::Serialize>(
+    up: &Upstream,
+    req: &T,
+    model: &str,
+    stream: Option<bool>,
+) -> Result<serde_json::Value, ApiError> {
+    let mut v = serde_json::to_value(req).map_err(|e| ApiError::internal(e.to_string()))?;
+    v["model"] = up.cfg.upstream_model(model).into();
+    match stream {
+        Some(true) => {
+            v["stream"] = true.into();
+            // Usage is always asked for: the route forwards it only when the
+            // client did.
+            let mut opts = Extra::new();
+            opts.insert("include_usage".into(), true.into());
+            v["stream_options"] = serde_json::Value::Object(opts);
+        }
+        Some(false) => {
+            if let Some(o) = v.as_object_mut() {
+                o.remove("stream");
+                o.remove("stream_options");
+            }
+        }
+        None => {}
+    }
+    Ok(v)
+}
+
+impl OpenAi {
+    async fn chat(&self, model: &Model, call: ChatCall) -> Result<ChatCompletion, ApiError> {
+        let up = upstream_of(model)?;
+        let t = &up.cfg.timeouts;
+        let body = body_for(up, &call.req, &call.req.model, Some(false))?;
+        let total = Duration::from_secs(t.total_secs);
+        let work = async {
+            let resp = tokio::time::timeout(
+                Duration::from_secs(t.first_byte_secs),
+                up.request(
+                    reqwest::Method::POST,
+                    "/chat/completions",
+                    call.client_auth.as_deref(),
+                )
+                .json(&body)
+                .send(),
+            )
+            .await
+            .map_err(|_| timeout(up, "answer"))?
+            .map_err(|e| transport(up, &e))?;
+            if !resp.status().is_success() {
+                return Err(error_from(up, resp).await);
+            }
+            let bytes = resp.bytes().await.map_err(|e| transport(up, &e))?;
+            let mut c: ChatCompletion = serde_json::from_slice(&bytes).map_err(|e| {
+                ApiError::upstream(
+                    StatusCode::BAD_GATEWAY,
+                    "bad_upstream_response",
+                    format!(
+                        "Upstream '{}' sent an unreadable completion: {e}",
+                        up.cfg.name
+                    ),
+                )
+                .code("bad_upstream_response")
+            })?;
+            c.model = call.req.model.clone();
+            c.id = call.id.clone();
+            Ok(c)
+        };
+        tokio::time::timeout(total, work)
+            .await
+            .map_err(|_| timeout(up, "finish"))?
+    }
+
+    async fn chat_stream(&self, model: &Model, call: ChatCall) -> Result<ItemStream, ApiError> {
+        let up = Arc::clone(upstream_of(model)?);
+        let t = up.cfg.timeouts;
+        let body = body_for(&up, &call.req, &call.req.model, Some(true))?;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(t.total_secs);
+        let resp = tokio::time::timeout(
+            Duration::from_secs(t.stream_first_byte_secs),
+            up.request(
+                reqwest::Method::POST,
+                "/chat/completions",
+                call.client_auth.as_deref(),
+            )
+            .json(&body)
+            .send(),
+        )
+        .await
+        .map_err(|_| timeout(&up, "answer"))?
+        .map_err(|e| transport(&up, &e))?;
+        if !resp.status().is_success() {
+            return Err(error_from(&up, resp).await);
+        }
+        let mut tr = Translator::new(TranslatorConfig {
+            id: call.id,
+            model: call.req.model.clone(),
+            created: call.created,
+            dialect: DialectKind::OpenAiChat,
+            include_usage: true,
+            prompt_tokens_estimate: call.prompt_estimate,
+            ..TranslatorConfig::default()
+        });
+        let idle = Duration::from_secs(t.idle_secs);
+        let mut bytes = resp.bytes_stream();
+        Ok(Box::pin(async_stream::stream! {
+            loop {
+                let mut items = Vec::new();
+                let wait = (tokio::time::Instant::now() + idle).min(deadline);
+                match tokio::time::timeout_at(wait, bytes.next()).await {
+                    Ok(Some(Ok(b))) => tr.push_payload_bytes(b, &mut items),
+                    Ok(Some(Err(e))) => tr.push_error(
+                        sm_stream::Error::Truncated(format!("upstream '{}' failed mid-stream: {e}", up.cfg.name)),
+                        &mut items,
+                    ),
+                    Ok(None) => tr.finish(&mut items),
+                    Err(_) => tr.push_error(
+                        sm_stream::Error::Upstream {
+                            kind: "upstream_idle_timeout".into(),
+                            message: if wait == deadline {
+                                format!("upstream '{}' exceeded its total time of {} s", up.cfg.name, t.total_secs)
+                            } else {
+                                format!("upstream '{}' sent nothing for {} s", up.cfg.name, t.idle_secs)
+                            },
+                            code: Some("upstream_idle_timeout".into()),
+                        },
+                        &mut items,
+                    ),
+                }
+                if !items.is_empty() {
+                    yield items;
+                }
+                if tr.is_finished() {
+                    break;
+                }
+            }
+        }))
+    }
+
+    async fn embeddings(
+        &self,
+        model: &Model,
+        req: EmbeddingRequest,
+        client_auth: Option<String>,
+    ) -> Result<EmbeddingResponse, ApiError> {
+        let up = upstream_of(model)?;
+        let t = &up.cfg.timeouts;
+        let body = body_for(up, &req, &req.model, None)?;
+        let work = async {
+            let resp = up
+                .request(reqwest::Method::POST, "/embeddings", client_auth.as_deref())
+                .json(&body)
+                .send()
+                .await
+                .map_err(|e| transport(up, &e))?;
+            if !resp.status().is_success() {
+                return Err(error_from(up, resp).await);
+            }
+            let bytes: Bytes = resp.bytes().await.map_err(|e| transport(up, &e))?;
+            let mut out: EmbeddingResponse = serde_json::from_slice(&bytes).map_err(|e| {
+                ApiError::upstream(
+                    StatusCode::BAD_GATEWAY,
+                    "bad_upstream_response",
+                    format!("Upstream '{}' sent unreadable embeddings: {e}", up.cfg.name),
+                )
+                .code("bad_upstream_response")
+            })?;
+            out.model = req.model.clone();
+            Ok(out)
+        };
+        tokio::time::timeout(
+            Duration::from_secs(t.first_byte_secs.min(t.total_secs)),
+            work,
+        )
+        .await
+        .map_err(|_| timeout(up, "answer"))?
+    }
+}
+
+impl Provider for OpenAi {
+    fn chat<'a>(
+        &'a self,
+        model: &'a Model,
+        call: ChatCall,
+    ) -> BoxFuture<'a, Result<ChatCompletion, ApiError>> {
+        OpenAi::chat(self, model, call).boxed()
+    }
+
+    fn chat_stream<'a>(
+        &'a self,
+        model: &'a Model,
+        call: ChatCall,
+    ) -> BoxFuture<'a, Result<ItemStream, ApiError>> {
+        OpenAi::chat_stream(self, model, call).boxed()
+    }
+
+    fn embeddings<'a>(
+        &'a self,
+        model: &'a Model,
+        req: EmbeddingRequest,
+        client_auth: Option<String>,
+    ) -> BoxFuture<'a, Result<EmbeddingResponse, ApiError>> {
+        OpenAi::embeddings(self, model, req, client_auth).boxed()
+    }
+}

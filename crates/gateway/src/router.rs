@@ -1,0 +1,414 @@
+//! Candidate ordering and per-candidate health: the circuit breakers, the
+//! time-to-first-byte EWMA, manual disable. Shared by every worker.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::config::{RoutingConfig, Strategy};
+use crate::error::ApiError;
+use crate::state::Model;
+
+/// A breaker's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BreakerState {
+    /// Taking traffic.
+    Closed,
+    /// Failing: skipped until the cool-down ends.
+    Open,
+    /// One probe request is allowed through.
+    HalfOpen,
+    /// Out of rotation by configuration or the admin API.
+    Disabled,
+}
+
+#[derive(Debug)]
+struct Health {
+    state: BreakerState,
+    consecutive: u32,
+    window: VecDeque<bool>,
+    open_until: Option<Instant>,
+    probing: bool,
+    ewma_ttfb_ms: Option<f64>,
+    requests: u64,
+    failures: u64,
+    last_error: Option<String>,
+    opened: u64,
+}
+
+impl Health {
+    fn new(disabled: bool) -> Self {
+        Self {
+            state: if disabled {
+                BreakerState::Disabled
+            } else {
+                BreakerState::Closed
+            },
+            consecutive: 0,
+            window: VecDeque::new(),
+            open_until: None,
+            probing: false,
+            ewma_ttfb_ms: None,
+            requests: 0,
+            failures: 0,
+            last_error: None,
+            opened: 0,
+        }
+    }
+
+    fn error_rate(&self) -> f64 {
+        if self.window.is_empty() {
+            return 0.0;
+        }
+        self.window.iter().filter(|ok| !**ok).count() as f64 / self.window.len() as f64
+    }
+}
+
+/// What the admin API shows of one candidate.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct HealthView {
+    /// Upstream name, or `models/<name>` for a SageMaker or Bedrock model.
+    pub name: String,
+    /// Breaker state.
+    pub state: BreakerState,
+    /// Failures in a row.
+    pub consecutive_failures: u32,
+    /// Share of failures over the recent window.
+    pub error_rate: f64,
+    /// Outcomes in the window.
+    pub window: usize,
+    /// Time-to-first-byte EWMA, ms.
+    pub ewma_ttfb_ms: Option<f64>,
+    /// Requests since start.
+    pub requests: u64,
+    /// Failures since start.
+    pub failures: u64,
+    /// Times the breaker opened.
+    pub opened: u64,
+    /// The last failure's reason (no secrets: an error message).
+    pub last_error: Option<String>,
+}
+
+/// Routing state shared by every worker.
+#[derive(Debug)]
+pub struct Router {
+    cfg: RoutingConfig,
+    health: Mutex<HashMap<String, Health>>,
+    rng: Mutex<u64>,
+}
+
+impl Router {
+    /// A router for these candidates (name, disabled at start).
+    pub fn new(cfg: RoutingConfig, names: impl IntoIterator<Item = (String, bool)>) -> Self {
+        let health = names
+            .into_iter()
+            .map(|(n, disabled)| (n, Health::new(disabled)))
+            .collect();
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0x9e37_79b9_7f4a_7c15)
+            | 1;
+        Self {
+            cfg,
+            health: Mutex::new(health),
+            rng: Mutex::new(seed),
+        }
+    }
+
+    /// The routing settings.
+    pub fn config(&self) -> &RoutingConfig {
+        &self.cfg
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Health>> {
+        self.health.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn random(&self) -> u64 {
+        let mut s = self.rng.lock().unwrap_or_else(|p| p.into_inner());
+        // xorshift64*
+        *s ^= *s >> 12;
+        *s ^= *s << 25;
+        *s ^= *s >> 27;
+        s.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    /// The candidates in the order to try them, by the strategy; disabled
+    /// ones left out, open ones last (they are only tried once their
+    /// cool-down has passed).
+    pub fn order(&self, mut cands: Vec<Arc<Model>>) -> Vec<Arc<Model>> {
+        {
+            let h = self.lock();
+            cands.retain(|m| {
+                h.get(&m.key())
+                    .is_none_or(|x| x.state != BreakerState::Disabled)
+            });
+        }
+        match self.cfg.strategy {
+            Strategy::Priority => cands.sort_by_key(|m| m.priority()),
+            Strategy::Weighted => {
+                // Weighted shuffle within each priority: key = u^(1/w).
+                let mut keyed: Vec<(i32, f64, Arc<Model>)> = cands
+                    .into_iter()
+                    .map(|m| {
+                        let u = (self.random() >> 11) as f64 / (1u64 << 53) as f64;
+                        let w = f64::from(m.weight().max(1));
+                        (m.priority(), -u.max(f64::MIN_POSITIVE).ln() / w, m)
+                    })
+                    .collect();
+                keyed.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)));
+                cands = keyed.into_iter().map(|(_, _, m)| m).collect();
+            }
+            Strategy::LeastLatency => {
+                let h = self.lock();
+                let ewma =
+                    |m: &Arc<Model>| h.get(&m.key()).and_then(|x| x.ewma_ttfb_ms).unwrap_or(0.0);
+                cands.sort_by(|a, b| ewma(a).total_cmp(&ewma(b)));
+                if cands.len() >= 2 {
+                    // Power of two choices: two at random, the faster first.
+                    let n = cands.len() as u64;
+                    let i = (self.random() % n) as usize;
+                    let mut j = (self.random() % (n - 1)) as usize;
+                    if j >= i {
+                        j += 1;
+                    }
+                    let best = if ewma(&cands[i]) <= ewma(&cands[j]) {
+                        i
+                    } else {
+                        j
+                    };
+                    let pick = cands.remove(best);
+                    cands.insert(0, pick);
+                }
+            }
+        }
+        // Open breakers still cooling down go last; one whose cool-down has
+        // passed keeps its place, so its half-open probe happens.
+        let h = self.lock();
+        let now = Instant::now();
+        cands.sort_by_key(|m| {
+            h.get(&m.key()).is_some_and(|x| {
+                x.state == BreakerState::Open && x.open_until.is_none_or(|t| now < t)
+            })
+        });
+        cands
+    }
+
+    /// Whether a request may go to `key` now: closed; or open with its
+    /// cool-down over and no probe in flight (it becomes half-open and this
+    /// request is the probe).
+    pub fn admit(&self, key: &str) -> bool {
+        let mut h = self.lock();
+        let x = h
+            .entry(key.to_owned())
+            .or_insert_with(|| Health::new(false));
+        match x.state {
+            BreakerState::Closed => true,
+            BreakerState::Disabled => false,
+            BreakerState::HalfOpen => !std::mem::replace(&mut x.probing, true),
+            BreakerState::Open => {
+                if x.open_until.is_some_and(|t| Instant::now() >= t) {
+                    x.state = BreakerState::HalfOpen;
+                    x.probing = true;
+                    true
+                } else {
+                    false
+                }
+            }
+        }
+    }
+
+    fn push(&self, x: &mut Health, ok: bool) {
+        x.requests += 1;
+        x.window.push_back(ok);
+        while x.window.len() > self.cfg.breaker_window.max(1) {
+            x.window.pop_front();
+        }
+    }
+
+    /// A success: the breaker closes; the TTFB joins the EWMA.
+    pub fn success(&self, key: &str, ttfb: Duration) {
+        let mut h = self.lock();
+        let x = h
+            .entry(key.to_owned())
+            .or_insert_with(|| Health::new(false));
+        self.push(x, true);
+        x.consecutive = 0;
+        x.probing = false;
+        if x.state != BreakerState::Disabled {
+            x.state = BreakerState::Closed;
+        }
+        let ms = ttfb.as_secs_f64() * 1000.0;
+        x.ewma_ttfb_ms = Some(match x.ewma_ttfb_ms {
+            Some(e) => 0.8 * e + 0.2 * ms,
+            None => ms,
+        });
+    }
+
+    /// A failure: the breaker opens after `breaker_failures` in a row, or
+    /// when the window's error rate passes `breaker_error_rate`; a failed
+    /// probe re-opens it for another cool-down.
+    pub fn failure(&self, key: &str, reason: &str) {
+        let mut h = self.lock();
+        let x = h
+            .entry(key.to_owned())
+            .or_insert_with(|| Health::new(false));
+        self.push(x, false);
+        x.failures += 1;
+        x.consecutive += 1;
+        x.last_error = Some(reason.chars().take(300).collect());
+        let was_probe = std::mem::replace(&mut x.probing, false);
+        let full = x.window.len() >= self.cfg.breaker_window.max(1);
+        let trip = was_probe
+            || x.consecutive >= self.cfg.breaker_failures.max(1)
+            || (full && x.error_rate() > self.cfg.breaker_error_rate);
+        if trip && x.state != BreakerState::Disabled {
+            if x.state != BreakerState::Open {
+                x.opened += 1;
+            }
+            x.state = BreakerState::Open;
+            x.open_until =
+                Some(Instant::now() + Duration::from_secs(self.cfg.breaker_cooldown_secs));
+        }
+    }
+
+    /// A request that ended neither way (the client left before the first
+    /// byte): releases a probe.
+    pub fn release(&self, key: &str) {
+        if let Some(x) = self.lock().get_mut(key) {
+            x.probing = false;
+        }
+    }
+
+    /// Manual disable or enable; `false` if no such candidate.
+    pub fn set_disabled(&self, key: &str, disabled: bool) -> bool {
+        let mut h = self.lock();
+        let Some(x) = h.get_mut(key) else {
+            return false;
+        };
+        x.state = if disabled {
+            BreakerState::Disabled
+        } else {
+            x.consecutive = 0;
+            x.window.clear();
+            BreakerState::Closed
+        };
+        true
+    }
+
+    /// Every candidate's health, by name.
+    pub fn snapshot(&self) -> Vec<HealthView> {
+        let h = self.lock();
+        let mut v: Vec<HealthView> = h
+            .iter()
+            .map(|(n, x)| HealthView {
+                name: n.clone(),
+                state: if x.state == BreakerState::Open
+                    && x.open_until.is_some_and(|t| Instant::now() >= t)
+                {
+                    BreakerState::HalfOpen
+                } else {
+                    x.state
+                },
+                consecutive_failures: x.consecutive,
+                error_rate: x.error_rate(),
+                window: x.window.len(),
+                ewma_ttfb_ms: x.ewma_ttfb_ms,
+                requests: x.requests,
+                failures: x.failures,
+                opened: x.opened,
+                last_error: x.last_error.clone(),
+            })
+            .collect();
+        v.sort_by(|a, b| a.name.cmp(&b.name));
+        v
+    }
+
+    /// Whether an error moves the request on to the next candidate:
+    /// transport failures and timeouts before the first byte, and the
+    /// configured statuses.
+    pub fn retryable(&self, e: &ApiError) -> bool {
+        matches!(e.label, "upstream_unreachable" | "upstream_timeout")
+            || self
+                .cfg
+                .retry_on_status
+                .contains(&e.upstream_status.unwrap_or(e.status.as_u16()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn router(failures: u32, cooldown: u64) -> Router {
+        Router::new(
+            RoutingConfig {
+                breaker_failures: failures,
+                breaker_cooldown_secs: cooldown,
+                breaker_window: 4,
+                breaker_error_rate: 0.5,
+                ..RoutingConfig::default()
+            },
+            [("a".to_owned(), false)],
+        )
+    }
+
+    #[test]
+    fn opens_after_consecutive_failures_then_probes_once() {
+        let r = router(3, 0);
+        for _ in 0..2 {
+            assert!(r.admit("a"));
+            r.failure("a", "500");
+        }
+        assert_eq!(r.snapshot()[0].state, BreakerState::Closed);
+        assert!(r.admit("a"));
+        r.failure("a", "500");
+        // Cool-down 0: the next request is the one half-open probe.
+        assert!(r.admit("a"));
+        assert!(!r.admit("a"), "one probe at a time");
+        r.success("a", Duration::from_millis(5));
+        assert_eq!(r.snapshot()[0].state, BreakerState::Closed);
+        assert!(r.admit("a") && r.admit("a"));
+    }
+
+    #[test]
+    fn a_failed_probe_reopens_and_the_cool_down_holds() {
+        let r = router(1, 3600);
+        assert!(r.admit("a"));
+        r.failure("a", "timeout");
+        assert!(!r.admit("a"), "open during the cool-down");
+        assert_eq!(r.snapshot()[0].opened, 1);
+        assert_eq!(r.snapshot()[0].state, BreakerState::Open);
+    }
+
+    #[test]
+    fn error_rate_over_a_full_window_opens() {
+        let r = router(100, 3600);
+        for ok in [true, false, true, false, false] {
+            assert!(r.admit("a"), "closed until the rate trips");
+            if ok {
+                r.success("a", Duration::from_millis(1));
+            } else {
+                r.failure("a", "429");
+            }
+        }
+        assert!(!r.admit("a"));
+    }
+
+    #[test]
+    fn one_error_never_disables_for_good_and_admin_overrides() {
+        let r = router(1, 0);
+        r.failure("a", "x");
+        assert!(
+            r.admit("a"),
+            "a cool-down, then a probe: never disabled forever"
+        );
+        assert!(r.set_disabled("a", true));
+        assert!(!r.admit("a"));
+        assert!(r.set_disabled("a", false));
+        assert!(r.admit("a"));
+        assert!(!r.set_disabled("nope", true));
+    }
+}

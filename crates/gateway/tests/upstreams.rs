@@ -1,0 +1,357 @@
+//! OpenAI-compatible upstreams: routing, renames, keys, failover, the
+//! circuit breaker, timeouts and the admin API, against fake upstreams with
+//! fault modes.
+
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use mock_upstreams::{FakeOpenAi, OpenAiFault};
+use openai_types::contract::{check_chat_completion, check_chat_sse, check_error};
+use serde_json::{Value, json};
+
+use crate::support::{Gateway, KEY, client, config, content, post, sse_events, start};
+
+const ADMIN: &str = "sk-admin-canary-77";
+const UPSTREAM_KEY: &str = "sk-upstream-a-canary";
+
+fn upstreams(a: &str, b: &str, extra: &str) -> String {
+    let t = "timeouts = { connect_secs = 1, first_byte_secs = 1, stream_first_byte_secs = 1, idle_secs = 1, total_secs = 4 }";
+    format!(
+        r#"
+[routing]
+max_attempts = 3
+breaker_failures = 2
+breaker_cooldown_secs = 1
+
+[admin]
+key = "{ADMIN}"
+
+[[upstreams]]
+name = "a"
+base_url = "{a}"
+api_key = "{UPSTREAM_KEY}"
+priority = 0
+models_allow = ["gpt-*", "text-embedding-*"]
+models_deny = ["gpt-4o-private"]
+rename = {{ "gpt-4o-mini" = "qwen2.5-7b-instruct" }}
+headers = {{ "x-tenant" = "t1" }}
+{t}
+
+[[upstreams]]
+name = "b"
+base_url = "{b}"
+forward_client_key = true
+priority = 1
+models_allow = ["gpt-*", "text-embedding-*"]
+{t}
+{extra}
+"#
+    )
+}
+
+struct Setup {
+    a: FakeOpenAi,
+    b: FakeOpenAi,
+    gw: Gateway,
+}
+
+async fn setup(extra: &str) -> Setup {
+    let a = FakeOpenAi::start("a").await.unwrap();
+    let b = FakeOpenAi::start("b").await.unwrap();
+    let gw = start(
+        "http://127.0.0.1:9",
+        &config(&upstreams(&a.base_url(), &b.base_url(), extra)),
+        &[],
+    );
+    Setup { a, b, gw }
+}
+
+fn hi(model: &str, stream: bool) -> Value {
+    json!({"model": model, "stream": stream, "messages": [{"role": "user", "content": "hi there"}]})
+}
+
+async fn served(gw: &Gateway, body: Value) -> (u16, String, Value) {
+    let r = post(gw, "/v1/chat/completions", body).await;
+    let status = r.status().as_u16();
+    let by = r
+        .headers()
+        .get("x-oai-upstream")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    let sse = r
+        .headers()
+        .get("content-type")
+        .is_some_and(|v| v.to_str().unwrap().starts_with("text/event-stream"));
+    let v = if sse {
+        Value::String(r.text().await.unwrap())
+    } else {
+        r.json().await.unwrap()
+    };
+    (status, by, v)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn routes_with_renames_keys_headers_and_model_lists() {
+    let s = setup("").await;
+    let (status, by, v) = served(&s.gw, hi("gpt-4o-mini", false)).await;
+    assert_eq!((status, by.as_str()), (200, "a"), "{v}");
+    check_chat_completion(&v);
+    assert_eq!(v["choices"][0]["message"]["content"], "a says: hi there");
+    assert_eq!(
+        v["model"], "gpt-4o-mini",
+        "the client's name, not the upstream's"
+    );
+    let r = s.a.requests().pop().unwrap();
+    assert_eq!(r.json["model"], "qwen2.5-7b-instruct");
+    assert_eq!(r.headers["authorization"], format!("Bearer {UPSTREAM_KEY}"));
+    assert_eq!(r.headers["x-tenant"], "t1");
+
+    // Streaming: normalized chunks, usage forwarded only when asked.
+    let mut body = hi("gpt-4o-mini", true);
+    body["stream_options"] = json!({"include_usage": true});
+    let events = sse_events(post(&s.gw, "/v1/chat/completions", body).await).await;
+    let sse: String = events.iter().map(|e| format!("data: {e}\n\n")).collect();
+    check_chat_sse(&sse);
+    assert_eq!(content(&events), "a says: hi there");
+    assert!(events[events.len() - 2].contains("\"usage\""));
+    assert_eq!(
+        s.a.requests().pop().unwrap().json["stream_options"]["include_usage"],
+        true
+    );
+
+    // Denied on a: b serves, with the client's own key forwarded.
+    let (status, by, _) = served(&s.gw, hi("gpt-4o-private", false)).await;
+    assert_eq!((status, by.as_str()), (200, "b"));
+    assert_eq!(
+        s.b.requests().pop().unwrap().headers["authorization"],
+        format!("Bearer {KEY}")
+    );
+    // Allowed nowhere: 404.
+    let (status, _, v) = served(&s.gw, hi("llama-3", false)).await;
+    assert_eq!(status, 404, "{v}");
+    check_error(&v);
+
+    // Embeddings go through the same routing.
+    let r = post(
+        &s.gw,
+        "/v1/embeddings",
+        json!({"model": "text-embedding-3-small", "input": ["abc", "de"]}),
+    )
+    .await;
+    assert_eq!(r.headers()["x-oai-upstream"], "a");
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["data"][1]["embedding"][0], 2.0);
+    // Secrets stay out of the logs.
+    let logs = s.gw.logs();
+    assert!(
+        !logs.contains(UPSTREAM_KEY) && !logs.contains(KEY),
+        "{logs}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn fails_over_before_the_first_byte_and_never_after() {
+    let s = setup("").await;
+    for fault in [
+        OpenAiFault::Status(500),
+        OpenAiFault::Status(429),
+        OpenAiFault::Status(503),
+    ] {
+        s.a.set_fault(fault.clone());
+        for stream in [false, true] {
+            let (status, by, v) = served(&s.gw, hi("gpt-4o-mini", stream)).await;
+            assert_eq!(
+                (status, by.as_str()),
+                (200, "b"),
+                "{fault:?} stream={stream}: {v:?}"
+            );
+        }
+        s.a.set_fault(OpenAiFault::None);
+        // Let the breaker close again (2 failures opened it).
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        let (_, by, _) = served(&s.gw, hi("gpt-4o-mini", false)).await;
+        assert_eq!(by, "a", "probe after the cool-down closes the breaker");
+    }
+
+    // A client error is not retried: it is the client's.
+    s.a.set_fault(OpenAiFault::Status(400));
+    let before = s.b.count();
+    let (status, _, v) = served(&s.gw, hi("gpt-4o-mini", false)).await;
+    assert_eq!(status, 400, "{v}");
+    check_error(&v);
+    assert_eq!(s.b.count(), before);
+
+    // Hanging before headers: the first-byte timeout (1 s) moves on.
+    s.a.set_fault(OpenAiFault::HangBeforeHeaders);
+    for stream in [false, true] {
+        let t0 = Instant::now();
+        let (status, by, _) = served(&s.gw, hi("gpt-4o-mini", stream)).await;
+        assert_eq!((status, by.as_str()), (200, "b"));
+        let took = t0.elapsed();
+        assert!(
+            took >= Duration::from_millis(900) && took < Duration::from_secs(3),
+            "{took:?}"
+        );
+    }
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+
+    // Malformed SSE: the first chunk is unusable, nothing reached the client yet.
+    s.a.set_fault(OpenAiFault::MalformedSse);
+    let (status, by, _) = served(&s.gw, hi("gpt-4o-mini", true)).await;
+    assert_eq!((status, by.as_str()), (200, "b"));
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+
+    // After the first byte there is no retry: a hang mid-stream ends with the
+    // idle timeout's error event; a reset ends with an error event.
+    for fault in [OpenAiFault::HangMidStream(3), OpenAiFault::ResetMidBody(3)] {
+        s.a.set_fault(OpenAiFault::None);
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        s.a.set_fault(fault.clone());
+        let before = s.b.count();
+        let r = post(&s.gw, "/v1/chat/completions", hi("gpt-4o-mini", true)).await;
+        assert_eq!(r.headers()["x-oai-upstream"], "a");
+        let events = sse_events(r).await;
+        let last: Value = serde_json::from_str(events.last().unwrap()).unwrap();
+        check_error(&last);
+        assert!(content(&events).starts_with("a says:"), "{fault:?}");
+        assert_eq!(
+            s.b.count(),
+            before,
+            "{fault:?}: no retry after the first byte"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn connection_refused_moves_on_and_all_failing_is_a_clean_error() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let extra = format!(
+        "[[upstreams]]\nname = \"dead\"\nbase_url = \"http://127.0.0.1:{port}/v1\"\npriority = -1\nmodels_allow = [\"gpt-*\"]\n"
+    );
+    let s = setup(&extra).await;
+    let (status, by, _) = served(&s.gw, hi("gpt-4o-mini", false)).await;
+    assert_eq!((status, by.as_str()), (200, "a"));
+    s.a.set_fault(OpenAiFault::Status(500));
+    s.b.set_fault(OpenAiFault::Status(503));
+    let (status, _, v) = served(&s.gw, hi("gpt-4o-mini", true)).await;
+    assert_eq!(status, 502, "{v}");
+    check_error(&v);
+}
+
+async fn admin(gw: &Gateway, method: &str, path: &str, key: Option<&str>) -> (u16, Value) {
+    let mut r = client().request(method.parse().unwrap(), format!("{}{path}", gw.url));
+    if let Some(k) = key {
+        r = r.bearer_auth(k);
+    }
+    let r = r.send().await.unwrap();
+    (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+}
+
+fn state_of(v: &Value, name: &str) -> String {
+    v["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["name"] == name)
+        .map(|u| u["state"].as_str().unwrap().to_owned())
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn breaker_opens_skips_and_recovers_and_admin_can_disable() {
+    let s = setup("").await;
+    s.a.set_fault(OpenAiFault::Status(500));
+    for _ in 0..2 {
+        assert_eq!(served(&s.gw, hi("gpt-4o-mini", false)).await.1, "b");
+    }
+    let (_, v) = admin(&s.gw, "GET", "/admin/upstreams", Some(ADMIN)).await;
+    assert_eq!(state_of(&v, "a"), "open", "{v}");
+    // Open: a is skipped without a request.
+    let n = s.a.count();
+    assert_eq!(served(&s.gw, hi("gpt-4o-mini", false)).await.1, "b");
+    assert_eq!(s.a.count(), n);
+    // After the cool-down one probe goes to a; it succeeds and closes it.
+    s.a.set_fault(OpenAiFault::None);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(served(&s.gw, hi("gpt-4o-mini", false)).await.1, "a");
+    let (_, v) = admin(&s.gw, "GET", "/admin/upstreams", Some(ADMIN)).await;
+    assert_eq!(state_of(&v, "a"), "closed", "{v}");
+
+    // The admin API: its own key, disable and enable.
+    assert_eq!(admin(&s.gw, "GET", "/admin/upstreams", None).await.0, 401);
+    assert_eq!(
+        admin(&s.gw, "GET", "/admin/upstreams", Some(KEY)).await.0,
+        401
+    );
+    let (st, v) = admin(&s.gw, "POST", "/admin/upstreams/disable/a", Some(ADMIN)).await;
+    assert_eq!((st, v["state"].as_str()), (200, Some("disabled")), "{v}");
+    assert_eq!(served(&s.gw, hi("gpt-4o-mini", false)).await.1, "b");
+    admin(&s.gw, "POST", "/admin/upstreams/enable/a", Some(ADMIN)).await;
+    assert_eq!(served(&s.gw, hi("gpt-4o-mini", false)).await.1, "a");
+    assert_eq!(
+        admin(&s.gw, "POST", "/admin/upstreams/disable/zzz", Some(ADMIN))
+            .await
+            .0,
+        404
+    );
+    // SageMaker models are candidates too, by `models/<name>`: the test
+    // config's "chat" endpoint has the alias gpt-4o-mini and no SageMaker
+    // behind it, so it failed over to the upstreams and its breaker opened.
+    let (_, v) = admin(&s.gw, "GET", "/admin/upstreams", Some(ADMIN)).await;
+    assert_eq!(state_of(&v, "models/chat"), "open", "{v}");
+    assert_eq!(state_of(&v, "models/tgi"), "closed", "{v}");
+    assert!(!s.gw.logs().contains(ADMIN));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn weighted_and_least_latency_strategies_spread_and_prefer() {
+    let s = setup("").await;
+    drop(s);
+    // Same priority, weighted: both get traffic.
+    let a = FakeOpenAi::start("a").await.unwrap();
+    let b = FakeOpenAi::start("b").await.unwrap();
+    let cfg = upstreams(&a.base_url(), &b.base_url(), "")
+        .replace(
+            "max_attempts = 3",
+            "max_attempts = 3\nstrategy = \"weighted\"",
+        )
+        .replace("priority = 1", "priority = 0");
+    let gw = start("http://127.0.0.1:9", &config(&cfg), &[]);
+    for _ in 0..40 {
+        served(&gw, hi("gpt-4o-mini", false)).await;
+    }
+    assert!(
+        a.count() >= 5 && b.count() >= 5,
+        "a {} b {}",
+        a.count(),
+        b.count()
+    );
+    drop(gw);
+
+    // Least latency: the slow one is mostly avoided once measured.
+    let a = FakeOpenAi::start("a").await.unwrap();
+    let b = FakeOpenAi::start("b").await.unwrap();
+    a.set_fault(OpenAiFault::SlowFirstByte(Duration::from_millis(150)));
+    let cfg = upstreams(&a.base_url(), &b.base_url(), "")
+        .replace(
+            "max_attempts = 3",
+            "max_attempts = 3\nstrategy = \"least_latency\"",
+        )
+        .replace("priority = 1", "priority = 0");
+    let gw = start("http://127.0.0.1:9", &config(&cfg), &[]);
+    for _ in 0..30 {
+        served(&gw, hi("gpt-4o-mini", false)).await;
+    }
+    assert!(b.count() > 3 * a.count(), "a {} b {}", a.count(), b.count());
+    let mut s = client()
+        .post(format!("{}/v1/chat/completions", gw.url))
+        .bearer_auth(KEY)
+        .json(&hi("gpt-4o-mini", true))
+        .send()
+        .await
+        .unwrap()
+        .bytes_stream();
+    while s.next().await.is_some() {}
+}
