@@ -46,6 +46,8 @@ pub struct Config {
     pub workers: Option<usize>,
     /// Largest request body, bytes (SageMaker's own limit: 5 MiB).
     pub max_body_bytes: usize,
+    /// Largest body passed through to an upstream (uploads are streamed).
+    pub max_passthrough_body_bytes: usize,
     /// On SIGTERM, how long in-flight requests may take to finish.
     pub shutdown_timeout_secs: u64,
     /// Upper bound of a non-streaming upstream call.
@@ -81,6 +83,7 @@ impl Default for Config {
             listen: "0.0.0.0:8080".into(),
             workers: None,
             max_body_bytes: 5 * 1024 * 1024,
+            max_passthrough_body_bytes: 512 * 1024 * 1024,
             shutdown_timeout_secs: 30,
             request_timeout_secs: 120,
             first_byte_timeout_secs: 120,

@@ -9,6 +9,7 @@ pub mod config;
 pub mod error;
 pub mod images;
 pub mod openai;
+pub mod passthrough;
 pub mod provider;
 pub mod router;
 pub mod routes;

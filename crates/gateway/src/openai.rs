@@ -12,6 +12,7 @@ use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use futures_util::{FutureExt, StreamExt};
 use openai_types::chat::ChatCompletion;
+use openai_types::completions::{Completion, CompletionRequest};
 use openai_types::embeddings::{EmbeddingRequest, EmbeddingResponse};
 use openai_types::{ErrorResponse, Extra};
 use sm_stream::{DialectKind, Translator, TranslatorConfig};
@@ -238,68 +239,15 @@ impl OpenAi {
 
     async fn chat_stream(&self, model: &Model, call: ChatCall) -> Result<ItemStream, ApiError> {
         let up = Arc::clone(upstream_of(model)?);
-        let t = up.cfg.timeouts;
         let body = body_for(&up, &call.req, &call.req.model, Some(true))?;
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(t.total_secs);
-        let resp = tokio::time::timeout(
-            Duration::from_secs(t.stream_first_byte_secs),
-            up.request(
-                reqwest::Method::POST,
-                "/chat/completions",
-                call.client_auth.as_deref(),
-            )
-            .json(&body)
-            .send(),
-        )
-        .await
-        .map_err(|_| timeout(&up, "answer"))?
-        .map_err(|e| transport(&up, &e))?;
-        if !resp.status().is_success() {
-            return Err(error_from(&up, resp).await);
-        }
-        let mut tr = Translator::new(TranslatorConfig {
+        let tcfg = TranslatorConfig {
             id: call.id,
             model: call.req.model.clone(),
             created: call.created,
-            dialect: DialectKind::OpenAiChat,
-            include_usage: true,
             prompt_tokens_estimate: call.prompt_estimate,
             ..TranslatorConfig::default()
-        });
-        let idle = Duration::from_secs(t.idle_secs);
-        let mut bytes = resp.bytes_stream();
-        Ok(Box::pin(async_stream::stream! {
-            loop {
-                let mut items = Vec::new();
-                let wait = (tokio::time::Instant::now() + idle).min(deadline);
-                match tokio::time::timeout_at(wait, bytes.next()).await {
-                    Ok(Some(Ok(b))) => tr.push_payload_bytes(b, &mut items),
-                    Ok(Some(Err(e))) => tr.push_error(
-                        sm_stream::Error::Truncated(format!("upstream '{}' failed mid-stream: {e}", up.cfg.name)),
-                        &mut items,
-                    ),
-                    Ok(None) => tr.finish(&mut items),
-                    Err(_) => tr.push_error(
-                        sm_stream::Error::Upstream {
-                            kind: "upstream_idle_timeout".into(),
-                            message: if wait == deadline {
-                                format!("upstream '{}' exceeded its total time of {} s", up.cfg.name, t.total_secs)
-                            } else {
-                                format!("upstream '{}' sent nothing for {} s", up.cfg.name, t.idle_secs)
-                            },
-                            code: Some("upstream_idle_timeout".into()),
-                        },
-                        &mut items,
-                    ),
-                }
-                if !items.is_empty() {
-                    yield items;
-                }
-                if tr.is_finished() {
-                    break;
-                }
-            }
-        }))
+        };
+        open_stream(up, "/chat/completions", body, tcfg, call.client_auth).await
     }
 
     async fn embeddings(
@@ -340,6 +288,128 @@ impl OpenAi {
         .await
         .map_err(|_| timeout(up, "answer"))?
     }
+}
+
+/// A legacy completion from an upstream, relabelled with the gateway's id
+/// and the client's model name.
+pub async fn completion(
+    up: &Upstream,
+    req: &CompletionRequest,
+    tcfg: TranslatorConfig,
+    client_auth: Option<String>,
+) -> Result<Completion, ApiError> {
+    let t = &up.cfg.timeouts;
+    let body = body_for(up, req, &req.model, Some(false))?;
+    let work = async {
+        let resp = up
+            .request(
+                reqwest::Method::POST,
+                "/completions",
+                client_auth.as_deref(),
+            )
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| transport(up, &e))?;
+        if !resp.status().is_success() {
+            return Err(error_from(up, resp).await);
+        }
+        let bytes = resp.bytes().await.map_err(|e| transport(up, &e))?;
+        let mut c: Completion = serde_json::from_slice(&bytes).map_err(|e| {
+            ApiError::upstream(
+                StatusCode::BAD_GATEWAY,
+                "bad_upstream_response",
+                format!(
+                    "Upstream '{}' sent an unreadable completion: {e}",
+                    up.cfg.name
+                ),
+            )
+            .code("bad_upstream_response")
+        })?;
+        c.id = tcfg.id.clone();
+        c.model = req.model.clone();
+        Ok(c)
+    };
+    tokio::time::timeout(
+        Duration::from_secs(t.first_byte_secs.min(t.total_secs)),
+        work,
+    )
+    .await
+    .map_err(|_| timeout(up, "answer"))?
+}
+
+/// A streamed legacy completion from an upstream, normalized by the
+/// translator.
+pub async fn completion_stream(
+    up: &Arc<Upstream>,
+    req: &CompletionRequest,
+    tcfg: TranslatorConfig,
+    client_auth: Option<String>,
+) -> Result<ItemStream, ApiError> {
+    let body = body_for(up, req, &req.model, Some(true))?;
+    open_stream(Arc::clone(up), "/completions", body, tcfg, client_auth).await
+}
+
+/// Sends a streaming request and translates its SSE: the upstream's
+/// first-byte timeout for the head, its idle and total timeouts after.
+async fn open_stream(
+    up: Arc<Upstream>,
+    path: &str,
+    body: serde_json::Value,
+    mut tcfg: TranslatorConfig,
+    client_auth: Option<String>,
+) -> Result<ItemStream, ApiError> {
+    let t = up.cfg.timeouts;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(t.total_secs);
+    let resp = tokio::time::timeout(
+        Duration::from_secs(t.stream_first_byte_secs),
+        up.request(reqwest::Method::POST, path, client_auth.as_deref())
+            .json(&body)
+            .send(),
+    )
+    .await
+    .map_err(|_| timeout(&up, "answer"))?
+    .map_err(|e| transport(&up, &e))?;
+    if !resp.status().is_success() {
+        return Err(error_from(&up, resp).await);
+    }
+    tcfg.dialect = DialectKind::OpenAiChat;
+    tcfg.include_usage = true;
+    let mut tr = Translator::new(tcfg);
+    let idle = Duration::from_secs(t.idle_secs);
+    let mut bytes = resp.bytes_stream();
+    Ok(Box::pin(async_stream::stream! {
+        loop {
+            let mut items = Vec::new();
+            let wait = (tokio::time::Instant::now() + idle).min(deadline);
+            match tokio::time::timeout_at(wait, bytes.next()).await {
+                Ok(Some(Ok(b))) => tr.push_payload_bytes(b, &mut items),
+                Ok(Some(Err(e))) => tr.push_error(
+                    sm_stream::Error::Truncated(format!("upstream '{}' failed mid-stream: {e}", up.cfg.name)),
+                    &mut items,
+                ),
+                Ok(None) => tr.finish(&mut items),
+                Err(_) => tr.push_error(
+                    sm_stream::Error::Upstream {
+                        kind: "upstream_idle_timeout".into(),
+                        message: if wait == deadline {
+                            format!("upstream '{}' exceeded its total time of {} s", up.cfg.name, t.total_secs)
+                        } else {
+                            format!("upstream '{}' sent nothing for {} s", up.cfg.name, t.idle_secs)
+                        },
+                        code: Some("upstream_idle_timeout".into()),
+                    },
+                    &mut items,
+                ),
+            }
+            if !items.is_empty() {
+                yield items;
+            }
+            if tr.is_finished() {
+                break;
+            }
+        }
+    }))
 }
 
 impl Provider for OpenAi {

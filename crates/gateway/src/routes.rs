@@ -195,6 +195,36 @@ fn json<T: serde::Serialize>(v: &T) -> HttpResponse {
     }
 }
 
+/// Reads a body within `limit` (for the pass-through routes).
+pub(crate) async fn read_body_limited(
+    req: &HttpRequest,
+    payload: web::Payload,
+    limit: usize,
+) -> Result<Bytes, ApiError> {
+    read_body(req, payload, limit).await
+}
+
+/// Checks the client's key (for the pass-through routes).
+pub(crate) async fn authorize_request(
+    req: &HttpRequest,
+    state: &AppState,
+) -> Result<Option<keyauth::KeyId>, ApiError> {
+    authorize(req, state).await
+}
+
+/// Any route not served here: `/v1/*` passes through to OpenAI-style
+/// upstreams when there are any; everything else is an OpenAI-shaped 404.
+pub async fn fallback(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    if req.path().starts_with("/v1/") && !state.upstreams.is_empty() {
+        return crate::passthrough::passthrough(req, payload, state).await;
+    }
+    Ok(not_found(req).await)
+}
+
 async fn read_body(
     req: &HttpRequest,
     mut payload: web::Payload,
@@ -377,17 +407,22 @@ async fn chat(
         })
     };
     if stream {
-        return chat_stream(
-            &state,
-            cands,
-            &model_name,
+        let st = state.clone();
+        let mut open = |m: Arc<Model>, more: bool| {
+            let st = st.clone();
+            let call = make_call(more);
+            Box::pin(async move { st.provider(&m).chat_stream(&m, call?).await })
+                as futures_util::future::BoxFuture<'static, _>
+        };
+        let r = StreamReq {
+            model_name: &model_name,
+            route: "chat",
             key,
             started,
             include_usage,
             writer,
-            &mut make_call,
-        )
-        .await;
+        };
+        return stream_failover(&state, cands, r, &mut open).await;
     }
     let st = state.clone();
     let res = failover(&state, cands, &model_name, |m, more| {
@@ -424,20 +459,38 @@ fn served_by(resp: &mut HttpResponse, m: &Model) {
     }
 }
 
-/// A streamed chat: the next candidate is tried until one sends its first
-/// chunk (within the first-byte timeout); from then on the client has bytes
-/// and there is no retry.
-#[allow(clippy::too_many_arguments)]
-async fn chat_stream(
-    state: &AppState,
-    cands: Vec<Arc<Model>>,
-    model_name: &str,
+/// What a streamed request needs besides its candidates.
+struct StreamReq<'a> {
+    model_name: &'a str,
+    route: &'static str,
     key: Option<keyauth::KeyId>,
     started: Instant,
     include_usage: bool,
     writer: SseWriter,
-    make_call: &mut dyn FnMut(bool) -> Result<ChatCall, ApiError>,
+}
+
+/// A stream opener for one candidate (`more`: another candidate may follow,
+/// so the request must be kept).
+type Open<'s> = dyn FnMut(Arc<Model>, bool) -> futures_util::future::BoxFuture<'s, Result<ItemStream, ApiError>>
+    + 's;
+
+/// A streamed request: the next candidate is tried until one sends its first
+/// chunk (within the first-byte timeout); from then on the client has bytes
+/// and there is no retry.
+async fn stream_failover(
+    state: &AppState,
+    cands: Vec<Arc<Model>>,
+    r: StreamReq<'_>,
+    open: &mut Open<'_>,
 ) -> Result<HttpResponse, ApiError> {
+    let StreamReq {
+        model_name,
+        route,
+        key,
+        started,
+        include_usage,
+        writer,
+    } = r;
     let budget = state.router.config().max_attempts;
     let n = cands.len();
     let mut tried = 0;
@@ -451,15 +504,15 @@ async fn chat_stream(
             continue;
         }
         tried += 1;
-        let call = make_call(i + 1 < n && tried < budget)?;
+        let more = i + 1 < n && tried < budget;
         let first_byte = std::time::Duration::from_secs(match &m.upstream {
             Some(u) => u.cfg.timeouts.stream_first_byte_secs,
             None => state.config.first_byte_timeout_secs,
         });
         let t0 = Instant::now();
-        let provider = state.provider(&m);
+        let opening = open(Arc::clone(&m), more);
         let opened = tokio::time::timeout(first_byte, async {
-            let mut items = provider.chat_stream(&m, call).await?;
+            let mut items = opening.await?;
             let first = items.next().await;
             Ok::<_, ApiError>((first, items))
         })
@@ -519,7 +572,7 @@ async fn chat_stream(
         last = Some(err);
     }
     let e = exhausted(last, model_name);
-    tracing::info!(route = "chat", model = %model_name, status = e.status.as_u16(), error = e.label, "request failed");
+    tracing::info!(route, model = %model_name, status = e.status.as_u16(), error = e.label, "request failed");
     Err(e)
 }
 
@@ -530,8 +583,13 @@ async fn completions(
 ) -> Result<HttpResponse, ApiError> {
     let (started, key, r): (_, _, CompletionRequest) = accept(&req, payload, &state).await?;
     let prompt = shape::validate_completion(&r)?;
-    let model = state.resolve(&r.model)?;
-    if model.cfg.backend != Backend::Sagemaker {
+    // Legacy completions: SageMaker endpoints and OpenAI-style upstreams.
+    let cands: Vec<Arc<Model>> = state
+        .candidates(&r.model)?
+        .into_iter()
+        .filter(|m| m.cfg.backend != Backend::Bedrock)
+        .collect();
+    if cands.is_empty() {
         return Err(ApiError::invalid(format!(
             "'{}' is a chat model: use /v1/chat/completions",
             r.model
@@ -539,60 +597,96 @@ async fn completions(
         .param("model")
         .code("model_not_supported"));
     }
+    let cands = state.router.order(cands);
     let stream = r.is_stream();
     let include_usage = r.include_usage();
-    let tcfg = TranslatorConfig {
-        id: new_id("cmpl"),
+    let (id, created) = (new_id("cmpl"), now());
+    let auth = client_auth(&req);
+    let prompt_estimate = sm_stream::complete::estimate_tokens(&prompt);
+    let model_name = r.model.clone();
+    let base = TranslatorConfig {
+        id: id.clone(),
         model: r.model.clone(),
-        created: now(),
-        dialect: model.cfg.dialect,
+        created,
         // Legacy completions carry text only: reasoning stays inline.
         include_usage,
-        prompt_tokens_estimate: sm_stream::complete::estimate_tokens(&prompt),
+        prompt_tokens_estimate: prompt_estimate,
         ..TranslatorConfig::default()
     };
-    let up = shape::completion_body(&model, &r, prompt, stream)?;
+    let st = state.clone();
+    if stream {
+        let writer = SseWriter::new(&id, &r.model, created, OutputShape::Completion);
+        let mut open = |m: Arc<Model>, _more: bool| {
+            let (st, r, prompt, auth) = (st.clone(), r.clone(), prompt.clone(), auth.clone());
+            let tcfg = TranslatorConfig {
+                dialect: m.cfg.dialect,
+                ..base.clone()
+            };
+            Box::pin(async move {
+                match &m.upstream {
+                    Some(up) => crate::openai::completion_stream(up, &r, tcfg, auth).await,
+                    None => {
+                        let body = shape::completion_body(&m, &r, prompt, true)?;
+                        st.sagemaker.stream_items(&m.cfg, body, tcfg).await
+                    }
+                }
+            }) as futures_util::future::BoxFuture<'static, _>
+        };
+        let sr = StreamReq {
+            model_name: &model_name,
+            route: "completions",
+            key,
+            started,
+            include_usage,
+            writer,
+        };
+        return stream_failover(&state, cands, sr, &mut open).await;
+    }
+    let (out, model) = failover(&state, cands, &model_name, |m, _| {
+        let (st, r, prompt, auth) = (st.clone(), r.clone(), prompt.clone(), auth.clone());
+        let tcfg = TranslatorConfig {
+            dialect: m.cfg.dialect,
+            ..base.clone()
+        };
+        Box::pin(async move {
+            match &m.upstream {
+                Some(up) => crate::openai::completion(up, &r, tcfg, auth).await,
+                None => {
+                    let body = shape::completion_body(&m, &r, prompt, false)?;
+                    let c = st.sagemaker.complete(&m.cfg, body, tcfg.clone()).await?;
+                    Ok(Completion {
+                        id: tcfg.id,
+                        object: Default::default(),
+                        created: tcfg.created,
+                        model: c.model,
+                        choices: c
+                            .choices
+                            .into_iter()
+                            .map(|ch| CompletionChoice {
+                                text: ch.message.content.unwrap_or_default(),
+                                index: ch.index,
+                                logprobs: None,
+                                finish_reason: Some(ch.finish_reason),
+                            })
+                            .collect(),
+                        usage: c.usage,
+                        system_fingerprint: None,
+                    })
+                }
+            }
+        })
+    })
+    .await?;
     let ctx = Ctx {
         key,
         model,
         started,
         route: "completions",
     };
-    if stream {
-        let writer = SseWriter::new(&tcfg.id, &tcfg.model, tcfg.created, OutputShape::Completion);
-        let items = state
-            .sagemaker
-            .stream_items(&ctx.model.cfg, up, tcfg)
-            .await
-            .inspect_err(|e| ctx.log(e.status.as_u16(), None, true))?;
-        return Ok(sse_response(&state, ctx, items, writer, include_usage));
-    }
-    let (id, created) = (tcfg.id.clone(), tcfg.created);
-    let c = state
-        .sagemaker
-        .complete(&ctx.model.cfg, up, tcfg)
-        .await
-        .inspect_err(|e| ctx.log(e.status.as_u16(), None, false))?;
-    ctx.log(200, c.usage.as_ref(), false);
-    let out = Completion {
-        id,
-        object: Default::default(),
-        created,
-        model: c.model,
-        choices: c
-            .choices
-            .into_iter()
-            .map(|ch| CompletionChoice {
-                text: ch.message.content.unwrap_or_default(),
-                index: ch.index,
-                logprobs: None,
-                finish_reason: Some(ch.finish_reason),
-            })
-            .collect(),
-        usage: c.usage,
-        system_fingerprint: None,
-    };
-    Ok(json(&out))
+    ctx.log(200, out.usage.as_ref(), false);
+    let mut resp = json(&out);
+    served_by(&mut resp, &ctx.model);
+    Ok(resp)
 }
 
 async fn embeddings(

@@ -108,7 +108,7 @@ pub fn app(
     App::new()
         .app_data(state)
         .configure(routes::configure)
-        .default_service(web::to(routes::not_found))
+        .default_service(web::to(routes::fallback))
 }
 
 /// Binds and runs until SIGTERM or SIGINT; then stops accepting, lets

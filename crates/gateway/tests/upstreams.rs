@@ -31,7 +31,7 @@ name = "a"
 base_url = "{a}"
 api_key = "{UPSTREAM_KEY}"
 priority = 0
-models_allow = ["gpt-*", "text-embedding-*"]
+models_allow = ["gpt-*", "text-embedding-*", "whisper-*", "big", "moderations"]
 models_deny = ["gpt-4o-private"]
 rename = {{ "gpt-4o-mini" = "qwen2.5-7b-instruct" }}
 headers = {{ "x-tenant" = "t1" }}
@@ -354,4 +354,113 @@ async fn weighted_and_least_latency_strategies_spread_and_prefer() {
         .unwrap()
         .bytes_stream();
     while s.next().await.is_some() {}
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn legacy_completions_through_an_upstream() {
+    let s = setup("").await;
+    let body = json!({"model": "gpt-3.5-turbo-instruct", "prompt": "Say hi"});
+    let r = post(&s.gw, "/v1/completions", body.clone()).await;
+    assert_eq!(r.headers()["x-oai-upstream"], "a");
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["object"], "text_completion");
+    assert_eq!(v["choices"][0]["text"], "a completes: Say hi");
+    assert_eq!(v["model"], "gpt-3.5-turbo-instruct");
+    let mut body = body;
+    body["stream"] = true.into();
+    let events = sse_events(post(&s.gw, "/v1/completions", body).await).await;
+    assert_eq!(content(&events), "a completes: Say hi");
+    assert_eq!(events.last().unwrap(), "[DONE]");
+}
+
+fn peak_rss_kib(gw: &Gateway) -> u64 {
+    std::fs::read_to_string(format!("/proc/{}/status", gw.child.id()))
+        .unwrap()
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|n| n.parse().ok())
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn other_routes_pass_through_streaming_both_ways() {
+    let s = setup("").await;
+    // A JSON route: the upstream's answer (here its 404) comes back as is.
+    let r = post(
+        &s.gw,
+        "/v1/moderations",
+        json!({"model": "moderations", "input": "x"}),
+    )
+    .await;
+    assert_eq!(r.status(), 404);
+    assert_eq!(r.headers()["x-oai-upstream"], "a");
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["message"], "unknown route");
+    let up = s.a.requests().pop().unwrap();
+    assert_eq!(up.path, "/v1/moderations");
+    assert_eq!(
+        up.headers["authorization"],
+        format!("Bearer {UPSTREAM_KEY}")
+    );
+    // No key, no pass-through.
+    let r = client()
+        .post(format!("{}/v1/moderations", s.gw.url))
+        .json(&json!({"model": "moderations"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    // A route no upstream serves.
+    let r = post(
+        &s.gw,
+        "/v1/images/generations",
+        json!({"model": "dall-e-3"}),
+    )
+    .await;
+    assert_eq!(r.status(), 404);
+
+    let before = peak_rss_kib(&s.gw);
+    // A 64 MiB multipart upload, streamed: the model comes from its field.
+    let file = vec![7u8; 64 * 1024 * 1024];
+    let form = reqwest::multipart::Form::new()
+        .text("model", "whisper-1")
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(file).file_name("a.wav"),
+        );
+    let r = client()
+        .post(format!("{}/v1/audio/transcriptions", s.gw.url))
+        .bearer_auth(KEY)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    let text = v["text"].as_str().unwrap();
+    assert!(
+        text.starts_with("a got 671") && text.ends_with("for whisper-1"),
+        "{text}"
+    );
+    // A 256 MiB streamed download; the path stands in for the model.
+    let r = client()
+        .get(format!("{}/v1/big?mib=256", s.gw.url))
+        .bearer_auth(KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let mut n = 0usize;
+    let mut body = r.bytes_stream();
+    while let Some(c) = body.next().await {
+        n += c.unwrap().len();
+    }
+    assert_eq!(n, 256 * 1024 * 1024);
+    let grew = peak_rss_kib(&s.gw).saturating_sub(before);
+    eprintln!("pass-through of 64 MiB up and 256 MiB down: peak RSS {before} KiB before, +{grew} KiB");
+    assert!(
+        grew < 24 * 1024,
+        "peak RSS grew {grew} KiB passing 64 MiB up and 256 MiB down: not flat"
+    );
 }

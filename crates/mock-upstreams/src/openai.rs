@@ -162,6 +162,7 @@ async fn handle(
     let path = req.path.split('?').next().unwrap_or_default();
     match (req.method.as_str(), path) {
         ("POST", "/v1/chat/completions") => chat(&body, w, r, s, &fault).await,
+        ("POST", "/v1/completions") => completion(&body, w, s).await,
         ("POST", "/v1/embeddings") => {
             let inputs: Vec<String> = match &body["input"] {
                 Value::String(t) => vec![t.clone()],
@@ -243,6 +244,39 @@ async fn handle(
         }
         _ => error(w, 404, "unknown route").await,
     }
+}
+
+async fn completion(body: &Value, w: &mut OwnedWriteHalf, s: &Shared) -> Result<bool> {
+    let text = format!(
+        "{} completes: {}",
+        s.name,
+        body["prompt"].as_str().unwrap_or("")
+    );
+    let model = body["model"].clone();
+    if body["stream"] != true {
+        let out = json!({"id": "cmpl-up", "object": "text_completion", "created": 1, "model": model,
+            "choices": [{"text": text, "index": 0, "logprobs": null, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7}});
+        http::write_full(
+            w,
+            200,
+            &[("content-type", "application/json".to_owned())],
+            out.to_string().as_bytes(),
+        )
+        .await?;
+        return Ok(true);
+    }
+    http::write_chunked_head(w, 200, &[("content-type", "text/event-stream".to_owned())]).await?;
+    for word in text.split_inclusive(' ') {
+        let e = json!({"id": "cmpl-up", "object": "text_completion", "created": 1, "model": model,
+            "choices": [{"text": word, "index": 0, "logprobs": null, "finish_reason": null}]});
+        http::write_chunk(w, format!("data: {e}\n\n").as_bytes()).await?;
+    }
+    let e = json!({"id": "cmpl-up", "object": "text_completion", "created": 1, "model": model,
+        "choices": [{"text": "", "index": 0, "logprobs": null, "finish_reason": "stop"}]});
+    http::write_chunk(w, format!("data: {e}\n\ndata: [DONE]\n\n").as_bytes()).await?;
+    http::write_chunk(w, b"").await?;
+    Ok(true)
 }
 
 fn last_user(body: &Value) -> String {
