@@ -51,7 +51,7 @@ async fn main() -> std::process::ExitCode {
         return std::process::ExitCode::SUCCESS;
     }
     gateway::init_logging(config.log_format);
-    match gateway::server::run(config).await {
+    match gateway::server::run(config, cli.config.clone()).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = format!("{e:#}"), "gateway failed");

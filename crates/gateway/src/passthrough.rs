@@ -17,7 +17,7 @@ use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 
 use crate::error::ApiError;
-use crate::state::{AppState, Model};
+use crate::state::{Handle, Model};
 
 /// How much of a multipart body is searched for the `model` field.
 const MODEL_SCAN_BYTES: usize = 64 * 1024;
@@ -102,8 +102,9 @@ fn pump(
 pub async fn passthrough(
     req: HttpRequest,
     mut payload: web::Payload,
-    state: web::Data<AppState>,
+    handle: web::Data<Handle>,
 ) -> Result<HttpResponse, ApiError> {
+    let state = handle.state();
     crate::routes::authorize_request(&req, &state).await?;
     let path = req
         .path()

@@ -282,6 +282,36 @@ impl Router {
         }
     }
 
+    /// Takes over the health of the candidates `old` also knew (after a
+    /// reload), keeping this configuration's `disabled` flags.
+    pub fn adopt(&self, old: &Router) {
+        let old_h = old.lock();
+        let mut h = self.lock();
+        for (name, x) in h.iter_mut() {
+            if let Some(o) = old_h.get(name) {
+                let disabled = x.state == BreakerState::Disabled;
+                *x = Health {
+                    state: if disabled {
+                        BreakerState::Disabled
+                    } else if o.state == BreakerState::Disabled {
+                        BreakerState::Closed
+                    } else {
+                        o.state
+                    },
+                    consecutive: o.consecutive,
+                    window: o.window.clone(),
+                    open_until: o.open_until,
+                    probing: false,
+                    ewma_ttfb_ms: o.ewma_ttfb_ms,
+                    requests: o.requests,
+                    failures: o.failures,
+                    last_error: o.last_error.clone(),
+                    opened: o.opened,
+                };
+            }
+        }
+    }
+
     /// Manual disable or enable; `false` if no such candidate.
     pub fn set_disabled(&self, key: &str, disabled: bool) -> bool {
         let mut h = self.lock();

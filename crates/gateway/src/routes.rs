@@ -20,7 +20,7 @@ use crate::config::Backend;
 use crate::error::ApiError;
 use crate::provider::{ChatCall, ItemStream};
 use crate::shape;
-use crate::state::{AppState, Model};
+use crate::state::{AppState, Handle, Model};
 
 /// Registers every route.
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -49,7 +49,8 @@ async fn ping() -> HttpResponse {
         .body(r#"{"status":"ok"}"#)
 }
 
-async fn health(state: web::Data<AppState>) -> HttpResponse {
+async fn health(handle: web::Data<Handle>) -> HttpResponse {
+    let state = handle.state();
     let (ready, auth) = match &state.auth {
         None => (true, serde_json::json!({"enabled": false})),
         Some(a) => {
@@ -96,10 +97,8 @@ async fn admin_auth(req: &HttpRequest, state: &AppState) -> Result<(), ApiError>
 }
 
 /// `GET /admin/upstreams`: every candidate's breaker and health.
-async fn admin_list(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
+async fn admin_list(req: HttpRequest, handle: web::Data<Handle>) -> Result<HttpResponse, ApiError> {
+    let state = handle.state();
     admin_auth(&req, &state).await?;
     Ok(json(&serde_json::json!({
         "object": "list",
@@ -111,8 +110,9 @@ async fn admin_list(
 async fn admin_set(
     req: HttpRequest,
     path: web::Path<(String, String)>,
-    state: web::Data<AppState>,
+    handle: web::Data<Handle>,
 ) -> Result<HttpResponse, ApiError> {
+    let state = handle.state();
     admin_auth(&req, &state).await?;
     let (action, name) = path.into_inner();
     if !state.router.set_disabled(&name, action == "disable") {
@@ -145,8 +145,9 @@ async fn authorize(
 
 async fn list_models(
     req: HttpRequest,
-    state: web::Data<AppState>,
+    handle: web::Data<Handle>,
 ) -> Result<HttpResponse, ApiError> {
+    let state = handle.state();
     authorize(&req, &state).await?;
     let mut data = state
         .order
@@ -165,8 +166,9 @@ async fn list_models(
 async fn get_model(
     req: HttpRequest,
     path: web::Path<String>,
-    state: web::Data<AppState>,
+    handle: web::Data<Handle>,
 ) -> Result<HttpResponse, ApiError> {
+    let state = handle.state();
     authorize(&req, &state).await?;
     let id = path.into_inner();
     if !state.models.contains_key(&id)
@@ -217,10 +219,11 @@ pub(crate) async fn authorize_request(
 pub async fn fallback(
     req: HttpRequest,
     payload: web::Payload,
-    state: web::Data<AppState>,
+    handle: web::Data<Handle>,
 ) -> Result<HttpResponse, ApiError> {
+    let state = handle.state();
     if req.path().starts_with("/v1/") && !state.upstreams.is_empty() {
-        return crate::passthrough::passthrough(req, payload, state).await;
+        return crate::passthrough::passthrough(req, payload, handle).await;
     }
     Ok(not_found(req).await)
 }
@@ -382,8 +385,9 @@ where
 async fn chat(
     req: HttpRequest,
     payload: web::Payload,
-    state: web::Data<AppState>,
+    handle: web::Data<Handle>,
 ) -> Result<HttpResponse, ApiError> {
+    let state = handle.state();
     let (started, key, r): (_, _, ChatCompletionRequest) = accept(&req, payload, &state).await?;
     shape::validate_chat(&r)?;
     let cands = state.router.order(state.candidates(&r.model)?);
@@ -407,11 +411,11 @@ async fn chat(
         })
     };
     if stream {
-        let st = state.clone();
+        let h = handle.clone();
         let mut open = |m: Arc<Model>, more: bool| {
-            let st = st.clone();
+            let h = h.clone();
             let call = make_call(more);
-            Box::pin(async move { st.provider(&m).chat_stream(&m, call?).await })
+            Box::pin(async move { h.provider(&m).chat_stream(&m, call?).await })
                 as futures_util::future::BoxFuture<'static, _>
         };
         let r = StreamReq {
@@ -424,11 +428,11 @@ async fn chat(
         };
         return stream_failover(&state, cands, r, &mut open).await;
     }
-    let st = state.clone();
+    let h = handle.clone();
     let res = failover(&state, cands, &model_name, |m, more| {
-        let st = st.clone();
+        let h = h.clone();
         let call = make_call(more);
-        Box::pin(async move { st.provider(&m).chat(&m, call?).await })
+        Box::pin(async move { h.provider(&m).chat(&m, call?).await })
     })
     .await;
     match res {
@@ -579,8 +583,9 @@ async fn stream_failover(
 async fn completions(
     req: HttpRequest,
     payload: web::Payload,
-    state: web::Data<AppState>,
+    handle: web::Data<Handle>,
 ) -> Result<HttpResponse, ApiError> {
+    let state = handle.state();
     let (started, key, r): (_, _, CompletionRequest) = accept(&req, payload, &state).await?;
     let prompt = shape::validate_completion(&r)?;
     // Legacy completions: SageMaker endpoints and OpenAI-style upstreams.
@@ -613,11 +618,11 @@ async fn completions(
         prompt_tokens_estimate: prompt_estimate,
         ..TranslatorConfig::default()
     };
-    let st = state.clone();
+    let h = handle.clone();
     if stream {
         let writer = SseWriter::new(&id, &r.model, created, OutputShape::Completion);
         let mut open = |m: Arc<Model>, _more: bool| {
-            let (st, r, prompt, auth) = (st.clone(), r.clone(), prompt.clone(), auth.clone());
+            let (h, r, prompt, auth) = (h.clone(), r.clone(), prompt.clone(), auth.clone());
             let tcfg = TranslatorConfig {
                 dialect: m.cfg.dialect,
                 ..base.clone()
@@ -627,7 +632,7 @@ async fn completions(
                     Some(up) => crate::openai::completion_stream(up, &r, tcfg, auth).await,
                     None => {
                         let body = shape::completion_body(&m, &r, prompt, true)?;
-                        st.sagemaker.stream_items(&m.cfg, body, tcfg).await
+                        h.sagemaker.stream_items(&m.cfg, body, tcfg).await
                     }
                 }
             }) as futures_util::future::BoxFuture<'static, _>
@@ -643,7 +648,7 @@ async fn completions(
         return stream_failover(&state, cands, sr, &mut open).await;
     }
     let (out, model) = failover(&state, cands, &model_name, |m, _| {
-        let (st, r, prompt, auth) = (st.clone(), r.clone(), prompt.clone(), auth.clone());
+        let (h, r, prompt, auth) = (h.clone(), r.clone(), prompt.clone(), auth.clone());
         let tcfg = TranslatorConfig {
             dialect: m.cfg.dialect,
             ..base.clone()
@@ -653,7 +658,7 @@ async fn completions(
                 Some(up) => crate::openai::completion(up, &r, tcfg, auth).await,
                 None => {
                     let body = shape::completion_body(&m, &r, prompt, false)?;
-                    let c = st.sagemaker.complete(&m.cfg, body, tcfg.clone()).await?;
+                    let c = h.sagemaker.complete(&m.cfg, body, tcfg.clone()).await?;
                     Ok(Completion {
                         id: tcfg.id,
                         object: Default::default(),
@@ -692,16 +697,17 @@ async fn completions(
 async fn embeddings(
     req: HttpRequest,
     payload: web::Payload,
-    state: web::Data<AppState>,
+    handle: web::Data<Handle>,
 ) -> Result<HttpResponse, ApiError> {
+    let state = handle.state();
     let (started, key, r): (_, _, EmbeddingRequest) = accept(&req, payload, &state).await?;
     let cands = state.router.order(state.candidates(&r.model)?);
     let auth = client_auth(&req);
     let model_name = r.model.clone();
-    let st = state.clone();
+    let h = handle.clone();
     let (out, model) = failover(&state, cands, &model_name, |m, _| {
-        let (st, r, auth) = (st.clone(), r.clone(), auth.clone());
-        Box::pin(async move { st.provider(&m).embeddings(&m, r, auth).await })
+        let (h, r, auth) = (h.clone(), r.clone(), auth.clone());
+        Box::pin(async move { h.provider(&m).embeddings(&m, r, auth).await })
     })
     .await
     .inspect_err(|e| {

@@ -17,11 +17,13 @@ use crate::bedrock::Bedrock;
 use crate::config::Config;
 use crate::routes;
 use crate::sagemaker::SageMaker;
-use crate::state::AppState;
+use std::path::PathBuf;
+
+use crate::state::{AppState, Handle};
 
 /// Builds the AWS clients, the key cache (loading keys once) and the model
 /// registry.
-pub async fn build_state(config: Config) -> anyhow::Result<(AppState, aws_config::SdkConfig)> {
+pub async fn build_state(config: Config) -> anyhow::Result<(Handle, aws_config::SdkConfig)> {
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         // Streams have the gateway's own first-byte and idle timeouts, which
         // end them with an error event; the SDK's throughput monitor would
@@ -83,19 +85,19 @@ pub async fn build_state(config: Config) -> anyhow::Result<(AppState, aws_config
         .bedrock
         .discover_models
         .then(|| Duration::from_secs(config.bedrock.discovery_ttl_secs.max(1)));
-    let state = AppState::new(config, auth, sagemaker, bedrock)?;
+    let state = AppState::new(config, auth)?;
     if let Some(ttl) = discover {
         // Listed now and every TTL in the background: never on the request path.
         state
             .catalog
             .spawn_refresh(aws_sdk_bedrock::Client::new(&sdk), ttl);
     }
-    Ok((state, sdk))
+    Ok((Handle::new(state, sagemaker, bedrock), sdk))
 }
 
 /// The application: the same function serves `main` and the tests.
 pub fn app(
-    state: web::Data<AppState>,
+    state: web::Data<Handle>,
 ) -> App<
     impl ServiceFactory<
         ServiceRequest,
@@ -111,25 +113,75 @@ pub fn app(
         .default_service(web::to(routes::fallback))
 }
 
+/// Reloads on SIGHUP and when the config file changes (checked every 2 s):
+/// an invalid config is refused with its error and the running one stays.
+fn spawn_reload(handle: Handle, path: Option<PathBuf>) {
+    tokio::spawn(async move {
+        let mut hup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                tracing::warn!(error = %e, "SIGHUP reload unavailable");
+                None
+            }
+        };
+        let mtime = |p: &Option<PathBuf>| {
+            p.as_ref()
+                .and_then(|p| std::fs::metadata(p).ok())
+                .and_then(|m| m.modified().ok())
+        };
+        let mut seen = mtime(&path);
+        loop {
+            let why = tokio::select! {
+                _ = async {
+                    match hup.as_mut() {
+                        Some(h) => { h.recv().await; }
+                        None => std::future::pending::<()>().await,
+                    }
+                } => "SIGHUP",
+                _ = tokio::time::sleep(Duration::from_secs(2)) => {
+                    let now = mtime(&path);
+                    if now == seen {
+                        continue;
+                    }
+                    seen = now;
+                    "file change"
+                }
+            };
+            let loaded = Config::load(path.as_deref(), &|k| std::env::var(k).ok());
+            match loaded.and_then(|c| handle.reload(c)) {
+                Ok(()) => tracing::info!(trigger = why, "configuration reloaded"),
+                Err(e) => tracing::error!(
+                    trigger = why,
+                    key = %e.key,
+                    reason = %e.reason,
+                    "configuration reload refused; the running configuration stays"
+                ),
+            }
+        }
+    });
+}
+
 /// Binds and runs until SIGTERM or SIGINT; then stops accepting, lets
 /// in-flight requests and streams finish for up to `shutdown_timeout_secs`,
-/// and returns.
-pub async fn run(config: Config) -> anyhow::Result<()> {
+/// and returns. `path` is the config file, watched for reloads.
+pub async fn run(config: Config, path: Option<PathBuf>) -> anyhow::Result<()> {
     let listen = config.listen.clone();
     let workers = config.workers;
     let shutdown = config.shutdown_timeout_secs;
-    let (state, sdk) = build_state(config).await?;
+    let (handle, sdk) = build_state(config).await?;
+    spawn_reload(handle.clone(), path);
     let mut server = HttpServer::new(move || {
         // AWS clients per worker: a worker's upstream connections are
         // then driven by its own runtime, with no cross-thread wake-ups.
-        let mut s = state.clone();
-        s.sagemaker = state
-            .sagemaker
-            .with_client(aws_sdk_sagemakerruntime::Client::new(&sdk));
-        s.bedrock = state
-            .bedrock
-            .with_client(aws_sdk_bedrockruntime::Client::new(&sdk));
-        app(web::Data::new(s))
+        let h = handle.with_clients(
+            handle
+                .sagemaker
+                .with_client(aws_sdk_sagemakerruntime::Client::new(&sdk)),
+            handle
+                .bedrock
+                .with_client(aws_sdk_bedrockruntime::Client::new(&sdk)),
+        );
+        app(web::Data::new(h))
     })
     .tcp_nodelay(true)
     .shutdown_timeout(shutdown)

@@ -8,7 +8,7 @@ use keyauth::KeyAuth;
 use sm_stream::DialectKind;
 
 use crate::bedrock::{Bedrock, Catalog};
-use crate::config::{Backend, Config, ModelConfig};
+use crate::config::{Backend, Config, ConfigError, ModelConfig};
 use crate::error::ApiError;
 use crate::openai::{OpenAi, Upstream};
 use crate::provider::Provider;
@@ -53,9 +53,9 @@ impl Model {
     }
 }
 
-/// Everything a handler needs. Cloned once per HTTP worker (the model
-/// registry and key cache are shared behind `Arc`s).
-#[derive(Debug, Clone)]
+/// Everything a handler reads, built from one configuration: swapped whole
+/// on reload (requests in flight keep the one they started with).
+#[derive(Debug)]
 pub struct AppState {
     /// The configuration.
     pub config: Config,
@@ -65,10 +65,6 @@ pub struct AppState {
     pub order: Vec<String>,
     /// API-key verification (`None` when auth is disabled).
     pub auth: Option<Arc<KeyAuth>>,
-    /// The SageMaker backend.
-    pub sagemaker: SageMaker,
-    /// The Bedrock backend.
-    pub bedrock: Bedrock,
     /// Bedrock models found by discovery (empty unless enabled).
     pub catalog: Catalog,
     /// OpenAI-compatible upstreams, in configuration order.
@@ -84,8 +80,6 @@ impl AppState {
     pub fn new(
         config: Config,
         auth: Option<Arc<KeyAuth>>,
-        sagemaker: SageMaker,
-        bedrock: Bedrock,
     ) -> Result<Self, crate::config::ConfigError> {
         let created = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -162,22 +156,11 @@ impl AppState {
             models,
             order,
             auth,
-            sagemaker,
-            bedrock,
             catalog: Catalog::default(),
             upstreams: Arc::new(upstreams),
             router,
             admin,
         })
-    }
-
-    /// The backend that serves a model.
-    pub fn provider(&self, m: &Model) -> &dyn Provider {
-        match m.cfg.backend {
-            Backend::Sagemaker => &self.sagemaker,
-            Backend::Bedrock => &self.bedrock,
-            Backend::Openai => &OpenAi,
-        }
     }
 
     /// The OpenAI-compatible upstreams that serve `name` (allow, then deny),
@@ -257,5 +240,91 @@ impl AppState {
         )
         .param("model")
         .code("model_not_found"))
+    }
+}
+
+/// A worker's view of the gateway: its own AWS clients (so its upstream
+/// connections are driven by its own runtime) and the current [`AppState`],
+/// shared by every worker and swapped atomically by [`Handle::reload`].
+#[derive(Debug, Clone)]
+pub struct Handle {
+    live: Arc<std::sync::RwLock<Arc<AppState>>>,
+    /// The SageMaker backend.
+    pub sagemaker: SageMaker,
+    /// The Bedrock backend.
+    pub bedrock: Bedrock,
+}
+
+impl Handle {
+    /// A handle over a first state.
+    pub fn new(state: AppState, sagemaker: SageMaker, bedrock: Bedrock) -> Self {
+        Self {
+            live: Arc::new(std::sync::RwLock::new(Arc::new(state))),
+            sagemaker,
+            bedrock,
+        }
+    }
+
+    /// The same state with other clients (one set per worker).
+    pub fn with_clients(&self, sagemaker: SageMaker, bedrock: Bedrock) -> Self {
+        Self {
+            live: Arc::clone(&self.live),
+            sagemaker,
+            bedrock,
+        }
+    }
+
+    /// The current state.
+    pub fn state(&self) -> Arc<AppState> {
+        match self.live.read() {
+            Ok(g) => Arc::clone(&g),
+            Err(p) => Arc::clone(&p.into_inner()),
+        }
+    }
+
+    /// The backend that serves a model.
+    pub fn provider(&self, m: &Model) -> &dyn Provider {
+        match m.cfg.backend {
+            Backend::Sagemaker => &self.sagemaker,
+            Backend::Bedrock => &self.bedrock,
+            Backend::Openai => &OpenAi,
+        }
+    }
+
+    /// Builds a state from `config` and swaps it in. An invalid config is
+    /// refused (the running one stays); the key cache, the discovered models
+    /// and each candidate's health carry over. Settings bound at start
+    /// (listen address, workers, AWS, auth sources, Bedrock image fetching)
+    /// take a restart: a change to them is logged and otherwise ignored.
+    pub fn reload(&self, config: Config) -> Result<(), ConfigError> {
+        config.validate()?;
+        let old = self.state();
+        let o = &old.config;
+        let restart = [
+            ("listen", o.listen != config.listen),
+            ("workers", o.workers != config.workers),
+            ("aws", format!("{:?}", o.aws) != format!("{:?}", config.aws)),
+            (
+                "auth",
+                format!("{:?}", o.auth) != format!("{:?}", config.auth),
+            ),
+            (
+                "bedrock",
+                format!("{:?}", o.bedrock) != format!("{:?}", config.bedrock),
+            ),
+        ];
+        for (key, changed) in restart {
+            if changed {
+                tracing::warn!(key, "config reload: this setting changes only on restart");
+            }
+        }
+        let mut next = AppState::new(config, old.auth.clone())?;
+        next.catalog = old.catalog.clone();
+        next.router.adopt(&old.router);
+        match self.live.write() {
+            Ok(mut g) => *g = Arc::new(next),
+            Err(p) => *p.into_inner() = Arc::new(next),
+        }
+        Ok(())
     }
 }

@@ -28,6 +28,11 @@ impl Drop for Gateway {
 }
 
 impl Gateway {
+    /// The TOML file it was started with (rewrite it to test reloads).
+    pub(crate) fn config_path(&self) -> std::path::PathBuf {
+        self._dir.0.join("gateway.toml")
+    }
+
     pub(crate) fn logs(&self) -> String {
         String::from_utf8_lossy(&self.logs.lock().unwrap()).into_owned()
     }

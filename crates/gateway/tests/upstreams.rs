@@ -458,9 +458,68 @@ async fn other_routes_pass_through_streaming_both_ways() {
     }
     assert_eq!(n, 256 * 1024 * 1024);
     let grew = peak_rss_kib(&s.gw).saturating_sub(before);
-    eprintln!("pass-through of 64 MiB up and 256 MiB down: peak RSS {before} KiB before, +{grew} KiB");
+    eprintln!(
+        "pass-through of 64 MiB up and 256 MiB down: peak RSS {before} KiB before, +{grew} KiB"
+    );
     assert!(
         grew < 24 * 1024,
         "peak RSS grew {grew} KiB passing 64 MiB up and 256 MiB down: not flat"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn config_reloads_on_file_change_and_sighup_without_touching_streams() {
+    let s = setup("").await;
+    assert_eq!(served(&s.gw, hi("gpt-4o-mini", false)).await.1, "a");
+    // A stream in flight on a, slowed down.
+    s.a.set_token_delay(Duration::from_millis(400));
+    let gw_url = s.gw.url.clone();
+    let in_flight = tokio::spawn(async move {
+        let r = client()
+            .post(format!("{gw_url}/v1/chat/completions"))
+            .bearer_auth(KEY)
+            .json(&hi("gpt-4o-mini", true))
+            .send()
+            .await
+            .unwrap();
+        sse_events(r).await
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // The file changes: b now goes first.
+    let path = s.gw.config_path();
+    let text = std::fs::read_to_string(&path).unwrap();
+    let swapped = text.replacen("priority = 0", "priority = 5", 1);
+    std::fs::write(&path, &swapped).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(8);
+    loop {
+        if served(&s.gw, hi("gpt-4o-mini", false)).await.1 == "b" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no reload: {}", s.gw.logs());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let events = in_flight.await.unwrap();
+    assert_eq!(
+        content(&events),
+        "a says: hi there",
+        "the stream in flight finished on a"
+    );
+    assert_eq!(events.last().unwrap(), "[DONE]");
+    assert!(s.gw.logs().contains("configuration reloaded"));
+
+    // An invalid config by SIGHUP is refused; the running one stays.
+    let bad = swapped.replacen("max_attempts = 3", "max_attempts = 0", 1);
+    std::fs::write(&path, bad).unwrap();
+    let ok = std::process::Command::new("kill")
+        .args(["-HUP", &s.gw.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let deadline = Instant::now() + Duration::from_secs(8);
+    while !s.gw.logs().contains("configuration reload refused") {
+        assert!(Instant::now() < deadline, "{}", s.gw.logs());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(s.gw.logs().contains("routing.max_attempts"));
+    assert_eq!(served(&s.gw, hi("gpt-4o-mini", false)).await.1, "b");
 }
