@@ -152,6 +152,24 @@ pub struct AuthConfig {
     pub refresh_min_interval_secs: u64,
     /// Serve without authentication (`AUTH_DISABLED=true`). Explicit only.
     pub disabled: bool,
+    /// Keys limited to some upstreams and models (they authenticate as
+    /// static keys do).
+    pub scoped_keys: Vec<ScopedKey>,
+}
+
+/// A client key allowed only some upstreams and models.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScopedKey {
+    /// The key.
+    pub key: Secret,
+    /// Candidates it may use: upstream names, or `models/<name>` for
+    /// SageMaker and Bedrock models; empty: all.
+    #[serde(default)]
+    pub upstreams: Vec<String>,
+    /// Models it may ask for (`*` globs); empty: all.
+    #[serde(default)]
+    pub models: Vec<String>,
 }
 
 impl Default for AuthConfig {
@@ -162,6 +180,7 @@ impl Default for AuthConfig {
             cache_ttl_secs: 3600,
             refresh_min_interval_secs: 10,
             disabled: false,
+            scoped_keys: Vec::new(),
         }
     }
 }
@@ -809,7 +828,11 @@ impl Config {
         if self.bedrock.image_fetch.enabled && self.bedrock.image_fetch.max_bytes == 0 {
             return Err(err("bedrock.image_fetch.max_bytes", "must be above 0"));
         }
-        if !self.auth.disabled && self.auth.keys.is_empty() && self.auth.secret_id.is_none() {
+        if !self.auth.disabled
+            && self.auth.keys.is_empty()
+            && self.auth.scoped_keys.is_empty()
+            && self.auth.secret_id.is_none()
+        {
             return Err(err(
                 "auth",
                 "no API key source: set API_KEY or AUTH_SECRET_ID (auth.keys / auth.secret_id), \

@@ -105,7 +105,7 @@ pub async fn passthrough(
     handle: web::Data<Handle>,
 ) -> Result<HttpResponse, ApiError> {
     let state = handle.state();
-    crate::routes::authorize_request(&req, &state).await?;
+    let key = crate::routes::authorize_request(&req, &state).await?;
     let path = req
         .path()
         .strip_prefix("/v1")
@@ -152,7 +152,14 @@ pub async fn passthrough(
         (Body::Held(bytes), model)
     };
     let model = from_body.unwrap_or_else(|| path.trim_start_matches('/').to_owned());
-    let cands = state.router.order(state.upstream_candidates(&model));
+    let cands = state.upstream_candidates(&model);
+    let cands = if cands.is_empty() {
+        cands
+    } else {
+        state
+            .router
+            .order(state.permit(key.as_ref(), &model, cands)?)
+    };
     if cands.is_empty() {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,

@@ -390,7 +390,10 @@ async fn chat(
     let state = handle.state();
     let (started, key, r): (_, _, ChatCompletionRequest) = accept(&req, payload, &state).await?;
     shape::validate_chat(&r)?;
-    let cands = state.router.order(state.candidates(&r.model)?);
+    let cands =
+        state
+            .router
+            .order(state.permit(key.as_ref(), &r.model, state.candidates(&r.model)?)?);
     let stream = r.is_stream();
     let include_usage = r.include_usage();
     let (id, created) = (new_id("chatcmpl"), now());
@@ -602,7 +605,9 @@ async fn completions(
         .param("model")
         .code("model_not_supported"));
     }
-    let cands = state.router.order(cands);
+    let cands = state
+        .router
+        .order(state.permit(key.as_ref(), &r.model, cands)?);
     let stream = r.is_stream();
     let include_usage = r.include_usage();
     let (id, created) = (new_id("cmpl"), now());
@@ -701,7 +706,10 @@ async fn embeddings(
 ) -> Result<HttpResponse, ApiError> {
     let state = handle.state();
     let (started, key, r): (_, _, EmbeddingRequest) = accept(&req, payload, &state).await?;
-    let cands = state.router.order(state.candidates(&r.model)?);
+    let cands =
+        state
+            .router
+            .order(state.permit(key.as_ref(), &r.model, state.candidates(&r.model)?)?);
     let auth = client_auth(&req);
     let model_name = r.model.clone();
     let h = handle.clone();

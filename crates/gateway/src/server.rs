@@ -58,9 +58,14 @@ pub async fn build_state(config: Config) -> anyhow::Result<(Handle, aws_config::
         None
     } else {
         let mut sources: Vec<Box<dyn KeySource>> = Vec::new();
-        if !config.auth.keys.is_empty() {
+        if !config.auth.keys.is_empty() || !config.auth.scoped_keys.is_empty() {
             sources.push(Box::new(StaticKeys::new(
-                config.auth.keys.iter().map(|k| k.0.clone()),
+                config
+                    .auth
+                    .keys
+                    .iter()
+                    .chain(config.auth.scoped_keys.iter().map(|s| &s.key))
+                    .map(|k| k.0.clone()),
             )));
         }
         if let Some(id) = &config.auth.secret_id {

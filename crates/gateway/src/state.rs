@@ -73,6 +73,8 @@ pub struct AppState {
     pub router: Arc<Router>,
     /// The admin API's key check (`None`: the admin API is off).
     pub admin: Option<Arc<KeyAuth>>,
+    /// Scoped keys' limits, by key id.
+    pub scopes: HashMap<String, crate::config::ScopedKey>,
 }
 
 impl AppState {
@@ -151,7 +153,14 @@ impl AppState {
                 keyauth::KeyAuthConfig::default(),
             ))
         });
+        let scopes = config
+            .auth
+            .scoped_keys
+            .iter()
+            .map(|s| (keyauth::KeyId::of(&s.key.0).as_str().to_owned(), s.clone()))
+            .collect();
         Ok(Self {
+            scopes,
             config,
             models,
             order,
@@ -180,6 +189,39 @@ impl AppState {
                 })
             })
             .collect()
+    }
+
+    /// A scoped key's limits applied: the model must be allowed (403
+    /// otherwise), and only the allowed candidates remain (403 if none).
+    pub fn permit(
+        &self,
+        key: Option<&keyauth::KeyId>,
+        model: &str,
+        cands: Vec<Arc<Model>>,
+    ) -> Result<Vec<Arc<Model>>, ApiError> {
+        let Some(scope) = key.and_then(|k| self.scopes.get(k.as_str())) else {
+            return Ok(cands);
+        };
+        let denied = |what: String| {
+            ApiError::new(StatusCode::FORBIDDEN, "permission_error", "forbidden", what)
+                .param("model")
+                .code("model_not_allowed")
+        };
+        if !scope.models.is_empty() && !scope.models.iter().any(|p| crate::config::glob(p, model)) {
+            return Err(denied(format!(
+                "This API key may not use the model '{model}'"
+            )));
+        }
+        let out: Vec<Arc<Model>> = cands
+            .into_iter()
+            .filter(|m| scope.upstreams.is_empty() || scope.upstreams.contains(&m.key()))
+            .collect();
+        if out.is_empty() {
+            return Err(denied(format!(
+                "This API key may not use any upstream that serves '{model}'"
+            )));
+        }
+        Ok(out)
     }
 
     /// Every candidate for a model name: its configured SageMaker or Bedrock

@@ -240,6 +240,47 @@ async fn connection_refused_moves_on_and_all_failing_is_a_clean_error() {
     check_error(&v);
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn rate_limits_everywhere_pass_retry_after_and_total_timeout_ends_streams() {
+    let s = setup("").await;
+    s.a.set_fault(OpenAiFault::Status(429));
+    s.b.set_fault(OpenAiFault::Status(429));
+    let r = post(&s.gw, "/v1/chat/completions", hi("gpt-4o-mini", false)).await;
+    assert_eq!(r.status(), 429);
+    assert_eq!(r.headers()["retry-after"], "7");
+    let v: Value = r.json().await.unwrap();
+    check_error(&v);
+    assert_eq!(v["error"]["code"], "rate_limit_exceeded");
+
+    // The total timeout (4 s) ends a stream that keeps trickling.
+    let a = FakeOpenAi::start("a").await.unwrap();
+    let b = FakeOpenAi::start("b").await.unwrap();
+    a.set_token_delay(Duration::from_millis(900));
+    let gw = start(
+        "http://127.0.0.1:9",
+        &config(&upstreams(&a.base_url(), &b.base_url(), "")),
+        &[],
+    );
+    let mut body = hi("gpt-4o-mini", true);
+    body["messages"][0]["content"] = "one two three four five six seven eight".into();
+    let t0 = Instant::now();
+    let events = sse_events(post(&gw, "/v1/chat/completions", body).await).await;
+    let took = t0.elapsed();
+    let last: Value = serde_json::from_str(events.last().unwrap()).unwrap();
+    check_error(&last);
+    assert!(
+        last["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("total time"),
+        "{last}"
+    );
+    assert!(
+        took >= Duration::from_secs(4) && took < Duration::from_secs(6),
+        "{took:?}"
+    );
+}
+
 async fn admin(gw: &Gateway, method: &str, path: &str, key: Option<&str>) -> (u16, Value) {
     let mut r = client().request(method.parse().unwrap(), format!("{}{path}", gw.url));
     if let Some(k) = key {
@@ -522,4 +563,37 @@ async fn config_reloads_on_file_change_and_sighup_without_touching_streams() {
     }
     assert!(s.gw.logs().contains("routing.max_attempts"));
     assert_eq!(served(&s.gw, hi("gpt-4o-mini", false)).await.1, "b");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn scoped_keys_reach_only_their_upstreams_and_models() {
+    let extra = r#"
+[[auth.scoped_keys]]
+key = "sk-team-b-only"
+upstreams = ["b"]
+models = ["gpt-4o*"]
+"#;
+    let s = setup(extra).await;
+    let ask = |model: &str| {
+        client()
+            .post(format!("{}/v1/chat/completions", s.gw.url))
+            .bearer_auth("sk-team-b-only")
+            .json(&hi(model, false))
+            .send()
+    };
+    let r = ask("gpt-4o-mini").await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.headers()["x-oai-upstream"],
+        "b",
+        "a is not in this key's scope"
+    );
+    let r = ask("gpt-3.5-turbo").await.unwrap();
+    assert_eq!(r.status(), 403);
+    let v: Value = r.json().await.unwrap();
+    check_error(&v);
+    assert_eq!(v["error"]["code"], "model_not_allowed");
+    // The unscoped key still reaches a.
+    assert_eq!(served(&s.gw, hi("gpt-4o-mini", false)).await.1, "a");
+    assert!(!s.gw.logs().contains("sk-team-b-only"));
 }
