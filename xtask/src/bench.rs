@@ -14,7 +14,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use futures_util::StreamExt;
 use mock_upstreams::{
-    BedrockModel, BedrockReply, ContainerDialect, Endpoint, FakeBedrock, FakeSageMaker, Reply,
+    BedrockModel, BedrockReply, ContainerDialect, Endpoint, FakeBedrock, FakeOpenAi, FakeSageMaker,
+    OpenAiFault, Reply,
 };
 use serde_json::json;
 
@@ -33,6 +34,19 @@ name = "bench-slow"
 name = "bench-bedrock"
 backend = "bedrock"
 model_id = "anthropic.claude-3-haiku-20240307-v1:0"
+[routing]
+breaker_failures = 5
+breaker_cooldown_secs = 30
+[[upstreams]]
+name = "primary"
+base_url = "UPSTREAM_A"
+models_allow = ["bench-up"]
+priority = 0
+[[upstreams]]
+name = "secondary"
+base_url = "UPSTREAM_B"
+models_allow = ["bench-up"]
+priority = 1
 "#;
 
 const BENCH_TEXT: &str =
@@ -43,6 +57,8 @@ const BENCH_TEXT: &str =
 enum Backend {
     SageMaker,
     Bedrock,
+    /// Two OpenAI-style upstreams, the first one faulty.
+    Upstreams,
 }
 
 fn arg<T: std::str::FromStr>(args: &[String], name: &str, default: T) -> T {
@@ -174,6 +190,10 @@ async fn one(
                 )
                 .json(&json!({"model": "bench-chat", "messages": msg, "stream": stream}))
         }
+        (Backend::Upstreams, _) => c
+            .post(format!("{gw}/v1/chat/completions"))
+            .bearer_auth(KEY)
+            .json(&json!({"model": "bench-up", "messages": msg, "stream": stream})),
         (Backend::SageMaker, Target::Gateway) => c
             .post(format!("{gw}/v1/chat/completions"))
             .bearer_auth(KEY)
@@ -251,6 +271,8 @@ async fn load(
         "anthropic.claude-3-haiku-20240307-v1:0",
         BedrockModel::new(BedrockReply::Text(BENCH_TEXT.into())),
     );
+    let primary = FakeOpenAi::start("primary").await?;
+    let secondary = FakeOpenAi::start("secondary").await?;
     let mut chat = Endpoint::echo(ContainerDialect::OpenAi);
     chat.reply = Reply::Text(BENCH_TEXT.into());
     chat.part_bytes = 1 << 20;
@@ -267,7 +289,13 @@ async fn load(
     let dir = std::env::temp_dir().join(format!("oai-gateway-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let cfg = dir.join("bench.toml");
-    std::fs::write(&cfg, CONFIG.replace("PORT", &port.to_string()))?;
+    std::fs::write(
+        &cfg,
+        CONFIG
+            .replace("PORT", &port.to_string())
+            .replace("UPSTREAM_A", &primary.base_url())
+            .replace("UPSTREAM_B", &secondary.base_url()),
+    )?;
     let mut cmd = if pin {
         let mut c = std::process::Command::new("taskset");
         c.args(["-c", "1"]).arg(&bin);
@@ -391,6 +419,42 @@ async fn load(
         idle_file as f64 / 1024.0,
         peak.load(Ordering::Relaxed) as f64 / 1024.0
     );
+
+    // Failover: two OpenAI-style upstreams, the first failing 0 %, 10 % or
+    // 100 % of its requests (500s).
+    println!(
+        "\n| upstream scenario | conns | req/s | success % | p50 ms | p99 ms | added p99 ms |"
+    );
+    println!("|---|---|---|---|---|---|---|");
+    let mut base_p99 = f64::NAN;
+    for (name, fault) in [
+        ("primary healthy", OpenAiFault::None),
+        ("primary fails 10 %", OpenAiFault::FailEvery(10)),
+        ("primary fails 100 %", OpenAiFault::Status(500)),
+    ] {
+        primary.set_fault(fault);
+        let mut s = closed_loop(
+            (Backend::Upstreams, Target::Gateway),
+            false,
+            conns,
+            dur,
+            &primary.base_url(),
+            &gw,
+        )
+        .await;
+        let n = s.latencies.len() as f64;
+        let ok = 100.0 * n / (n + s.errors as f64).max(1.0);
+        let p50 = pct(&mut s.latencies, 0.5);
+        let p99 = pct(&mut s.latencies, 0.99);
+        if base_p99.is_nan() {
+            base_p99 = p99;
+        }
+        println!(
+            "| {name} | {conns} | {:.0} | {ok:.2} | {p50:.3} | {p99:.3} | {:.3} |",
+            n / dur.as_secs_f64(),
+            p99 - base_p99
+        );
+    }
 
     // Many open streams.
     let before = rss_kib(pid);
