@@ -250,7 +250,7 @@ impl Provider for Bedrock {
         &'a self,
         model: &'a Model,
         req: EmbeddingRequest,
-        _client_auth: Option<String>,
+        _client_auth: crate::provider::Caller,
     ) -> BoxFuture<'a, Result<EmbeddingResponse, ApiError>> {
         Bedrock::embeddings(self, model, req).boxed()
     }

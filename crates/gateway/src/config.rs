@@ -75,6 +75,8 @@ pub struct Config {
     pub routing: RoutingConfig,
     /// The admin API.
     pub admin: AdminConfig,
+    /// A bearer token for `/metrics` (open when unset).
+    pub metrics_token: Option<Secret>,
 }
 
 impl Default for Config {
@@ -97,6 +99,7 @@ impl Default for Config {
             upstreams: Vec::new(),
             routing: RoutingConfig::default(),
             admin: AdminConfig::default(),
+            metrics_token: None,
         }
     }
 }

@@ -8,6 +8,7 @@ pub mod bedrock;
 pub mod config;
 pub mod error;
 pub mod images;
+pub mod metrics;
 pub mod openai;
 pub mod passthrough;
 pub mod provider;

@@ -19,7 +19,7 @@ use sm_stream::{DialectKind, Translator, TranslatorConfig};
 
 use crate::config::UpstreamConfig;
 use crate::error::ApiError;
-use crate::provider::{ChatCall, ItemStream, Provider};
+use crate::provider::{Caller, ChatCall, ItemStream, Provider};
 use crate::state::Model;
 
 /// One upstream: its settings and its own HTTP client (its connect timeout,
@@ -54,15 +54,18 @@ impl Upstream {
         &self,
         method: reqwest::Method,
         path: &str,
-        client_auth: Option<&str>,
+        caller: &Caller,
     ) -> reqwest::RequestBuilder {
         let mut r = self.client.request(method, self.url(path));
         if let Some(k) = &self.cfg.api_key {
             r = r.bearer_auth(&k.0);
         } else if self.cfg.forward_client_key
-            && let Some(a) = client_auth
+            && let Some(a) = &caller.auth
         {
             r = r.header(reqwest::header::AUTHORIZATION, a);
+        }
+        if !caller.request_id.is_empty() {
+            r = r.header("x-request-id", &caller.request_id);
         }
         for (k, v) in &self.cfg.headers {
             r = r.header(k, v);
@@ -205,7 +208,7 @@ impl OpenAi {
                 up.request(
                     reqwest::Method::POST,
                     "/chat/completions",
-                    call.client_auth.as_deref(),
+                    &call.client_auth,
                 )
                 .json(&body)
                 .send(),
@@ -254,14 +257,14 @@ impl OpenAi {
         &self,
         model: &Model,
         req: EmbeddingRequest,
-        client_auth: Option<String>,
+        client_auth: Caller,
     ) -> Result<EmbeddingResponse, ApiError> {
         let up = upstream_of(model)?;
         let t = &up.cfg.timeouts;
         let body = body_for(up, &req, &req.model, None)?;
         let work = async {
             let resp = up
-                .request(reqwest::Method::POST, "/embeddings", client_auth.as_deref())
+                .request(reqwest::Method::POST, "/embeddings", &client_auth)
                 .json(&body)
                 .send()
                 .await
@@ -296,17 +299,13 @@ pub async fn completion(
     up: &Upstream,
     req: &CompletionRequest,
     tcfg: TranslatorConfig,
-    client_auth: Option<String>,
+    client_auth: Caller,
 ) -> Result<Completion, ApiError> {
     let t = &up.cfg.timeouts;
     let body = body_for(up, req, &req.model, Some(false))?;
     let work = async {
         let resp = up
-            .request(
-                reqwest::Method::POST,
-                "/completions",
-                client_auth.as_deref(),
-            )
+            .request(reqwest::Method::POST, "/completions", &client_auth)
             .json(&body)
             .send()
             .await
@@ -344,7 +343,7 @@ pub async fn completion_stream(
     up: &Arc<Upstream>,
     req: &CompletionRequest,
     tcfg: TranslatorConfig,
-    client_auth: Option<String>,
+    client_auth: Caller,
 ) -> Result<ItemStream, ApiError> {
     let body = body_for(up, req, &req.model, Some(true))?;
     open_stream(Arc::clone(up), "/completions", body, tcfg, client_auth).await
@@ -357,13 +356,13 @@ async fn open_stream(
     path: &str,
     body: serde_json::Value,
     mut tcfg: TranslatorConfig,
-    client_auth: Option<String>,
+    client_auth: Caller,
 ) -> Result<ItemStream, ApiError> {
     let t = up.cfg.timeouts;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(t.total_secs);
     let resp = tokio::time::timeout(
         Duration::from_secs(t.stream_first_byte_secs),
-        up.request(reqwest::Method::POST, path, client_auth.as_deref())
+        up.request(reqwest::Method::POST, path, &client_auth)
             .json(&body)
             .send(),
     )
@@ -433,7 +432,7 @@ impl Provider for OpenAi {
         &'a self,
         model: &'a Model,
         req: EmbeddingRequest,
-        client_auth: Option<String>,
+        client_auth: Caller,
     ) -> BoxFuture<'a, Result<EmbeddingResponse, ApiError>> {
         OpenAi::embeddings(self, model, req, client_auth).boxed()
     }

@@ -24,6 +24,7 @@ const MODEL_SCAN_BYTES: usize = 64 * 1024;
 
 /// Request headers not forwarded (hop-by-hop, or set by the gateway).
 const DROP_REQUEST: &[&str] = &[
+    "x-request-id",
     "host",
     "connection",
     "keep-alive",
@@ -180,11 +181,7 @@ pub async fn passthrough(
     } else {
         format!("{path}?{query}")
     };
-    let auth = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
+    let auth = crate::routes::client_auth(&req);
     let method = reqwest::Method::from_bytes(req.method().as_str().as_bytes())
         .map_err(|e| ApiError::invalid(e.to_string()))?;
     let budget = state.router.config().max_attempts;
@@ -203,7 +200,7 @@ pub async fn passthrough(
             continue;
         }
         tried += 1;
-        let mut r = up.request(method.clone(), &target, auth.as_deref());
+        let mut r = up.request(method.clone(), &target, &auth);
         for (name, value) in req.headers() {
             if !DROP_REQUEST.contains(&name.as_str()) {
                 r = r.header(name.as_str(), value.as_bytes());

@@ -31,9 +31,27 @@ pub struct ChatCall {
     pub created: u64,
     /// Prompt tokens to report when the upstream reports none.
     pub prompt_estimate: u64,
-    /// The client's `Authorization` header, for upstreams configured to
-    /// forward it (never logged).
-    pub client_auth: Option<String>,
+    /// Who asked: the client's `Authorization` header (for upstreams that
+    /// forward it; never logged) and the request id (sent upstream).
+    pub client_auth: Caller,
+}
+
+/// Who asked, as upstreams may need it.
+#[derive(Clone, Default)]
+pub struct Caller {
+    /// The client's `Authorization` header.
+    pub auth: Option<String>,
+    /// The request id (`x-request-id`).
+    pub request_id: String,
+}
+
+impl std::fmt::Debug for Caller {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Caller")
+            .field("auth", &self.auth.as_ref().map(|_| "*****"))
+            .field("request_id", &self.request_id)
+            .finish()
+    }
 }
 
 impl std::fmt::Debug for ChatCall {
@@ -41,7 +59,7 @@ impl std::fmt::Debug for ChatCall {
         f.debug_struct("ChatCall")
             .field("model", &self.req.model)
             .field("id", &self.id)
-            .field("client_auth", &self.client_auth.as_ref().map(|_| "*****"))
+            .field("caller", &self.client_auth)
             .finish_non_exhaustive()
     }
 }
@@ -68,7 +86,7 @@ pub trait Provider: Send + Sync {
         &'a self,
         model: &'a Model,
         req: EmbeddingRequest,
-        client_auth: Option<String>,
+        client_auth: Caller,
     ) -> BoxFuture<'a, Result<EmbeddingResponse, ApiError>> {
         let _ = (model, client_auth);
         Box::pin(async move {

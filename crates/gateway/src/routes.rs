@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use actix_web::http::header;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 use openai_types::chat::ChatCompletionRequest;
@@ -18,6 +18,7 @@ use sm_stream::TranslatorConfig;
 
 use crate::config::Backend;
 use crate::error::ApiError;
+use crate::metrics::{self, METRICS};
 use crate::provider::{ChatCall, ItemStream};
 use crate::shape;
 use crate::state::{AppState, Handle, Model};
@@ -31,6 +32,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/v1/chat/completions", web::post().to(chat))
         .route("/v1/completions", web::post().to(completions))
         .route("/v1/embeddings", web::post().to(embeddings))
+        .route("/metrics", web::get().to(metrics_route))
+        .route("/v1/metrics", web::get().to(metrics_route))
         .route("/admin/upstreams", web::get().to(admin_list))
         .route(
             "/admin/upstreams/{action:(disable|enable)}/{name:.*}",
@@ -81,6 +84,25 @@ async fn health(handle: web::Data<Handle>) -> HttpResponse {
         HttpResponse::ServiceUnavailable()
     };
     r.json(body)
+}
+
+/// `GET /metrics` (and `/v1/metrics`): Prometheus text, behind its own
+/// token when one is configured.
+async fn metrics_route(
+    req: HttpRequest,
+    handle: web::Data<Handle>,
+) -> Result<HttpResponse, ApiError> {
+    let state = handle.state();
+    if let Some(auth) = &state.metrics_auth {
+        let h = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        auth.verify_header(h).await?;
+    }
+    Ok(HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(metrics::render(&state)))
 }
 
 /// The admin API's key check; without an admin key the API does not exist.
@@ -316,12 +338,28 @@ async fn accept<T: DeserializeOwned>(
     Ok((started, key, parse(&body)?))
 }
 
+/// The request id the middleware assigned (from `x-request-id` or new).
+pub(crate) fn request_id(req: &HttpRequest) -> String {
+    req.extensions()
+        .get::<RequestId>()
+        .map(|r| r.0.clone())
+        .unwrap_or_default()
+}
+
+/// A request's id, in its extensions.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
 /// The client's `Authorization` header, for upstreams that forward it.
-fn client_auth(req: &HttpRequest) -> Option<String> {
-    req.headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned)
+pub(crate) fn client_auth(req: &HttpRequest) -> crate::provider::Caller {
+    crate::provider::Caller {
+        auth: req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
+        request_id: request_id(req),
+    }
 }
 
 /// The answer when no candidate could serve.
@@ -344,7 +382,7 @@ async fn failover<T, F>(
     cands: Vec<Arc<Model>>,
     model_name: &str,
     mut attempt: F,
-) -> Result<(T, Arc<Model>), ApiError>
+) -> Result<(T, Arc<Model>, std::time::Duration), ApiError>
 where
     F: FnMut(Arc<Model>, bool) -> futures_util::future::BoxFuture<'static, Result<T, ApiError>>,
 {
@@ -365,11 +403,17 @@ where
         let t0 = Instant::now();
         match attempt(Arc::clone(&m), more).await {
             Ok(v) => {
-                state.router.success(&key, t0.elapsed());
-                return Ok((v, m));
+                let took = t0.elapsed();
+                state.router.success(&key, took);
+                return Ok((v, m, took));
             }
             Err(e) if state.router.retryable(&e) => {
                 tracing::warn!(upstream = %key, status = e.status.as_u16(), error = e.label, "attempt failed; trying the next candidate");
+                METRICS
+                    .upstream_errors
+                    .with_label_values(&[key.as_str(), e.label])
+                    .inc();
+                METRICS.failovers.with_label_values(&[key.as_str()]).inc();
                 state.router.failure(&key, &e.body.error.message);
                 last = Some(e);
             }
@@ -389,6 +433,7 @@ async fn chat(
 ) -> Result<HttpResponse, ApiError> {
     let state = handle.state();
     let (started, key, r): (_, _, ChatCompletionRequest) = accept(&req, payload, &state).await?;
+    let rid = request_id(&req);
     shape::validate_chat(&r)?;
     let cands =
         state
@@ -424,6 +469,7 @@ async fn chat(
         let r = StreamReq {
             model_name: &model_name,
             route: "chat",
+            rid: rid.clone(),
             key,
             started,
             include_usage,
@@ -439,12 +485,15 @@ async fn chat(
     })
     .await;
     match res {
-        Ok((c, model)) => {
+        Ok((c, model, took)) => {
+            let upstream_time = Some(took);
             let ctx = Ctx {
                 key,
                 model,
                 started,
                 route: "chat",
+                rid: rid.clone(),
+                upstream_time,
             };
             ctx.log(200, c.usage.as_ref(), false);
             let mut resp = json(&c);
@@ -470,6 +519,7 @@ fn served_by(resp: &mut HttpResponse, m: &Model) {
 struct StreamReq<'a> {
     model_name: &'a str,
     route: &'static str,
+    rid: String,
     key: Option<keyauth::KeyId>,
     started: Instant,
     include_usage: bool,
@@ -493,11 +543,13 @@ async fn stream_failover(
     let StreamReq {
         model_name,
         route,
+        rid,
         key,
         started,
         include_usage,
         writer,
     } = r;
+    let upstream_time = None;
     let budget = state.router.config().max_attempts;
     let n = cands.len();
     let mut tried = 0;
@@ -541,6 +593,8 @@ async fn stream_failover(
                     model: m,
                     started,
                     route: "chat",
+                    rid: rid.clone(),
+                    upstream_time,
                 }
                 .log(e.status.as_u16(), None, true);
                 return Err(e);
@@ -548,6 +602,14 @@ async fn stream_failover(
             Ok(Err(e)) => e,
             Ok(Ok((Some(batch), rest))) if !matches!(batch.first(), Some(StreamItem::Error(_))) => {
                 state.router.success(&rkey, t0.elapsed());
+                METRICS
+                    .ttft
+                    .with_label_values(&[route, "true"])
+                    .observe(started.elapsed().as_secs_f64());
+                METRICS
+                    .added
+                    .with_label_values(&[route])
+                    .observe(t0.saturating_duration_since(started).as_secs_f64());
                 let items: ItemStream =
                     Box::pin(futures_util::stream::once(async move { batch }).chain(rest));
                 let ctx = Ctx {
@@ -555,6 +617,8 @@ async fn stream_failover(
                     model: m,
                     started,
                     route: "chat",
+                    rid: rid.clone(),
+                    upstream_time,
                 };
                 let model = Arc::clone(&ctx.model);
                 let mut resp = sse_response(state, ctx, items, writer, include_usage);
@@ -575,6 +639,11 @@ async fn stream_failover(
             }
         };
         tracing::warn!(upstream = %rkey, status = err.status.as_u16(), error = err.label, "stream attempt failed before its first byte; trying the next candidate");
+        METRICS
+            .upstream_errors
+            .with_label_values(&[rkey.as_str(), err.label])
+            .inc();
+        METRICS.failovers.with_label_values(&[rkey.as_str()]).inc();
         state.router.failure(&rkey, &err.body.error.message);
         last = Some(err);
     }
@@ -590,6 +659,7 @@ async fn completions(
 ) -> Result<HttpResponse, ApiError> {
     let state = handle.state();
     let (started, key, r): (_, _, CompletionRequest) = accept(&req, payload, &state).await?;
+    let rid = request_id(&req);
     let prompt = shape::validate_completion(&r)?;
     // Legacy completions: SageMaker endpoints and OpenAI-style upstreams.
     let cands: Vec<Arc<Model>> = state
@@ -645,6 +715,7 @@ async fn completions(
         let sr = StreamReq {
             model_name: &model_name,
             route: "completions",
+            rid: rid.clone(),
             key,
             started,
             include_usage,
@@ -652,7 +723,7 @@ async fn completions(
         };
         return stream_failover(&state, cands, sr, &mut open).await;
     }
-    let (out, model) = failover(&state, cands, &model_name, |m, _| {
+    let (out, model, took) = failover(&state, cands, &model_name, |m, _| {
         let (h, r, prompt, auth) = (h.clone(), r.clone(), prompt.clone(), auth.clone());
         let tcfg = TranslatorConfig {
             dialect: m.cfg.dialect,
@@ -687,11 +758,14 @@ async fn completions(
         })
     })
     .await?;
+    let upstream_time = Some(took);
     let ctx = Ctx {
         key,
         model,
         started,
         route: "completions",
+        rid: rid.clone(),
+        upstream_time,
     };
     ctx.log(200, out.usage.as_ref(), false);
     let mut resp = json(&out);
@@ -706,6 +780,7 @@ async fn embeddings(
 ) -> Result<HttpResponse, ApiError> {
     let state = handle.state();
     let (started, key, r): (_, _, EmbeddingRequest) = accept(&req, payload, &state).await?;
+    let rid = request_id(&req);
     let cands =
         state
             .router
@@ -713,7 +788,7 @@ async fn embeddings(
     let auth = client_auth(&req);
     let model_name = r.model.clone();
     let h = handle.clone();
-    let (out, model) = failover(&state, cands, &model_name, |m, _| {
+    let (out, model, took) = failover(&state, cands, &model_name, |m, _| {
         let (h, r, auth) = (h.clone(), r.clone(), auth.clone());
         Box::pin(async move { h.provider(&m).embeddings(&m, r, auth).await })
     })
@@ -721,11 +796,14 @@ async fn embeddings(
     .inspect_err(|e| {
         tracing::info!(route = "embeddings", model = %model_name, status = e.status.as_u16(), error = e.label, "request failed");
     })?;
+    let upstream_time = Some(took);
     let ctx = Ctx {
         key,
         model,
         started,
         route: "embeddings",
+        rid: rid.clone(),
+        upstream_time,
     };
     let usage = openai_types::Usage::new(out.usage.prompt_tokens, 0);
     ctx.log(200, Some(&usage), false);
@@ -740,12 +818,49 @@ struct Ctx {
     model: Arc<Model>,
     started: Instant,
     route: &'static str,
+    rid: String,
+    /// How long the serving upstream call took (whole answers).
+    upstream_time: Option<std::time::Duration>,
 }
 
 impl Ctx {
     fn log(&self, status: u16, usage: Option<&openai_types::Usage>, stream: bool) {
         let cfg = &self.model.cfg;
+        let m = &*METRICS;
+        let upstream = self.model.key();
+        let total = self.started.elapsed();
+        m.requests
+            .with_label_values(&[
+                self.route,
+                cfg.name.as_str(),
+                upstream.as_str(),
+                metrics::class(status),
+            ])
+            .inc();
+        let stream_label = if stream { "true" } else { "false" };
+        m.duration
+            .with_label_values(&[self.route, stream_label])
+            .observe(total.as_secs_f64());
+        if !stream && status < 400 {
+            m.ttft
+                .with_label_values(&[self.route, stream_label])
+                .observe(total.as_secs_f64());
+            if let Some(u) = self.upstream_time {
+                m.added
+                    .with_label_values(&[self.route])
+                    .observe(total.saturating_sub(u).as_secs_f64());
+            }
+        }
+        if let Some(u) = usage {
+            m.tokens
+                .with_label_values(&[cfg.name.as_str(), "prompt"])
+                .inc_by(u.prompt_tokens);
+            m.tokens
+                .with_label_values(&[cfg.name.as_str(), "completion"])
+                .inc_by(u.completion_tokens);
+        }
         tracing::info!(
+            request_id = %self.rid,
             route = self.route,
             model = %cfg.name,
             backend = ?cfg.backend,
@@ -776,6 +891,7 @@ fn sse_response(
     include_usage: bool,
 ) -> HttpResponse {
     let idle = std::time::Duration::from_secs(state.config.stream_idle_timeout_secs);
+    METRICS.active_streams.inc();
     let mut guard = StreamGuard { ctx, done: false };
     let s = async_stream::stream! {
         let mut out = BytesMut::new();
@@ -838,6 +954,7 @@ struct StreamGuard {
 
 impl Drop for StreamGuard {
     fn drop(&mut self) {
+        METRICS.active_streams.dec();
         if !self.done {
             tracing::info!(
                 route = self.ctx.route,

@@ -114,8 +114,71 @@ pub fn app(
 > {
     App::new()
         .app_data(state)
+        .wrap(actix_web::middleware::from_fn(observe))
         .configure(routes::configure)
         .default_service(web::to(routes::fallback))
+}
+
+/// A request id: the client's `x-request-id` when it is a sane token,
+/// else a new one.
+fn request_id_of(req: &ServiceRequest) -> String {
+    req.headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| {
+            !v.is_empty()
+                && v.len() <= 128
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+        })
+        .map(str::to_owned)
+        .unwrap_or_else(|| {
+            use std::hash::{BuildHasher, Hasher};
+            let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+            h.write_u128(
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_nanos())
+                    .unwrap_or(0),
+            );
+            format!("req-{:016x}", h.finish())
+        })
+}
+
+/// Every request: its id (kept in the extensions, on the log span and in the
+/// `x-request-id` response header) and the HTTP metrics by route pattern.
+async fn observe(
+    req: ServiceRequest,
+    next: actix_web::middleware::Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    use actix_web::HttpMessage;
+    use tracing::Instrument;
+    let rid = request_id_of(&req);
+    req.extensions_mut().insert(routes::RequestId(rid.clone()));
+    let t0 = std::time::Instant::now();
+    let span = tracing::info_span!("http", request_id = %rid);
+    let mut res = next.call(req).instrument(span).await?;
+    if let Ok(v) = actix_web::http::header::HeaderValue::from_str(&rid) {
+        res.headers_mut().insert(
+            actix_web::http::header::HeaderName::from_static("x-request-id"),
+            v,
+        );
+    }
+    let route = res.request().match_pattern().unwrap_or_else(|| {
+        if res.request().path().starts_with("/v1/") {
+            "passthrough".into()
+        } else {
+            "unmatched".into()
+        }
+    });
+    let m = &*crate::metrics::METRICS;
+    m.http_requests
+        .with_label_values(&[route.as_str(), crate::metrics::class(res.status().as_u16())])
+        .inc();
+    m.http_duration
+        .with_label_values(&[route.as_str()])
+        .observe(t0.elapsed().as_secs_f64());
+    Ok(res)
 }
 
 /// Reloads on SIGHUP and when the config file changes (checked every 2 s):

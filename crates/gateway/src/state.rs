@@ -75,6 +75,8 @@ pub struct AppState {
     pub admin: Option<Arc<KeyAuth>>,
     /// Scoped keys' limits, by key id.
     pub scopes: HashMap<String, crate::config::ScopedKey>,
+    /// The metrics endpoint's token check (`None`: open).
+    pub metrics_auth: Option<Arc<KeyAuth>>,
 }
 
 impl AppState {
@@ -159,7 +161,14 @@ impl AppState {
             .iter()
             .map(|s| (keyauth::KeyId::of(&s.key.0).as_str().to_owned(), s.clone()))
             .collect();
+        let metrics_auth = config.metrics_token.as_ref().map(|k| {
+            Arc::new(KeyAuth::new(
+                keyauth::StaticKeys::new([k.0.clone()]),
+                keyauth::KeyAuthConfig::default(),
+            ))
+        });
         Ok(Self {
+            metrics_auth,
             scopes,
             config,
             models,

@@ -9,6 +9,7 @@ mod api;
 mod bedrock;
 mod disconnect;
 mod errors;
+mod observability;
 mod sdk_clients;
 mod secrets;
 mod shutdown;

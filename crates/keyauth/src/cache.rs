@@ -62,6 +62,10 @@ pub struct KeyStatus {
     pub refreshes: u64,
     /// Failed fetches.
     pub failures: u64,
+    /// Verifications answered from the cache.
+    pub hits: u64,
+    /// Verifications whose key was not in the cache at first look.
+    pub misses: u64,
 }
 
 struct Entry {
@@ -86,6 +90,8 @@ pub struct KeyAuth {
     clock: Box<dyn Clock>,
     state: RwLock<State>,
     refresh: tokio::sync::Mutex<()>,
+    hits: std::sync::atomic::AtomicU64,
+    misses: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for KeyAuth {
@@ -117,6 +123,8 @@ impl KeyAuth {
             clock: Box::new(clock),
             state: RwLock::new(State::default()),
             refresh: tokio::sync::Mutex::new(()),
+            hits: Default::default(),
+            misses: Default::default(),
         }
     }
 
@@ -140,8 +148,11 @@ impl KeyAuth {
             self.refresh(Why::Expired).await;
         }
         if let Some(id) = self.lookup(&digest) {
+            self.hits.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             return Ok(id);
         }
+        self.misses
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         if self.due(Why::UnknownKey, self.clock.now()) {
             self.refresh(Why::UnknownKey).await;
             if let Some(id) = self.lookup(&digest) {
@@ -173,6 +184,8 @@ impl KeyAuth {
             last_error: s.last_error.clone(),
             refreshes: s.refreshes,
             failures: s.failures,
+            hits: self.hits.load(std::sync::atomic::Ordering::Relaxed),
+            misses: self.misses.load(std::sync::atomic::Ordering::Relaxed),
         }
     }
 

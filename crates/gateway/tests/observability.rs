@@ -1,0 +1,202 @@
+//! Metrics scraped and parsed with a Prometheus text parser, request ids end
+//! to end, and no secret anywhere.
+
+use mock_upstreams::{FakeOpenAi, OpenAiFault};
+use serde_json::json;
+
+use crate::support::{KEY, client, config, fake, post, sse_events, start};
+
+fn sample(scrape: &prometheus_parse::Scrape, name: &str, labels: &[(&str, &str)]) -> f64 {
+    scrape
+        .samples
+        .iter()
+        .filter(|s| s.metric == name && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
+        .map(|s| match s.value {
+            prometheus_parse::Value::Counter(v)
+            | prometheus_parse::Value::Gauge(v)
+            | prometheus_parse::Value::Untyped(v) => v,
+            prometheus_parse::Value::Histogram(ref h) => {
+                h.iter().map(|b| b.count).fold(0.0, f64::max)
+            }
+            prometheus_parse::Value::Summary(_) => 0.0,
+        })
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn metrics_cover_requests_tokens_streams_failovers_and_keys() {
+    let f = fake().await;
+    let a = FakeOpenAi::start("a").await.unwrap();
+    let b = FakeOpenAi::start("b").await.unwrap();
+    let extra = format!(
+        "[[upstreams]]\nname = \"a\"\nbase_url = \"{}\"\nmodels_allow = [\"gpt-4.1\"]\n\n[[upstreams]]\nname = \"b\"\nbase_url = \"{}\"\nmodels_allow = [\"gpt-4.1\"]\npriority = 1\n",
+        a.base_url(),
+        b.base_url()
+    );
+    let gw = start(&f.url(), &config(&extra), &[]);
+    let hi = json!({"model": "chat", "messages": [{"role": "user", "content": "hi"}]});
+    assert_eq!(
+        post(&gw, "/v1/chat/completions", hi.clone()).await.status(),
+        200
+    );
+    let mut s = hi.clone();
+    s["stream"] = true.into();
+    sse_events(post(&gw, "/v1/chat/completions", s).await).await;
+    let r = client()
+        .get(format!("{}/v1/models", gw.url))
+        .bearer_auth("sk-wrong")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    a.set_fault(OpenAiFault::Status(500));
+    let r = post(
+        &gw,
+        "/v1/chat/completions",
+        json!({"model": "gpt-4.1", "messages": [{"role": "user", "content": "x"}]}),
+    )
+    .await;
+    assert_eq!(r.headers()["x-oai-upstream"], "b");
+
+    let text = client()
+        .get(format!("{}/metrics", gw.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!text.contains(KEY) && !text.contains("sk-wrong"));
+    let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).unwrap();
+    let chat_ok = [("route", "chat"), ("model", "chat"), ("status", "2xx")];
+    assert_eq!(
+        sample(&scrape, "gateway_requests_total", &chat_ok),
+        2.0,
+        "{text}"
+    );
+    assert_eq!(
+        sample(
+            &scrape,
+            "gateway_http_requests_total",
+            &[("route", "/v1/models"), ("status", "4xx")]
+        ),
+        1.0
+    );
+    assert!(
+        sample(
+            &scrape,
+            "gateway_tokens_total",
+            &[("model", "chat"), ("kind", "completion")]
+        ) > 0.0
+    );
+    assert_eq!(sample(&scrape, "gateway_active_streams", &[]), 0.0);
+    assert_eq!(
+        sample(&scrape, "gateway_failovers_total", &[("upstream", "a")]),
+        1.0
+    );
+    assert_eq!(
+        sample(
+            &scrape,
+            "gateway_upstream_errors_total",
+            &[("upstream", "a"), ("kind", "upstream_error")]
+        ),
+        1.0
+    );
+    assert_eq!(
+        sample(
+            &scrape,
+            "gateway_requests_total",
+            &[("model", "gpt-4.1"), ("upstream", "b"), ("status", "2xx")]
+        ),
+        1.0
+    );
+    assert!(sample(&scrape, "gateway_key_cache", &[("event", "hits")]) >= 3.0);
+    assert_eq!(
+        sample(&scrape, "gateway_key_cache", &[("event", "misses")]),
+        1.0
+    );
+    assert!(
+        sample(
+            &scrape,
+            "gateway_time_to_first_token_seconds_count",
+            &[("route", "chat"), ("stream", "true")]
+        ) >= 1.0
+    );
+    assert!(
+        sample(
+            &scrape,
+            "gateway_added_latency_seconds_count",
+            &[("route", "chat")]
+        ) >= 2.0
+    );
+    assert!(text.contains("gateway_breaker_state{upstream=\"a\"}"));
+    // /v1/metrics too.
+    let r = client()
+        .get(format!("{}/v1/metrics", gw.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn metrics_token_when_configured() {
+    let f = fake().await;
+    let cfg = format!("metrics_token = \"mt-secret-1\"\n{}", config(""));
+    let gw = start(&f.url(), &cfg, &[]);
+    let r = client()
+        .get(format!("{}/metrics", gw.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let r = client()
+        .get(format!("{}/metrics", gw.url))
+        .bearer_auth("mt-secret-1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn request_ids_are_accepted_passed_upstream_returned_and_logged() {
+    let f = fake().await;
+    let a = FakeOpenAi::start("a").await.unwrap();
+    let extra = format!(
+        "[[upstreams]]\nname = \"a\"\nbase_url = \"{}\"\nmodels_allow = [\"gpt-4.1\"]\n",
+        a.base_url()
+    );
+    let gw = start(&f.url(), &config(&extra), &[]);
+    let r = client()
+        .post(format!("{}/v1/chat/completions", gw.url))
+        .bearer_auth(KEY)
+        .header("x-request-id", "trace-abc-123")
+        .json(&json!({"model": "gpt-4.1", "messages": [{"role": "user", "content": "x"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["x-request-id"], "trace-abc-123");
+    assert_eq!(
+        a.requests().pop().unwrap().headers["x-request-id"],
+        "trace-abc-123"
+    );
+    // A new one when the client sends none (or a bad one).
+    let r = client()
+        .post(format!("{}/v1/chat/completions", gw.url))
+        .bearer_auth(KEY)
+        .header("x-request-id", "bad id with spaces")
+        .json(&json!({"model": "chat", "messages": [{"role": "user", "content": "x"}]}))
+        .send()
+        .await
+        .unwrap();
+    let id = r.headers()["x-request-id"].to_str().unwrap().to_owned();
+    assert!(id.starts_with("req-"), "{id}");
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let logs = gw.logs();
+    assert!(
+        logs.contains("trace-abc-123") && logs.contains(&id),
+        "{logs}"
+    );
+    assert!(!logs.contains(KEY));
+}
