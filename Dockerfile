@@ -20,8 +20,12 @@ COPY --from=build /gateway /usr/local/bin/gateway
 #   API_KEY                  static key(s), comma-separated
 #   PORT                     listen port (default 8080)
 #   GATEWAY_CONFIG           path of a TOML config file (optional)
+#   RECORDS_URL              request records: the SQLite file below by default
+#                            (mount a volume there), or postgres://…
 ENV PORT=8080 \
-    LOG_FORMAT=json
+    LOG_FORMAT=json \
+    RECORDS_URL=sqlite:///home/nonroot/gateway-records.db?mode=rwc
+WORKDIR /home/nonroot
 EXPOSE 8080
 USER nonroot:nonroot
 

@@ -77,6 +77,32 @@ pub struct Config {
     pub admin: AdminConfig,
     /// A bearer token for `/metrics` (open when unset).
     pub metrics_token: Option<Secret>,
+    /// Request records.
+    pub records: RecordsConfig,
+}
+
+/// Request records.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RecordsConfig {
+    /// Keep records (`RECORDS_ENABLED`).
+    pub enabled: bool,
+    /// `sqlite://FILE?mode=rwc` (the default, an embedded file) or
+    /// `postgres://…` (`RECORDS_URL`).
+    pub url: Secret,
+    /// Records queued for writing at most; beyond, they are dropped and
+    /// counted.
+    pub queue: usize,
+}
+
+impl Default for RecordsConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            url: Secret("sqlite://gateway-records.db?mode=rwc".into()),
+            queue: 10_000,
+        }
+    }
 }
 
 impl Default for Config {
@@ -100,6 +126,7 @@ impl Default for Config {
             routing: RoutingConfig::default(),
             admin: AdminConfig::default(),
             metrics_token: None,
+            records: RecordsConfig::default(),
         }
     }
 }
@@ -730,6 +757,12 @@ impl Config {
         if let Some(v) = env("BEDROCK_IMAGE_FETCH") {
             self.bedrock.image_fetch.enabled = flag("BEDROCK_IMAGE_FETCH", &v)?;
         }
+        if let Some(v) = env("RECORDS_URL").filter(|v| !v.is_empty()) {
+            self.records.url = Secret(v);
+        }
+        if let Some(v) = env("RECORDS_ENABLED") {
+            self.records.enabled = flag("RECORDS_ENABLED", &v)?;
+        }
         if let Some(v) = env("ADMIN_KEY").filter(|v| !v.is_empty()) {
             self.admin.key = Some(Secret(v));
         }
@@ -773,6 +806,13 @@ impl Config {
                     "set api_key or forward_client_key, not both",
                 ));
             }
+        }
+        if self.records.enabled
+            && !(self.records.url.0.starts_with("sqlite:")
+                || self.records.url.0.starts_with("postgres://")
+                || self.records.url.0.starts_with("postgresql://"))
+        {
+            return Err(err("records.url", "must be a sqlite: or postgres:// URL"));
         }
         if self.routing.max_attempts == 0 {
             return Err(err("routing.max_attempts", "must be at least 1"));

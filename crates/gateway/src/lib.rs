@@ -12,6 +12,7 @@ pub mod metrics;
 pub mod openai;
 pub mod passthrough;
 pub mod provider;
+pub mod records;
 pub mod router;
 pub mod routes;
 pub mod sagemaker;

@@ -20,6 +20,7 @@ use crate::config::Backend;
 use crate::error::ApiError;
 use crate::metrics::{self, METRICS};
 use crate::provider::{ChatCall, ItemStream};
+use crate::records::RecPatch;
 use crate::shape;
 use crate::state::{AppState, Handle, Model};
 
@@ -346,6 +347,18 @@ pub(crate) fn request_id(req: &HttpRequest) -> String {
         .unwrap_or_default()
 }
 
+/// The request's record, if records are on.
+pub(crate) fn patch_of(req: &HttpRequest) -> Option<RecPatch> {
+    req.extensions().get::<RecPatch>().cloned()
+}
+
+/// Fills the request's record.
+fn note(patch: &Option<RecPatch>, f: impl FnOnce(&mut crate::records::Record)) {
+    if let Some(p) = patch {
+        f(&mut p.0.borrow_mut());
+    }
+}
+
 /// A request's id, in its extensions.
 #[derive(Debug, Clone)]
 pub struct RequestId(pub String);
@@ -434,6 +447,11 @@ async fn chat(
     let state = handle.state();
     let (started, key, r): (_, _, ChatCompletionRequest) = accept(&req, payload, &state).await?;
     let rid = request_id(&req);
+    let patch = patch_of(&req);
+    note(&patch, |p| {
+        p.key_id = key.as_ref().map(|k| k.as_str().to_owned());
+        p.model = Some(r.model.clone());
+    });
     shape::validate_chat(&r)?;
     let cands =
         state
@@ -470,6 +488,7 @@ async fn chat(
             model_name: &model_name,
             route: "chat",
             rid: rid.clone(),
+            patch: patch.clone(),
             key,
             started,
             include_usage,
@@ -494,6 +513,7 @@ async fn chat(
                 route: "chat",
                 rid: rid.clone(),
                 upstream_time,
+                patch: patch.clone(),
             };
             ctx.log(200, c.usage.as_ref(), false);
             let mut resp = json(&c);
@@ -520,6 +540,7 @@ struct StreamReq<'a> {
     model_name: &'a str,
     route: &'static str,
     rid: String,
+    patch: Option<RecPatch>,
     key: Option<keyauth::KeyId>,
     started: Instant,
     include_usage: bool,
@@ -544,6 +565,7 @@ async fn stream_failover(
         model_name,
         route,
         rid,
+        patch,
         key,
         started,
         include_usage,
@@ -595,6 +617,7 @@ async fn stream_failover(
                     route: "chat",
                     rid: rid.clone(),
                     upstream_time,
+                    patch: patch.clone(),
                 }
                 .log(e.status.as_u16(), None, true);
                 return Err(e);
@@ -606,6 +629,11 @@ async fn stream_failover(
                     .ttft
                     .with_label_values(&[route, "true"])
                     .observe(started.elapsed().as_secs_f64());
+                note(&patch, |p| {
+                    p.stream = true;
+                    p.upstream = Some(rkey.clone());
+                    p.ttft_ms = i64::try_from(started.elapsed().as_millis()).ok();
+                });
                 METRICS
                     .added
                     .with_label_values(&[route])
@@ -619,6 +647,7 @@ async fn stream_failover(
                     route: "chat",
                     rid: rid.clone(),
                     upstream_time,
+                    patch: patch.clone(),
                 };
                 let model = Arc::clone(&ctx.model);
                 let mut resp = sse_response(state, ctx, items, writer, include_usage);
@@ -660,6 +689,11 @@ async fn completions(
     let state = handle.state();
     let (started, key, r): (_, _, CompletionRequest) = accept(&req, payload, &state).await?;
     let rid = request_id(&req);
+    let patch = patch_of(&req);
+    note(&patch, |p| {
+        p.key_id = key.as_ref().map(|k| k.as_str().to_owned());
+        p.model = Some(r.model.clone());
+    });
     let prompt = shape::validate_completion(&r)?;
     // Legacy completions: SageMaker endpoints and OpenAI-style upstreams.
     let cands: Vec<Arc<Model>> = state
@@ -716,6 +750,7 @@ async fn completions(
             model_name: &model_name,
             route: "completions",
             rid: rid.clone(),
+            patch: patch.clone(),
             key,
             started,
             include_usage,
@@ -766,6 +801,7 @@ async fn completions(
         route: "completions",
         rid: rid.clone(),
         upstream_time,
+        patch: patch.clone(),
     };
     ctx.log(200, out.usage.as_ref(), false);
     let mut resp = json(&out);
@@ -781,6 +817,11 @@ async fn embeddings(
     let state = handle.state();
     let (started, key, r): (_, _, EmbeddingRequest) = accept(&req, payload, &state).await?;
     let rid = request_id(&req);
+    let patch = patch_of(&req);
+    note(&patch, |p| {
+        p.key_id = key.as_ref().map(|k| k.as_str().to_owned());
+        p.model = Some(r.model.clone());
+    });
     let cands =
         state
             .router
@@ -804,6 +845,7 @@ async fn embeddings(
         route: "embeddings",
         rid: rid.clone(),
         upstream_time,
+        patch: patch.clone(),
     };
     let usage = openai_types::Usage::new(out.usage.prompt_tokens, 0);
     ctx.log(200, Some(&usage), false);
@@ -821,6 +863,8 @@ struct Ctx {
     rid: String,
     /// How long the serving upstream call took (whole answers).
     upstream_time: Option<std::time::Duration>,
+    /// The request's record, filled here.
+    patch: Option<RecPatch>,
 }
 
 impl Ctx {
@@ -859,6 +903,20 @@ impl Ctx {
                 .with_label_values(&[cfg.name.as_str(), "completion"])
                 .inc_by(u.completion_tokens);
         }
+        note(&self.patch, |p| {
+            p.key_id = self.key.as_ref().map(|k| k.as_str().to_owned());
+            p.model = Some(cfg.name.clone());
+            p.upstream = Some(upstream.clone());
+            p.stream = stream;
+            if let Some(u) = usage {
+                p.prompt_tokens = i64::try_from(u.prompt_tokens).ok();
+                p.completion_tokens = i64::try_from(u.completion_tokens).ok();
+                p.tokens_estimated = u.estimated;
+            }
+            if !stream && status < 400 {
+                p.ttft_ms = i64::try_from(total.as_millis()).ok();
+            }
+        });
         tracing::info!(
             request_id = %self.rid,
             route = self.route,
@@ -892,7 +950,11 @@ fn sse_response(
 ) -> HttpResponse {
     let idle = std::time::Duration::from_secs(state.config.stream_idle_timeout_secs);
     METRICS.active_streams.inc();
-    let mut guard = StreamGuard { ctx, done: false };
+    let mut guard = StreamGuard {
+        ctx,
+        done: false,
+        sent_chars: 0,
+    };
     let s = async_stream::stream! {
         let mut out = BytesMut::new();
         let mut usage = None;
@@ -920,8 +982,16 @@ fn sse_response(
                             continue;
                         }
                     }
-                    StreamItem::Done | StreamItem::Error(_) => last = true,
-                    StreamItem::Choice(_) => {}
+                    StreamItem::Done => last = true,
+                    StreamItem::Error(e) => {
+                        last = true;
+                        let kind = e.error.code.clone().unwrap_or_else(|| "stream_error".into());
+                        note(&guard.ctx.patch, |p| p.error = Some(kind));
+                    }
+                    StreamItem::Choice(c) => {
+                        guard.sent_chars += c.delta.content.as_ref().map_or(0, String::len)
+                            + c.delta.reasoning_content.as_ref().map_or(0, String::len);
+                    }
                 }
                 writer.write(item, &mut out);
                 if last {
@@ -950,11 +1020,26 @@ fn sse_response(
 struct StreamGuard {
     ctx: Ctx,
     done: bool,
+    /// Text bytes sent, for the tokens of an interrupted stream.
+    sent_chars: usize,
 }
 
 impl Drop for StreamGuard {
     fn drop(&mut self) {
         METRICS.active_streams.dec();
+        if !self.done {
+            let sent = self.sent_chars.div_ceil(4) as i64;
+            let (cfg, upstream) = (&self.ctx.model.cfg, self.ctx.model.key());
+            note(&self.ctx.patch, |p| {
+                p.stream = true;
+                p.model = Some(cfg.name.clone());
+                p.upstream = Some(upstream);
+                p.completion_tokens = Some(sent);
+                p.tokens_estimated = true;
+                p.interrupted = true;
+                p.error = Some("client_disconnected".into());
+            });
+        }
         if !self.done {
             tracing::info!(
                 route = self.ctx.route,

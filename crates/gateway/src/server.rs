@@ -90,6 +90,14 @@ pub async fn build_state(config: Config) -> anyhow::Result<(Handle, aws_config::
         .bedrock
         .discover_models
         .then(|| Duration::from_secs(config.bedrock.discovery_ttl_secs.max(1)));
+    let recorder = if config.records.enabled {
+        let r = crate::records::Recorder::start(&config.records.url.0, config.records.queue)
+            .await
+            .context("opening the request-record store (records.url)")?;
+        Some(r)
+    } else {
+        None
+    };
     let state = AppState::new(config, auth)?;
     if let Some(ttl) = discover {
         // Listed now and every TTL in the background: never on the request path.
@@ -97,7 +105,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<(Handle, aws_config::
             .catalog
             .spawn_refresh(aws_sdk_bedrock::Client::new(&sdk), ttl);
     }
-    Ok((Handle::new(state, sagemaker, bedrock), sdk))
+    Ok((Handle::new(state, sagemaker, bedrock, recorder), sdk))
 }
 
 /// The application: the same function serves `main` and the tests.
@@ -147,15 +155,40 @@ fn request_id_of(req: &ServiceRequest) -> String {
 
 /// Every request: its id (kept in the extensions, on the log span and in the
 /// `x-request-id` response header) and the HTTP metrics by route pattern.
+type Observed =
+    actix_web::body::EitherBody<crate::records::RecordingBody, actix_web::body::BoxBody>;
+
 async fn observe(
     req: ServiceRequest,
-    next: actix_web::middleware::Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    next: actix_web::middleware::Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<Observed>, actix_web::Error> {
     use actix_web::HttpMessage;
     use tracing::Instrument;
     let rid = request_id_of(&req);
     req.extensions_mut().insert(routes::RequestId(rid.clone()));
     let t0 = std::time::Instant::now();
+    let path = req.path();
+    let recorder = req
+        .app_data::<web::Data<Handle>>()
+        .and_then(|h| h.recorder.clone())
+        .filter(|_| {
+            (path.starts_with("/v1/") || path.starts_with("/admin/")) && path != "/v1/metrics"
+        });
+    let patch = recorder.as_ref().map(|_| {
+        let p = crate::records::RecPatch(std::rc::Rc::new(std::cell::RefCell::new(
+            crate::records::Record {
+                request_id: rid.clone(),
+                ts_ms: std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| i64::try_from(d.as_millis()).unwrap_or(0))
+                    .unwrap_or(0),
+                client_ip: req.peer_addr().map(|a| a.ip().to_string()),
+                ..Default::default()
+            },
+        )));
+        req.extensions_mut().insert(p.clone());
+        p
+    });
     let span = tracing::info_span!("http", request_id = %rid);
     let mut res = next.call(req).instrument(span).await?;
     if let Ok(v) = actix_web::http::header::HeaderValue::from_str(&rid) {
@@ -178,7 +211,27 @@ async fn observe(
     m.http_duration
         .with_label_values(&[route.as_str()])
         .observe(t0.elapsed().as_secs_f64());
-    Ok(res)
+    let (Some(recorder), Some(patch)) = (recorder, patch) else {
+        return Ok(res.map_into_boxed_body().map_into_right_body());
+    };
+    {
+        let mut r = patch.0.borrow_mut();
+        r.route = route;
+        r.status = i64::from(res.status().as_u16());
+        if r.error.is_none()
+            && let Some(e) = res.response().error()
+        {
+            r.error = Some(
+                e.as_error::<crate::error::ApiError>()
+                    .map_or("error", |a| a.label)
+                    .to_owned(),
+            );
+        }
+    }
+    Ok(res
+        .map_into_boxed_body()
+        .map_body(|_, b| crate::records::RecordingBody::new(b, patch, recorder, t0))
+        .map_into_left_body())
 }
 
 /// Reloads on SIGHUP and when the config file changes (checked every 2 s):
@@ -238,6 +291,7 @@ pub async fn run(config: Config, path: Option<PathBuf>) -> anyhow::Result<()> {
     let shutdown = config.shutdown_timeout_secs;
     let (handle, sdk) = build_state(config).await?;
     spawn_reload(handle.clone(), path);
+    let recorder = handle.recorder.clone();
     let mut server = HttpServer::new(move || {
         // AWS clients per worker: a worker's upstream connections are
         // then driven by its own runtime, with no cross-thread wake-ups.
@@ -260,6 +314,15 @@ pub async fn run(config: Config, path: Option<PathBuf>) -> anyhow::Result<()> {
     }
     tracing::info!(%listen, "gateway listening");
     server.run().await.context("server")?;
+    if let Some(r) = recorder {
+        // Every request finished above; write what they recorded.
+        if tokio::time::timeout(Duration::from_secs(30), r.flush())
+            .await
+            .is_err()
+        {
+            tracing::error!("request records could not be flushed within 30 s");
+        }
+    }
     tracing::info!("gateway stopped");
     Ok(())
 }

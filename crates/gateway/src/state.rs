@@ -300,6 +300,8 @@ impl AppState {
 #[derive(Debug, Clone)]
 pub struct Handle {
     live: Arc<std::sync::RwLock<Arc<AppState>>>,
+    /// Request records (`None` when off).
+    pub recorder: Option<crate::records::Recorder>,
     /// The SageMaker backend.
     pub sagemaker: SageMaker,
     /// The Bedrock backend.
@@ -308,8 +310,14 @@ pub struct Handle {
 
 impl Handle {
     /// A handle over a first state.
-    pub fn new(state: AppState, sagemaker: SageMaker, bedrock: Bedrock) -> Self {
+    pub fn new(
+        state: AppState,
+        sagemaker: SageMaker,
+        bedrock: Bedrock,
+        recorder: Option<crate::records::Recorder>,
+    ) -> Self {
         Self {
+            recorder,
             live: Arc::new(std::sync::RwLock::new(Arc::new(state))),
             sagemaker,
             bedrock,
@@ -320,6 +328,7 @@ impl Handle {
     pub fn with_clients(&self, sagemaker: SageMaker, bedrock: Bedrock) -> Self {
         Self {
             live: Arc::clone(&self.live),
+            recorder: self.recorder.clone(),
             sagemaker,
             bedrock,
         }

@@ -116,6 +116,10 @@ pub(crate) fn start(fake_url: &str, config: &str, env: &[(&str, &str)]) -> Gatew
         .env("AWS_ACCESS_KEY_ID", "test")
         .env("AWS_SECRET_ACCESS_KEY", "test")
         .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env(
+            "RECORDS_URL",
+            format!("sqlite://{}?mode=rwc", dir.join("records.db").display()),
+        )
         .env("RUST_LOG", "info")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());

@@ -10,6 +10,7 @@ mod bedrock;
 mod disconnect;
 mod errors;
 mod observability;
+mod records;
 mod sdk_clients;
 mod secrets;
 mod shutdown;

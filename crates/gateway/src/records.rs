@@ -1,0 +1,391 @@
+//! Request records: one row per API request, written off the request path in
+//! batches to SQLite (the default, an embedded file) or PostgreSQL (several
+//! replicas, one store), through `sqlx`'s `Any` driver. The queue is bounded:
+//! when it is full a record is dropped and counted, never waited for.
+//! Shutdown flushes everything queued.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
+
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Row};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::metrics::METRICS;
+
+/// Rows written per transaction at most.
+const BATCH: usize = 256;
+
+/// One request, as stored. Holds no key (only its id) and no body.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct Record {
+    /// The request id (`x-request-id`).
+    pub request_id: String,
+    /// When it arrived, Unix milliseconds.
+    pub ts_ms: i64,
+    /// The key's id (a hash prefix), never the key.
+    pub key_id: Option<String>,
+    /// The client's address.
+    pub client_ip: Option<String>,
+    /// The route pattern (`/v1/chat/completions`).
+    pub route: String,
+    /// The model asked for.
+    pub model: Option<String>,
+    /// The candidate that served it.
+    pub upstream: Option<String>,
+    /// HTTP status.
+    pub status: i64,
+    /// Streamed.
+    pub stream: bool,
+    /// Time to the first token, ms.
+    pub ttft_ms: Option<i64>,
+    /// Total time, ms (to the end of a stream).
+    pub duration_ms: i64,
+    /// Prompt tokens.
+    pub prompt_tokens: Option<i64>,
+    /// Completion tokens (for an interrupted stream: those sent).
+    pub completion_tokens: Option<i64>,
+    /// Token counts are the gateway's estimate, not the upstream's.
+    pub tokens_estimated: bool,
+    /// The error kind, if it failed.
+    pub error: Option<String>,
+    /// The client left a stream before its end.
+    pub interrupted: bool,
+}
+
+enum Msg {
+    Rec(Box<Record>),
+    Flush(oneshot::Sender<()>),
+}
+
+/// The sending side, cloned into every worker.
+#[derive(Debug, Clone)]
+pub struct Recorder {
+    tx: mpsc::Sender<Msg>,
+    queued: Arc<AtomicI64>,
+}
+
+impl std::fmt::Debug for Msg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Msg")
+    }
+}
+
+const SCHEMA: &[&str] = &[
+    "CREATE TABLE IF NOT EXISTS gateway_schema (version BIGINT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS gateway_requests (
+        request_id TEXT NOT NULL,
+        ts_ms BIGINT NOT NULL,
+        key_id TEXT,
+        client_ip TEXT,
+        route TEXT NOT NULL,
+        model TEXT,
+        upstream TEXT,
+        status BIGINT NOT NULL,
+        stream BIGINT NOT NULL,
+        ttft_ms BIGINT,
+        duration_ms BIGINT NOT NULL,
+        prompt_tokens BIGINT,
+        completion_tokens BIGINT,
+        tokens_estimated BIGINT NOT NULL,
+        error TEXT,
+        interrupted BIGINT NOT NULL
+    )",
+    "CREATE INDEX IF NOT EXISTS gateway_requests_ts ON gateway_requests (ts_ms)",
+];
+
+/// Connects and runs the schema migrations.
+pub async fn connect(url: &str) -> anyhow::Result<AnyPool> {
+    sqlx::any::install_default_drivers();
+    let pool = AnyPoolOptions::new()
+        .max_connections(if url.starts_with("sqlite") { 1 } else { 4 })
+        .acquire_timeout(Duration::from_secs(10))
+        .connect(url)
+        .await?;
+    for stmt in SCHEMA {
+        // Constant statements of this module.
+        sqlx::query(sqlx::AssertSqlSafe(*stmt))
+            .execute(&pool)
+            .await?;
+    }
+    let v: Option<i64> = sqlx::query("SELECT MAX(version) FROM gateway_schema")
+        .fetch_one(&pool)
+        .await?
+        .try_get(0)?;
+    if v.is_none() {
+        sqlx::query("INSERT INTO gateway_schema (version) VALUES (1)")
+            .execute(&pool)
+            .await?;
+    }
+    Ok(pool)
+}
+
+impl Recorder {
+    /// Opens the store and starts the writer task.
+    pub async fn start(url: &str, capacity: usize) -> anyhow::Result<Self> {
+        let pool = connect(url).await?;
+        let (tx, rx) = mpsc::channel(capacity.max(1));
+        let queued = Arc::new(AtomicI64::new(0));
+        tokio::spawn(writer(pool, rx, Arc::clone(&queued)));
+        Ok(Self { tx, queued })
+    }
+
+    /// Queues a record; a full queue drops it (counted), never blocks.
+    pub fn record(&self, r: Record) {
+        match self.tx.try_send(Msg::Rec(Box::new(r))) {
+            Ok(()) => {
+                let q = self.queued.fetch_add(1, Ordering::Relaxed) + 1;
+                METRICS.records_queue.set(q);
+            }
+            Err(_) => METRICS.records_dropped.inc(),
+        }
+    }
+
+    /// Waits until everything queued so far is written.
+    pub async fn flush(&self) {
+        let (tx, rx) = oneshot::channel();
+        if self.tx.send(Msg::Flush(tx)).await.is_ok() {
+            let _ = rx.await;
+        }
+    }
+}
+
+async fn writer(pool: AnyPool, mut rx: mpsc::Receiver<Msg>, queued: Arc<AtomicI64>) {
+    let mut batch: Vec<Record> = Vec::with_capacity(BATCH);
+    while let Some(first) = rx.recv().await {
+        let mut flushes = Vec::new();
+        let mut push = |m: Msg, batch: &mut Vec<Record>| match m {
+            Msg::Rec(r) => batch.push(*r),
+            Msg::Flush(done) => flushes.push(done),
+        };
+        push(first, &mut batch);
+        while batch.len() < BATCH {
+            match rx.try_recv() {
+                Ok(m) => push(m, &mut batch),
+                Err(_) => break,
+            }
+        }
+        if !batch.is_empty() {
+            let n = batch.len() as i64;
+            // A failed write is retried a few times: records are not dropped
+            // for a blip of the database.
+            let mut tries = 0;
+            loop {
+                match write(&pool, &batch).await {
+                    Ok(()) => {
+                        METRICS.records_written.add(n);
+                        break;
+                    }
+                    Err(e) if tries < 5 => {
+                        tries += 1;
+                        tracing::warn!(error = %e, tries, "writing request records failed; retrying");
+                        tokio::time::sleep(Duration::from_millis(200 * tries)).await;
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, rows = n, "request records lost after retries");
+                        METRICS.records_dropped.add(n);
+                        break;
+                    }
+                }
+            }
+            let q = queued.fetch_sub(n, Ordering::Relaxed) - n;
+            METRICS.records_queue.set(q.max(0));
+            batch.clear();
+        }
+        for f in flushes {
+            let _ = f.send(());
+        }
+    }
+}
+
+async fn write(pool: &AnyPool, batch: &[Record]) -> Result<(), sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    for r in batch {
+        sqlx::query(
+            "INSERT INTO gateway_requests (request_id, ts_ms, key_id, client_ip, route, model, upstream, status, stream, ttft_ms, duration_ms, prompt_tokens, completion_tokens, tokens_estimated, error, interrupted) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+        )
+        .bind(&r.request_id)
+        .bind(r.ts_ms)
+        .bind(&r.key_id)
+        .bind(&r.client_ip)
+        .bind(&r.route)
+        .bind(&r.model)
+        .bind(&r.upstream)
+        .bind(r.status)
+        .bind(i64::from(r.stream))
+        .bind(r.ttft_ms)
+        .bind(r.duration_ms)
+        .bind(r.prompt_tokens)
+        .bind(r.completion_tokens)
+        .bind(i64::from(r.tokens_estimated))
+        .bind(&r.error)
+        .bind(i64::from(r.interrupted))
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await
+}
+
+/// A query of stored records (the `gateway records` subcommand).
+#[derive(Debug, Clone, Default)]
+pub struct Query {
+    /// Only records at or after this time, Unix ms.
+    pub since_ms: Option<i64>,
+    /// Only this model.
+    pub model: Option<String>,
+    /// Only this key id.
+    pub key_id: Option<String>,
+    /// Only this status.
+    pub status: Option<i64>,
+    /// At most this many, newest first.
+    pub limit: i64,
+}
+
+fn row(r: &AnyRow) -> Result<Record, sqlx::Error> {
+    Ok(Record {
+        request_id: r.try_get("request_id")?,
+        ts_ms: r.try_get("ts_ms")?,
+        key_id: r.try_get("key_id")?,
+        client_ip: r.try_get("client_ip")?,
+        route: r.try_get("route")?,
+        model: r.try_get("model")?,
+        upstream: r.try_get("upstream")?,
+        status: r.try_get("status")?,
+        stream: r.try_get::<i64, _>("stream")? != 0,
+        ttft_ms: r.try_get("ttft_ms")?,
+        duration_ms: r.try_get("duration_ms")?,
+        prompt_tokens: r.try_get("prompt_tokens")?,
+        completion_tokens: r.try_get("completion_tokens")?,
+        tokens_estimated: r.try_get::<i64, _>("tokens_estimated")? != 0,
+        error: r.try_get("error")?,
+        interrupted: r.try_get::<i64, _>("interrupted")? != 0,
+    })
+}
+
+/// Records matching `q`, newest first.
+pub async fn query(pool: &AnyPool, q: &Query) -> Result<Vec<Record>, sqlx::Error> {
+    let sql = "SELECT * FROM gateway_requests WHERE ts_ms >= $1 AND ($2 = '' OR model = $2) AND ($3 = '' OR key_id = $3) AND ($4 = 0 OR status = $4) ORDER BY ts_ms DESC LIMIT $5";
+    let rows = sqlx::query(sql)
+        .bind(q.since_ms.unwrap_or(0))
+        .bind(q.model.clone().unwrap_or_default())
+        .bind(q.key_id.clone().unwrap_or_default())
+        .bind(q.status.unwrap_or(0))
+        .bind(q.limit.max(1))
+        .fetch_all(pool)
+        .await?;
+    rows.iter().map(row).collect()
+}
+
+/// Per model and key: requests, errors, tokens.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Usage {
+    /// Model.
+    pub model: String,
+    /// Key id.
+    pub key_id: String,
+    /// Requests.
+    pub requests: i64,
+    /// Requests that failed (status ≥ 400).
+    pub errors: i64,
+    /// Prompt tokens.
+    pub prompt_tokens: i64,
+    /// Completion tokens.
+    pub completion_tokens: i64,
+}
+
+/// The usage summary since `since_ms`.
+pub async fn summary(pool: &AnyPool, since_ms: i64) -> Result<Vec<Usage>, sqlx::Error> {
+    let sql = "SELECT COALESCE(model, '-') AS model, COALESCE(key_id, '-') AS key_id, CAST(COUNT(*) AS BIGINT) AS requests, \
+               CAST(SUM(CASE WHEN status >= 400 THEN 1 ELSE 0 END) AS BIGINT) AS errors, \
+               CAST(COALESCE(SUM(prompt_tokens), 0) AS BIGINT) AS prompt_tokens, CAST(COALESCE(SUM(completion_tokens), 0) AS BIGINT) AS completion_tokens \
+               FROM gateway_requests WHERE ts_ms >= $1 GROUP BY COALESCE(model, '-'), COALESCE(key_id, '-') ORDER BY requests DESC";
+    let rows = sqlx::query(sql).bind(since_ms).fetch_all(pool).await?;
+    rows.iter()
+        .map(|r| {
+            Ok(Usage {
+                model: r.try_get("model")?,
+                key_id: r.try_get("key_id")?,
+                requests: r.try_get("requests")?,
+                errors: r.try_get("errors")?,
+                prompt_tokens: r.try_get("prompt_tokens")?,
+                completion_tokens: r.try_get("completion_tokens")?,
+            })
+        })
+        .collect()
+}
+
+/// The record being built for one request: created by the middleware, filled
+/// by the handler, sent when the response body ends (or is dropped).
+#[derive(Debug, Clone)]
+pub struct RecPatch(pub std::rc::Rc<std::cell::RefCell<Record>>);
+
+/// A response body that sends its request's record when it ends or is
+/// dropped (a client that leaves mid-stream), so every request gets exactly
+/// one record with its full duration.
+pub struct RecordingBody {
+    inner: actix_web::body::BoxBody,
+    patch: RecPatch,
+    recorder: Recorder,
+    started: std::time::Instant,
+    ended: bool,
+}
+
+impl std::fmt::Debug for RecordingBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RecordingBody")
+    }
+}
+
+impl RecordingBody {
+    /// Wraps a body.
+    pub fn new(
+        inner: actix_web::body::BoxBody,
+        patch: RecPatch,
+        recorder: Recorder,
+        started: std::time::Instant,
+    ) -> Self {
+        Self {
+            inner,
+            patch,
+            recorder,
+            started,
+            ended: false,
+        }
+    }
+}
+
+impl actix_web::body::MessageBody for RecordingBody {
+    type Error = Box<dyn std::error::Error>;
+
+    fn size(&self) -> actix_web::body::BodySize {
+        self.inner.size()
+    }
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<bytes::Bytes, Self::Error>>> {
+        let p = std::pin::Pin::new(&mut self.inner).poll_next(cx);
+        if let std::task::Poll::Ready(None) = p {
+            self.ended = true;
+        }
+        p
+    }
+}
+
+impl Drop for RecordingBody {
+    fn drop(&mut self) {
+        // The body first: a stream's own guard fills the record as it goes.
+        drop(std::mem::replace(
+            &mut self.inner,
+            actix_web::body::BoxBody::new(()),
+        ));
+        let mut r = self.patch.0.borrow().clone();
+        r.duration_ms = i64::try_from(self.started.elapsed().as_millis()).unwrap_or(i64::MAX);
+        if r.stream && !self.ended {
+            r.interrupted = true;
+        }
+        self.recorder.record(r);
+    }
+}
