@@ -79,6 +79,8 @@ pub struct Config {
     pub metrics_token: Option<Secret>,
     /// Request records.
     pub records: RecordsConfig,
+    /// Alert webhooks.
+    pub alerts: Vec<crate::alerts::AlertSink>,
 }
 
 /// Request records.
@@ -127,6 +129,7 @@ impl Default for Config {
             admin: AdminConfig::default(),
             metrics_token: None,
             records: RecordsConfig::default(),
+            alerts: Vec::new(),
         }
     }
 }
@@ -813,6 +816,18 @@ impl Config {
                 || self.records.url.0.starts_with("postgresql://"))
         {
             return Err(err("records.url", "must be a sqlite: or postgres:// URL"));
+        }
+        for (i, a) in self.alerts.iter().enumerate() {
+            if !(a.url.starts_with("http://") || a.url.starts_with("https://")) {
+                return Err(err(format!("alerts[{i}].url"), "must be an http(s) URL"));
+            }
+            if a.kind == crate::alerts::SinkKind::Matrix && (a.room.is_none() || a.token.is_none())
+            {
+                return Err(err(
+                    format!("alerts[{i}]"),
+                    "a matrix sink needs room and token",
+                ));
+            }
         }
         if self.routing.max_attempts == 0 {
             return Err(err("routing.max_attempts", "must be at least 1"));

@@ -4,6 +4,7 @@
 //! `main` only loads the [`config::Config`], sets up logging and calls
 //! [`server::run`]; tests build the same app with [`server::app`].
 
+pub mod alerts;
 pub mod bedrock;
 pub mod config;
 pub mod error;

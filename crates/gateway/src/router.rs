@@ -93,6 +93,7 @@ pub struct HealthView {
 /// Routing state shared by every worker.
 #[derive(Debug)]
 pub struct Router {
+    alerts: Option<crate::alerts::Alerter>,
     cfg: RoutingConfig,
     health: Mutex<HashMap<String, Health>>,
     rng: Mutex<u64>,
@@ -111,10 +112,23 @@ impl Router {
             .unwrap_or(0x9e37_79b9_7f4a_7c15)
             | 1;
         Self {
+            alerts: None,
             cfg,
             health: Mutex::new(health),
             rng: Mutex::new(seed),
         }
+    }
+
+    /// Sends breaker and failure-burst events to `alerts`.
+    #[must_use]
+    pub fn with_alerts(mut self, alerts: Option<crate::alerts::Alerter>) -> Self {
+        self.alerts = alerts;
+        self
+    }
+
+    /// The alert sender, if any.
+    pub fn alerts(&self) -> Option<crate::alerts::Alerter> {
+        self.alerts.clone()
     }
 
     /// The routing settings.
@@ -237,6 +251,11 @@ impl Router {
         self.push(x, true);
         x.consecutive = 0;
         x.probing = false;
+        if matches!(x.state, BreakerState::Open | BreakerState::HalfOpen)
+            && let Some(a) = &self.alerts
+        {
+            a.emit("breaker_closed", key, "a probe succeeded; traffic resumes");
+        }
         if x.state != BreakerState::Disabled {
             x.state = BreakerState::Closed;
         }
@@ -264,9 +283,32 @@ impl Router {
         let trip = was_probe
             || x.consecutive >= self.cfg.breaker_failures.max(1)
             || (full && x.error_rate() > self.cfg.breaker_error_rate);
+        if x.consecutive == 3
+            && let Some(a) = &self.alerts
+        {
+            a.emit(
+                "failure_burst",
+                key,
+                format!(
+                    "3 failures in a row; last: {}",
+                    x.last_error.as_deref().unwrap_or("")
+                ),
+            );
+        }
         if trip && x.state != BreakerState::Disabled {
             if x.state != BreakerState::Open {
                 x.opened += 1;
+                if let Some(a) = &self.alerts {
+                    a.emit(
+                        "breaker_opened",
+                        key,
+                        format!(
+                            "skipped for {} s after: {}",
+                            self.cfg.breaker_cooldown_secs,
+                            x.last_error.as_deref().unwrap_or("")
+                        ),
+                    );
+                }
             }
             x.state = BreakerState::Open;
             x.open_until =

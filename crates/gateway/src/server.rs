@@ -98,7 +98,29 @@ pub async fn build_state(config: Config) -> anyhow::Result<(Handle, aws_config::
     } else {
         None
     };
-    let state = AppState::new(config, auth)?;
+    let alerts = crate::alerts::Alerter::start(config.alerts.clone());
+    if let (Some(a), Some(k)) = (&alerts, &auth) {
+        // Key-source failures: checked every 15 s, alerted once per interval.
+        let (a, k) = (a.clone(), Arc::clone(k));
+        tokio::spawn(async move {
+            let mut seen = k.status().failures;
+            loop {
+                tokio::time::sleep(Duration::from_secs(15)).await;
+                let s = k.status();
+                if s.failures > seen {
+                    a.emit(
+                        "key_source_failed",
+                        &s.source,
+                        s.last_error
+                            .clone()
+                            .unwrap_or_else(|| "fetch failed".into()),
+                    );
+                }
+                seen = s.failures;
+            }
+        });
+    }
+    let state = AppState::new(config, auth, alerts)?;
     if let Some(ttl) = discover {
         // Listed now and every TTL in the background: never on the request path.
         state

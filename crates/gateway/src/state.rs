@@ -84,6 +84,7 @@ impl AppState {
     pub fn new(
         config: Config,
         auth: Option<Arc<KeyAuth>>,
+        alerts: Option<crate::alerts::Alerter>,
     ) -> Result<Self, crate::config::ConfigError> {
         let created = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -148,7 +149,7 @@ impl AppState {
                 .iter()
                 .map(|u| (u.cfg.name.clone(), u.cfg.disabled)),
         );
-        let router = Arc::new(Router::new(config.routing.clone(), names));
+        let router = Arc::new(Router::new(config.routing.clone(), names).with_alerts(alerts));
         let admin = config.admin.key.as_ref().map(|k| {
             Arc::new(KeyAuth::new(
                 keyauth::StaticKeys::new([k.0.clone()]),
@@ -378,7 +379,7 @@ impl Handle {
                 tracing::warn!(key, "config reload: this setting changes only on restart");
             }
         }
-        let mut next = AppState::new(config, old.auth.clone())?;
+        let mut next = AppState::new(config, old.auth.clone(), old.router.alerts())?;
         next.catalog = old.catalog.clone();
         next.router.adopt(&old.router);
         match self.live.write() {

@@ -200,3 +200,118 @@ async fn request_ids_are_accepted_passed_upstream_returned_and_logged() {
     );
     assert!(!logs.contains(KEY));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn alerts_on_breakers_reach_feishu_matrix_slack_and_json_without_flooding() {
+    use std::time::{Duration, Instant};
+    let f = fake().await;
+    let a = FakeOpenAi::start("a").await.unwrap();
+    let b = FakeOpenAi::start("b").await.unwrap();
+    // The receiver: a fake that records every request it gets.
+    let hook = FakeOpenAi::start("hook").await.unwrap();
+    let base = hook.base_url();
+    let root = base.trim_end_matches("/v1");
+    let extra = format!(
+        r#"
+[routing]
+breaker_failures = 2
+breaker_cooldown_secs = 1
+
+[[alerts]]
+kind = "feishu"
+url = "{base}/feishu"
+min_interval_secs = 60
+
+[[alerts]]
+kind = "matrix"
+url = "{root}"
+room = "!ops:example.org"
+token = "mx-token-canary"
+
+[[alerts]]
+kind = "slack"
+url = "{base}/slack"
+
+[[alerts]]
+kind = "json"
+url = "{base}/json"
+
+[[upstreams]]
+name = "a"
+base_url = "{}"
+models_allow = ["gpt-4.1"]
+
+[[upstreams]]
+name = "b"
+base_url = "{}"
+models_allow = ["gpt-4.1"]
+priority = 1
+"#,
+        a.base_url(),
+        b.base_url()
+    );
+    let gw = start(&f.url(), &config(&extra), &[]);
+    let ask = json!({"model": "gpt-4.1", "messages": [{"role": "user", "content": "x"}]});
+    a.set_fault(OpenAiFault::Status(500));
+    for _ in 0..30 {
+        assert_eq!(
+            post(&gw, "/v1/chat/completions", ask.clone())
+                .await
+                .status(),
+            200
+        );
+    }
+    // Recovery: after the cool-down the probe succeeds and closes it.
+    a.set_fault(OpenAiFault::None);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let r = post(&gw, "/v1/chat/completions", ask.clone()).await;
+    assert_eq!(r.headers()["x-oai-upstream"], "a");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let got = loop {
+        let got = hook.requests();
+        if got.iter().filter(|r| r.path == "/v1/json").count() >= 2 {
+            break got;
+        }
+        assert!(Instant::now() < deadline, "alerts: {got:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let feishu: Vec<_> = got.iter().filter(|r| r.path == "/v1/feishu").collect();
+    assert_eq!(feishu[0].json["msg_type"], "text");
+    let text = feishu[0].json["content"]["text"].as_str().unwrap();
+    assert!(
+        text.contains("breaker_opened") && text.contains(": a"),
+        "{text}"
+    );
+    let matrix: Vec<_> = got
+        .iter()
+        .filter(|r| {
+            r.path
+                .starts_with("/_matrix/client/v3/rooms/%21ops%3Aexample.org/send/m.room.message/")
+        })
+        .collect();
+    assert!(!matrix.is_empty(), "{got:?}");
+    assert_eq!(matrix[0].method, "PUT");
+    assert_eq!(matrix[0].headers["authorization"], "Bearer mx-token-canary");
+    assert_eq!(matrix[0].json["msgtype"], "m.text");
+    let json: Vec<_> = got.iter().filter(|r| r.path == "/v1/json").collect();
+    let events: Vec<&str> = json
+        .iter()
+        .map(|r| r.json["event"].as_str().unwrap())
+        .collect();
+    assert!(
+        events.contains(&"breaker_opened") && events.contains(&"breaker_closed"),
+        "{events:?}"
+    );
+    assert!(
+        got.iter()
+            .any(|r| r.path == "/v1/slack" && r.json["text"].is_string())
+    );
+    // 30 failing requests, yet a handful of messages per sink.
+    assert!(
+        feishu.len() <= 3 && json.len() <= 4,
+        "feishu {} json {}",
+        feishu.len(),
+        json.len()
+    );
+    assert!(!gw.logs().contains("mx-token-canary"));
+}
