@@ -312,6 +312,10 @@ async fn load(
         .env("AWS_ACCESS_KEY_ID", "bench")
         .env("AWS_SECRET_ACCESS_KEY", "bench")
         .env("RUST_LOG", "warn")
+        .env(
+            "RECORDS_URL",
+            format!("sqlite://{}?mode=rwc", dir.join("records.db").display()),
+        )
         .stdout(std::process::Stdio::null())
         .spawn()
         .context("starting the gateway")?;
@@ -455,6 +459,76 @@ async fn load(
             p99 - base_p99
         );
     }
+
+    // The cost of request records: the same gateway with records off, run
+    // alternately with the first (metrics stay on in both: they cannot be
+    // switched off).
+    let port2 = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let cfg2 = dir.join("bench2.toml");
+    std::fs::write(
+        &cfg2,
+        std::fs::read_to_string(&cfg)?
+            .replace(&format!("127.0.0.1:{port}"), &format!("127.0.0.1:{port2}")),
+    )?;
+    let mut child2 = std::process::Command::new(&bin)
+        .arg("--config")
+        .arg(&cfg2)
+        .env("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", fake.url())
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "bench")
+        .env("AWS_SECRET_ACCESS_KEY", "bench")
+        .env("RUST_LOG", "warn")
+        .env("RECORDS_ENABLED", "false")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .context("starting the second gateway")?;
+    crate::demo::wait_ready(port2, Duration::from_secs(30))?;
+    let gw2 = format!("http://127.0.0.1:{port2}");
+    closed_loop(
+        (Backend::SageMaker, Target::Gateway),
+        false,
+        conns,
+        Duration::from_millis(500),
+        &f,
+        &gw2,
+    )
+    .await;
+    let (mut on, mut off) = (0usize, 0usize);
+    for _ in 0..2 {
+        on += closed_loop(
+            (Backend::SageMaker, Target::Gateway),
+            false,
+            conns,
+            dur,
+            &f,
+            &gw,
+        )
+        .await
+        .latencies
+        .len();
+        off += closed_loop(
+            (Backend::SageMaker, Target::Gateway),
+            false,
+            conns,
+            dur,
+            &f,
+            &gw2,
+        )
+        .await
+        .latencies
+        .len();
+    }
+    println!(
+        "\nrecords on vs off (non-streaming, {conns} conns, 2 x {} s each, alternated): {:.0} vs {:.0} req/s: records cost {:.1} % of throughput",
+        dur.as_secs(),
+        on as f64 / (2.0 * dur.as_secs_f64()),
+        off as f64 / (2.0 * dur.as_secs_f64()),
+        100.0 * (1.0 - on as f64 / off.max(1) as f64)
+    );
+    let _ = child2.kill();
+    let _ = child2.wait();
 
     // Many open streams.
     let before = rss_kib(pid);
