@@ -95,6 +95,21 @@ pub struct RecordsConfig {
     /// Records queued for writing at most; beyond, they are dropped and
     /// counted.
     pub queue: usize,
+    /// Keep request bodies and headers (secrets redacted) for these route
+    /// patterns (`/v1/chat/completions`)…
+    pub bodies_routes: Vec<String>,
+    /// …and for these key ids (as in records and logs).
+    pub bodies_key_ids: Vec<String>,
+    /// Longest body kept, bytes.
+    pub body_max_bytes: usize,
+}
+
+impl RecordsConfig {
+    /// Whether the body policy asks for this request's body.
+    pub fn wants_body(&self, route: &str, key_id: Option<&str>) -> bool {
+        self.bodies_routes.iter().any(|r| r == route)
+            || key_id.is_some_and(|k| self.bodies_key_ids.iter().any(|x| x == k))
+    }
 }
 
 impl Default for RecordsConfig {
@@ -103,6 +118,9 @@ impl Default for RecordsConfig {
             enabled: true,
             url: Secret("sqlite://gateway-records.db?mode=rwc".into()),
             queue: 10_000,
+            bodies_routes: Vec::new(),
+            bodies_key_ids: Vec::new(),
+            body_max_bytes: 64 * 1024,
         }
     }
 }

@@ -14,8 +14,16 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::metrics::METRICS;
 
-/// Rows written per transaction at most.
+/// Rows written per statement at most (18 parameters a row stays under
+/// SQLite's and PostgreSQL's parameter limits).
 const BATCH: usize = 256;
+
+/// How long the writer gathers records before a write.
+const GATHER: Duration = Duration::from_millis(50);
+
+/// The columns, in the order they are bound.
+const COLUMNS: &str = "request_id, ts_ms, key_id, client_ip, route, model, upstream, status, stream, ttft_ms, duration_ms, prompt_tokens, completion_tokens, tokens_estimated, error, interrupted, request_body, request_headers";
+const NCOLS: usize = 18;
 
 /// One request, as stored. Holds no key (only its id) and no body.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
@@ -52,6 +60,11 @@ pub struct Record {
     pub error: Option<String>,
     /// The client left a stream before its end.
     pub interrupted: bool,
+    /// The request body, when the body policy asks (secrets redacted).
+    pub request_body: Option<String>,
+    /// The request headers as JSON, when the body policy asks (secrets
+    /// redacted).
+    pub request_headers: Option<String>,
 }
 
 enum Msg {
@@ -95,12 +108,43 @@ const SCHEMA: &[&str] = &[
     "CREATE INDEX IF NOT EXISTS gateway_requests_ts ON gateway_requests (ts_ms)",
 ];
 
+/// Migrations after the first schema, by version.
+const MIGRATIONS: &[(i64, &str)] = &[
+    (
+        2,
+        "ALTER TABLE gateway_requests ADD COLUMN request_body TEXT",
+    ),
+    (
+        3,
+        "ALTER TABLE gateway_requests ADD COLUMN request_headers TEXT",
+    ),
+];
+
 /// Connects and runs the schema migrations.
 pub async fn connect(url: &str) -> anyhow::Result<AnyPool> {
     sqlx::any::install_default_drivers();
+    let sqlite = url.starts_with("sqlite");
     let pool = AnyPoolOptions::new()
-        .max_connections(if url.starts_with("sqlite") { 1 } else { 4 })
+        .max_connections(if sqlite { 1 } else { 4 })
         .acquire_timeout(Duration::from_secs(10))
+        .after_connect(move |conn, _| {
+            Box::pin(async move {
+                if sqlite {
+                    // WAL: writers do not block readers (`gateway records`),
+                    // and a commit costs no fsync of the whole journal.
+                    sqlx::query("PRAGMA journal_mode=WAL")
+                        .execute(&mut *conn)
+                        .await?;
+                    sqlx::query("PRAGMA synchronous=NORMAL")
+                        .execute(&mut *conn)
+                        .await?;
+                    sqlx::query("PRAGMA busy_timeout=5000")
+                        .execute(&mut *conn)
+                        .await?;
+                }
+                Ok(())
+            })
+        })
         .connect(url)
         .await?;
     for stmt in SCHEMA {
@@ -117,6 +161,20 @@ pub async fn connect(url: &str) -> anyhow::Result<AnyPool> {
         sqlx::query("INSERT INTO gateway_schema (version) VALUES (1)")
             .execute(&pool)
             .await?;
+    }
+    let mut version = v.unwrap_or(1);
+    for (to, stmt) in MIGRATIONS {
+        if version < *to {
+            // Constant statements of this module.
+            sqlx::query(sqlx::AssertSqlSafe(*stmt))
+                .execute(&pool)
+                .await?;
+            sqlx::query("UPDATE gateway_schema SET version = $1")
+                .bind(*to)
+                .execute(&pool)
+                .await?;
+            version = *to;
+        }
     }
     Ok(pool)
 }
@@ -154,15 +212,26 @@ impl Recorder {
 async fn writer(pool: AnyPool, mut rx: mpsc::Receiver<Msg>, queued: Arc<AtomicI64>) {
     let mut batch: Vec<Record> = Vec::with_capacity(BATCH);
     while let Some(first) = rx.recv().await {
-        let mut flushes = Vec::new();
-        let mut push = |m: Msg, batch: &mut Vec<Record>| match m {
+        let mut flushes: Vec<oneshot::Sender<()>> = Vec::new();
+        let push = |m: Msg, batch: &mut Vec<Record>, flushes: &mut Vec<oneshot::Sender<()>>| match m
+        {
             Msg::Rec(r) => batch.push(*r),
             Msg::Flush(done) => flushes.push(done),
         };
-        push(first, &mut batch);
+        push(first, &mut batch, &mut flushes);
+        // Gather for a moment: fewer, larger transactions. A flush request
+        // ends the wait.
+        let until = tokio::time::Instant::now() + GATHER;
+        while batch.len() < BATCH && flushes.is_empty() {
+            match tokio::time::timeout_at(until, rx.recv()).await {
+                Ok(Some(m)) => push(m, &mut batch, &mut flushes),
+                Ok(None) | Err(_) => break,
+            }
+        }
+        // Whatever else is already queued goes in too.
         while batch.len() < BATCH {
             match rx.try_recv() {
-                Ok(m) => push(m, &mut batch),
+                Ok(m) => push(m, &mut batch, &mut flushes),
                 Err(_) => break,
             }
         }
@@ -200,31 +269,44 @@ async fn writer(pool: AnyPool, mut rx: mpsc::Receiver<Msg>, queued: Arc<AtomicI6
 }
 
 async fn write(pool: &AnyPool, batch: &[Record]) -> Result<(), sqlx::Error> {
-    let mut tx = pool.begin().await?;
-    for r in batch {
-        sqlx::query(
-            "INSERT INTO gateway_requests (request_id, ts_ms, key_id, client_ip, route, model, upstream, status, stream, ttft_ms, duration_ms, prompt_tokens, completion_tokens, tokens_estimated, error, interrupted) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
-        )
-        .bind(&r.request_id)
-        .bind(r.ts_ms)
-        .bind(&r.key_id)
-        .bind(&r.client_ip)
-        .bind(&r.route)
-        .bind(&r.model)
-        .bind(&r.upstream)
-        .bind(r.status)
-        .bind(i64::from(r.stream))
-        .bind(r.ttft_ms)
-        .bind(r.duration_ms)
-        .bind(r.prompt_tokens)
-        .bind(r.completion_tokens)
-        .bind(i64::from(r.tokens_estimated))
-        .bind(&r.error)
-        .bind(i64::from(r.interrupted))
-        .execute(&mut *tx)
-        .await?;
+    // One multi-row INSERT: the statement text holds only placeholders.
+    let mut sql = format!("INSERT INTO gateway_requests ({COLUMNS}) VALUES ");
+    for i in 0..batch.len() {
+        if i > 0 {
+            sql.push(',');
+        }
+        sql.push('(');
+        for c in 0..NCOLS {
+            if c > 0 {
+                sql.push(',');
+            }
+            sql.push_str(&format!("${}", i * NCOLS + c + 1));
+        }
+        sql.push(')');
     }
-    tx.commit().await
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for r in batch {
+        q = q
+            .bind(r.request_id.clone())
+            .bind(r.ts_ms)
+            .bind(r.key_id.clone())
+            .bind(r.client_ip.clone())
+            .bind(r.route.clone())
+            .bind(r.model.clone())
+            .bind(r.upstream.clone())
+            .bind(r.status)
+            .bind(i64::from(r.stream))
+            .bind(r.ttft_ms)
+            .bind(r.duration_ms)
+            .bind(r.prompt_tokens)
+            .bind(r.completion_tokens)
+            .bind(i64::from(r.tokens_estimated))
+            .bind(r.error.clone())
+            .bind(i64::from(r.interrupted))
+            .bind(r.request_body.clone())
+            .bind(r.request_headers.clone());
+    }
+    q.execute(pool).await.map(|_| ())
 }
 
 /// A query of stored records (the `gateway records` subcommand).
@@ -260,6 +342,8 @@ fn row(r: &AnyRow) -> Result<Record, sqlx::Error> {
         tokens_estimated: r.try_get::<i64, _>("tokens_estimated")? != 0,
         error: r.try_get("error")?,
         interrupted: r.try_get::<i64, _>("interrupted")? != 0,
+        request_body: r.try_get("request_body")?,
+        request_headers: r.try_get("request_headers")?,
     })
 }
 
@@ -387,5 +471,95 @@ impl Drop for RecordingBody {
             r.interrupted = true;
         }
         self.recorder.record(r);
+    }
+}
+
+/// Whether a header or JSON field name looks secret.
+fn secret_name(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    [
+        "authorization",
+        "cookie",
+        "key",
+        "token",
+        "secret",
+        "password",
+        "credential",
+        "signature",
+    ]
+    .iter()
+    .any(|s| n.contains(s))
+}
+
+/// Headers as a JSON object, secret ones redacted.
+pub fn redact_headers<'a>(headers: impl Iterator<Item = (&'a str, &'a [u8])>) -> String {
+    let mut m = serde_json::Map::new();
+    for (k, v) in headers {
+        let v = if secret_name(k) {
+            "[redacted]".to_owned()
+        } else {
+            String::from_utf8_lossy(v).into_owned()
+        };
+        m.insert(k.to_owned(), serde_json::Value::String(v));
+    }
+    serde_json::Value::Object(m).to_string()
+}
+
+/// A request body for the record: JSON with secret-looking fields redacted
+/// (other bodies kept as text), cut at `max` bytes.
+pub fn redact_body(body: &[u8], max: usize) -> String {
+    fn walk(v: &mut serde_json::Value) {
+        match v {
+            serde_json::Value::Object(o) => {
+                for (k, x) in o.iter_mut() {
+                    if secret_name(k) && !k.ends_with("_tokens") && k != "max_tokens" {
+                        *x = serde_json::Value::String("[redacted]".into());
+                    } else {
+                        walk(x);
+                    }
+                }
+            }
+            serde_json::Value::Array(a) => a.iter_mut().for_each(walk),
+            _ => {}
+        }
+    }
+    let mut text = match serde_json::from_slice::<serde_json::Value>(body) {
+        Ok(mut v) => {
+            walk(&mut v);
+            v.to_string()
+        }
+        Err(_) => String::from_utf8_lossy(body).into_owned(),
+    };
+    if text.len() > max {
+        let mut cut = max;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        text.truncate(cut);
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_are_redacted_from_bodies_and_headers() {
+        let b = redact_body(
+            br#"{"model":"m","api_key":"sk-1","max_tokens":5,"nested":[{"access_token":"t"}],"messages":[]}"#,
+            1000,
+        );
+        assert!(!b.contains("sk-1") && !b.contains("\"t\""), "{b}");
+        assert!(b.contains("\"max_tokens\":5"));
+        let h = redact_headers(
+            [
+                ("authorization", b"Bearer sk-2".as_slice()),
+                ("content-type", b"application/json".as_slice()),
+            ]
+            .into_iter(),
+        );
+        assert!(!h.contains("sk-2") && h.contains("application/json"));
+        assert_eq!(redact_body("日本語".as_bytes(), 4), "日");
     }
 }

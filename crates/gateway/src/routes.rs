@@ -336,6 +336,21 @@ async fn accept<T: DeserializeOwned>(
     let started = Instant::now();
     let key = authorize(req, state).await?;
     let body = read_body(req, payload, state.config.max_body_bytes).await?;
+    let rc = &state.config.records;
+    if let Some(p) = patch_of(req)
+        && rc.wants_body(
+            req.match_pattern().as_deref().unwrap_or(""),
+            key.as_ref().map(|k| k.as_str()),
+        )
+    {
+        let mut p = p.0.borrow_mut();
+        p.request_body = Some(crate::records::redact_body(&body, rc.body_max_bytes));
+        p.request_headers = Some(crate::records::redact_headers(
+            req.headers()
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_bytes())),
+        ));
+    }
     Ok((started, key, parse(&body)?))
 }
 

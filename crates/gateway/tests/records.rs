@@ -148,17 +148,61 @@ async fn check_rows(url: &str, prefix: &str, n: usize) {
 #[tokio::test(flavor = "multi_thread")]
 async fn sqlite_records_every_request_and_sigterm_flushes() {
     let f = fake_with_slow().await;
-    let mut gw = start(&f.url(), &config(SLOW), &[]);
+    let policy = "\n[records]\nbodies_routes = [\"/v1/completions\"]\n";
+    let mut gw = start(&f.url(), &config(&format!("{SLOW}{policy}")), &[]);
     let url = format!(
         "sqlite://{}?mode=rwc",
         gw.config_path().with_file_name("records.db").display()
     );
     let prefix = format!("sq{}", std::process::id());
-    let n = traffic(&gw, &prefix).await;
+    let mut n = traffic(&gw, &prefix).await;
+    // The body policy covers legacy completions: body and headers kept,
+    // secrets redacted.
+    let r = client()
+        .post(format!("{}/v1/completions", gw.url))
+        .bearer_auth(KEY)
+        .header("x-request-id", format!("{prefix}-body"))
+        .json(&json!({"model": "chat", "prompt": "kept by policy", "api_key": "sk-body-canary"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    n += 1;
     // Give the abandoned stream's close a moment to reach the gateway.
     tokio::time::sleep(Duration::from_millis(300)).await;
     stop(&mut gw);
     check_rows(&url, &prefix, n).await;
+    let pool = gateway::records::connect(&url).await.unwrap();
+    let rows = gateway::records::query(
+        &pool,
+        &gateway::records::Query {
+            limit: 1000,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let kept = rows
+        .iter()
+        .find(|r| r.request_id == format!("{prefix}-body"))
+        .unwrap();
+    let body = kept.request_body.as_deref().unwrap();
+    assert!(
+        body.contains("kept by policy")
+            && body.contains("[redacted]")
+            && !body.contains("sk-body-canary"),
+        "{body}"
+    );
+    let headers = kept.request_headers.as_deref().unwrap();
+    assert!(
+        headers.contains("x-request-id") && !headers.contains(KEY),
+        "{headers}"
+    );
+    assert!(
+        rows.iter()
+            .filter(|r| r.route == "/v1/chat/completions")
+            .all(|r| r.request_body.is_none())
+    );
 
     // `gateway records`: JSON lines and the usage summary.
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_gateway"))
@@ -178,7 +222,7 @@ async fn sqlite_records_every_request_and_sigterm_flushes() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    assert_eq!(lines.len(), 8);
+    assert_eq!(lines.len(), 9, "8 chat requests and the legacy completion");
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_gateway"))
         .args(["--config"])
         .arg(gw.config_path())
