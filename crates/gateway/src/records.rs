@@ -14,9 +14,9 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::metrics::METRICS;
 
-/// Rows written per statement at most (18 parameters a row stays under
-/// SQLite's and PostgreSQL's parameter limits).
-const BATCH: usize = 256;
+/// Rows written per statement at most (18 parameters a row: 18,000 stays
+/// under SQLite's 32,766 and PostgreSQL's 65,535).
+const BATCH: usize = 1000;
 
 /// How long the writer gathers records before a write.
 const GATHER: Duration = Duration::from_millis(50);
@@ -211,6 +211,7 @@ impl Recorder {
 
 async fn writer(pool: AnyPool, mut rx: mpsc::Receiver<Msg>, queued: Arc<AtomicI64>) {
     let mut batch: Vec<Record> = Vec::with_capacity(BATCH);
+    let mut backlog = false;
     while let Some(first) = rx.recv().await {
         let mut flushes: Vec<oneshot::Sender<()>> = Vec::new();
         let push = |m: Msg, batch: &mut Vec<Record>, flushes: &mut Vec<oneshot::Sender<()>>| match m
@@ -219,14 +220,11 @@ async fn writer(pool: AnyPool, mut rx: mpsc::Receiver<Msg>, queued: Arc<AtomicI6
             Msg::Flush(done) => flushes.push(done),
         };
         push(first, &mut batch, &mut flushes);
-        // Gather for a moment: fewer, larger transactions. A flush request
-        // ends the wait.
-        let until = tokio::time::Instant::now() + GATHER;
-        while batch.len() < BATCH && flushes.is_empty() {
-            match tokio::time::timeout_at(until, rx.recv()).await {
-                Ok(Some(m)) => push(m, &mut batch, &mut flushes),
-                Ok(None) | Err(_) => break,
-            }
+        // Gather for a moment without listening: records queued meanwhile
+        // wake nobody (one wake-up a batch, not one a request), and the
+        // batch is written in one statement.
+        if flushes.is_empty() && !backlog {
+            tokio::time::sleep(GATHER).await;
         }
         // Whatever else is already queued goes in too.
         while batch.len() < BATCH {
@@ -235,6 +233,7 @@ async fn writer(pool: AnyPool, mut rx: mpsc::Receiver<Msg>, queued: Arc<AtomicI6
                 Err(_) => break,
             }
         }
+        backlog = batch.len() >= BATCH;
         if !batch.is_empty() {
             let n = batch.len() as i64;
             // A failed write is retried a few times: records are not dropped
