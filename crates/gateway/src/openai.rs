@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::http::StatusCode;
-use bytes::Bytes;
+
 use futures_util::future::BoxFuture;
 use futures_util::{FutureExt, StreamExt};
 use openai_types::chat::ChatCompletion;
@@ -167,6 +167,37 @@ pub async fn error_from(up: &Upstream, resp: reqwest::Response) -> ApiError {
     e
 }
 
+/// POSTs JSON and reads the JSON answer: transport errors, error statuses
+/// and unreadable answers mapped for the router.
+async fn post_json<T: serde::de::DeserializeOwned>(
+    up: &Upstream,
+    path: &str,
+    body: &serde_json::Value,
+    caller: &Caller,
+) -> Result<T, ApiError> {
+    let resp = up
+        .request(reqwest::Method::POST, path, caller)
+        .json(body)
+        .send()
+        .await
+        .map_err(|e| transport(up, &e))?;
+    if !resp.status().is_success() {
+        return Err(error_from(up, resp).await);
+    }
+    let bytes = resp.bytes().await.map_err(|e| transport(up, &e))?;
+    serde_json::from_slice(&bytes).map_err(|e| {
+        ApiError::upstream(
+            StatusCode::BAD_GATEWAY,
+            "bad_upstream_response",
+            format!(
+                "Upstream '{}' sent an unreadable answer to {path}: {e}",
+                up.cfg.name
+            ),
+        )
+        .code("bad_upstream_response")
+    })
+}
+
 /// The JSON body sent upstream: the request with the upstream's model name.
 fn body_for<T: serde::Serialize>(
     up: &Upstream,
@@ -199,45 +230,16 @@ fn body_for<T: serde::Serialize>(
 impl OpenAi {
     async fn chat(&self, model: &Model, call: ChatCall) -> Result<ChatCompletion, ApiError> {
         let up = upstream_of(model)?;
-        let t = &up.cfg.timeouts;
         let body = body_for(up, &call.req, &call.req.model, Some(false))?;
-        let total = Duration::from_secs(t.total_secs);
-        let work = async {
-            let resp = tokio::time::timeout(
-                Duration::from_secs(t.first_byte_secs),
-                up.request(
-                    reqwest::Method::POST,
-                    "/chat/completions",
-                    &call.client_auth,
-                )
-                .json(&body)
-                .send(),
-            )
-            .await
-            .map_err(|_| timeout(up, "answer"))?
-            .map_err(|e| transport(up, &e))?;
-            if !resp.status().is_success() {
-                return Err(error_from(up, resp).await);
-            }
-            let bytes = resp.bytes().await.map_err(|e| transport(up, &e))?;
-            let mut c: ChatCompletion = serde_json::from_slice(&bytes).map_err(|e| {
-                ApiError::upstream(
-                    StatusCode::BAD_GATEWAY,
-                    "bad_upstream_response",
-                    format!(
-                        "Upstream '{}' sent an unreadable completion: {e}",
-                        up.cfg.name
-                    ),
-                )
-                .code("bad_upstream_response")
-            })?;
-            c.model = call.req.model.clone();
-            c.id = call.id.clone();
-            Ok(c)
-        };
-        tokio::time::timeout(total, work)
-            .await
-            .map_err(|_| timeout(up, "finish"))?
+        let mut c: ChatCompletion = tokio::time::timeout(
+            whole_answer(up),
+            post_json(up, "/chat/completions", &body, &call.client_auth),
+        )
+        .await
+        .map_err(|_| timeout(up, "answer"))??;
+        c.model = call.req.model.clone();
+        c.id = call.id.clone();
+        Ok(c)
     }
 
     async fn chat_stream(&self, model: &Model, call: ChatCall) -> Result<ItemStream, ApiError> {
@@ -260,36 +262,15 @@ impl OpenAi {
         client_auth: Caller,
     ) -> Result<EmbeddingResponse, ApiError> {
         let up = upstream_of(model)?;
-        let t = &up.cfg.timeouts;
         let body = body_for(up, &req, &req.model, None)?;
-        let work = async {
-            let resp = up
-                .request(reqwest::Method::POST, "/embeddings", &client_auth)
-                .json(&body)
-                .send()
-                .await
-                .map_err(|e| transport(up, &e))?;
-            if !resp.status().is_success() {
-                return Err(error_from(up, resp).await);
-            }
-            let bytes: Bytes = resp.bytes().await.map_err(|e| transport(up, &e))?;
-            let mut out: EmbeddingResponse = serde_json::from_slice(&bytes).map_err(|e| {
-                ApiError::upstream(
-                    StatusCode::BAD_GATEWAY,
-                    "bad_upstream_response",
-                    format!("Upstream '{}' sent unreadable embeddings: {e}", up.cfg.name),
-                )
-                .code("bad_upstream_response")
-            })?;
-            out.model = req.model.clone();
-            Ok(out)
-        };
-        tokio::time::timeout(
-            Duration::from_secs(t.first_byte_secs.min(t.total_secs)),
-            work,
+        let mut out: EmbeddingResponse = tokio::time::timeout(
+            whole_answer(up),
+            post_json(up, "/embeddings", &body, &client_auth),
         )
         .await
-        .map_err(|_| timeout(up, "answer"))?
+        .map_err(|_| timeout(up, "answer"))??;
+        out.model = req.model.clone();
+        Ok(out)
     }
 }
 
@@ -301,40 +282,23 @@ pub async fn completion(
     tcfg: TranslatorConfig,
     client_auth: Caller,
 ) -> Result<Completion, ApiError> {
-    let t = &up.cfg.timeouts;
     let body = body_for(up, req, &req.model, Some(false))?;
-    let work = async {
-        let resp = up
-            .request(reqwest::Method::POST, "/completions", &client_auth)
-            .json(&body)
-            .send()
-            .await
-            .map_err(|e| transport(up, &e))?;
-        if !resp.status().is_success() {
-            return Err(error_from(up, resp).await);
-        }
-        let bytes = resp.bytes().await.map_err(|e| transport(up, &e))?;
-        let mut c: Completion = serde_json::from_slice(&bytes).map_err(|e| {
-            ApiError::upstream(
-                StatusCode::BAD_GATEWAY,
-                "bad_upstream_response",
-                format!(
-                    "Upstream '{}' sent an unreadable completion: {e}",
-                    up.cfg.name
-                ),
-            )
-            .code("bad_upstream_response")
-        })?;
-        c.id = tcfg.id.clone();
-        c.model = req.model.clone();
-        Ok(c)
-    };
-    tokio::time::timeout(
-        Duration::from_secs(t.first_byte_secs.min(t.total_secs)),
-        work,
+    let mut c: Completion = tokio::time::timeout(
+        whole_answer(up),
+        post_json(up, "/completions", &body, &client_auth),
     )
     .await
-    .map_err(|_| timeout(up, "answer"))?
+    .map_err(|_| timeout(up, "answer"))??;
+    c.id = tcfg.id;
+    c.model = req.model.clone();
+    Ok(c)
+}
+
+/// How long a whole (non-streaming) answer may take: its first byte is its
+/// last.
+fn whole_answer(up: &Upstream) -> Duration {
+    let t = &up.cfg.timeouts;
+    Duration::from_secs(t.first_byte_secs.min(t.total_secs))
 }
 
 /// A streamed legacy completion from an upstream, normalized by the

@@ -283,7 +283,8 @@ async fn write(pool: &AnyPool, batch: &[Record]) -> Result<(), sqlx::Error> {
         }
         sql.push(')');
     }
-    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+    // Not cached: each batch size is its own statement.
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(false);
     for r in batch {
         q = q
             .bind(r.request_id.clone())

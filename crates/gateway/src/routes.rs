@@ -326,18 +326,52 @@ fn new_id(prefix: &str) -> String {
     format!("{prefix}-{:016x}", h.finish())
 }
 
+/// A request's `model`, for its record.
+trait Named {
+    fn model_name(&self) -> &str;
+}
+
+impl Named for ChatCompletionRequest {
+    fn model_name(&self) -> &str {
+        &self.model
+    }
+}
+
+impl Named for CompletionRequest {
+    fn model_name(&self) -> &str {
+        &self.model
+    }
+}
+
+impl Named for EmbeddingRequest {
+    fn model_name(&self) -> &str {
+        &self.model
+    }
+}
+
+/// An accepted request: checked key, parsed body, its id and record.
+struct Accepted<T> {
+    started: Instant,
+    key: Option<keyauth::KeyId>,
+    r: T,
+    rid: String,
+    patch: Option<RecPatch>,
+}
+
 /// The first steps of every inference route: the clock starts, the key is
-/// checked, the body is read within its limit and parsed.
-async fn accept<T: DeserializeOwned>(
+/// checked, the body is read within its limit and parsed, the record notes
+/// the key id and model (and the body, when the policy asks).
+async fn accept<T: DeserializeOwned + Named>(
     req: &HttpRequest,
     payload: web::Payload,
     state: &AppState,
-) -> Result<(Instant, Option<keyauth::KeyId>, T), ApiError> {
+) -> Result<Accepted<T>, ApiError> {
     let started = Instant::now();
     let key = authorize(req, state).await?;
     let body = read_body(req, payload, state.config.max_body_bytes).await?;
+    let patch = patch_of(req);
     let rc = &state.config.records;
-    if let Some(p) = patch_of(req)
+    if let Some(p) = &patch
         && rc.wants_body(
             req.match_pattern().as_deref().unwrap_or(""),
             key.as_ref().map(|k| k.as_str()),
@@ -351,7 +385,18 @@ async fn accept<T: DeserializeOwned>(
                 .map(|(k, v)| (k.as_str(), v.as_bytes())),
         ));
     }
-    Ok((started, key, parse(&body)?))
+    let r: T = parse(&body)?;
+    note(&patch, |p| {
+        p.key_id = key.as_ref().map(|k| k.as_str().to_owned());
+        p.model = Some(r.model_name().to_owned());
+    });
+    Ok(Accepted {
+        started,
+        key,
+        r,
+        rid: request_id(req),
+        patch,
+    })
 }
 
 /// The request id the middleware assigned (from `x-request-id` or new).
@@ -460,13 +505,13 @@ async fn chat(
     handle: web::Data<Handle>,
 ) -> Result<HttpResponse, ApiError> {
     let state = handle.state();
-    let (started, key, r): (_, _, ChatCompletionRequest) = accept(&req, payload, &state).await?;
-    let rid = request_id(&req);
-    let patch = patch_of(&req);
-    note(&patch, |p| {
-        p.key_id = key.as_ref().map(|k| k.as_str().to_owned());
-        p.model = Some(r.model.clone());
-    });
+    let Accepted {
+        started,
+        key,
+        r,
+        rid,
+        patch,
+    } = accept::<ChatCompletionRequest>(&req, payload, &state).await?;
     shape::validate_chat(&r)?;
     let cands =
         state
@@ -702,13 +747,13 @@ async fn completions(
     handle: web::Data<Handle>,
 ) -> Result<HttpResponse, ApiError> {
     let state = handle.state();
-    let (started, key, r): (_, _, CompletionRequest) = accept(&req, payload, &state).await?;
-    let rid = request_id(&req);
-    let patch = patch_of(&req);
-    note(&patch, |p| {
-        p.key_id = key.as_ref().map(|k| k.as_str().to_owned());
-        p.model = Some(r.model.clone());
-    });
+    let Accepted {
+        started,
+        key,
+        r,
+        rid,
+        patch,
+    } = accept::<CompletionRequest>(&req, payload, &state).await?;
     let prompt = shape::validate_completion(&r)?;
     // Legacy completions: SageMaker endpoints and OpenAI-style upstreams.
     let cands: Vec<Arc<Model>> = state
@@ -830,13 +875,13 @@ async fn embeddings(
     handle: web::Data<Handle>,
 ) -> Result<HttpResponse, ApiError> {
     let state = handle.state();
-    let (started, key, r): (_, _, EmbeddingRequest) = accept(&req, payload, &state).await?;
-    let rid = request_id(&req);
-    let patch = patch_of(&req);
-    note(&patch, |p| {
-        p.key_id = key.as_ref().map(|k| k.as_str().to_owned());
-        p.model = Some(r.model.clone());
-    });
+    let Accepted {
+        started,
+        key,
+        r,
+        rid,
+        patch,
+    } = accept::<EmbeddingRequest>(&req, payload, &state).await?;
     let cands =
         state
             .router
