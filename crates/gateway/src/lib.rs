@@ -24,15 +24,72 @@ pub mod template;
 
 use config::LogFormat;
 
-/// Installs the tracing subscriber (JSON or text, filtered by `RUST_LOG`).
-pub fn init_logging(format: LogFormat) {
+/// What must outlive the server: the OTLP trace pipeline, flushed on drop.
+#[derive(Debug, Default)]
+pub struct Telemetry {
+    traces: Option<opentelemetry_sdk::trace::SdkTracerProvider>,
+}
+
+impl Drop for Telemetry {
+    fn drop(&mut self) {
+        if let Some(p) = self.traces.take()
+            && let Err(e) = p.shutdown()
+        {
+            eprintln!("OTLP traces could not be flushed: {e}");
+        }
+    }
+}
+
+/// Installs the tracing subscriber (JSON or text, filtered by `RUST_LOG`)
+/// and, when `OTEL_EXPORTER_OTLP_ENDPOINT` or
+/// `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` is set, OpenTelemetry traces over
+/// OTLP/HTTP (protobuf): every request's span with its request id.
+pub fn init_logging(format: LogFormat) -> Telemetry {
+    use opentelemetry::trace::TracerProvider as _;
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
-    let _ = match format {
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
-        LogFormat::Text => builder.try_init(),
+    let otlp = [
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+    ]
+    .iter()
+    .any(|k| std::env::var_os(k).is_some_and(|v| !v.is_empty()));
+    let traces = if otlp {
+        match opentelemetry_otlp::SpanExporter::builder()
+            .with_http()
+            .build()
+        {
+            Ok(exporter) => Some(
+                opentelemetry_sdk::trace::SdkTracerProvider::builder()
+                    .with_batch_exporter(exporter)
+                    .with_resource(
+                        opentelemetry_sdk::Resource::builder()
+                            .with_service_name("oai-gateway")
+                            .build(),
+                    )
+                    .build(),
+            ),
+            Err(e) => {
+                eprintln!("OTLP traces disabled: {e}");
+                None
+            }
+        }
+    } else {
+        None
     };
+    let otel = traces
+        .as_ref()
+        .map(|p| tracing_opentelemetry::layer().with_tracer(p.tracer("oai-gateway")));
+    let registry = tracing_subscriber::registry().with(filter).with(otel);
+    let _ = match format {
+        LogFormat::Json => registry
+            .with(tracing_subscriber::fmt::layer().json().flatten_event(true))
+            .try_init(),
+        LogFormat::Text => registry.with(tracing_subscriber::fmt::layer()).try_init(),
+    };
+    Telemetry { traces }
 }
 
 /// `GET /ping` on `127.0.0.1:port` with plain std I/O; `Ok` on a 200.

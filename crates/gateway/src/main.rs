@@ -162,7 +162,8 @@ async fn main() -> std::process::ExitCode {
         println!("config ok: {} model(s)", config.models.len());
         return std::process::ExitCode::SUCCESS;
     }
-    gateway::init_logging(config.log_format);
+    // Flushes OTLP traces when main returns.
+    let _telemetry = gateway::init_logging(config.log_format);
     match gateway::server::run(config, cli.config.clone()).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {

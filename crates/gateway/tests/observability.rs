@@ -315,3 +315,54 @@ priority = 1
     );
     assert!(!gw.logs().contains("mx-token-canary"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn otlp_traces_reach_a_collector_with_the_request_id() {
+    use std::time::{Duration, Instant};
+    let f = fake().await;
+    let collector = FakeOpenAi::start("collector").await.unwrap();
+    let root = collector.base_url().trim_end_matches("/v1").to_owned();
+    let mut gw = start(
+        &f.url(),
+        &config(""),
+        &[("OTEL_EXPORTER_OTLP_ENDPOINT", &root)],
+    );
+    let r = client()
+        .post(format!("{}/v1/chat/completions", gw.url))
+        .bearer_auth(KEY)
+        .header("x-request-id", "otlp-trace-42")
+        .json(&json!({"model": "chat", "messages": [{"role": "user", "content": "x"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    // SIGTERM: the gateway flushes its spans on the way out.
+    std::process::Command::new("kill")
+        .args(["-TERM", &gw.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(gw.child.wait().unwrap().success(), "{}", gw.logs());
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let got: Vec<_> = collector
+            .requests()
+            .into_iter()
+            .filter(|r| r.path == "/v1/traces" && r.method == "POST")
+            .collect();
+        if let Some(t) = got.iter().find(|t| {
+            t.body
+                .windows(b"otlp-trace-42".len())
+                .any(|w| w == b"otlp-trace-42")
+        }) {
+            assert_eq!(t.headers["content-type"], "application/x-protobuf");
+            assert!(!t.body.windows(KEY.len()).any(|w| w == KEY.as_bytes()));
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no span with the request id: {} exports",
+            got.len()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

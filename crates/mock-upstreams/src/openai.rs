@@ -50,6 +50,8 @@ pub struct OpenAiRequest {
     pub json: Value,
     /// Body length.
     pub body_len: usize,
+    /// The raw body.
+    pub body: Vec<u8>,
 }
 
 #[derive(Debug)]
@@ -144,6 +146,7 @@ async fn handle(
         headers: req.headers.clone(),
         json: body.clone(),
         body_len: req.body.len(),
+        body: req.body.clone(),
     });
     let fault = lock(&s.fault).clone();
     match fault {
@@ -163,6 +166,17 @@ async fn handle(
     match (req.method.as_str(), path) {
         ("POST", "/v1/chat/completions") => chat(&body, w, r, s, &fault).await,
         ("POST", "/v1/completions") => completion(&body, w, s).await,
+        // An OTLP/HTTP collector: an empty ExportTraceServiceResponse.
+        ("POST", "/v1/traces") => {
+            http::write_full(
+                w,
+                200,
+                &[("content-type", "application/x-protobuf".to_owned())],
+                b"",
+            )
+            .await?;
+            Ok(true)
+        }
         ("POST", "/v1/embeddings") => {
             let inputs: Vec<String> = match &body["input"] {
                 Value::String(t) => vec![t.clone()],
