@@ -35,6 +35,8 @@ struct Health {
     failures: u64,
     last_error: Option<String>,
     opened: u64,
+    /// The admin API's last word (disabled or not), kept across reloads.
+    admin: Option<bool>,
 }
 
 impl Health {
@@ -54,6 +56,7 @@ impl Health {
             failures: 0,
             last_error: None,
             opened: 0,
+            admin: None,
         }
     }
 
@@ -325,13 +328,14 @@ impl Router {
     }
 
     /// Takes over the health of the candidates `old` also knew (after a
-    /// reload), keeping this configuration's `disabled` flags.
+    /// reload): the admin API's disable or enable wins, then this
+    /// configuration's `disabled` flag.
     pub fn adopt(&self, old: &Router) {
         let old_h = old.lock();
         let mut h = self.lock();
         for (name, x) in h.iter_mut() {
             if let Some(o) = old_h.get(name) {
-                let disabled = x.state == BreakerState::Disabled;
+                let disabled = o.admin.unwrap_or(x.state == BreakerState::Disabled);
                 *x = Health {
                     state: if disabled {
                         BreakerState::Disabled
@@ -349,6 +353,7 @@ impl Router {
                     failures: o.failures,
                     last_error: o.last_error.clone(),
                     opened: o.opened,
+                    admin: o.admin,
                 };
             }
         }
@@ -360,6 +365,7 @@ impl Router {
         let Some(x) = h.get_mut(key) else {
             return false;
         };
+        x.admin = Some(disabled);
         x.state = if disabled {
             BreakerState::Disabled
         } else {
@@ -467,6 +473,22 @@ mod tests {
             }
         }
         assert!(!r.admit("a"));
+    }
+
+    #[test]
+    fn admin_disables_survive_a_reload() {
+        let old = router(3, 0);
+        assert!(old.set_disabled("a", true));
+        let new = Router::new(RoutingConfig::default(), [("a".to_owned(), false)]);
+        new.adopt(&old);
+        assert!(!new.admit("a"), "still disabled after the reload");
+        old.set_disabled("a", false);
+        let cfg_disabled = Router::new(RoutingConfig::default(), [("a".to_owned(), true)]);
+        cfg_disabled.adopt(&old);
+        assert!(
+            cfg_disabled.admit("a"),
+            "the admin's enable wins over the file"
+        );
     }
 
     #[test]
