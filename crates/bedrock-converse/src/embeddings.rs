@@ -72,8 +72,9 @@ pub struct Plan {
     pub family: Family,
     /// One JSON body per call, in input order.
     pub bodies: Vec<Vec<u8>>,
-    /// Inputs, for estimating tokens when a family reports none.
-    pub input_chars: u64,
+    /// Prompt tokens estimated from the inputs, for families that report
+    /// none.
+    pub estimated_tokens: u64,
 }
 
 fn texts(input: &EmbeddingInput) -> Result<Vec<&str>, Error> {
@@ -117,7 +118,9 @@ fn dims(req: &EmbeddingRequest, allowed: &[u32]) -> Result<Option<u32>, Error> {
 /// Plans the calls for a request to a model of `family`.
 pub fn plan(req: &EmbeddingRequest, family: Family) -> Result<Plan, Error> {
     let inputs = texts(&req.input)?;
-    let input_chars = inputs.iter().map(|s| s.chars().count() as u64).sum();
+    let mut counter = sm_stream::complete::TokenCounter::default();
+    inputs.iter().for_each(|s| counter.add(s));
+    let estimated_tokens = counter.tokens();
     let body = |v: Value| v.to_string().into_bytes();
     let bodies = match family {
         Family::TitanV1 => {
@@ -192,7 +195,7 @@ pub fn plan(req: &EmbeddingRequest, family: Family) -> Result<Plan, Error> {
     Ok(Plan {
         family,
         bodies,
-        input_chars,
+        estimated_tokens,
     })
 }
 
@@ -254,7 +257,7 @@ pub fn parse(family: Family, body: &[u8]) -> Result<(Vec<Vec<f32>>, Option<u64>)
 }
 
 /// The OpenAI response. `prompt_tokens` is the families' own count where
-/// every call reported one, else an estimate (4 characters a token).
+/// every call reported one, else the estimate of `sm_stream::complete::estimate_tokens`.
 pub fn assemble(
     model: String,
     vectors: Vec<Vec<f32>>,
@@ -262,7 +265,7 @@ pub fn assemble(
     plan: &Plan,
     format: openai_types::embeddings::EncodingFormat,
 ) -> EmbeddingResponse {
-    let prompt = tokens.unwrap_or_else(|| plan.input_chars.div_ceil(4));
+    let prompt = tokens.unwrap_or(plan.estimated_tokens);
     EmbeddingResponse {
         object: Default::default(),
         data: vectors

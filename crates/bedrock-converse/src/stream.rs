@@ -12,6 +12,7 @@ use crate::Error;
 use crate::event::EventDecoder;
 use crate::response::{finish_reason, usage};
 use crate::wire::{BlockDelta, StreamEvent};
+use sm_stream::complete::TokenCounter;
 
 /// Where the model's reasoning goes in the output.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
@@ -59,7 +60,7 @@ pub struct StreamTranslator {
     think_open: bool,
     stopped: bool,
     usage: Option<Usage>,
-    generated_chars: u64,
+    generated: TokenCounter,
     ended: bool,
     error: Option<Error>,
 }
@@ -75,7 +76,7 @@ impl StreamTranslator {
             think_open: false,
             stopped: false,
             usage: None,
-            generated_chars: 0,
+            generated: TokenCounter::default(),
             ended: false,
             error: None,
         }
@@ -110,10 +111,7 @@ impl StreamTranslator {
     /// `estimated`.
     pub fn usage(&self) -> Usage {
         self.usage.clone().unwrap_or_else(|| {
-            let mut u = Usage::new(
-                self.cfg.prompt_tokens_estimate,
-                self.generated_chars.div_ceil(4),
-            );
+            let mut u = Usage::new(self.cfg.prompt_tokens_estimate, self.generated.tokens());
             u.estimated = true;
             u
         })
@@ -229,7 +227,7 @@ impl StreamTranslator {
                 if t.is_empty() {
                     return;
                 }
-                self.generated_chars += t.len() as u64;
+                self.generated.add(&t);
                 self.close_think(out);
                 self.emit(
                     Delta {
@@ -241,7 +239,7 @@ impl StreamTranslator {
             }
             BlockDelta::ToolUseInput(input) => {
                 self.close_think(out);
-                self.generated_chars += input.len() as u64;
+                self.generated.add(&input);
                 let known = self.tools.iter().any(|(b, _)| *b == index);
                 let dense = self.tool_index(index);
                 // A fragment without a contentBlockStart still opens a call.
@@ -273,7 +271,7 @@ impl StreamTranslator {
                 if t.is_empty() {
                     return;
                 }
-                self.generated_chars += t.len() as u64;
+                self.generated.add(&t);
                 match self.cfg.reasoning {
                     ReasoningOutput::Field => self.emit(
                         Delta {

@@ -318,6 +318,16 @@ impl UpstreamConfig {
         allowed && !self.models_deny.iter().any(|p| glob(p, model))
     }
 
+    /// The allow-list pattern that admits `model` (`*` with an empty list):
+    /// a metric label bounded by the configuration, whatever names clients
+    /// send.
+    pub fn admitting_pattern<'a>(&'a self, model: &str) -> &'a str {
+        self.models_allow
+            .iter()
+            .find(|p| glob(p, model))
+            .map_or("*", String::as_str)
+    }
+
     /// The model name sent upstream.
     pub fn upstream_model<'a>(&'a self, model: &'a str) -> &'a str {
         self.rename.get(model).map_or(model, String::as_str)

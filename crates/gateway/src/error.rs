@@ -153,3 +153,16 @@ impl ResponseError for ApiError {
         r.body(body)
     }
 }
+
+/// An error and its sources, `: `-joined (transport errors hide the useful
+/// part in a source).
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(inner) = src {
+        s.push_str(": ");
+        s.push_str(&inner.to_string());
+        src = inner.source();
+    }
+    s
+}

@@ -12,7 +12,7 @@ use bedrock_converse::wire::{ImageBlock, ImageFormat, ImageSource};
 use futures_util::StreamExt;
 
 use crate::config::ImageFetchConfig;
-use crate::error::ApiError;
+use crate::error::{ApiError, error_chain};
 
 /// Whether an address must not be fetched from.
 pub fn is_forbidden(ip: IpAddr) -> bool {
@@ -160,17 +160,6 @@ impl ImageFetcher {
             source: ImageSource::Bytes(body),
         })
     }
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut src = e.source();
-    while let Some(inner) = src {
-        s.push_str(": ");
-        s.push_str(&inner.to_string());
-        src = inner.source();
-    }
-    s
 }
 
 /// The scheme and, for IP literals, the address (host names are checked

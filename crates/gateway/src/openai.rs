@@ -92,13 +92,7 @@ pub fn transport(up: &Upstream, e: &reqwest::Error) -> ApiError {
     if e.is_timeout() {
         return timeout(up, "answer");
     }
-    let mut s = e.to_string();
-    let mut src = std::error::Error::source(e);
-    while let Some(inner) = src {
-        s.push_str(": ");
-        s.push_str(&inner.to_string());
-        src = inner.source();
-    }
+    let s = crate::error::error_chain(e);
     ApiError::upstream(
         StatusCode::BAD_GATEWAY,
         "upstream_unreachable",

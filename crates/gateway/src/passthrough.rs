@@ -243,21 +243,13 @@ pub async fn passthrough(
                 }
             }
         };
-        tracing::warn!(upstream = %key, status = err.status.as_u16(), error = err.label, "pass-through attempt failed");
-        state.router.failure(&key, &err.body.error.message);
+        crate::routes::attempt_failed(&state, &key, &err);
         last = Some(err);
         if !matches!(body, Some(Body::Held(_))) {
             break;
         }
     }
-    Err(last.unwrap_or_else(|| {
-        ApiError::upstream(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "no_upstream_available",
-            format!("No upstream for '{model}' is available right now"),
-        )
-        .code("no_upstream_available")
-    }))
+    Err(crate::routes::exhausted(last, &model))
 }
 
 /// The upstream's response, streamed: status and headers as sent, each

@@ -304,14 +304,16 @@ fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     Ok(v)
 }
 
-fn now() -> u64 {
+/// Unix seconds now.
+pub(crate) fn now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0)
 }
 
-fn new_id(prefix: &str) -> String {
+/// A fresh id: `prefix-` and 16 hex digits.
+pub(crate) fn new_id(prefix: &str) -> String {
     use std::hash::{BuildHasher, Hasher};
     use std::sync::atomic::{AtomicU64, Ordering};
     static N: AtomicU64 = AtomicU64::new(0);
@@ -435,8 +437,20 @@ pub(crate) fn client_auth(req: &HttpRequest) -> crate::provider::Caller {
     }
 }
 
+/// A candidate failed before the client had a byte: logged, counted, and
+/// reported to its breaker; the caller moves on.
+pub(crate) fn attempt_failed(state: &AppState, key: &str, e: &ApiError) {
+    tracing::warn!(upstream = %key, status = e.status.as_u16(), error = e.label, "attempt failed before the first byte; trying the next candidate");
+    METRICS
+        .upstream_errors
+        .with_label_values(&[key, e.label])
+        .inc();
+    METRICS.failovers.with_label_values(&[key]).inc();
+    state.router.failure(key, &e.body.error.message);
+}
+
 /// The answer when no candidate could serve.
-fn exhausted(last: Option<ApiError>, model: &str) -> ApiError {
+pub(crate) fn exhausted(last: Option<ApiError>, model: &str) -> ApiError {
     last.unwrap_or_else(|| {
         ApiError::upstream(
             actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
@@ -481,13 +495,7 @@ where
                 return Ok((v, m, took));
             }
             Err(e) if state.router.retryable(&e) => {
-                tracing::warn!(upstream = %key, status = e.status.as_u16(), error = e.label, "attempt failed; trying the next candidate");
-                METRICS
-                    .upstream_errors
-                    .with_label_values(&[key.as_str(), e.label])
-                    .inc();
-                METRICS.failovers.with_label_values(&[key.as_str()]).inc();
-                state.router.failure(&key, &e.body.error.message);
+                attempt_failed(state, &key, &e);
                 last = Some(e);
             }
             Err(e) => {
@@ -575,10 +583,7 @@ async fn chat(
                 upstream_time,
                 patch: patch.clone(),
             };
-            ctx.log(200, c.usage.as_ref(), false);
-            let mut resp = json(&c);
-            served_by(&mut resp, &ctx.model);
-            Ok(resp)
+            Ok(ctx.answer(c.usage.as_ref(), &c))
         }
         Err(e) => {
             tracing::info!(route = "chat", model = %model_name, status = e.status.as_u16(), error = e.label, "request failed");
@@ -727,13 +732,7 @@ async fn stream_failover(
                 .code("upstream_error")
             }
         };
-        tracing::warn!(upstream = %rkey, status = err.status.as_u16(), error = err.label, "stream attempt failed before its first byte; trying the next candidate");
-        METRICS
-            .upstream_errors
-            .with_label_values(&[rkey.as_str(), err.label])
-            .inc();
-        METRICS.failovers.with_label_values(&[rkey.as_str()]).inc();
-        state.router.failure(&rkey, &err.body.error.message);
+        attempt_failed(state, &rkey, &err);
         last = Some(err);
     }
     let e = exhausted(last, model_name);
@@ -863,10 +862,7 @@ async fn completions(
         upstream_time,
         patch: patch.clone(),
     };
-    ctx.log(200, out.usage.as_ref(), false);
-    let mut resp = json(&out);
-    served_by(&mut resp, &ctx.model);
-    Ok(resp)
+    Ok(ctx.answer(out.usage.as_ref(), &out))
 }
 
 async fn embeddings(
@@ -908,10 +904,7 @@ async fn embeddings(
         patch: patch.clone(),
     };
     let usage = openai_types::Usage::new(out.usage.prompt_tokens, 0);
-    ctx.log(200, Some(&usage), false);
-    let mut resp = json(&out);
-    served_by(&mut resp, &ctx.model);
-    Ok(resp)
+    Ok(ctx.answer(Some(&usage), &out))
 }
 
 /// What a request log line says. Never a key, never a prompt.
@@ -928,6 +921,19 @@ struct Ctx {
 }
 
 impl Ctx {
+    /// A whole answer: logged and counted, written with its
+    /// `Content-Length`, and naming the candidate that served it.
+    fn answer<T: serde::Serialize>(
+        &self,
+        usage: Option<&openai_types::Usage>,
+        body: &T,
+    ) -> HttpResponse {
+        self.log(200, usage, false);
+        let mut resp = json(body);
+        served_by(&mut resp, &self.model);
+        resp
+    }
+
     fn log(&self, status: u16, usage: Option<&openai_types::Usage>, stream: bool) {
         let cfg = &self.model.cfg;
         let m = &*METRICS;
@@ -936,7 +942,7 @@ impl Ctx {
         m.requests
             .with_label_values(&[
                 self.route,
-                cfg.name.as_str(),
+                self.model.metric_name(),
                 upstream.as_str(),
                 metrics::class(status),
             ])
@@ -957,10 +963,10 @@ impl Ctx {
         }
         if let Some(u) = usage {
             m.tokens
-                .with_label_values(&[cfg.name.as_str(), "prompt"])
+                .with_label_values(&[self.model.metric_name(), "prompt"])
                 .inc_by(u.prompt_tokens);
             m.tokens
-                .with_label_values(&[cfg.name.as_str(), "completion"])
+                .with_label_values(&[self.model.metric_name(), "completion"])
                 .inc_by(u.completion_tokens);
         }
         note(&self.patch, |p| {
@@ -1013,7 +1019,7 @@ fn sse_response(
     let mut guard = StreamGuard {
         ctx,
         done: false,
-        sent_chars: 0,
+        sent: sm_stream::complete::TokenCounter::default(),
     };
     let s = async_stream::stream! {
         let mut out = BytesMut::new();
@@ -1049,8 +1055,9 @@ fn sse_response(
                         note(&guard.ctx.patch, |p| p.error = Some(kind));
                     }
                     StreamItem::Choice(c) => {
-                        guard.sent_chars += c.delta.content.as_ref().map_or(0, String::len)
-                            + c.delta.reasoning_content.as_ref().map_or(0, String::len);
+                        for t in [&c.delta.content, &c.delta.reasoning_content].into_iter().flatten() {
+                            guard.sent.add(t);
+                        }
                     }
                 }
                 writer.write(item, &mut out);
@@ -1080,15 +1087,15 @@ fn sse_response(
 struct StreamGuard {
     ctx: Ctx,
     done: bool,
-    /// Text bytes sent, for the tokens of an interrupted stream.
-    sent_chars: usize,
+    /// Tokens sent, estimated, for an interrupted stream's record.
+    sent: sm_stream::complete::TokenCounter,
 }
 
 impl Drop for StreamGuard {
     fn drop(&mut self) {
         METRICS.active_streams.dec();
         if !self.done {
-            let sent = self.sent_chars.div_ceil(4) as i64;
+            let sent = i64::try_from(self.sent.tokens()).unwrap_or(i64::MAX);
             let (cfg, upstream) = (&self.ctx.model.cfg, self.ctx.model.key());
             note(&self.ctx.patch, |p| {
                 p.stream = true;

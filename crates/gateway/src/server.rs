@@ -162,17 +162,7 @@ fn request_id_of(req: &ServiceRequest) -> String {
                     .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
         })
         .map(str::to_owned)
-        .unwrap_or_else(|| {
-            use std::hash::{BuildHasher, Hasher};
-            let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-            h.write_u128(
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map(|d| d.as_nanos())
-                    .unwrap_or(0),
-            );
-            format!("req-{:016x}", h.finish())
-        })
+        .unwrap_or_else(|| routes::new_id("req"))
 }
 
 /// Every request: its id (kept in the extensions, on the log span and in the

@@ -38,6 +38,16 @@ impl Model {
         }
     }
 
+    /// Its name as a metric label: the configured name, or for an upstream
+    /// the allow-list pattern that admitted it (clients choose the names an
+    /// upstream sees; labels must stay few).
+    pub fn metric_name(&self) -> &str {
+        match &self.upstream {
+            Some(u) => u.cfg.admitting_pattern(&self.cfg.name),
+            None => &self.cfg.name,
+        }
+    }
+
     /// Its priority among candidates (lower first).
     pub fn priority(&self) -> i32 {
         self.upstream
@@ -86,10 +96,7 @@ impl AppState {
         auth: Option<Arc<KeyAuth>>,
         alerts: Option<crate::alerts::Alerter>,
     ) -> Result<Self, crate::config::ConfigError> {
-        let created = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
+        let created = crate::routes::now();
         let mut models = HashMap::new();
         let mut order = Vec::new();
         for (i, m) in config.models.iter().enumerate() {
@@ -194,7 +201,7 @@ impl AppState {
                 Arc::new(Model {
                     cfg,
                     template: None,
-                    created: Self::now(),
+                    created: crate::routes::now(),
                     upstream: Some(Arc::clone(u)),
                 })
             })
@@ -251,14 +258,6 @@ impl AppState {
         Ok(out)
     }
 
-    /// `created` for models made on the fly.
-    fn now() -> u64 {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0)
-    }
-
     /// The model a request names (configured, else discovered on Bedrock),
     /// or the default model, or 404.
     pub fn resolve(&self, name: &str) -> Result<Arc<Model>, ApiError> {
@@ -269,7 +268,7 @@ impl AppState {
             return Ok(Arc::new(Model {
                 cfg: ModelConfig::for_bedrock(name),
                 template: None,
-                created: Self::now(),
+                created: crate::routes::now(),
                 upstream: None,
             }));
         }
