@@ -51,6 +51,23 @@ const OPENAI_ONLY: &[&str] = &[
     "function_call",
 ];
 
+/// How many image parts a request carries (data URLs and remote ones): the
+/// caller bounds it (Bedrock takes at most 20 images a request).
+pub fn image_count(req: &ChatCompletionRequest) -> usize {
+    req.messages
+        .iter()
+        .filter_map(|m| match m {
+            ChatMessage::User(u) => match &u.content {
+                MessageContent::Parts(parts) => Some(parts),
+                MessageContent::Text(_) => None,
+            },
+            _ => None,
+        })
+        .flatten()
+        .filter(|p| matches!(p, ContentPart::ImageUrl { .. }))
+        .count()
+}
+
 /// The `http(s)` image URLs of a request, which the caller must fetch.
 pub fn remote_image_urls(req: &ChatCompletionRequest) -> Vec<&str> {
     let mut out = Vec::new();

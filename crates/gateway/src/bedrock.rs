@@ -51,6 +51,7 @@ pub struct Bedrock {
     request_timeout: Duration,
     first_byte_timeout: Duration,
     images: Option<ImageFetcher>,
+    max_images: usize,
     default_max_tokens: Option<u32>,
 }
 
@@ -71,6 +72,7 @@ impl Bedrock {
             } else {
                 None
             },
+            max_images: cfg.image_fetch.max_images,
             default_max_tokens: cfg.default_max_tokens,
         })
     }
@@ -89,16 +91,20 @@ impl Bedrock {
         m: &ModelConfig,
         call: &ChatCall,
     ) -> Result<wire::ConverseRequest, ApiError> {
-        let urls = bedrock_converse::request::remote_image_urls(&call.req);
-        let mut images = HashMap::new();
-        if let Some(f) = &self.images
-            && !urls.is_empty()
-        {
-            let fetched = futures_util::future::join_all(urls.iter().map(|u| f.fetch(u))).await;
-            for (url, r) in urls.iter().zip(fetched) {
-                images.insert((*url).to_owned(), r?);
-            }
+        let n = bedrock_converse::request::image_count(&call.req);
+        if n > self.max_images {
+            return Err(ApiError::invalid(format!(
+                "A request may carry at most {} images; this one has {n}",
+                self.max_images
+            ))
+            .param("messages")
+            .code("too_many_images"));
         }
+        let urls = bedrock_converse::request::remote_image_urls(&call.req);
+        let images = match &self.images {
+            Some(f) if !urls.is_empty() => f.fetch_all(&urls).await?,
+            _ => HashMap::new(),
+        };
         let opts = RequestOptions {
             model_id: m.bedrock_model_id().to_owned(),
             reasoning: m.reasoning_style,
@@ -266,6 +272,7 @@ impl From<bedrock_converse::Error> for ApiError {
             label: h.code,
             upstream_status: None,
             retry_after: None,
+            close: false,
         }
     }
 }
@@ -320,10 +327,12 @@ fn stream_error<R: std::fmt::Debug>(
         Some(E::ModelStreamErrorException(x)) => named("ModelStreamErrorException", x.message()),
         Some(E::InternalServerException(x)) => named("InternalServerException", x.message()),
         Some(other) => named(other.code().unwrap_or("UnknownException"), other.message()),
-        None => bedrock_converse::Error::Truncated(format!(
-            "the stream failed: {}",
-            aws_sdk_bedrockruntime::error::DisplayErrorContext(e)
-        )),
+        None => {
+            tracing::warn!(error = %aws_sdk_bedrockruntime::error::DisplayErrorContext(e), "Bedrock stream failed");
+            bedrock_converse::Error::Truncated(
+                "the Bedrock stream failed; the gateway's log has the details".into(),
+            )
+        }
     }
 }
 

@@ -18,6 +18,35 @@ pub struct ConfigError {
     pub reason: String,
 }
 
+/// A parser message with every value it quotes from the file replaced by
+/// `*****`: serde says `invalid type: string "…"` and `unknown variant `…``,
+/// and the value may be a key. Names of fields and variants the parser
+/// expects are kept.
+pub fn redact_values(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    while let Some((i, close)) = [("string \"", '"'), ("variant `", '`'), ("value `", '`')]
+        .iter()
+        .filter_map(|(p, c)| rest.find(p).map(|i| (i + p.len(), *c)))
+        .min_by_key(|(i, _)| *i)
+    {
+        out.push_str(&rest[..i]);
+        rest = &rest[i..];
+        match rest.find(close) {
+            Some(end) => {
+                out.push_str("*****");
+                rest = &rest[end..];
+            }
+            None => {
+                out.push_str("*****");
+                rest = "";
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
 fn err(key: impl Into<String>, reason: impl Into<String>) -> ConfigError {
     ConfigError {
         key: key.into(),
@@ -46,8 +75,20 @@ pub struct Config {
     pub workers: Option<usize>,
     /// Largest request body, bytes (SageMaker's own limit: 5 MiB).
     pub max_body_bytes: usize,
-    /// Largest body passed through to an upstream (uploads are streamed).
+    /// Largest body passed through to an upstream (100 MiB: an Uploads API
+    /// part of 64 MB with its multipart framing, above audio's 25 MB and an
+    /// image edit's 50 MB; whole files above that go through the Uploads
+    /// API, or raise this).
     pub max_passthrough_body_bytes: usize,
+    /// Pass-through bodies up to this size are held, so the request can
+    /// fail over; larger ones are streamed to one upstream as they arrive.
+    pub passthrough_replay_bytes: usize,
+    /// A request body must arrive within this time (408 and the connection
+    /// closed otherwise), plus `body_min_bytes_per_sec` for every byte past
+    /// `passthrough_replay_bytes`.
+    pub body_timeout_secs: u64,
+    /// The slowest upload accepted past the first `passthrough_replay_bytes`.
+    pub body_min_bytes_per_sec: u64,
     /// On SIGTERM, how long in-flight requests may take to finish.
     pub shutdown_timeout_secs: u64,
     /// Upper bound of a non-streaming upstream call.
@@ -131,7 +172,10 @@ impl Default for Config {
             listen: "0.0.0.0:8080".into(),
             workers: None,
             max_body_bytes: 5 * 1024 * 1024,
-            max_passthrough_body_bytes: 512 * 1024 * 1024,
+            max_passthrough_body_bytes: 100 * 1024 * 1024,
+            passthrough_replay_bytes: 1024 * 1024,
+            body_timeout_secs: 30,
+            body_min_bytes_per_sec: 16 * 1024,
             shutdown_timeout_secs: 30,
             request_timeout_secs: 120,
             first_byte_timeout_secs: 120,
@@ -163,7 +207,7 @@ pub enum LogFormat {
 }
 
 /// AWS settings. Credentials come from the SDK's standard chain.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AwsConfig {
     /// Region (`AWS_REGION`); China regions use the aws-cn partition.
@@ -275,10 +319,18 @@ pub struct UpstreamConfig {
     /// Its timeouts.
     #[serde(default)]
     pub timeouts: UpstreamTimeouts,
+    /// Idle connections kept open to it, at most (after a burst the rest
+    /// close at once instead of lingering for 90 s).
+    #[serde(default = "idle_connections")]
+    pub max_idle_connections: usize,
 }
 
 fn one() -> u32 {
     1
+}
+
+fn idle_connections() -> usize {
+    32
 }
 
 /// An upstream's timeouts, in seconds.
@@ -413,7 +465,7 @@ pub struct AdminConfig {
 }
 
 /// Bedrock settings.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct BedrockConfig {
     /// List the account's models (ListFoundationModels, ListInferenceProfiles)
@@ -440,7 +492,7 @@ impl Default for BedrockConfig {
 
 /// Fetching remote images for vision requests (off by default: clients send
 /// data URLs).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ImageFetchConfig {
     /// Fetch `http(s)` image URLs (`BEDROCK_IMAGE_FETCH`).
@@ -453,6 +505,15 @@ pub struct ImageFetchConfig {
     /// store). Everything else that resolves to a loopback, private,
     /// link-local or otherwise special address is refused.
     pub allowed_hosts: Vec<String>,
+    /// Images a request may carry, data URLs included (Bedrock's own
+    /// limit: 20); more is a 400.
+    pub max_images: usize,
+    /// Fetches of one request under way at once.
+    pub per_request_concurrency: usize,
+    /// Fetches under way at once across the gateway.
+    pub max_concurrent: usize,
+    /// Bytes fetched for one request, all images together.
+    pub max_total_bytes: usize,
 }
 
 impl Default for ImageFetchConfig {
@@ -462,6 +523,10 @@ impl Default for ImageFetchConfig {
             max_bytes: 3_750_000,
             timeout_secs: 10,
             allowed_hosts: Vec::new(),
+            max_images: 20,
+            per_request_concurrency: 4,
+            max_concurrent: 64,
+            max_total_bytes: 24 * 1024 * 1024,
         }
     }
 }
@@ -684,11 +749,26 @@ impl Config {
     }
 
     /// Parses TOML; unknown keys are refused with their path.
+    ///
+    /// Errors never quote the file: a syntax error names its line and
+    /// column, a bad value its key, and any value the parser's message
+    /// would repeat is replaced by `*****` (the line may hold a key).
     pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
-        let de = toml::Deserializer::parse(text).map_err(|e| err("config file", e.to_string()))?;
+        let de = toml::Deserializer::parse(text).map_err(|e| {
+            let at = e.span().map_or_else(String::new, |s| {
+                let before = &text[..s.start.min(text.len())];
+                let line = before.matches('\n').count() + 1;
+                let col = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+                format!(" at line {line}, column {col}")
+            });
+            err(
+                "config file",
+                format!("TOML syntax error{at}: {}", redact_values(e.message())),
+            )
+        })?;
         serde_path_to_error::deserialize(de).map_err(|e| {
             let path = e.path().to_string();
-            err(path, e.into_inner().message().to_owned())
+            err(path, redact_values(e.into_inner().message()))
         })
     }
 
@@ -803,6 +883,26 @@ impl Config {
         Ok(())
     }
 
+    /// Every secret value in the configuration: client keys, upstream keys
+    /// and extra header values, the admin and metrics tokens. For masking
+    /// text from elsewhere.
+    pub fn secrets(&self) -> Vec<String> {
+        let a = &self.auth;
+        a.keys
+            .iter()
+            .chain(a.scoped_keys.iter().map(|s| &s.key))
+            .chain(self.upstreams.iter().filter_map(|u| u.api_key.as_ref()))
+            .chain(self.admin.key.as_ref())
+            .chain(self.metrics_token.as_ref())
+            .map(|s| s.0.clone())
+            .chain(
+                self.upstreams
+                    .iter()
+                    .flat_map(|u| u.headers.values().cloned()),
+            )
+            .collect()
+    }
+
     /// Checks what types cannot.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.listen.parse::<SocketAddr>().map_err(|_| {
@@ -911,6 +1011,16 @@ impl Config {
                 format!("'{d}' is not a configured model"),
             ));
         }
+        let f = &self.bedrock.image_fetch;
+        for (key, v) in [
+            ("per_request_concurrency", f.per_request_concurrency),
+            ("max_concurrent", f.max_concurrent),
+            ("max_total_bytes", f.max_total_bytes),
+        ] {
+            if v == 0 {
+                return Err(err(format!("bedrock.image_fetch.{key}"), "must be above 0"));
+            }
+        }
         if self.bedrock.image_fetch.enabled && self.bedrock.image_fetch.max_bytes == 0 {
             return Err(err("bedrock.image_fetch.max_bytes", "must be above 0"));
         }
@@ -924,6 +1034,12 @@ impl Config {
                 "no API key source: set API_KEY or AUTH_SECRET_ID (auth.keys / auth.secret_id), \
                  or AUTH_DISABLED=true to serve without authentication",
             ));
+        }
+        if self.body_timeout_secs == 0 {
+            return Err(err("body_timeout_secs", "must be above 0"));
+        }
+        if self.body_min_bytes_per_sec == 0 {
+            return Err(err("body_min_bytes_per_sec", "must be above 0"));
         }
         if self.max_body_bytes == 0 {
             return Err(err("max_body_bytes", "must be above 0"));
@@ -1042,5 +1158,44 @@ mod tests {
         let mut cfg = Config::default();
         cfg.auth.keys.push(Secret("sk-canary-123".into()));
         assert!(!format!("{cfg:?}").contains("canary"));
+    }
+
+    #[test]
+    fn config_errors_never_quote_the_file() {
+        for (text, key) in [
+            // A syntax error on a line holding a key.
+            ("[auth]\nkeys = [\"sk-canary-1\" \"x\"]\n", "config file"),
+            ("[auth]\nkeys = [\"sk-canary-2\n", "config file"),
+            ("metrics_token = sk-canary-3\n", "config file"),
+            // A key where a number, a flag or a variant belongs.
+            ("max_body_bytes = \"sk-canary-4\"\n", "max_body_bytes"),
+            ("[auth]\ndisabled = \"sk-canary-5\"\n", "auth.disabled"),
+            ("log_format = \"sk-canary-6\"\n", "log_format"),
+        ] {
+            let e = Config::from_toml(text).unwrap_err();
+            let shown = format!("{e} {e:?}");
+            assert!(!shown.contains("canary"), "{text:?} -> {shown}");
+            assert_eq!(e.key, key, "{shown}");
+        }
+        let e =
+            Config::from_toml("listen = \"x\"\n[auth]\nkeys = [\"sk-canary\" 1]\n").unwrap_err();
+        assert!(e.reason.contains("line 3"), "{e}");
+    }
+
+    #[test]
+    fn redaction_keeps_names_and_hides_values() {
+        assert_eq!(
+            redact_values("invalid type: string \"sk-1\", expected u64"),
+            "invalid type: string \"*****\", expected u64"
+        );
+        assert_eq!(
+            redact_values("unknown variant `sk-2`, expected one of `json`, `text`"),
+            "unknown variant `*****`, expected one of `json`, `text`"
+        );
+        assert_eq!(
+            redact_values("invalid type: string \"cut"),
+            "invalid type: string \"*****"
+        );
+        assert_eq!(redact_values("missing field `key`"), "missing field `key`");
     }
 }

@@ -18,6 +18,9 @@ pub struct ApiError {
     pub upstream_status: Option<u16>,
     /// The upstream's `Retry-After`, passed on.
     pub retry_after: Option<String>,
+    /// Close the connection after this answer (the request was not read
+    /// whole).
+    pub close: bool,
 }
 
 impl std::fmt::Display for ApiError {
@@ -40,6 +43,7 @@ impl ApiError {
             label,
             upstream_status: None,
             retry_after: None,
+            close: false,
         }
     }
 
@@ -99,6 +103,19 @@ impl ApiError {
         .code("request_too_large")
     }
 
+    /// 408: the body did not arrive in time; the connection is closed.
+    pub fn body_timeout() -> Self {
+        let mut e = Self::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "invalid_request_error",
+            "body_timeout",
+            "The request body did not arrive in time",
+        )
+        .code("request_timeout");
+        e.close = true;
+        e
+    }
+
     /// 502/503/504 and friends: the upstream failed.
     pub fn upstream(status: StatusCode, label: &'static str, message: impl Into<String>) -> Self {
         Self::new(status, "server_error", label, message)
@@ -149,6 +166,9 @@ impl ResponseError for ApiError {
         }
         if let Some(ra) = &self.retry_after {
             r.insert_header(("retry-after", ra.as_str()));
+        }
+        if self.close {
+            r.force_close();
         }
         r.body(body)
     }

@@ -4,8 +4,10 @@
 //! private, link-local, CGNAT, multicast and unspecified ranges, a size limit
 //! enforced while reading, and one timeout for the whole fetch.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bedrock_converse::wire::{ImageBlock, ImageFormat, ImageSource};
@@ -14,24 +16,55 @@ use futures_util::StreamExt;
 use crate::config::ImageFetchConfig;
 use crate::error::{ApiError, error_chain};
 
-/// Whether an address must not be fetched from.
+/// Whether an address must not be fetched from. IPv6 forms that carry an
+/// IPv4 address (mapped, compatible, SIIT, 6to4, Teredo) are judged by it;
+/// NAT64 prefixes are refused whole.
 pub fn is_forbidden(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => forbidden_v4(v4),
-        IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return forbidden_v4(v4);
-            }
-            let s = v6.segments();
-            v6.is_loopback()
-                || v6.is_unspecified()
-                || v6.is_multicast()
-                || (s[0] & 0xfe00) == 0xfc00 // unique local
-                || (s[0] & 0xffc0) == 0xfe80 // link-local
-                || (s[0] == 0x64 && s[1] == 0xff9b) // NAT64 of any v4
-                || (s[0] == 0x2001 && s[1] == 0x0db8) // documentation
-        }
+        IpAddr::V6(v6) => forbidden_v6(v6),
     }
+}
+
+fn forbidden_v6(v6: Ipv6Addr) -> bool {
+    let s = v6.segments();
+    let low_v4 = Ipv4Addr::new((s[6] >> 8) as u8, s[6] as u8, (s[7] >> 8) as u8, s[7] as u8);
+    if v6.is_loopback() || v6.is_unspecified() || v6.is_multicast() {
+        return true;
+    }
+    // ::ffff:a.b.c.d (mapped), ::a.b.c.d (compatible, deprecated),
+    // ::ffff:0:a.b.c.d (SIIT).
+    if s[..5] == [0; 5] && (s[5] == 0xffff || s[5] == 0) {
+        return forbidden_v4(low_v4);
+    }
+    if s[..4] == [0; 4] && s[4] == 0xffff && s[5] == 0 {
+        return forbidden_v4(low_v4);
+    }
+    match s[0] {
+        // 6to4: 2002:AABB:CCDD::/48 embeds AA.BB.CC.DD.
+        0x2002 => {
+            let v4 = Ipv4Addr::new((s[1] >> 8) as u8, s[1] as u8, (s[2] >> 8) as u8, s[2] as u8);
+            return forbidden_v4(v4);
+        }
+        // Teredo 2001:0::/32: the server in bits 32..64, the client's
+        // address inverted in the last 32.
+        0x2001 if s[1] == 0 => {
+            let server =
+                Ipv4Addr::new((s[2] >> 8) as u8, s[2] as u8, (s[3] >> 8) as u8, s[3] as u8);
+            let client = Ipv4Addr::from(!u32::from(low_v4));
+            return forbidden_v4(server) || forbidden_v4(client);
+        }
+        _ => {}
+    }
+    (s[0] & 0xfe00) == 0xfc00 // unique local
+        || (s[0] & 0xffc0) == 0xfe80 // link-local
+        || (s[0] & 0xffc0) == 0xfec0 // site-local (deprecated)
+        || (s[0] == 0x64 && s[1] == 0xff9b) // NAT64, well-known and local-use (64:ff9b:1::/48)
+        || (s[0] == 0x0100 && s[1..4] == [0; 3]) // discard-only 100::/64
+        || (s[0] == 0x2001 && s[1] == 0x0db8) // documentation
+        || (s[0] == 0x2001 && s[1] == 0x0002 && s[2] == 0) // benchmarking 2001:2::/48
+        || (s[0] == 0x2001 && (s[1] & 0xfff0) == 0x0020) // ORCHIDv2 2001:20::/28
+        || (s[0] & 0xfff0) == 0x3ff0 // documentation 3fff::/20
 }
 
 fn forbidden_v4(ip: Ipv4Addr) -> bool {
@@ -74,12 +107,16 @@ impl reqwest::dns::Resolve for GuardedResolver {
     }
 }
 
-/// Fetches images under the guard.
+/// Fetches images under the guard, a few at a time per request and a
+/// bounded number across the gateway, within a byte budget per request.
 #[derive(Debug, Clone)]
 pub struct ImageFetcher {
     client: reqwest::Client,
     max_bytes: usize,
     allowed: Arc<Vec<String>>,
+    per_request: usize,
+    total_bytes: usize,
+    slots: Arc<tokio::sync::Semaphore>,
 }
 
 impl ImageFetcher {
@@ -110,11 +147,43 @@ impl ImageFetcher {
             client,
             max_bytes: cfg.max_bytes,
             allowed,
+            per_request: cfg.per_request_concurrency.max(1),
+            total_bytes: cfg.max_total_bytes,
+            slots: Arc::new(tokio::sync::Semaphore::new(cfg.max_concurrent.max(1))),
         })
     }
 
-    /// Fetches one image; errors are the client's (400) with the reason.
-    pub async fn fetch(&self, url: &str) -> Result<ImageBlock, ApiError> {
+    /// Fetches every URL of one request: at most `per_request_concurrency`
+    /// at once, each holding one of the gateway's `max_concurrent` slots,
+    /// all of them within `max_total_bytes`. The first failure ends the
+    /// rest.
+    pub async fn fetch_all(&self, urls: &[&str]) -> Result<HashMap<String, ImageBlock>, ApiError> {
+        let budget = Arc::new(AtomicUsize::new(self.total_bytes));
+        let owned: Vec<String> = urls.iter().map(|u| (*u).to_owned()).collect();
+        let mut fetches = futures_util::stream::iter(owned.into_iter().map(|url| {
+            let (this, budget) = (self.clone(), Arc::clone(&budget));
+            async move {
+                let _slot = this
+                    .slots
+                    .acquire()
+                    .await
+                    .map_err(|_| ApiError::internal("image fetching is shut down"))?;
+                let img = this.fetch(&url, &budget).await?;
+                Ok::<_, ApiError>((url, img))
+            }
+        }))
+        .buffer_unordered(self.per_request);
+        let mut out = HashMap::with_capacity(urls.len());
+        while let Some(r) = fetches.next().await {
+            let (url, img) = r?;
+            out.insert(url, img);
+        }
+        Ok(out)
+    }
+
+    /// Fetches one image, its bytes taken from the request's `budget`;
+    /// errors are the client's (400) with the reason.
+    async fn fetch(&self, url: &str, budget: &AtomicUsize) -> Result<ImageBlock, ApiError> {
         let refuse = |why: String| {
             ApiError::invalid(format!("The image at '{url}' could not be used: {why}"))
                 .param("messages")
@@ -149,6 +218,15 @@ impl ImageFetcher {
             let chunk = chunk.map_err(|e| refuse(error_chain(&e)))?;
             if body.len() + chunk.len() > self.max_bytes {
                 return Err(refuse(format!("larger than {} bytes", self.max_bytes)));
+            }
+            let taken = budget.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| {
+                left.checked_sub(chunk.len())
+            });
+            if taken.is_err() {
+                return Err(refuse(format!(
+                    "the request's images together exceed {} bytes",
+                    self.total_bytes
+                )));
             }
             body.extend_from_slice(&chunk);
         }
@@ -194,26 +272,72 @@ mod tests {
 
     #[test]
     fn private_and_special_addresses_are_forbidden() {
-        for ip in [
-            "127.0.0.1",
-            "10.1.2.3",
-            "172.16.0.1",
-            "192.168.1.1",
-            "169.254.169.254",
-            "100.64.0.1",
-            "0.0.0.0",
-            "255.255.255.255",
-            "::1",
-            "fe80::1",
-            "fd00::1",
-            "::ffff:127.0.0.1",
-            "::ffff:169.254.169.254",
-            "64:ff9b::a9fe:a9fe",
+        // (address, forbidden)
+        for (ip, forbidden) in [
+            ("127.0.0.1", true),
+            ("10.1.2.3", true),
+            ("172.16.0.1", true),
+            ("192.168.1.1", true),
+            ("169.254.169.254", true),
+            ("100.64.0.1", true),
+            ("0.0.0.0", true),
+            ("255.255.255.255", true),
+            ("198.18.0.1", true),
+            ("224.0.0.1", true),
+            ("93.184.216.34", false),
+            ("8.8.8.8", false),
+            ("::1", true),
+            ("::", true),
+            ("fe80::1", true),
+            ("fd00::1", true),
+            ("fec0::1", true),
+            ("ff02::1", true),
+            ("100::1", true),
+            ("2001:db8::1", true),
+            ("3fff::1", true),
+            ("2606:4700::1111", false),
+            // IPv4-mapped
+            ("::ffff:127.0.0.1", true),
+            ("::ffff:169.254.169.254", true),
+            ("::ffff:8.8.8.8", false),
+            // IPv4-compatible (deprecated)
+            ("::127.0.0.1", true),
+            ("::10.0.0.1", true),
+            ("::8.8.8.8", false),
+            // SIIT
+            ("::ffff:0:127.0.0.1", true),
+            ("::ffff:0:a9fe:a9fe", true),
+            ("::ffff:0:8.8.8.8", false),
+            // 6to4
+            ("2002:7f00:1::", true),
+            ("2002:a9fe:a9fe::1", true),
+            ("2002:c0a8:101::1", true),
+            ("2002:808:808::1", false),
+            // Teredo: server 65.54.227.120; client inverted
+            ("2001:0:4136:e378:8000:63bf:80ff:fffe", true), // client 127.0.0.1
+            ("2001:0:4136:e378:8000:63bf:f5ff:fffe", true), // client 10.0.0.1
+            ("2001:0:4136:e378:8000:63bf:f7f7:f7f7", false), // client 8.8.8.8
+            ("2001:0:7f00:1:8000:63bf:f7f7:f7f7", true),    // server 127.0.0.1
+            // NAT64, well-known and local-use
+            ("64:ff9b::a9fe:a9fe", true),
+            ("64:ff9b::808:808", true),
+            ("64:ff9b:1::a00:1", true),
         ] {
-            assert!(is_forbidden(ip.parse().unwrap()), "{ip}");
+            assert_eq!(is_forbidden(ip.parse().unwrap()), forbidden, "{ip}");
         }
-        for ip in ["93.184.216.34", "8.8.8.8", "2606:4700::1111"] {
-            assert!(!is_forbidden(ip.parse().unwrap()), "{ip}");
+    }
+
+    #[test]
+    fn bracketed_v6_literals_embedding_private_v4_are_refused_before_connecting() {
+        let u = |s: &str| reqwest::Url::parse(s).unwrap();
+        for url in [
+            "http://[::127.0.0.1]/a.png",
+            "http://[::ffff:0:127.0.0.1]/a.png",
+            "http://[2002:7f00:1::]/a.png",
+            "http://[2001:0:4136:e378:8000:63bf:80ff:fffe]/a.png",
+            "http://[64:ff9b::7f00:1]/a.png",
+        ] {
+            assert!(check_url(&u(url), &[]).is_err(), "{url}");
         }
     }
 

@@ -4,8 +4,10 @@
 //! `main` only loads the [`config::Config`], sets up logging and calls
 //! [`server::run`]; tests build the same app with [`server::app`].
 
+pub mod access;
 pub mod alerts;
 pub mod bedrock;
+pub mod body;
 pub mod config;
 pub mod error;
 pub mod images;
@@ -14,6 +16,7 @@ pub mod openai;
 pub mod passthrough;
 pub mod provider;
 pub mod records;
+pub mod redact;
 pub mod router;
 pub mod routes;
 pub mod sagemaker;

@@ -209,17 +209,10 @@ pub fn render(state: &AppState) -> Vec<u8> {
         };
         m.breaker.with_label_values(&[h.name.as_str()]).set(v);
     }
-    if let Some(a) = &state.auth {
-        let s = a.status();
-        let set = |k: &str, v: u64| {
-            m.key_cache
-                .with_label_values(&[k])
-                .set(i64::try_from(v).unwrap_or(i64::MAX));
-        };
-        set("hits", s.hits);
-        set("misses", s.misses);
-        set("refreshes", s.refreshes);
-        set("refresh_failures", s.failures);
+    for (k, v) in state.access.counters() {
+        m.key_cache
+            .with_label_values(&[k])
+            .set(i64::try_from(v).unwrap_or(i64::MAX));
     }
     let mut out = Vec::new();
     let _ = TextEncoder::new().encode(&m.registry.gather(), &mut out);

@@ -20,6 +20,7 @@ use sm_stream::{DialectKind, Translator, TranslatorConfig};
 use crate::config::UpstreamConfig;
 use crate::error::ApiError;
 use crate::provider::{Caller, ChatCall, ItemStream, Provider};
+use crate::redact::Redactor;
 use crate::state::Model;
 
 /// One upstream: its settings and its own HTTP client (its connect timeout,
@@ -30,22 +31,58 @@ pub struct Upstream {
     pub cfg: UpstreamConfig,
     /// Its client.
     pub client: reqwest::Client,
+    /// `base_url`, parsed: every request URL must stay under its path.
+    base: reqwest::Url,
+    /// Masks keys in what it says back.
+    redactor: Arc<Redactor>,
 }
 
 impl Upstream {
     /// Builds the client.
-    pub fn new(cfg: UpstreamConfig) -> anyhow::Result<Self> {
+    pub fn new(cfg: UpstreamConfig, redactor: Arc<Redactor>) -> anyhow::Result<Self> {
         let client = reqwest::Client::builder()
             .tcp_nodelay(true)
             .connect_timeout(Duration::from_secs(cfg.timeouts.connect_secs))
             .pool_idle_timeout(Duration::from_secs(90))
+            .pool_max_idle_per_host(cfg.max_idle_connections)
             .build()?;
-        Ok(Self { cfg, client })
+        let base = reqwest::Url::parse(cfg.base_url.trim_end_matches('/'))?;
+        Ok(Self {
+            cfg,
+            client,
+            base,
+            redactor,
+        })
     }
 
-    /// `base_url` + `path` (`path` starts with `/`).
-    pub fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.cfg.base_url.trim_end_matches('/'))
+    /// `base_url` + `path` (`path` starts with `/` and was checked by
+    /// [`crate::passthrough::check_path`] if a client chose it). The URL
+    /// parser resolves dot segments, so the result is checked again: it must
+    /// keep the base's origin and stay under its path, or the request is
+    /// refused.
+    pub fn url(&self, path: &str) -> Result<reqwest::Url, ApiError> {
+        let refused = || ApiError::invalid("The request path is not allowed").code("invalid_path");
+        let url = reqwest::Url::parse(&format!(
+            "{}{path}",
+            self.base.as_str().trim_end_matches('/')
+        ))
+        .map_err(|_| refused())?;
+        let base_path = self.base.path().trim_end_matches('/');
+        let under = url
+            .path()
+            .strip_prefix(base_path)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'));
+        if url.origin() != self.base.origin() || !under {
+            return Err(refused());
+        }
+        Ok(url)
+    }
+
+    /// `text` with every key the gateway knows, and the caller's own, masked.
+    pub fn scrub(&self, text: &str, caller: Option<&Caller>) -> String {
+        self.redactor
+            .scrub(text, caller.and_then(|c| c.auth.as_deref()))
+            .into_owned()
     }
 
     /// A request with the upstream's key (or the client's, forwarded) and
@@ -55,8 +92,8 @@ impl Upstream {
         method: reqwest::Method,
         path: &str,
         caller: &Caller,
-    ) -> reqwest::RequestBuilder {
-        let mut r = self.client.request(method, self.url(path));
+    ) -> Result<reqwest::RequestBuilder, ApiError> {
+        let mut r = self.client.request(method, self.url(path)?);
         if let Some(k) = &self.cfg.api_key {
             r = r.bearer_auth(&k.0);
         } else if self.cfg.forward_client_key
@@ -70,7 +107,7 @@ impl Upstream {
         for (k, v) in &self.cfg.headers {
             r = r.header(k, v);
         }
-        r
+        Ok(r)
     }
 }
 
@@ -92,13 +129,27 @@ pub fn transport(up: &Upstream, e: &reqwest::Error) -> ApiError {
     if e.is_timeout() {
         return timeout(up, "answer");
     }
-    let s = crate::error::error_chain(e);
+    let s = up.scrub(&crate::error::error_chain(e), None);
     ApiError::upstream(
         StatusCode::BAD_GATEWAY,
         "upstream_unreachable",
         format!("Could not reach upstream '{}': {s}", up.cfg.name),
     )
     .code("upstream_unreachable")
+}
+
+/// The answer's body broke off after its head: the upstream's fault, not a
+/// connection that never opened.
+fn cut(up: &Upstream, e: &reqwest::Error) -> ApiError {
+    if e.is_timeout() {
+        return timeout(up, "answer");
+    }
+    ApiError::upstream(
+        StatusCode::BAD_GATEWAY,
+        "upstream_error",
+        format!("Upstream '{}' broke off its answer", up.cfg.name),
+    )
+    .code("upstream_error")
 }
 
 fn timeout(up: &Upstream, what: &str) -> ApiError {
@@ -112,7 +163,9 @@ fn timeout(up: &Upstream, what: &str) -> ApiError {
 
 /// An upstream's error answer: its OpenAI envelope kept where it sent one,
 /// its status kept for 4xx (the client's fault) and 429, 502 for 5xx.
-pub async fn error_from(up: &Upstream, resp: reqwest::Response) -> ApiError {
+/// Every key the gateway knows, and the caller's, is masked in what the
+/// upstream said.
+pub async fn error_from(up: &Upstream, resp: reqwest::Response, caller: &Caller) -> ApiError {
     let status = resp.status().as_u16();
     let retry_after = resp
         .headers()
@@ -120,7 +173,19 @@ pub async fn error_from(up: &Upstream, resp: reqwest::Response) -> ApiError {
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
     let body = resp.bytes().await.unwrap_or_default();
-    let parsed: Option<ErrorResponse> = serde_json::from_slice(&body).ok();
+    let parsed: Option<ErrorResponse> =
+        serde_json::from_slice(&body)
+            .ok()
+            .map(|mut p: ErrorResponse| {
+                p.error.message = up.scrub(&p.error.message, Some(caller));
+                for f in [&mut p.error.param, &mut p.error.code]
+                    .into_iter()
+                    .flatten()
+                {
+                    *f = up.scrub(f, Some(caller));
+                }
+                p
+            });
     let http = if (400..500).contains(&status) {
         StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY)
     } else {
@@ -133,6 +198,7 @@ pub async fn error_from(up: &Upstream, resp: reqwest::Response) -> ApiError {
             label: "upstream_error",
             upstream_status: None,
             retry_after: None,
+            close: false,
         },
         None => ApiError::new(
             http,
@@ -147,7 +213,10 @@ pub async fn error_from(up: &Upstream, resp: reqwest::Response) -> ApiError {
             format!(
                 "Upstream '{}' answered {status}: {}",
                 up.cfg.name,
-                String::from_utf8_lossy(&body[..body.len().min(512)])
+                up.scrub(
+                    &String::from_utf8_lossy(&body[..body.len().min(512)]),
+                    Some(caller)
+                )
             ),
         )
         .code(if status == 429 {
@@ -170,15 +239,15 @@ async fn post_json<T: serde::de::DeserializeOwned>(
     caller: &Caller,
 ) -> Result<T, ApiError> {
     let resp = up
-        .request(reqwest::Method::POST, path, caller)
+        .request(reqwest::Method::POST, path, caller)?
         .json(body)
         .send()
         .await
         .map_err(|e| transport(up, &e))?;
     if !resp.status().is_success() {
-        return Err(error_from(up, resp).await);
+        return Err(error_from(up, resp, caller).await);
     }
-    let bytes = resp.bytes().await.map_err(|e| transport(up, &e))?;
+    let bytes = resp.bytes().await.map_err(|e| cut(up, &e))?;
     serde_json::from_slice(&bytes).map_err(|e| {
         ApiError::upstream(
             StatusCode::BAD_GATEWAY,
@@ -320,7 +389,7 @@ async fn open_stream(
     let deadline = tokio::time::Instant::now() + Duration::from_secs(t.total_secs);
     let resp = tokio::time::timeout(
         Duration::from_secs(t.stream_first_byte_secs),
-        up.request(reqwest::Method::POST, path, &client_auth)
+        up.request(reqwest::Method::POST, path, &client_auth)?
             .json(&body)
             .send(),
     )
@@ -328,7 +397,7 @@ async fn open_stream(
     .map_err(|_| timeout(&up, "answer"))?
     .map_err(|e| transport(&up, &e))?;
     if !resp.status().is_success() {
-        return Err(error_from(&up, resp).await);
+        return Err(error_from(&up, resp, &client_auth).await);
     }
     tcfg.dialect = DialectKind::OpenAiChat;
     tcfg.include_usage = true;

@@ -56,6 +56,90 @@ pub fn multipart_model(prefix: &[u8]) -> Option<String> {
     (!v.is_empty() && value.contains("\r\n")).then(|| v.to_owned())
 }
 
+/// Refuses a client's path that could leave the upstream's base path once a
+/// URL parser has read it: a `.` or `..` segment, raw or percent-encoded at
+/// any depth (`%2e`, `%252e`, mixed case), an encoded separator (`%2f`,
+/// `%5c`), a backslash, or a control byte. 400 in the OpenAI envelope.
+pub fn check_path(path: &str) -> Result<(), ApiError> {
+    let refuse = |why: &str| {
+        Err(
+            ApiError::invalid(format!("The request path is not allowed: {why}"))
+                .code("invalid_path"),
+        )
+    };
+    if path.bytes().any(|b| b == b'\\' || b.is_ascii_control()) {
+        return refuse("backslash or control character");
+    }
+    for segment in path.split('/') {
+        let mut s = std::borrow::Cow::Borrowed(segment);
+        // Decoded until nothing changes: double encoding is no disguise.
+        for _ in 0..4 {
+            if s == "." || s == ".." {
+                return refuse("dot segment");
+            }
+            if !s.contains('%') {
+                break;
+            }
+            let decoded = percent_decode(&s);
+            if decoded.contains(['/', '\\']) || decoded.bytes().any(|b| b.is_ascii_control()) {
+                return refuse("encoded separator");
+            }
+            if decoded == s {
+                break;
+            }
+            s = std::borrow::Cow::Owned(decoded);
+        }
+        if s == "." || s == ".." {
+            return refuse("dot segment");
+        }
+    }
+    Ok(())
+}
+
+/// `%XX` sequences decoded (invalid ones kept as they are).
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |c: u8| (c as char).to_digit(16);
+        if b[i] == b'%'
+            && i + 2 < b.len()
+            && let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2]))
+        {
+            out.push((h * 16 + l) as u8);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The first `"model": "…"` in the start of a JSON body too large to hold
+/// (the body is streamed on; clients put `model` first).
+pub fn json_model(prefix: &[u8]) -> Option<String> {
+    let mut rest = prefix;
+    while let Some(i) = memchr::memmem::find(rest, b"\"model\"") {
+        rest = &rest[i + 7..];
+        let after = rest.trim_ascii_start();
+        let Some(after) = after.strip_prefix(b":") else {
+            continue;
+        };
+        let after = after.trim_ascii_start();
+        let Some(value) = after.strip_prefix(b"\"") else {
+            continue;
+        };
+        let end = value.iter().position(|&c| c == b'"' || c == b'\\')?;
+        if value[end] == b'\\' {
+            return None;
+        }
+        return std::str::from_utf8(&value[..end]).ok().map(str::to_owned);
+    }
+    None
+}
+
 enum Body {
     /// Held whole: may be sent more than once.
     Held(Bytes),
@@ -64,11 +148,15 @@ enum Body {
 }
 
 /// Reads the rest of `payload` into a channel from a task on this worker, so
-/// the upstream request can stream it (the payload is not `Send`).
+/// the upstream request can stream it (the payload is not `Send`). A body
+/// over `limit` or past its deadline ends the upload with an error, and
+/// `late` says which.
 fn pump(
     mut payload: web::Payload,
     first: Bytes,
     limit: usize,
+    deadline: crate::body::Deadline,
+    late: Arc<std::sync::atomic::AtomicBool>,
 ) -> tokio::sync::mpsc::Receiver<Result<Bytes, std::io::Error>> {
     let (tx, rx) = tokio::sync::mpsc::channel(4);
     actix_web::rt::spawn(async move {
@@ -76,9 +164,10 @@ fn pump(
         if !first.is_empty() && tx.send(Ok(first)).await.is_err() {
             return;
         }
-        while let Some(chunk) = payload.next().await {
-            let item = match chunk {
-                Ok(b) => {
+        loop {
+            let item = match deadline.next(&mut payload, sent).await {
+                Ok(None) => return,
+                Ok(Some(b)) => {
                     sent += b.len();
                     if sent > limit {
                         Err(std::io::Error::other(
@@ -88,7 +177,12 @@ fn pump(
                         Ok(b)
                     }
                 }
-                Err(e) => Err(std::io::Error::other(e.to_string())),
+                Err(e) => {
+                    if e.status == StatusCode::REQUEST_TIMEOUT {
+                        late.store(true, std::sync::atomic::Ordering::Relaxed);
+                    }
+                    Err(std::io::Error::other(e.body.error.message))
+                }
             };
             let stop = item.is_err();
             if tx.send(item).await.is_err() || stop {
@@ -99,10 +193,60 @@ fn pump(
     rx
 }
 
+/// The start of the body: read whole if it fits `hold` bytes, else the
+/// first `hold` bytes and the rest streamed. For multipart, reading stops
+/// early once the `model` field has been seen.
+async fn take_body(
+    req: &HttpRequest,
+    mut payload: web::Payload,
+    state: &crate::state::AppState,
+    multipart: bool,
+    late: &Arc<std::sync::atomic::AtomicBool>,
+) -> Result<(Body, Option<String>), ApiError> {
+    let cfg = &state.config;
+    let limit = cfg.max_passthrough_body_bytes;
+    if crate::body::declared_len(req).is_some_and(|n| n > limit) {
+        return Err(ApiError::too_large(limit));
+    }
+    let deadline = crate::body::Deadline::new(cfg);
+    let hold = cfg.passthrough_replay_bytes.min(limit);
+    let mut prefix = BytesMut::new();
+    loop {
+        let Some(chunk) = deadline.next(&mut payload, prefix.len()).await? else {
+            // Whole: held for failover.
+            let bytes = prefix.freeze();
+            let model = if multipart {
+                multipart_model(&bytes)
+            } else {
+                serde_json::from_slice::<serde_json::Value>(&bytes)
+                    .ok()
+                    .and_then(|v| v.get("model").and_then(|m| m.as_str()).map(str::to_owned))
+            };
+            return Ok((Body::Held(bytes), model));
+        };
+        if prefix.len() + chunk.len() > limit {
+            return Err(ApiError::too_large(limit));
+        }
+        prefix.extend_from_slice(&chunk);
+        let scanned = multipart && prefix.len() >= MODEL_SCAN_BYTES.min(hold);
+        if prefix.len() > hold || scanned {
+            break;
+        }
+    }
+    let scan = &prefix[..prefix.len().min(MODEL_SCAN_BYTES.max(hold))];
+    let model = if multipart {
+        multipart_model(scan)
+    } else {
+        json_model(scan)
+    };
+    let rx = pump(payload, prefix.freeze(), limit, deadline, Arc::clone(late));
+    Ok((Body::Streamed(rx), model))
+}
+
 /// The pass-through handler.
 pub async fn passthrough(
     req: HttpRequest,
-    mut payload: web::Payload,
+    payload: web::Payload,
     handle: web::Data<Handle>,
 ) -> Result<HttpResponse, ApiError> {
     let state = handle.state();
@@ -112,46 +256,22 @@ pub async fn passthrough(
         .strip_prefix("/v1")
         .unwrap_or(req.path())
         .to_owned();
+    check_path(&path)?;
     let ctype = req
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_ascii_lowercase();
-    let limit = state.config.max_passthrough_body_bytes;
-    let (body, from_body) = if ctype.starts_with("multipart/") {
-        // Read until the model field shows up (or 64 KiB), then stream.
-        let mut prefix = BytesMut::new();
-        let mut model = None;
-        while prefix.len() < MODEL_SCAN_BYTES {
-            match payload.next().await {
-                Some(Ok(b)) => {
-                    prefix.extend_from_slice(&b);
-                    model = multipart_model(&prefix);
-                    if model.is_some() {
-                        break;
-                    }
-                }
-                Some(Err(e)) => {
-                    return Err(ApiError::invalid(format!(
-                        "could not read the request body: {e}"
-                    )));
-                }
-                None => break,
-            }
-        }
-        (Body::Streamed(pump(payload, prefix.freeze(), limit)), model)
-    } else {
-        let bytes = crate::routes::read_body_limited(&req, payload, limit).await?;
-        let model = if ctype.contains("json") || bytes.first() == Some(&b'{') {
-            serde_json::from_slice::<serde_json::Value>(&bytes)
-                .ok()
-                .and_then(|v| v.get("model").and_then(|m| m.as_str()).map(str::to_owned))
-        } else {
-            None
-        };
-        (Body::Held(bytes), model)
-    };
+    let late = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (body, from_body) = take_body(
+        &req,
+        payload,
+        &state,
+        ctype.starts_with("multipart/"),
+        &late,
+    )
+    .await?;
     let model = from_body.unwrap_or_else(|| path.trim_start_matches('/').to_owned());
     let cands = state.upstream_candidates(&model);
     let cands = if cands.is_empty() {
@@ -159,7 +279,7 @@ pub async fn passthrough(
     } else {
         state
             .router
-            .order(state.permit(key.as_ref(), &model, cands)?)
+            .order(state.access.permit(key.as_ref(), &model, cands)?)
     };
     if cands.is_empty() {
         return Err(ApiError::new(
@@ -200,7 +320,7 @@ pub async fn passthrough(
             continue;
         }
         tried += 1;
-        let mut r = up.request(method.clone(), &target, &auth);
+        let mut r = up.request(method.clone(), &target, &auth)?;
         for (name, value) in req.headers() {
             if !DROP_REQUEST.contains(&name.as_str()) {
                 r = r.header(name.as_str(), value.as_bytes());
@@ -230,16 +350,20 @@ pub async fn passthrough(
                 ),
             )
             .code("upstream_timeout"),
+            Ok(Err(_)) if late.load(std::sync::atomic::Ordering::Relaxed) => {
+                state.router.release(&key);
+                return Err(ApiError::body_timeout());
+            }
             Ok(Err(e)) => crate::openai::transport(up, &e),
             Ok(Ok(resp)) => {
                 let status = resp.status().as_u16();
                 if state.router.config().retry_on_status.contains(&status)
                     && matches!(body, Some(Body::Held(_)))
                 {
-                    crate::openai::error_from(up, resp).await
+                    crate::openai::error_from(up, resp, &auth).await
                 } else {
                     state.router.success(&key, t0.elapsed());
-                    return Ok(respond(resp, &m, up.cfg.timeouts.idle_secs));
+                    return Ok(respond(resp, &m, up, &auth).await);
                 }
             }
         };
@@ -252,22 +376,54 @@ pub async fn passthrough(
     Err(crate::routes::exhausted(last, &model))
 }
 
+/// Largest upstream error body scrubbed of keys before it is passed on.
+const ERROR_BODY_MAX: usize = 64 * 1024;
+
 /// The upstream's response, streamed: status and headers as sent, each
 /// chunk forwarded as it comes, a chunk gap over the idle timeout ending the
-/// body.
-fn respond(resp: reqwest::Response, m: &Arc<Model>, idle_secs: u64) -> HttpResponse {
-    let mut out = HttpResponse::build(
-        StatusCode::from_u16(resp.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY),
-    );
+/// body. An error answer (4xx, 5xx) is read first, up to 64 KiB, and every
+/// key the gateway knows (the upstream's own included) masked in it.
+async fn respond(
+    resp: reqwest::Response,
+    m: &Arc<Model>,
+    up: &crate::openai::Upstream,
+    caller: &crate::provider::Caller,
+) -> HttpResponse {
+    let status = StatusCode::from_u16(resp.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+    let mut out = HttpResponse::build(status);
     for (name, value) in resp.headers() {
         if !DROP_RESPONSE.contains(&name.as_str()) {
             out.append_header((name.as_str(), value.as_bytes()));
         }
     }
     out.insert_header(("x-oai-upstream", m.key()));
-    let idle = Duration::from_secs(idle_secs);
+    let idle = Duration::from_secs(up.cfg.timeouts.idle_secs);
     let mut body = resp.bytes_stream();
+    let mut head = Bytes::new();
+    if status.as_u16() >= 400 {
+        let mut buf = BytesMut::new();
+        let mut whole = false;
+        while buf.len() <= ERROR_BODY_MAX {
+            match tokio::time::timeout(idle, body.next()).await {
+                Ok(Some(Ok(b))) => buf.extend_from_slice(&b),
+                Ok(None) => {
+                    whole = true;
+                    break;
+                }
+                _ => break,
+            }
+        }
+        let text = String::from_utf8_lossy(&buf);
+        let clean = up.scrub(&text, Some(caller));
+        if whole {
+            return out.body(clean);
+        }
+        head = Bytes::from(clean);
+    }
     let s = async_stream::stream! {
+        if !head.is_empty() {
+            yield Ok::<Bytes, actix_web::Error>(head);
+        }
         loop {
             match tokio::time::timeout(idle, body.next()).await {
                 Ok(Some(Ok(b))) => yield Ok::<Bytes, actix_web::Error>(b),
@@ -289,6 +445,64 @@ fn respond(resp: reqwest::Response, m: &Arc<Model>, idle_secs: u64) -> HttpRespo
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn paths_that_could_climb_out_are_refused() {
+        for bad in [
+            "/..",
+            "/../x",
+            "/%2e%2e/internal/secret",
+            "/%2E%2E/%2e%2e/x",
+            "/%2e%2E/x",
+            "/./../x",
+            "/.",
+            "/a/./b",
+            "/%2e/x",
+            "/%252e%252e/x",
+            "/%25252e%25252e/x",
+            "/.%2e/x",
+            "/a%2fb",
+            "/a%2F..",
+            "/a%5cb",
+            "/a%255c..",
+            "/a\\..\\b",
+            "/a%00b",
+            "/a\tb",
+        ] {
+            assert!(check_path(bad).is_err(), "{bad}");
+            assert_eq!(check_path(bad).unwrap_err().status, 400);
+        }
+        for good in [
+            "/responses",
+            "/files/file-abc/content",
+            "/audio/speech",
+            "/a..b/c",
+            "/...",
+            "/%41bc",
+            "/models/ft:gpt-4o:org:x",
+            "",
+        ] {
+            assert!(check_path(good).is_ok(), "{good}");
+        }
+    }
+
+    #[test]
+    fn the_model_is_found_in_a_json_prefix() {
+        assert_eq!(
+            json_model(br#"{"model" : "gpt-4o", "input": "#).as_deref(),
+            Some("gpt-4o")
+        );
+        assert_eq!(
+            json_model(br#"{"input": {"x": 1}, "model":"m1""#).as_deref(),
+            Some("m1")
+        );
+        assert_eq!(
+            json_model(br#"{"model": 5, "x": {"model": "m2"}}"#).as_deref(),
+            Some("m2")
+        );
+        assert_eq!(json_model(br#"{"model": "cut"#), None);
+        assert_eq!(json_model(br#"{"input": "x"}"#), None);
+    }
 
     #[test]
     fn the_model_field_is_found_in_a_multipart_prefix() {

@@ -55,25 +55,7 @@ async fn ping() -> HttpResponse {
 
 async fn health(handle: web::Data<Handle>) -> HttpResponse {
     let state = handle.state();
-    let (ready, auth) = match &state.auth {
-        None => (true, serde_json::json!({"enabled": false})),
-        Some(a) => {
-            let s = a.status();
-            (
-                s.loaded,
-                serde_json::json!({
-                    "enabled": true,
-                    "source": s.source,
-                    "loaded": s.loaded,
-                    "key_count": s.key_count,
-                    "age_secs": s.age_secs,
-                    "last_refresh_error": s.last_error,
-                    "refreshes": s.refreshes,
-                    "failures": s.failures,
-                }),
-            )
-        }
-    };
+    let (ready, auth) = state.access.health();
     let body = serde_json::json!({
         "status": if ready { "ok" } else { "unavailable" },
         "models": state.order,
@@ -156,14 +138,11 @@ async fn authorize(
     req: &HttpRequest,
     state: &AppState,
 ) -> Result<Option<keyauth::KeyId>, ApiError> {
-    let Some(auth) = &state.auth else {
-        return Ok(None);
-    };
     let h = req
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    Ok(Some(auth.verify_header(h).await?))
+    state.access.verify_header(h).await
 }
 
 async fn list_models(
@@ -220,15 +199,6 @@ fn json<T: serde::Serialize>(v: &T) -> HttpResponse {
     }
 }
 
-/// Reads a body within `limit` (for the pass-through routes).
-pub(crate) async fn read_body_limited(
-    req: &HttpRequest,
-    payload: web::Payload,
-    limit: usize,
-) -> Result<Bytes, ApiError> {
-    read_body(req, payload, limit).await
-}
-
 /// Checks the client's key (for the pass-through routes).
 pub(crate) async fn authorize_request(
     req: &HttpRequest,
@@ -249,32 +219,6 @@ pub async fn fallback(
         return crate::passthrough::passthrough(req, payload, handle).await;
     }
     Ok(not_found(req).await)
-}
-
-async fn read_body(
-    req: &HttpRequest,
-    mut payload: web::Payload,
-    limit: usize,
-) -> Result<Bytes, ApiError> {
-    if let Some(len) = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok())
-        && len > limit
-    {
-        return Err(ApiError::too_large(limit));
-    }
-    let mut body = BytesMut::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk
-            .map_err(|e| ApiError::invalid(format!("could not read the request body: {e}")))?;
-        if body.len() + chunk.len() > limit {
-            return Err(ApiError::too_large(limit));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body.freeze())
 }
 
 fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
@@ -370,7 +314,7 @@ async fn accept<T: DeserializeOwned + Named>(
 ) -> Result<Accepted<T>, ApiError> {
     let started = Instant::now();
     let key = authorize(req, state).await?;
-    let body = read_body(req, payload, state.config.max_body_bytes).await?;
+    let body = crate::body::read(req, payload, state.config.max_body_bytes, &state.config).await?;
     let patch = patch_of(req);
     let rc = &state.config.records;
     if let Some(p) = &patch
@@ -446,7 +390,9 @@ pub(crate) fn attempt_failed(state: &AppState, key: &str, e: &ApiError) {
         .with_label_values(&[key, e.label])
         .inc();
     METRICS.failovers.with_label_values(&[key]).inc();
-    state.router.failure(key, &e.body.error.message);
+    state
+        .router
+        .failure(key, &state.redactor.scrub(&e.body.error.message, None));
 }
 
 /// The answer when no candidate could serve.
@@ -521,10 +467,11 @@ async fn chat(
         patch,
     } = accept::<ChatCompletionRequest>(&req, payload, &state).await?;
     shape::validate_chat(&r)?;
-    let cands =
-        state
-            .router
-            .order(state.permit(key.as_ref(), &r.model, state.candidates(&r.model)?)?);
+    let cands = state.router.order(state.access.permit(
+        key.as_ref(),
+        &r.model,
+        state.candidates(&r.model)?,
+    )?);
     let stream = r.is_stream();
     let include_usage = r.include_usage();
     let (id, created) = (new_id("chatcmpl"), now());
@@ -770,7 +717,7 @@ async fn completions(
     }
     let cands = state
         .router
-        .order(state.permit(key.as_ref(), &r.model, cands)?);
+        .order(state.access.permit(key.as_ref(), &r.model, cands)?);
     let stream = r.is_stream();
     let include_usage = r.include_usage();
     let (id, created) = (new_id("cmpl"), now());
@@ -878,10 +825,11 @@ async fn embeddings(
         rid,
         patch,
     } = accept::<EmbeddingRequest>(&req, payload, &state).await?;
-    let cands =
-        state
-            .router
-            .order(state.permit(key.as_ref(), &r.model, state.candidates(&r.model)?)?);
+    let cands = state.router.order(state.access.permit(
+        key.as_ref(),
+        &r.model,
+        state.candidates(&r.model)?,
+    )?);
     let auth = client_auth(&req);
     let model_name = r.model.clone();
     let h = handle.clone();
@@ -1015,6 +963,7 @@ fn sse_response(
     include_usage: bool,
 ) -> HttpResponse {
     let idle = std::time::Duration::from_secs(state.config.stream_idle_timeout_secs);
+    let redactor = Arc::clone(&state.redactor);
     METRICS.active_streams.inc();
     let mut guard = StreamGuard {
         ctx,
@@ -1025,7 +974,7 @@ fn sse_response(
         let mut out = BytesMut::new();
         let mut usage = None;
         loop {
-            let batch = match tokio::time::timeout(idle, items.next()).await {
+            let mut batch = match tokio::time::timeout(idle, items.next()).await {
                 Ok(Some(b)) => b,
                 Ok(None) => vec![StreamItem::Error(
                     openai_types::ErrorResponse::new("the upstream stream ended without a result", "server_error")
@@ -1040,7 +989,7 @@ fn sse_response(
                 )],
             };
             let mut last = false;
-            for item in &batch {
+            for item in &mut batch {
                 match item {
                     StreamItem::Usage(u) => {
                         usage = Some(u.clone());
@@ -1051,6 +1000,10 @@ fn sse_response(
                     StreamItem::Done => last = true,
                     StreamItem::Error(e) => {
                         last = true;
+                        // The upstream's words: no key of ours goes out in them.
+                        if let std::borrow::Cow::Owned(clean) = redactor.scrub(&e.error.message, None) {
+                            e.error.message = clean;
+                        }
                         let kind = e.error.code.clone().unwrap_or_else(|| "stream_error".into());
                         note(&guard.ctx.patch, |p| p.error = Some(kind));
                     }

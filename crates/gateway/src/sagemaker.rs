@@ -266,6 +266,10 @@ where
     E: ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug,
 {
+    const SEE_LOG: &str = "the gateway's log has the details under this response's x-request-id";
+    if !matches!(e, SdkError::ServiceError(_)) {
+        tracing::warn!(service, error = %aws_sdk_sagemakerruntime::error::DisplayErrorContext(e), "AWS call failed before the service answered");
+    }
     Some(match e {
         SdkError::TimeoutError(_) => ApiError::upstream(
             StatusCode::GATEWAY_TIMEOUT,
@@ -282,17 +286,23 @@ where
             ApiError::upstream(
                 status,
                 "upstream_unreachable",
-                format!(
-                    "Could not reach {service}: {}",
-                    aws_sdk_sagemakerruntime::error::DisplayErrorContext(e)
-                ),
+                if d.is_timeout() {
+                    format!("Timed out connecting to {service}; {SEE_LOG}")
+                } else {
+                    format!("Could not reach {service}; {SEE_LOG}")
+                },
             )
             .code("upstream_unreachable")
         }
-        SdkError::ConstructionFailure(_) => ApiError::internal(format!(
-            "Could not build the {service} request: {}",
-            aws_sdk_sagemakerruntime::error::DisplayErrorContext(e)
-        )),
+        SdkError::ConstructionFailure(_) => {
+            ApiError::internal(format!("Could not build the {service} request; {SEE_LOG}"))
+        }
+        SdkError::ResponseError(_) => ApiError::upstream(
+            StatusCode::BAD_GATEWAY,
+            "upstream_error",
+            format!("{service} sent an unreadable answer; {SEE_LOG}"),
+        )
+        .code("upstream_error"),
         _ => return None,
     })
 }
@@ -357,9 +367,11 @@ pub fn stream_event_error<R: std::fmt::Debug>(
             message: f.message().unwrap_or("internal stream failure").to_owned(),
             code: None,
         },
-        _ => sm_stream::Error::Truncated(format!(
-            "upstream stream failed: {}",
-            aws_sdk_sagemakerruntime::error::DisplayErrorContext(e)
-        )),
+        _ => {
+            tracing::warn!(error = %aws_sdk_sagemakerruntime::error::DisplayErrorContext(e), "SageMaker stream failed");
+            sm_stream::Error::Truncated(
+                "the SageMaker stream failed; the gateway's log has the details".into(),
+            )
+        }
     }
 }

@@ -11,7 +11,7 @@ use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
 use aws_config::stalled_stream_protection::StalledStreamProtectionConfig;
 use aws_config::timeout::TimeoutConfig;
-use keyauth::{AnyOf, KeyAuth, KeyAuthConfig, KeySource, SecretsManagerKeys, StaticKeys};
+use keyauth::{KeyAuth, KeyAuthConfig, SecretsManagerKeys};
 
 use crate::bedrock::Bedrock;
 use crate::config::Config;
@@ -53,38 +53,28 @@ pub async fn build_state(config: Config) -> anyhow::Result<(Handle, aws_config::
         Duration::from_secs(config.request_timeout_secs),
         Duration::from_secs(config.first_byte_timeout_secs),
     )?;
-    let auth = if config.auth.disabled {
+    if config.auth.disabled {
         tracing::warn!("authentication is disabled (AUTH_DISABLED): every request is served");
-        None
-    } else {
-        let mut sources: Vec<Box<dyn KeySource>> = Vec::new();
-        if !config.auth.keys.is_empty() || !config.auth.scoped_keys.is_empty() {
-            sources.push(Box::new(StaticKeys::new(
-                config
-                    .auth
-                    .keys
-                    .iter()
-                    .chain(config.auth.scoped_keys.iter().map(|s| &s.key))
-                    .map(|k| k.0.clone()),
-            )));
+    }
+    // Keys from the file are checked by `Access`, rebuilt on reload; only
+    // Secrets Manager's keys need a cache that lives across reloads.
+    let auth = match (&config.auth.secret_id, config.auth.disabled) {
+        (Some(id), false) => {
+            let auth = Arc::new(KeyAuth::new(
+                SecretsManagerKeys::new(aws_sdk_secretsmanager::Client::new(&sdk), id.clone()),
+                KeyAuthConfig {
+                    ttl: Duration::from_secs(config.auth.cache_ttl_secs),
+                    min_refresh_interval: Duration::from_secs(
+                        config.auth.refresh_min_interval_secs,
+                    ),
+                },
+            ));
+            if let Err(e) = auth.load().await {
+                tracing::error!(error = %e, "API keys could not be loaded; /health reports unavailable until they are");
+            }
+            Some(auth)
         }
-        if let Some(id) = &config.auth.secret_id {
-            sources.push(Box::new(SecretsManagerKeys::new(
-                aws_sdk_secretsmanager::Client::new(&sdk),
-                id.clone(),
-            )));
-        }
-        let auth = Arc::new(KeyAuth::new(
-            AnyOf(sources),
-            KeyAuthConfig {
-                ttl: Duration::from_secs(config.auth.cache_ttl_secs),
-                min_refresh_interval: Duration::from_secs(config.auth.refresh_min_interval_secs),
-            },
-        ));
-        if let Err(e) = auth.load().await {
-            tracing::error!(error = %e, "API keys could not be loaded; /health reports unavailable until they are");
-        }
-        Some(auth)
+        _ => None,
     };
     let discover = config
         .bedrock

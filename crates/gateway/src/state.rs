@@ -73,8 +73,8 @@ pub struct AppState {
     pub models: HashMap<String, Arc<Model>>,
     /// Model names in configuration order.
     pub order: Vec<String>,
-    /// API-key verification (`None` when auth is disabled).
-    pub auth: Option<Arc<KeyAuth>>,
+    /// Client keys and their scopes, swapped with the rest on reload.
+    pub access: crate::access::Access,
     /// Bedrock models found by discovery (empty unless enabled).
     pub catalog: Catalog,
     /// OpenAI-compatible upstreams, in configuration order.
@@ -83,17 +83,17 @@ pub struct AppState {
     pub router: Arc<Router>,
     /// The admin API's key check (`None`: the admin API is off).
     pub admin: Option<Arc<KeyAuth>>,
-    /// Scoped keys' limits, by key id.
-    pub scopes: HashMap<String, crate::config::ScopedKey>,
     /// The metrics endpoint's token check (`None`: open).
     pub metrics_auth: Option<Arc<KeyAuth>>,
+    /// Masks every configured secret in text from elsewhere.
+    pub redactor: Arc<crate::redact::Redactor>,
 }
 
 impl AppState {
     /// Builds the registry; compiles chat templates.
     pub fn new(
         config: Config,
-        auth: Option<Arc<KeyAuth>>,
+        secrets: Option<Arc<KeyAuth>>,
         alerts: Option<crate::alerts::Alerter>,
     ) -> Result<Self, crate::config::ConfigError> {
         let created = crate::routes::now();
@@ -142,14 +142,17 @@ impl AppState {
             };
             models.entry(id).or_insert(m);
         }
+        let redactor = Arc::new(crate::redact::Redactor::new(config.secrets()));
         let mut upstreams = Vec::new();
         for (i, u) in config.upstreams.iter().enumerate() {
-            upstreams.push(Arc::new(Upstream::new(u.clone()).map_err(|e| {
-                crate::config::ConfigError {
-                    key: format!("upstreams[{i}]"),
-                    reason: e.to_string(),
-                }
-            })?));
+            upstreams.push(Arc::new(
+                Upstream::new(u.clone(), Arc::clone(&redactor)).map_err(|e| {
+                    crate::config::ConfigError {
+                        key: format!("upstreams[{i}]"),
+                        reason: e.to_string(),
+                    }
+                })?,
+            ));
         }
         let names = order.iter().map(|n| (format!("models/{n}"), false)).chain(
             upstreams
@@ -163,12 +166,7 @@ impl AppState {
                 keyauth::KeyAuthConfig::default(),
             ))
         });
-        let scopes = config
-            .auth
-            .scoped_keys
-            .iter()
-            .map(|s| (keyauth::KeyId::of(&s.key.0).as_str().to_owned(), s.clone()))
-            .collect();
+        let access = crate::access::Access::new(&config.auth, secrets);
         let metrics_auth = config.metrics_token.as_ref().map(|k| {
             Arc::new(KeyAuth::new(
                 keyauth::StaticKeys::new([k.0.clone()]),
@@ -177,11 +175,11 @@ impl AppState {
         });
         Ok(Self {
             metrics_auth,
-            scopes,
+            redactor,
+            access,
             config,
             models,
             order,
-            auth,
             catalog: Catalog::default(),
             upstreams: Arc::new(upstreams),
             router,
@@ -206,39 +204,6 @@ impl AppState {
                 })
             })
             .collect()
-    }
-
-    /// A scoped key's limits applied: the model must be allowed (403
-    /// otherwise), and only the allowed candidates remain (403 if none).
-    pub fn permit(
-        &self,
-        key: Option<&keyauth::KeyId>,
-        model: &str,
-        cands: Vec<Arc<Model>>,
-    ) -> Result<Vec<Arc<Model>>, ApiError> {
-        let Some(scope) = key.and_then(|k| self.scopes.get(k.as_str())) else {
-            return Ok(cands);
-        };
-        let denied = |what: String| {
-            ApiError::new(StatusCode::FORBIDDEN, "permission_error", "forbidden", what)
-                .param("model")
-                .code("model_not_allowed")
-        };
-        if !scope.models.is_empty() && !scope.models.iter().any(|p| crate::config::glob(p, model)) {
-            return Err(denied(format!(
-                "This API key may not use the model '{model}'"
-            )));
-        }
-        let out: Vec<Arc<Model>> = cands
-            .into_iter()
-            .filter(|m| scope.upstreams.is_empty() || scope.upstreams.contains(&m.key()))
-            .collect();
-        if out.is_empty() {
-            return Err(denied(format!(
-                "This API key may not use any upstream that serves '{model}'"
-            )));
-        }
-        Ok(out)
     }
 
     /// Every candidate for a model name: its configured SageMaker or Bedrock
@@ -352,33 +317,47 @@ impl Handle {
     }
 
     /// Builds a state from `config` and swaps it in. An invalid config is
-    /// refused (the running one stays); the key cache, the discovered models
+    /// refused (the running one stays); the Secrets Manager key cache, the discovered models
     /// and each candidate's health carry over. Settings bound at start
-    /// (listen address, workers, AWS, auth sources, Bedrock image fetching)
+    /// (listen address, workers, AWS, the Secrets Manager source and turning
+    /// auth off, Bedrock settings)
     /// take a restart: a change to them is logged and otherwise ignored.
     pub fn reload(&self, config: Config) -> Result<(), ConfigError> {
         config.validate()?;
         let old = self.state();
         let o = &old.config;
+        // Compared by value: a secret prints as `*****`, so text would hide
+        // a change.
+        let (a, b) = (&o.auth, &config.auth);
         let restart = [
             ("listen", o.listen != config.listen),
             ("workers", o.workers != config.workers),
-            ("aws", format!("{:?}", o.aws) != format!("{:?}", config.aws)),
+            ("aws", o.aws != config.aws),
             (
                 "auth",
-                format!("{:?}", o.auth) != format!("{:?}", config.auth),
+                (
+                    a.secret_id.as_ref(),
+                    a.cache_ttl_secs,
+                    a.refresh_min_interval_secs,
+                    a.disabled,
+                ) != (
+                    b.secret_id.as_ref(),
+                    b.cache_ttl_secs,
+                    b.refresh_min_interval_secs,
+                    b.disabled,
+                ),
             ),
-            (
-                "bedrock",
-                format!("{:?}", o.bedrock) != format!("{:?}", config.bedrock),
-            ),
+            ("bedrock", o.bedrock != config.bedrock),
         ];
         for (key, changed) in restart {
             if changed {
                 tracing::warn!(key, "config reload: this setting changes only on restart");
             }
         }
-        let mut next = AppState::new(config, old.auth.clone(), old.router.alerts())?;
+        // Turning authentication off (or on) takes a restart too.
+        let mut config = config;
+        config.auth.disabled = o.auth.disabled;
+        let mut next = AppState::new(config, old.access.secrets(), old.router.alerts())?;
         next.catalog = old.catalog.clone();
         next.router.adopt(&old.router);
         match self.live.write() {

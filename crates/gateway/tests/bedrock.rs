@@ -665,3 +665,73 @@ async fn python_openai_sdk_against_bedrock() {
     ];
     run_python(PY, env, "python-bedrock-ok", &gw).await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn images_per_request_are_capped_and_fetched_a_few_at_a_time() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let f = fake_bedrock().await;
+    let gw = start_bedrock(&f, "").await;
+    // An image server that counts fetches under way at once.
+    let (now, peak, total) = (
+        Arc::new(AtomicUsize::new(0)),
+        Arc::new(AtomicUsize::new(0)),
+        Arc::new(AtomicUsize::new(0)),
+    );
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = l.local_addr().unwrap().port();
+    {
+        let (now, peak, total) = (now.clone(), peak.clone(), total.clone());
+        tokio::spawn(async move {
+            use base64::Engine as _;
+            let png = base64::engine::general_purpose::STANDARD
+                .decode(PNG)
+                .unwrap();
+            while let Ok((mut s, _)) = l.accept().await {
+                let (png, now, peak, total) =
+                    (png.clone(), now.clone(), peak.clone(), total.clone());
+                tokio::spawn(async move {
+                    let mut buf = [0u8; 4096];
+                    let _ = s.read(&mut buf).await;
+                    total.fetch_add(1, Ordering::SeqCst);
+                    let n = now.fetch_add(1, Ordering::SeqCst) + 1;
+                    peak.fetch_max(n, Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_millis(150)).await;
+                    now.fetch_sub(1, Ordering::SeqCst);
+                    let mut out = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: image/png\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                        png.len()
+                    )
+                    .into_bytes();
+                    out.extend_from_slice(&png);
+                    let _ = s.write_all(&out).await;
+                });
+            }
+        });
+    }
+    let ask = |n: usize| {
+        let mut parts = vec![json!({"type": "text", "text": "What are these?"})];
+        parts.extend((0..n).map(|i| {
+            json!({"type": "image_url", "image_url": {"url": format!("http://localhost:{port}/cat{i}.png")}})
+        }));
+        json!({"model": "claude", "messages": [{"role": "user", "content": parts}]})
+    };
+    // Over the cap (20, Bedrock's own): refused before any fetch.
+    let r = post(&gw, "/v1/chat/completions", ask(21)).await;
+    assert_eq!(r.status(), 400);
+    let v: Value = r.json().await.unwrap();
+    check_error(&v);
+    assert_eq!(v["error"]["param"], "messages");
+    assert_eq!(v["error"]["code"], "too_many_images");
+    assert_eq!(total.load(Ordering::SeqCst), 0);
+    // Twelve: all fetched, never more than four at once.
+    let v = post_json(&gw, "/v1/chat/completions", ask(12)).await;
+    let text = v["choices"][0]["message"]["content"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(text.matches("[image png").count(), 12, "{v}");
+    assert_eq!(total.load(Ordering::SeqCst), 12);
+    let p = peak.load(Ordering::SeqCst);
+    assert!((2..=4).contains(&p), "peak concurrency {p}");
+}

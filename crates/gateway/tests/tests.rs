@@ -9,6 +9,7 @@ mod api;
 mod bedrock;
 mod disconnect;
 mod errors;
+mod hardening;
 mod observability;
 mod records;
 mod sdk_clients;

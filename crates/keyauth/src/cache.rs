@@ -4,10 +4,9 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
 use tokio::time::Instant;
 
-use crate::{Error, KeyId, KeySource, parse_bearer};
+use crate::{Error, KeyId, KeySet, KeySource, parse_bearer};
 
 /// The time source of the cache.
 pub trait Clock: Send + Sync + std::fmt::Debug + 'static {
@@ -68,14 +67,9 @@ pub struct KeyStatus {
     pub misses: u64,
 }
 
-struct Entry {
-    digest: [u8; 32],
-    id: KeyId,
-}
-
 #[derive(Default)]
 struct State {
-    keys: Arc<Vec<Entry>>,
+    keys: Arc<KeySet>,
     loaded_at: Option<Instant>,
     last_attempt: Option<Instant>,
     last_error: Option<String>,
@@ -200,15 +194,7 @@ impl KeyAuth {
 
     fn lookup(&self, digest: &[u8; 32]) -> Option<KeyId> {
         let keys = Arc::clone(&self.read().keys);
-        // Every key is compared, match or not, so timing says nothing about
-        // which key (or how much of it) matched.
-        let mut found: Option<&Entry> = None;
-        for e in keys.iter() {
-            if bool::from(e.digest.ct_eq(digest)) {
-                found = Some(e);
-            }
-        }
-        found.map(|e| e.id.clone())
+        keys.lookup(digest)
     }
 
     /// Whether a fetch is due for this reason now.
@@ -247,16 +233,10 @@ impl KeyAuth {
                 Err(e)
             }
             Ok(keys) => {
-                let entries: Vec<Entry> = keys
-                    .iter()
-                    .map(|k| Entry {
-                        digest: Sha256::digest(k.as_bytes()).into(),
-                        id: KeyId::of(k),
-                    })
-                    .collect();
-                let n = entries.len();
+                let set = KeySet::new(&keys);
+                let n = set.len();
                 let mut s = self.write();
-                s.keys = Arc::new(entries);
+                s.keys = Arc::new(set);
                 s.loaded_at = Some(now);
                 s.last_error = None;
                 s.refreshes += 1;

@@ -36,6 +36,7 @@ mod cache;
 mod secret;
 #[cfg(feature = "secretsmanager")]
 mod secretsmanager;
+mod set;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -44,6 +45,7 @@ pub use cache::{Clock, KeyAuth, KeyAuthConfig, KeyStatus, TokioClock};
 pub use secret::parse_secret;
 #[cfg(feature = "secretsmanager")]
 pub use secretsmanager::SecretsManagerKeys;
+pub use set::KeySet;
 
 /// Why a request was not authenticated, or keys could not be loaded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -35,6 +35,11 @@ pub enum OpenAiFault {
     ResetMidBody(usize),
     /// Fail (500) every n-th request (n = 10: 10 %).
     FailEvery(u64),
+    /// An error status whose message repeats the `Authorization` header it
+    /// was sent (as careless servers do).
+    EchoAuth(u16),
+    /// A whole (non-streamed) answer whose body breaks off after its head.
+    CutBody,
 }
 
 /// A request the fake received.
@@ -160,6 +165,20 @@ async fn handle(
             return Ok(false);
         }
         OpenAiFault::SlowFirstByte(d) => tokio::time::sleep(d).await,
+        OpenAiFault::EchoAuth(code) => {
+            let auth = req
+                .headers
+                .get("authorization")
+                .cloned()
+                .unwrap_or_default();
+            return error(w, code, &format!("Invalid Authorization header: {auth}")).await;
+        }
+        OpenAiFault::CutBody => {
+            use tokio::io::AsyncWriteExt;
+            w.write_all(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 4096\r\n\r\n{\"id\": \"chatcmpl-cut\", \"obj")
+                .await?;
+            return Ok(false);
+        }
         _ => {}
     }
     let path = req.path.split('?').next().unwrap_or_default();
