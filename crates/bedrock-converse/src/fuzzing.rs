@@ -95,3 +95,40 @@ pub fn check(input: &[u8]) {
         assert_eq!(translate(&wire, &[at], inline), whole, "cut at {at}");
     }
 }
+
+/// A client's chat request body through openai-types and into a Converse
+/// request, for every reasoning style (the `chat_request` target). Panics
+/// if an invariant breaks: what parses serializes and parses back to the
+/// same JSON; a Converse request that builds also serializes.
+#[allow(clippy::expect_used, clippy::panic)] // a broken invariant is the finding
+pub fn check_request(data: &[u8]) {
+    use crate::model::ReasoningStyle;
+    use openai_types::chat::ChatCompletionRequest;
+    let Ok(req) = serde_json::from_slice::<ChatCompletionRequest>(data) else {
+        return;
+    };
+    let once = serde_json::to_value(&req).expect("a parsed request serializes");
+    let again: ChatCompletionRequest =
+        serde_json::from_value(once.clone()).expect("what we write parses back");
+    assert_eq!(serde_json::to_value(&again).expect("serializes"), once);
+    let _ = crate::request::image_count(&req);
+    let _ = crate::request::remote_image_urls(&req);
+    for (model_id, reasoning) in [
+        (
+            "us.anthropic.claude-3-7-sonnet-20250219-v1:0",
+            ReasoningStyle::Auto,
+        ),
+        ("deepseek.r1-v1:0", ReasoningStyle::ReasoningConfig),
+        ("openai.gpt-oss-120b-1:0", ReasoningStyle::ReasoningEffort),
+        ("amazon.nova-pro-v1:0", ReasoningStyle::None),
+    ] {
+        let opts = crate::RequestOptions {
+            model_id: model_id.to_owned(),
+            reasoning,
+            default_max_tokens: Some(4096),
+        };
+        if let Ok(c) = crate::to_converse(&req, &opts, &std::collections::HashMap::new()) {
+            serde_json::to_vec(&c).expect("a Converse request serializes");
+        }
+    }
+}

@@ -13,3 +13,14 @@ fn bedrock_stream_corpus_replays_clean() {
     }
     assert!(n > 0, "empty corpus");
 }
+
+#[test]
+fn chat_request_corpus_replays_clean() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus/chat_request");
+    let mut n = 0;
+    for e in std::fs::read_dir(&dir).unwrap() {
+        bedrock_converse::fuzzing::check_request(&std::fs::read(e.unwrap().path()).unwrap());
+        n += 1;
+    }
+    assert!(n > 0, "empty corpus");
+}

@@ -32,6 +32,7 @@ pub mod contract;
 pub mod embeddings;
 pub mod error;
 pub mod models;
+pub mod path;
 pub mod stream;
 mod tag;
 pub mod usage;
