@@ -9,6 +9,7 @@ pub mod alerts;
 pub mod bedrock;
 pub mod body;
 pub mod config;
+pub mod conn;
 pub mod error;
 pub mod images;
 pub mod metrics;

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
-use actix_web::{App, HttpServer, web};
+use actix_web::{App, web};
 use anyhow::Context;
 use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
@@ -239,14 +239,16 @@ async fn observe(
 /// Reloads on SIGHUP and when the config file changes (checked every 2 s):
 /// an invalid config is refused with its error and the running one stays.
 fn spawn_reload(handle: Handle, path: Option<PathBuf>) {
+    // Installed now, before the listener opens: a SIGHUP that comes early
+    // must not find the default action (exit).
+    let mut hup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            tracing::warn!(error = %e, "SIGHUP reload unavailable");
+            None
+        }
+    };
     tokio::spawn(async move {
-        let mut hup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
-            Ok(s) => Some(s),
-            Err(e) => {
-                tracing::warn!(error = %e, "SIGHUP reload unavailable");
-                None
-            }
-        };
         let mtime = |p: &Option<PathBuf>| {
             p.as_ref()
                 .and_then(|p| std::fs::metadata(p).ok())
@@ -294,28 +296,58 @@ pub async fn run(config: Config, path: Option<PathBuf>) -> anyhow::Result<()> {
     let (handle, sdk) = build_state(config).await?;
     spawn_reload(handle.clone(), path);
     let recorder = handle.recorder.clone();
-    let mut server = HttpServer::new(move || {
-        // AWS clients per worker: a worker's upstream connections are
-        // then driven by its own runtime, with no cross-thread wake-ups.
-        let h = handle.with_clients(
-            handle
-                .sagemaker
-                .with_client(aws_sdk_sagemakerruntime::Client::new(&sdk)),
-            handle
-                .bedrock
-                .with_client(aws_sdk_bedrockruntime::Client::new(&sdk)),
-        );
-        app(web::Data::new(h))
-    })
-    .tcp_nodelay(true)
-    .shutdown_timeout(shutdown)
-    .bind(&listen)
-    .with_context(|| format!("binding {listen}"))?;
+    let listener =
+        std::net::TcpListener::bind(&listen).with_context(|| format!("binding {listen}"))?;
+    let addr = listener.local_addr().context("the listener's address")?;
+    let mut builder = actix_server::Server::build().shutdown_timeout(shutdown);
     if let Some(w) = workers {
-        server = server.workers(w);
+        builder = builder.workers(w);
     }
+    let closing = builder.graceful_shutdown_signal();
+    let server = builder
+        .listen("gateway", listener, move || {
+            // AWS clients per worker: a worker's upstream connections are
+            // then driven by its own runtime, with no cross-thread wake-ups.
+            let h = handle.with_clients(
+                handle
+                    .sagemaker
+                    .with_client(aws_sdk_sagemakerruntime::Client::new(&sdk)),
+                handle
+                    .bedrock
+                    .with_client(aws_sdk_bedrockruntime::Client::new(&sdk)),
+            );
+            let closing = closing.clone();
+            // What actix-web's `HttpServer` builds, over a connection that
+            // gives actix's own bare error answers the OpenAI envelope.
+            let http = actix_http::HttpService::build()
+                .graceful_shutdown_signal(move || {
+                    let closing = closing.clone();
+                    async move { closing.notified().await }
+                })
+                .client_request_timeout(Duration::from_secs(5))
+                .client_disconnect_timeout(Duration::from_secs(1))
+                .local_addr(addr)
+                .finish(actix_service::map_config(
+                    actix_service::IntoServiceFactory::into_factory(app(web::Data::new(h))),
+                    |_| actix_web::dev::AppConfig::default(),
+                ));
+            use actix_service::ServiceFactoryExt as _;
+            actix_service::fn_service(|io: actix_web::rt::net::TcpStream| async move {
+                // One write per whole response: never held for a delayed ACK.
+                let _ = io.set_nodelay(true);
+                let peer = io.peer_addr().ok();
+                Ok::<_, actix_http::error::DispatchError>((
+                    crate::conn::Conn::new(io),
+                    actix_http::Protocol::Http1,
+                    peer,
+                ))
+            })
+            .and_then(http)
+        })
+        .with_context(|| format!("serving {listen}"))?
+        .run();
     tracing::info!(%listen, "gateway listening");
-    server.run().await.context("server")?;
+    server.await.context("server")?;
     if let Some(r) = recorder {
         // Every request finished above; write what they recorded.
         if tokio::time::timeout(Duration::from_secs(30), r.flush())
