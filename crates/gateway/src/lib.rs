@@ -1,5 +1,6 @@
 //! The gateway: an OpenAI-compatible HTTP API in front of Amazon SageMaker
-//! endpoints. The only crate of the workspace that knows actix-web.
+//! endpoints, Amazon Bedrock models and OpenAI-style upstreams. The only
+//! crate of the workspace that knows actix-web.
 //!
 //! `main` only loads the [`config::Config`], sets up logging and calls
 //! [`server::run`]; tests build the same app with [`server::app`].
@@ -18,6 +19,7 @@ pub mod passthrough;
 pub mod provider;
 pub mod records;
 pub mod redact;
+pub mod report;
 pub mod router;
 pub mod routes;
 pub mod sagemaker;

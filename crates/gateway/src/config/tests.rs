@@ -1,0 +1,147 @@
+use super::*;
+
+fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+    let map: std::collections::HashMap<String, String> = pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    move |k| map.get(k).cloned()
+}
+
+#[test]
+fn seed_variables_work_unchanged() {
+    let cfg = Config::load(
+        None,
+        &env_of(&[
+            ("SAGEMAKER_ENDPOINT_NAME", "deepseek-r1-distill"),
+            ("AUTH_SECRET_ID", "prod/api-key"),
+            ("API_KEY_CACHE_TTL", "600"),
+            ("AWS_REGION", "cn-north-1"),
+            ("PORT", "9000"),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(cfg.listen, "0.0.0.0:9000");
+    assert_eq!(cfg.models[0].endpoint_name(), "deepseek-r1-distill");
+    assert_eq!(cfg.default_model.as_deref(), Some("deepseek-r1-distill"));
+    assert_eq!(cfg.auth.secret_id.as_deref(), Some("prod/api-key"));
+    assert_eq!(cfg.auth.cache_ttl_secs, 600);
+    assert_eq!(cfg.aws.region.as_deref(), Some("cn-north-1"));
+}
+
+#[test]
+fn bad_values_name_their_key() {
+    let e = Config::load(
+        None,
+        &env_of(&[
+            ("SAGEMAKER_ENDPOINT_NAME", "x"),
+            ("API_KEY", "k"),
+            ("API_KEY_CACHE_TTL", "1h"),
+        ]),
+    )
+    .unwrap_err();
+    assert_eq!(e.key, "API_KEY_CACHE_TTL");
+    let e = Config::from_toml("[[models]]\nname = \"a\"\ndialectt = \"tgi\"\n").unwrap_err();
+    assert!(e.key.starts_with("models[0]"), "{e}");
+    assert!(e.reason.contains("dialectt"), "{e}");
+    let e = Config::from_toml("[[models]]\nname = \"a\"\ndialect = \"vllm\"\n").unwrap_err();
+    assert_eq!(e.key, "models[0].dialect", "{e}");
+    let e = Config::load(None, &env_of(&[("SAGEMAKER_ENDPOINT_NAME", "x")])).unwrap_err();
+    assert_eq!(e.key, "auth");
+    let e = Config::load(None, &env_of(&[("API_KEY", "k")])).unwrap_err();
+    assert_eq!(e.key, "models");
+}
+
+#[test]
+fn bedrock_models_from_env_and_file() {
+    let cfg = Config::load(
+        None,
+        &env_of(&[
+            (
+                "BEDROCK_MODELS",
+                "us.anthropic.claude-3-7-sonnet-20250219-v1:0, amazon.titan-embed-text-v2:0",
+            ),
+            ("BEDROCK_IMAGE_FETCH", "true"),
+            ("API_KEY", "k"),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(cfg.models.len(), 2);
+    assert!(cfg.models.iter().all(|m| m.backend == Backend::Bedrock));
+    assert_eq!(cfg.models[0].owner(), "anthropic");
+    assert!(cfg.models[0].embedding_family().is_none());
+    assert!(cfg.models[1].embedding_family().is_some());
+    assert!(cfg.bedrock.image_fetch.enabled);
+    // Discovery alone is a valid setup.
+    Config::load(
+        None,
+        &env_of(&[("BEDROCK_DISCOVER_MODELS", "1"), ("API_KEY", "k")]),
+    )
+    .unwrap();
+    let cfg = Config::from_toml(
+        "[[models]]\nname = \"x\"\nbackend = \"bedrock\"\nmodel_id = \"arn:aws:bedrock:us-east-1:1:application-inference-profile/p\"\nembedding_family = \"cohere-v3\"\nreasoning_output = \"inline_think\"\n",
+    )
+    .unwrap();
+    assert!(cfg.models[0].embedding_family().is_some());
+    assert_eq!(cfg.models[0].owner(), "bedrock");
+    let e = Config::from_toml(
+        "[[models]]\nname = \"x\"\nbackend = \"bedrock\"\nreasoning_output = \"loud\"\n",
+    )
+    .unwrap_err();
+    assert_eq!(e.key, "models[0].reasoning_output", "{e}");
+    let mut cfg = Config::from_toml(
+        "[auth]\nkeys = [\"k\"]\n[[models]]\nname = \"x\"\nbackend = \"bedrock\"\nembedding_family = \"bert\"\n",
+    )
+    .unwrap();
+    assert_eq!(
+        cfg.validate().unwrap_err().key,
+        "models[0].embedding_family"
+    );
+    cfg.models.clear();
+    assert_eq!(cfg.validate().unwrap_err().key, "models");
+}
+
+#[test]
+fn secrets_do_not_print() {
+    let mut cfg = Config::default();
+    cfg.auth.keys.push(Secret("sk-canary-123".into()));
+    assert!(!format!("{cfg:?}").contains("canary"));
+}
+
+#[test]
+fn config_errors_never_quote_the_file() {
+    for (text, key) in [
+        // A syntax error on a line holding a key.
+        ("[auth]\nkeys = [\"sk-canary-1\" \"x\"]\n", "config file"),
+        ("[auth]\nkeys = [\"sk-canary-2\n", "config file"),
+        ("metrics_token = sk-canary-3\n", "config file"),
+        // A key where a number, a flag or a variant belongs.
+        ("max_body_bytes = \"sk-canary-4\"\n", "max_body_bytes"),
+        ("[auth]\ndisabled = \"sk-canary-5\"\n", "auth.disabled"),
+        ("log_format = \"sk-canary-6\"\n", "log_format"),
+    ] {
+        let e = Config::from_toml(text).unwrap_err();
+        let shown = format!("{e} {e:?}");
+        assert!(!shown.contains("canary"), "{text:?} -> {shown}");
+        assert_eq!(e.key, key, "{shown}");
+    }
+    let e = Config::from_toml("listen = \"x\"\n[auth]\nkeys = [\"sk-canary\" 1]\n").unwrap_err();
+    assert!(e.reason.contains("line 3"), "{e}");
+}
+
+#[test]
+fn redaction_keeps_names_and_hides_values() {
+    assert_eq!(
+        redact_values("invalid type: string \"sk-1\", expected u64"),
+        "invalid type: string \"*****\", expected u64"
+    );
+    assert_eq!(
+        redact_values("unknown variant `sk-2`, expected one of `json`, `text`"),
+        "unknown variant `*****`, expected one of `json`, `text`"
+    );
+    assert_eq!(
+        redact_values("invalid type: string \"cut"),
+        "invalid type: string \"*****"
+    );
+    assert_eq!(redact_values("missing field `key`"), "missing field `key`");
+}
