@@ -5,6 +5,31 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use openai_types::ErrorResponse;
 
+/// Who an error is owed to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Blame {
+    /// The request itself (4xx the client can fix).
+    Client,
+    /// The gateway (a bug, a misconfiguration).
+    Gateway,
+    /// An upstream: it failed, refused, was slow or unreachable.
+    Upstream,
+}
+
+/// Whether another candidate may succeed where this attempt failed (pingora's
+/// `RetryType`, decided where the error is made).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retry {
+    /// Always: nothing reached the upstream, or it never answered in time
+    /// (connect errors, timeouts before the first byte).
+    Always,
+    /// When the status (the upstream's, else ours) is one of
+    /// `routing.retry_on_status`.
+    ByStatus,
+    /// Never: another candidate would fail the same way.
+    Never,
+}
+
 /// An error answered to the client.
 #[derive(Debug, Clone)]
 pub struct ApiError {
@@ -21,6 +46,10 @@ pub struct ApiError {
     /// Close the connection after this answer (the request was not read
     /// whole).
     pub close: bool,
+    /// Whose fault it is.
+    pub blame: Blame,
+    /// Whether the next candidate may be tried.
+    pub retry: Retry,
 }
 
 impl std::fmt::Display for ApiError {
@@ -44,6 +73,26 @@ impl ApiError {
             upstream_status: None,
             retry_after: None,
             close: false,
+            blame: if status.is_server_error() {
+                Blame::Gateway
+            } else {
+                Blame::Client
+            },
+            retry: Retry::ByStatus,
+        }
+    }
+
+    /// An error an upstream caused (its status kept for the retry rules).
+    pub fn from_upstream(status: StatusCode, body: ErrorResponse, label: &'static str) -> Self {
+        Self {
+            status,
+            body: Box::new(body),
+            label,
+            upstream_status: None,
+            retry_after: None,
+            close: false,
+            blame: Blame::Upstream,
+            retry: Retry::ByStatus,
         }
     }
 
@@ -113,12 +162,63 @@ impl ApiError {
         )
         .code("request_timeout");
         e.close = true;
+        e.retry = Retry::Never;
         e
     }
 
     /// 502/503/504 and friends: the upstream failed.
     pub fn upstream(status: StatusCode, label: &'static str, message: impl Into<String>) -> Self {
-        Self::new(status, "server_error", label, message)
+        let mut e = Self::new(status, "server_error", label, message);
+        e.blame = Blame::Upstream;
+        e
+    }
+
+    /// 502 `upstream_unreachable`: no connection; the next candidate is
+    /// always tried.
+    pub fn unreachable(message: impl Into<String>) -> Self {
+        let mut e = Self::upstream(StatusCode::BAD_GATEWAY, "upstream_unreachable", message)
+            .code("upstream_unreachable");
+        e.retry = Retry::Always;
+        e
+    }
+
+    /// 504 `upstream_timeout`: no answer in time; the next candidate is
+    /// always tried.
+    pub fn upstream_timeout(message: impl Into<String>) -> Self {
+        let mut e = Self::upstream(StatusCode::GATEWAY_TIMEOUT, "upstream_timeout", message)
+            .code("upstream_timeout");
+        e.retry = Retry::Always;
+        e
+    }
+
+    /// 504: a candidate sent nothing within its first-byte deadline.
+    pub fn first_byte_timeout(candidate: &str, limit: std::time::Duration) -> Self {
+        Self::upstream_timeout(format!(
+            "'{candidate}' sent no first chunk within {} s",
+            limit.as_secs()
+        ))
+    }
+
+    /// 503: every candidate is disabled or behind an open breaker.
+    pub fn no_upstream(model: &str) -> Self {
+        Self::upstream(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no_upstream_available",
+            format!("No upstream for '{model}' is available right now (all are disabled or their circuit breakers are open)"),
+        )
+        .code("no_upstream_available")
+    }
+
+    /// 404 `model_not_found`.
+    pub fn model_not_found(message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "invalid_request_error",
+            "model_not_found",
+            message,
+        )
+        .param("model")
+        .code("model_not_found")
     }
 
     /// 500 for our own faults.

@@ -5,28 +5,15 @@
 //! `main` only loads the [`config::Config`], sets up logging and calls
 //! [`server::run`]; tests build the same app with [`server::app`].
 
-pub mod access;
-pub mod alerts;
-pub mod bedrock;
-pub mod body;
+pub mod backend;
 pub mod config;
-pub mod conn;
 pub mod error;
-pub mod images;
-pub mod metrics;
-pub mod openai;
-pub mod passthrough;
-pub mod provider;
-pub mod records;
-pub mod redact;
+pub mod http;
+pub mod ids;
+pub mod observe;
 pub mod report;
-pub mod router;
-pub mod routes;
-pub mod sagemaker;
+pub mod routing;
 pub mod server;
-pub mod shape;
-pub mod state;
-pub mod template;
 
 use config::LogFormat;
 

@@ -40,7 +40,7 @@ pub async fn run(cfg: &Config, args: RecordsArgs) -> anyhow::Result<()> {
         json,
         summary,
     } = args;
-    let pool = crate::records::connect(&cfg.records.url.0).await?;
+    let pool = crate::observe::records::connect(&cfg.records.url.0).await?;
     let now_ms = i64::try_from(
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)?
@@ -48,7 +48,7 @@ pub async fn run(cfg: &Config, args: RecordsArgs) -> anyhow::Result<()> {
     )?;
     let since_ms = since_secs.map(|s| now_ms - i64::try_from(s).unwrap_or(i64::MAX / 1000) * 1000);
     if summary {
-        let rows = crate::records::summary(&pool, since_ms.unwrap_or(0)).await?;
+        let rows = crate::observe::records::summary(&pool, since_ms.unwrap_or(0)).await?;
         if json {
             for r in rows {
                 println!("{}", serde_json::to_string(&r)?);
@@ -67,14 +67,14 @@ pub async fn run(cfg: &Config, args: RecordsArgs) -> anyhow::Result<()> {
         }
         return Ok(());
     }
-    let q = crate::records::Query {
+    let q = crate::observe::records::Query {
         since_ms,
         model,
         key_id,
         status,
         limit,
     };
-    let rows = crate::records::query(&pool, &q).await?;
+    let rows = crate::observe::records::query(&pool, &q).await?;
     if json {
         for r in rows {
             println!("{}", serde_json::to_string(&r)?);

@@ -13,13 +13,14 @@ use aws_config::stalled_stream_protection::StalledStreamProtectionConfig;
 use aws_config::timeout::TimeoutConfig;
 use keyauth::{KeyAuth, KeyAuthConfig, SecretsManagerKeys};
 
-use crate::bedrock::Bedrock;
+use crate::backend::Backends;
+use crate::backend::bedrock::Bedrock;
+use crate::backend::sagemaker::SageMaker;
 use crate::config::Config;
-use crate::routes;
-use crate::sagemaker::SageMaker;
+use crate::http;
 use std::path::PathBuf;
 
-use crate::state::{AppState, Handle};
+use crate::routing::state::{AppState, Handle};
 
 /// Builds the AWS clients, the key cache (loading keys once) and the model
 /// registry.
@@ -81,14 +82,15 @@ pub async fn build_state(config: Config) -> anyhow::Result<(Handle, aws_config::
         .discover_models
         .then(|| Duration::from_secs(config.bedrock.discovery_ttl_secs.max(1)));
     let recorder = if config.records.enabled {
-        let r = crate::records::Recorder::start(&config.records.url.0, config.records.queue)
-            .await
-            .context("opening the request-record store (records.url)")?;
+        let r =
+            crate::observe::records::Recorder::start(&config.records.url.0, config.records.queue)
+                .await
+                .context("opening the request-record store (records.url)")?;
         Some(r)
     } else {
         None
     };
-    let alerts = crate::alerts::Alerter::start(config.alerts.clone());
+    let alerts = crate::observe::alerts::Alerter::start(config.alerts.clone());
     if let (Some(a), Some(k)) = (&alerts, &auth) {
         // Key-source failures: checked every 15 s, alerted once per interval.
         let (a, k) = (a.clone(), Arc::clone(k));
@@ -117,7 +119,10 @@ pub async fn build_state(config: Config) -> anyhow::Result<(Handle, aws_config::
             .catalog
             .spawn_refresh(aws_sdk_bedrock::Client::new(&sdk), ttl);
     }
-    Ok((Handle::new(state, sagemaker, bedrock, recorder), sdk))
+    Ok((
+        Handle::new(state, Backends { sagemaker, bedrock }, recorder),
+        sdk,
+    ))
 }
 
 /// The application: the same function serves `main` and the tests.
@@ -135,8 +140,8 @@ pub fn app(
     App::new()
         .app_data(state)
         .wrap(actix_web::middleware::from_fn(observe))
-        .configure(routes::configure)
-        .default_service(web::to(routes::fallback))
+        .configure(http::configure)
+        .default_service(web::to(http::fallback))
 }
 
 /// A request id: the client's `x-request-id` when it is a sane token,
@@ -152,13 +157,13 @@ fn request_id_of(req: &ServiceRequest) -> String {
                     .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
         })
         .map(str::to_owned)
-        .unwrap_or_else(|| routes::new_id("req"))
+        .unwrap_or_else(|| crate::ids::new_id("req"))
 }
 
 /// Every request: its id (kept in the extensions, on the log span and in the
 /// `x-request-id` response header) and the HTTP metrics by route pattern.
 type Observed =
-    actix_web::body::EitherBody<crate::records::RecordingBody, actix_web::body::BoxBody>;
+    actix_web::body::EitherBody<crate::observe::records::RecordingBody, actix_web::body::BoxBody>;
 
 async fn observe(
     req: ServiceRequest,
@@ -167,7 +172,8 @@ async fn observe(
     use actix_web::HttpMessage;
     use tracing::Instrument;
     let rid = request_id_of(&req);
-    req.extensions_mut().insert(routes::RequestId(rid.clone()));
+    req.extensions_mut()
+        .insert(http::extract::RequestId(rid.clone()));
     let t0 = std::time::Instant::now();
     let path = req.path();
     let recorder = req
@@ -177,8 +183,8 @@ async fn observe(
             (path.starts_with("/v1/") || path.starts_with("/admin/")) && path != "/v1/metrics"
         });
     let patch = recorder.as_ref().map(|_| {
-        let p = crate::records::RecPatch(std::rc::Rc::new(std::cell::RefCell::new(
-            crate::records::Record {
+        let p = crate::observe::records::RecPatch(std::rc::Rc::new(std::cell::RefCell::new(
+            crate::observe::records::Record {
                 request_id: rid.clone(),
                 ts_ms: std::time::SystemTime::now()
                     .duration_since(std::time::UNIX_EPOCH)
@@ -206,9 +212,12 @@ async fn observe(
             "unmatched".into()
         }
     });
-    let m = &*crate::metrics::METRICS;
+    let m = &*crate::observe::metrics::METRICS;
     m.http_requests
-        .with_label_values(&[route.as_str(), crate::metrics::class(res.status().as_u16())])
+        .with_label_values(&[
+            route.as_str(),
+            crate::observe::metrics::class(res.status().as_u16()),
+        ])
         .inc();
     m.http_duration
         .with_label_values(&[route.as_str()])
@@ -232,7 +241,7 @@ async fn observe(
     }
     Ok(res
         .map_into_boxed_body()
-        .map_body(|_, b| crate::records::RecordingBody::new(b, patch, recorder, t0))
+        .map_body(|_, b| crate::observe::records::RecordingBody::new(b, patch, recorder, t0))
         .map_into_left_body())
 }
 
@@ -308,14 +317,16 @@ pub async fn run(config: Config, path: Option<PathBuf>) -> anyhow::Result<()> {
         .listen("gateway", listener, move || {
             // AWS clients per worker: a worker's upstream connections are
             // then driven by its own runtime, with no cross-thread wake-ups.
-            let h = handle.with_clients(
-                handle
+            let h = handle.with_backends(Backends {
+                sagemaker: handle
+                    .backends
                     .sagemaker
                     .with_client(aws_sdk_sagemakerruntime::Client::new(&sdk)),
-                handle
+                bedrock: handle
+                    .backends
                     .bedrock
                     .with_client(aws_sdk_bedrockruntime::Client::new(&sdk)),
-            );
+            });
             let closing = closing.clone();
             // What actix-web's `HttpServer` builds, over a connection that
             // gives actix's own bare error answers the OpenAI envelope.
@@ -337,7 +348,7 @@ pub async fn run(config: Config, path: Option<PathBuf>) -> anyhow::Result<()> {
                 let _ = io.set_nodelay(true);
                 let peer = io.peer_addr().ok();
                 Ok::<_, actix_http::error::DispatchError>((
-                    crate::conn::Conn::new(io),
+                    crate::http::conn::Conn::new(io),
                     actix_http::Protocol::Http1,
                     peer,
                 ))

@@ -100,10 +100,10 @@ fn stop(gw: &mut Gateway) {
 }
 
 async fn check_rows(url: &str, prefix: &str, n: usize) {
-    let pool = gateway::records::connect(url).await.unwrap();
-    let rows = gateway::records::query(
+    let pool = gateway::observe::records::connect(url).await.unwrap();
+    let rows = gateway::observe::records::query(
         &pool,
-        &gateway::records::Query {
+        &gateway::observe::records::Query {
             limit: 100_000,
             ..Default::default()
         },
@@ -172,10 +172,10 @@ async fn sqlite_records_every_request_and_sigterm_flushes() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     stop(&mut gw);
     check_rows(&url, &prefix, n).await;
-    let pool = gateway::records::connect(&url).await.unwrap();
-    let rows = gateway::records::query(
+    let pool = gateway::observe::records::connect(&url).await.unwrap();
+    let rows = gateway::observe::records::query(
         &pool,
-        &gateway::records::Query {
+        &gateway::observe::records::Query {
             limit: 1000,
             ..Default::default()
         },
@@ -238,7 +238,7 @@ async fn sqlite_records_every_request_and_sigterm_flushes() {
 async fn postgres_records_every_request_and_sigterm_flushes() {
     let url = std::env::var("TEST_POSTGRES_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-    if gateway::records::connect(&url).await.is_err() {
+    if gateway::observe::records::connect(&url).await.is_err() {
         assert!(
             std::env::var_os("CI").is_none(),
             "PostgreSQL at {url} is required in CI"

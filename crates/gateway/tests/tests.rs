@@ -10,6 +10,7 @@ mod bedrock;
 mod disconnect;
 mod errors;
 mod hardening;
+mod layers;
 mod observability;
 mod records;
 mod sdk_clients;

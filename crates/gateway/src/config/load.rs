@@ -200,6 +200,7 @@ impl Config {
             .chain(self.upstreams.iter().filter_map(|u| u.api_key.as_ref()))
             .chain(self.admin.key.as_ref())
             .chain(self.metrics_token.as_ref())
+            .chain(self.alerts.iter().filter_map(|a| a.token.as_ref()))
             .map(|s| s.0.clone())
             .chain(
                 self.upstreams

@@ -103,7 +103,7 @@ pub struct Config {
     /// Request records.
     pub records: RecordsConfig,
     /// Alert webhooks.
-    pub alerts: Vec<crate::alerts::AlertSink>,
+    pub alerts: Vec<AlertSink>,
 }
 
 /// Request records.
@@ -335,4 +335,41 @@ impl Default for ImageFetchConfig {
             max_total_bytes: 24 * 1024 * 1024,
         }
     }
+}
+
+/// Where alerts go.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertSink {
+    /// `feishu` (also Lark), `matrix`, `slack` or `json`.
+    pub kind: SinkKind,
+    /// The webhook URL; for Matrix the homeserver's base URL.
+    pub url: String,
+    /// Matrix: the room id (`!abc:example.org`).
+    #[serde(default)]
+    pub room: Option<String>,
+    /// Matrix: the access token.
+    #[serde(default)]
+    pub token: Option<Secret>,
+    /// The same event for the same subject at most this often.
+    #[serde(default = "default_interval")]
+    pub min_interval_secs: u64,
+}
+
+fn default_interval() -> u64 {
+    300
+}
+
+/// A sink's message format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SinkKind {
+    /// Feishu/Lark custom bot: `{"msg_type":"text","content":{"text":…}}`.
+    Feishu,
+    /// Matrix client-server API `m.room.message`.
+    Matrix,
+    /// Slack-compatible incoming webhook: `{"text":…}`.
+    Slack,
+    /// `{"event","subject","message","ts"}`.
+    Json,
 }

@@ -54,8 +54,7 @@ impl Config {
             if !(a.url.starts_with("http://") || a.url.starts_with("https://")) {
                 return Err(err(format!("alerts[{i}].url"), "must be an http(s) URL"));
             }
-            if a.kind == crate::alerts::SinkKind::Matrix && (a.room.is_none() || a.token.is_none())
-            {
+            if a.kind == super::SinkKind::Matrix && (a.room.is_none() || a.token.is_none()) {
                 return Err(err(
                     format!("alerts[{i}]"),
                     "a matrix sink needs room and token",

@@ -6,8 +6,9 @@ use openai_types::{Extra, StreamOptions};
 use serde_json::{Value, json};
 use sm_stream::DialectKind;
 
+use crate::backend::sagemaker::template::ChatTemplate;
+use crate::config::ModelConfig;
 use crate::error::ApiError;
-use crate::state::Model;
 
 /// Checks the request against the spec's ranges and what we support.
 pub fn validate_chat(r: &ChatCompletionRequest) -> Result<(), ApiError> {
@@ -89,20 +90,19 @@ pub fn validate_completion(r: &CompletionRequest) -> Result<String, ApiError> {
 
 /// The body sent upstream for a chat request.
 pub fn chat_body(
-    model: &Model,
+    cfg: &ModelConfig,
+    template: Option<&ChatTemplate>,
     r: ChatCompletionRequest,
     stream: bool,
 ) -> Result<Vec<u8>, ApiError> {
-    let v = match model.cfg.dialect {
+    let v = match cfg.dialect {
         DialectKind::Tgi | DialectKind::Lmi => {
-            let tpl = model
-                .template
-                .as_ref()
-                .ok_or_else(|| ApiError::internal("no chat template for this model"))?;
+            let tpl =
+                template.ok_or_else(|| ApiError::internal("no chat template for this model"))?;
             let prompt = tpl.render(&r.messages, r.tools.as_deref())?;
             let stop = r.stop.as_ref().map(|s| s.as_slice().to_vec());
             generate_body(
-                model,
+                cfg,
                 prompt,
                 stream,
                 Params {
@@ -124,7 +124,7 @@ pub fn chat_body(
                 include_usage: Some(true),
                 extra: Extra::new(),
             });
-            if let Some(m) = &model.cfg.upstream_model {
+            if let Some(m) = &cfg.upstream_model {
                 up.model = m.clone();
             }
             // Serialized straight to bytes: no intermediate JSON tree.
@@ -136,15 +136,16 @@ pub fn chat_body(
 
 /// The body sent upstream for a legacy completion request.
 pub fn completion_body(
-    model: &Model,
+    cfg: &ModelConfig,
+    template: Option<&ChatTemplate>,
     r: &CompletionRequest,
     prompt: String,
     stream: bool,
 ) -> Result<Vec<u8>, ApiError> {
-    match model.cfg.dialect {
+    match cfg.dialect {
         DialectKind::Tgi | DialectKind::Lmi => {
             let v = generate_body(
-                model,
+                cfg,
                 prompt,
                 stream,
                 Params {
@@ -178,7 +179,7 @@ pub fn completion_body(
                 user: r.user.clone(),
                 ..ChatCompletionRequest::default()
             };
-            chat_body(model, chat, stream)
+            chat_body(cfg, template, chat, stream)
         }
     }
 }
@@ -193,11 +194,11 @@ struct Params {
 }
 
 /// `{"inputs": …, "parameters": {…}, "stream": …}` for TGI and LMI.
-fn generate_body(model: &Model, prompt: String, stream: bool, p: Params) -> Value {
+fn generate_body(cfg: &ModelConfig, prompt: String, stream: bool, p: Params) -> Value {
     let mut params = serde_json::Map::new();
     params.insert(
         "max_new_tokens".into(),
-        json!(p.max_tokens.unwrap_or(model.cfg.default_max_tokens)),
+        json!(p.max_tokens.unwrap_or(cfg.default_max_tokens)),
     );
     match p.temperature {
         // Greedy: TGI refuses temperature 0.
@@ -214,7 +215,7 @@ fn generate_body(model: &Model, prompt: String, stream: bool, p: Params) -> Valu
         params.insert("top_p".into(), json!(t));
     }
     if let Some(stop) = p.stop.filter(|s| !s.is_empty()) {
-        let key = if model.cfg.dialect == DialectKind::Lmi {
+        let key = if cfg.dialect == DialectKind::Lmi {
             "stop_sequences"
         } else {
             "stop"
@@ -228,7 +229,7 @@ fn generate_body(model: &Model, prompt: String, stream: bool, p: Params) -> Valu
         params.insert("frequency_penalty".into(), json!(f));
     }
     params.insert("details".into(), json!(true));
-    if model.cfg.dialect == DialectKind::Tgi {
+    if cfg.dialect == DialectKind::Tgi {
         params.insert("return_full_text".into(), json!(false));
     }
     json!({"inputs": prompt, "parameters": params, "stream": stream})
@@ -257,19 +258,14 @@ pub fn estimate_prompt(r: &ChatCompletionRequest) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::ModelConfig;
-    use crate::template::{CHATML, ChatTemplate};
+    use crate::backend::sagemaker::template::CHATML;
 
-    fn model(dialect: DialectKind) -> Model {
+    fn model(dialect: DialectKind) -> (ModelConfig, ChatTemplate) {
         let mut cfg = ModelConfig::for_endpoint("ep");
         cfg.dialect = dialect;
         cfg.upstream_model = Some("served-name".into());
-        Model {
-            cfg,
-            template: Some(ChatTemplate::new(CHATML.into(), String::new(), String::new()).unwrap()),
-            created: 0,
-            upstream: None,
-        }
+        let t = ChatTemplate::new(CHATML.into(), String::new(), String::new()).unwrap();
+        (cfg, t)
     }
 
     fn req(extra: serde_json::Value) -> ChatCompletionRequest {
@@ -280,8 +276,8 @@ mod tests {
         serde_json::from_value(v).unwrap()
     }
 
-    fn body(m: &Model, r: ChatCompletionRequest, stream: bool) -> Value {
-        serde_json::from_slice(&chat_body(m, r, stream).unwrap()).unwrap()
+    fn body(m: &(ModelConfig, ChatTemplate), r: ChatCompletionRequest, stream: bool) -> Value {
+        serde_json::from_slice(&chat_body(&m.0, Some(&m.1), r, stream).unwrap()).unwrap()
     }
 
     #[test]

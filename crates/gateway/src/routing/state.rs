@@ -5,63 +5,13 @@ use std::sync::Arc;
 
 use actix_web::http::StatusCode;
 use keyauth::KeyAuth;
-use sm_stream::DialectKind;
 
-use crate::bedrock::{Bedrock, Catalog};
-use crate::config::{Backend, Config, ConfigError, ModelConfig};
+use crate::backend::bedrock::Catalog;
+use crate::backend::openai::Upstream;
+use crate::backend::{Backends, Model};
+use crate::config::{Config, ConfigError};
 use crate::error::ApiError;
-use crate::openai::{OpenAi, Upstream};
-use crate::provider::Provider;
-use crate::router::Router;
-use crate::sagemaker::SageMaker;
-use crate::template::{CHATML, ChatTemplate};
-
-/// One served model.
-#[derive(Debug)]
-pub struct Model {
-    /// Its configuration.
-    pub cfg: ModelConfig,
-    /// The chat template (`tgi`/`lmi` only).
-    pub template: Option<ChatTemplate>,
-    /// `created` in `/v1/models`: when the gateway loaded it.
-    pub created: u64,
-    /// The OpenAI-compatible upstream serving it (`Backend::Openai`).
-    pub upstream: Option<Arc<Upstream>>,
-}
-
-impl Model {
-    /// Its name in the router: the upstream's name, or `models/<name>`.
-    pub fn key(&self) -> String {
-        match &self.upstream {
-            Some(u) => u.cfg.name.clone(),
-            None => format!("models/{}", self.cfg.name),
-        }
-    }
-
-    /// Its name as a metric label: the configured name, or for an upstream
-    /// the allow-list pattern that admitted it (clients choose the names an
-    /// upstream sees; labels must stay few).
-    pub fn metric_name(&self) -> &str {
-        match &self.upstream {
-            Some(u) => u.cfg.admitting_pattern(&self.cfg.name),
-            None => &self.cfg.name,
-        }
-    }
-
-    /// Its priority among candidates (lower first).
-    pub fn priority(&self) -> i32 {
-        self.upstream
-            .as_ref()
-            .map_or(self.cfg.priority, |u| u.cfg.priority)
-    }
-
-    /// Its weight within a priority.
-    pub fn weight(&self) -> u32 {
-        self.upstream
-            .as_ref()
-            .map_or(self.cfg.weight, |u| u.cfg.weight)
-    }
-}
+use crate::routing::breaker::Router;
 
 /// Everything a handler reads, built from one configuration: swapped whole
 /// on reload (requests in flight keep the one they started with).
@@ -74,7 +24,7 @@ pub struct AppState {
     /// Model names in configuration order.
     pub order: Vec<String>,
     /// Client keys and their scopes, swapped with the rest on reload.
-    pub access: crate::access::Access,
+    pub access: crate::routing::access::Access,
     /// Bedrock models found by discovery (empty unless enabled).
     pub catalog: Catalog,
     /// OpenAI-compatible upstreams, in configuration order.
@@ -86,7 +36,7 @@ pub struct AppState {
     /// The metrics endpoint's token check (`None`: open).
     pub metrics_auth: Option<Arc<KeyAuth>>,
     /// Masks every configured secret in text from elsewhere.
-    pub redactor: Arc<crate::redact::Redactor>,
+    pub redactor: Arc<crate::observe::redact::Redactor>,
 }
 
 impl AppState {
@@ -94,38 +44,18 @@ impl AppState {
     pub fn new(
         config: Config,
         secrets: Option<Arc<KeyAuth>>,
-        alerts: Option<crate::alerts::Alerter>,
+        alerts: Option<crate::observe::alerts::Alerter>,
     ) -> Result<Self, crate::config::ConfigError> {
-        let created = crate::routes::now();
+        let created = crate::ids::now();
         let mut models = HashMap::new();
         let mut order = Vec::new();
         for (i, m) in config.models.iter().enumerate() {
-            let template = match (m.backend, m.dialect) {
-                (Backend::Sagemaker, DialectKind::Tgi | DialectKind::Lmi) => Some(
-                    match (&m.chat_template, &m.chat_template_file) {
-                        (Some(src), _) => ChatTemplate::new(src.clone(), String::new(), String::new()),
-                        (None, Some(path)) => ChatTemplate::from_file(path),
-                        (None, None) => {
-                            tracing::warn!(
-                                model = %m.name,
-                                "no chat_template for a tgi/lmi model: using ChatML; set chat_template_file to the model's tokenizer_config.json"
-                            );
-                            ChatTemplate::new(CHATML.into(), String::new(), String::new())
-                        }
-                    }
-                    .map_err(|reason| crate::config::ConfigError {
-                        key: format!("models[{i}].chat_template"),
-                        reason,
-                    })?,
-                ),
-                _ => None,
-            };
-            let model = Arc::new(Model {
-                cfg: m.clone(),
-                template,
-                created,
-                upstream: None,
-            });
+            let model = Arc::new(Model::configured(m.clone(), created).map_err(|reason| {
+                crate::config::ConfigError {
+                    key: format!("models[{i}].chat_template"),
+                    reason,
+                }
+            })?);
             order.push(m.name.clone());
             for n in std::iter::once(&m.name).chain(&m.aliases) {
                 models.insert(n.clone(), Arc::clone(&model));
@@ -135,14 +65,11 @@ impl AppState {
         // unless that id is taken by a configured model or alias.
         for name in &order {
             let m = Arc::clone(&models[name]);
-            let id = match m.cfg.backend {
-                Backend::Sagemaker => m.cfg.endpoint_name().to_owned(),
-                Backend::Bedrock => m.cfg.bedrock_model_id().to_owned(),
-                Backend::Openai => continue,
-            };
-            models.entry(id).or_insert(m);
+            if let Some(id) = m.native_id() {
+                models.entry(id.to_owned()).or_insert(m);
+            }
         }
-        let redactor = Arc::new(crate::redact::Redactor::new(config.secrets()));
+        let redactor = Arc::new(crate::observe::redact::Redactor::new(config.secrets()));
         let mut upstreams = Vec::new();
         for (i, u) in config.upstreams.iter().enumerate() {
             upstreams.push(Arc::new(
@@ -166,7 +93,7 @@ impl AppState {
                 keyauth::KeyAuthConfig::default(),
             ))
         });
-        let access = crate::access::Access::new(&config.auth, secrets);
+        let access = crate::routing::access::Access::new(&config.auth, secrets);
         let metrics_auth = config.metrics_token.as_ref().map(|k| {
             Arc::new(KeyAuth::new(
                 keyauth::StaticKeys::new([k.0.clone()]),
@@ -193,16 +120,7 @@ impl AppState {
         self.upstreams
             .iter()
             .filter(|u| u.cfg.admits(name))
-            .map(|u| {
-                let mut cfg = ModelConfig::for_endpoint(name);
-                cfg.backend = Backend::Openai;
-                Arc::new(Model {
-                    cfg,
-                    template: None,
-                    created: crate::routes::now(),
-                    upstream: Some(Arc::clone(u)),
-                })
-            })
+            .map(|u| Arc::new(Model::upstream(name, u, crate::ids::now())))
             .collect()
     }
 
@@ -230,12 +148,7 @@ impl AppState {
             return Ok(Arc::clone(m));
         }
         if self.catalog.contains(name) {
-            return Ok(Arc::new(Model {
-                cfg: ModelConfig::for_bedrock(name),
-                template: None,
-                created: crate::routes::now(),
-                upstream: None,
-            }));
+            return Ok(Arc::new(Model::discovered(name, crate::ids::now())));
         }
         if let Some(m) = self
             .config
@@ -266,36 +179,31 @@ impl AppState {
 pub struct Handle {
     live: Arc<std::sync::RwLock<Arc<AppState>>>,
     /// Request records (`None` when off).
-    pub recorder: Option<crate::records::Recorder>,
-    /// The SageMaker backend.
-    pub sagemaker: SageMaker,
-    /// The Bedrock backend.
-    pub bedrock: Bedrock,
+    pub recorder: Option<crate::observe::records::Recorder>,
+    /// The backends, with this worker's clients.
+    pub backends: Backends,
 }
 
 impl Handle {
     /// A handle over a first state.
     pub fn new(
         state: AppState,
-        sagemaker: SageMaker,
-        bedrock: Bedrock,
-        recorder: Option<crate::records::Recorder>,
+        backends: Backends,
+        recorder: Option<crate::observe::records::Recorder>,
     ) -> Self {
         Self {
             recorder,
             live: Arc::new(std::sync::RwLock::new(Arc::new(state))),
-            sagemaker,
-            bedrock,
+            backends,
         }
     }
 
     /// The same state with other clients (one set per worker).
-    pub fn with_clients(&self, sagemaker: SageMaker, bedrock: Bedrock) -> Self {
+    pub fn with_backends(&self, backends: Backends) -> Self {
         Self {
             live: Arc::clone(&self.live),
             recorder: self.recorder.clone(),
-            sagemaker,
-            bedrock,
+            backends,
         }
     }
 
@@ -304,15 +212,6 @@ impl Handle {
         match self.live.read() {
             Ok(g) => Arc::clone(&g),
             Err(p) => Arc::clone(&p.into_inner()),
-        }
-    }
-
-    /// The backend that serves a model.
-    pub fn provider(&self, m: &Model) -> &dyn Provider {
-        match m.cfg.backend {
-            Backend::Sagemaker => &self.sagemaker,
-            Backend::Bedrock => &self.bedrock,
-            Backend::Openai => &OpenAi,
         }
     }
 

@@ -2,6 +2,9 @@
 //! `InvokeEndpointWithResponseStream` through `aws-sdk-sagemakerruntime`, and
 //! the mapping of its errors to HTTP.
 
+pub mod shape;
+pub mod template;
+
 use std::time::Duration;
 
 use actix_web::http::StatusCode;
@@ -18,13 +21,13 @@ use bytes::Bytes;
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 use openai_types::chat::ChatCompletion;
-use sm_stream::{Translator, TranslatorConfig};
+use openai_types::completions::{Completion, CompletionChoice};
+use sm_stream::{DialectKind, Translator, TranslatorConfig};
 
+use crate::backend::provider::{ChatCall, CompletionCall, ItemStream, Provider};
+use crate::backend::sagemaker::template::ChatTemplate;
 use crate::config::ModelConfig;
 use crate::error::ApiError;
-use crate::provider::{ChatCall, ItemStream, Provider};
-use crate::shape;
-use crate::state::Model;
 
 /// Sets the endpoint, body and the model's optional routing fields on either
 /// operation's builder (the two builders are distinct types with the same
@@ -162,58 +165,174 @@ impl SageMaker {
     }
 }
 
-/// The translator settings of a chat call to a model.
-fn chat_config(model: &Model, call: &ChatCall) -> TranslatorConfig {
+/// What a SageMaker model carries besides its configuration.
+#[derive(Debug, Default)]
+pub struct Endpoint {
+    /// The chat template (`tgi`/`lmi` only).
+    pub template: Option<ChatTemplate>,
+}
+
+impl Endpoint {
+    /// Compiles the model's chat template, where its dialect needs one
+    /// (ChatML, with a warning, when none is configured).
+    pub fn new(cfg: &ModelConfig) -> Result<Self, String> {
+        if !matches!(cfg.dialect, DialectKind::Tgi | DialectKind::Lmi) {
+            return Ok(Self::default());
+        }
+        let t = match (&cfg.chat_template, &cfg.chat_template_file) {
+            (Some(src), _) => ChatTemplate::new(src.clone(), String::new(), String::new()),
+            (None, Some(path)) => ChatTemplate::from_file(path),
+            (None, None) => {
+                tracing::warn!(
+                    model = %cfg.name,
+                    "no chat_template for a tgi/lmi model: using ChatML; set chat_template_file to the model's tokenizer_config.json"
+                );
+                ChatTemplate::new(template::CHATML.into(), String::new(), String::new())
+            }
+        }?;
+        Ok(Self { template: Some(t) })
+    }
+}
+
+/// The translator settings of a call to a model.
+fn translator(
+    cfg: &ModelConfig,
+    id: &str,
+    model: &str,
+    created: u64,
+    prompt_estimate: u64,
+) -> TranslatorConfig {
     TranslatorConfig {
-        id: call.id.clone(),
-        model: call.req.model.clone(),
-        created: call.created,
-        dialect: model.cfg.dialect,
-        reasoning: model.cfg.reasoning.into(),
-        include_usage: call.req.include_usage(),
-        prompt_tokens_estimate: call.prompt_estimate,
+        id: id.to_owned(),
+        model: model.to_owned(),
+        created,
+        dialect: cfg.dialect,
+        reasoning: cfg.reasoning.into(),
+        prompt_tokens_estimate: prompt_estimate,
         ..TranslatorConfig::default()
     }
 }
 
 impl Provider for SageMaker {
+    type Target = Endpoint;
+
     fn chat<'a>(
         &'a self,
-        model: &'a Model,
+        cfg: &'a ModelConfig,
+        ep: &'a Endpoint,
         call: ChatCall,
     ) -> BoxFuture<'a, Result<ChatCompletion, ApiError>> {
         async move {
-            let tcfg = chat_config(model, &call);
-            let up = shape::chat_body(model, call.req, false)?;
-            self.complete(&model.cfg, up, tcfg).await
+            let mut tcfg = translator(
+                cfg,
+                &call.id,
+                &call.req.model,
+                call.created,
+                call.prompt_estimate,
+            );
+            tcfg.include_usage = call.req.include_usage();
+            let up = shape::chat_body(cfg, ep.template.as_ref(), call.req, false)?;
+            self.complete(cfg, up, tcfg).await
         }
         .boxed()
     }
 
     fn chat_stream<'a>(
         &'a self,
-        model: &'a Model,
+        cfg: &'a ModelConfig,
+        ep: &'a Endpoint,
         call: ChatCall,
     ) -> BoxFuture<'a, Result<ItemStream, ApiError>> {
         async move {
-            let tcfg = chat_config(model, &call);
-            let up = shape::chat_body(model, call.req, true)?;
-            self.stream_items(&model.cfg, up, tcfg).await
+            let mut tcfg = translator(
+                cfg,
+                &call.id,
+                &call.req.model,
+                call.created,
+                call.prompt_estimate,
+            );
+            tcfg.include_usage = call.req.include_usage();
+            let up = shape::chat_body(cfg, ep.template.as_ref(), call.req, true)?;
+            self.stream_items(cfg, up, tcfg).await
+        }
+        .boxed()
+    }
+
+    fn serves_completions(&self) -> bool {
+        true
+    }
+
+    fn completion<'a>(
+        &'a self,
+        cfg: &'a ModelConfig,
+        ep: &'a Endpoint,
+        call: CompletionCall,
+    ) -> BoxFuture<'a, Result<Completion, ApiError>> {
+        async move {
+            // Legacy completions carry text only: reasoning stays inline.
+            let mut tcfg = translator(
+                cfg,
+                &call.id,
+                &call.req.model,
+                call.created,
+                call.prompt_estimate,
+            );
+            tcfg.reasoning = sm_stream::ReasoningMode::Off;
+            tcfg.include_usage = call.req.include_usage();
+            let body =
+                shape::completion_body(cfg, ep.template.as_ref(), &call.req, call.prompt, false)?;
+            let c = self.complete(cfg, body, tcfg.clone()).await?;
+            Ok(Completion {
+                id: tcfg.id,
+                object: Default::default(),
+                created: tcfg.created,
+                model: c.model,
+                choices: c
+                    .choices
+                    .into_iter()
+                    .map(|ch| CompletionChoice {
+                        text: ch.message.content.unwrap_or_default(),
+                        index: ch.index,
+                        logprobs: None,
+                        finish_reason: Some(ch.finish_reason),
+                    })
+                    .collect(),
+                usage: c.usage,
+                system_fingerprint: None,
+            })
+        }
+        .boxed()
+    }
+
+    fn completion_stream<'a>(
+        &'a self,
+        cfg: &'a ModelConfig,
+        ep: &'a Endpoint,
+        call: CompletionCall,
+    ) -> BoxFuture<'a, Result<ItemStream, ApiError>> {
+        async move {
+            let mut tcfg = translator(
+                cfg,
+                &call.id,
+                &call.req.model,
+                call.created,
+                call.prompt_estimate,
+            );
+            tcfg.reasoning = sm_stream::ReasoningMode::Off;
+            tcfg.include_usage = call.req.include_usage();
+            let body =
+                shape::completion_body(cfg, ep.template.as_ref(), &call.req, call.prompt, true)?;
+            self.stream_items(cfg, body, tcfg).await
         }
         .boxed()
     }
 }
 
 fn timeout(d: Duration) -> ApiError {
-    ApiError::upstream(
-        StatusCode::GATEWAY_TIMEOUT,
-        "upstream_timeout",
-        format!(
-            "The SageMaker endpoint did not answer within {} s",
-            d.as_secs()
-        ),
-    )
-    .code("upstream_timeout")
+    ApiError::upstream_timeout(format!(
+        "The SageMaker endpoint did not answer within {} s",
+        d.as_secs()
+    ))
 }
 
 fn map_invoke_error<R: std::fmt::Debug>(e: &SdkError<InvokeEndpointError, R>) -> ApiError {
@@ -258,62 +377,13 @@ fn model_error(status: Option<i32>, original: Option<&str>, message: Option<&str
     .code("model_error")
 }
 
-/// The error of a call that failed before the service answered (timeout,
-/// connection, request construction), for any AWS service; `None` for a
-/// service error.
-pub(crate) fn transport_error<E, R>(e: &SdkError<E, R>, service: &str) -> Option<ApiError>
-where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
-{
-    const SEE_LOG: &str = "the gateway's log has the details under this response's x-request-id";
-    if !matches!(e, SdkError::ServiceError(_)) {
-        tracing::warn!(service, error = %aws_sdk_sagemakerruntime::error::DisplayErrorContext(e), "AWS call failed before the service answered");
-    }
-    Some(match e {
-        SdkError::TimeoutError(_) => ApiError::upstream(
-            StatusCode::GATEWAY_TIMEOUT,
-            "upstream_timeout",
-            format!("Timed out calling {service}"),
-        )
-        .code("upstream_timeout"),
-        SdkError::DispatchFailure(d) => {
-            let status = if d.is_timeout() {
-                StatusCode::GATEWAY_TIMEOUT
-            } else {
-                StatusCode::BAD_GATEWAY
-            };
-            ApiError::upstream(
-                status,
-                "upstream_unreachable",
-                if d.is_timeout() {
-                    format!("Timed out connecting to {service}; {SEE_LOG}")
-                } else {
-                    format!("Could not reach {service}; {SEE_LOG}")
-                },
-            )
-            .code("upstream_unreachable")
-        }
-        SdkError::ConstructionFailure(_) => {
-            ApiError::internal(format!("Could not build the {service} request; {SEE_LOG}"))
-        }
-        SdkError::ResponseError(_) => ApiError::upstream(
-            StatusCode::BAD_GATEWAY,
-            "upstream_error",
-            format!("{service} sent an unreadable answer; {SEE_LOG}"),
-        )
-        .code("upstream_error"),
-        _ => return None,
-    })
-}
-
 /// Maps any SageMaker error by its code.
 fn map_sdk_error<E, R>(e: &SdkError<E, R>) -> ApiError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug,
 {
-    if let Some(t) = transport_error(e, "SageMaker") {
+    if let Some(t) = crate::backend::aws::transport_error(e, "SageMaker") {
         return t;
     }
     let code = e.code().unwrap_or("Unknown");

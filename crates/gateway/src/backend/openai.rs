@@ -12,16 +12,15 @@ use actix_web::http::StatusCode;
 use futures_util::future::BoxFuture;
 use futures_util::{FutureExt, StreamExt};
 use openai_types::chat::ChatCompletion;
-use openai_types::completions::{Completion, CompletionRequest};
+use openai_types::completions::Completion;
 use openai_types::embeddings::{EmbeddingRequest, EmbeddingResponse};
 use openai_types::{ErrorResponse, Extra};
 use sm_stream::{DialectKind, Translator, TranslatorConfig};
 
-use crate::config::UpstreamConfig;
+use crate::backend::provider::{Caller, ChatCall, CompletionCall, ItemStream, Provider};
+use crate::config::{ModelConfig, UpstreamConfig};
 use crate::error::ApiError;
-use crate::provider::{Caller, ChatCall, ItemStream, Provider};
-use crate::redact::Redactor;
-use crate::state::Model;
+use crate::observe::redact::Redactor;
 
 /// One upstream: its settings and its own HTTP client (its connect timeout,
 /// its connection pool).
@@ -56,7 +55,7 @@ impl Upstream {
     }
 
     /// `base_url` + `path` (`path` starts with `/` and was checked by
-    /// [`crate::passthrough::check_path`] if a client chose it). The URL
+    /// [`openai_types::path::check`] if a client chose it). The URL
     /// parser resolves dot segments, so the result is checked again: it must
     /// keep the base's origin and stay under its path, or the request is
     /// refused.
@@ -111,17 +110,9 @@ impl Upstream {
     }
 }
 
-/// The provider for `Backend::Openai` models (the upstream rides on the
-/// model).
+/// The provider for upstream-served models (the upstream is the target).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct OpenAi;
-
-fn upstream_of(model: &Model) -> Result<&Arc<Upstream>, ApiError> {
-    model
-        .upstream
-        .as_ref()
-        .ok_or_else(|| ApiError::internal("an OpenAI-kind model without an upstream"))
-}
 
 /// A transport failure: connect errors and timeouts are marked so the router
 /// moves on.
@@ -130,12 +121,7 @@ pub fn transport(up: &Upstream, e: &reqwest::Error) -> ApiError {
         return timeout(up, "answer");
     }
     let s = up.scrub(&crate::error::error_chain(e), None);
-    ApiError::upstream(
-        StatusCode::BAD_GATEWAY,
-        "upstream_unreachable",
-        format!("Could not reach upstream '{}': {s}", up.cfg.name),
-    )
-    .code("upstream_unreachable")
+    ApiError::unreachable(format!("Could not reach upstream '{}': {s}", up.cfg.name))
 }
 
 /// The answer's body broke off after its head: the upstream's fault, not a
@@ -153,12 +139,7 @@ fn cut(up: &Upstream, e: &reqwest::Error) -> ApiError {
 }
 
 fn timeout(up: &Upstream, what: &str) -> ApiError {
-    ApiError::upstream(
-        StatusCode::GATEWAY_TIMEOUT,
-        "upstream_timeout",
-        format!("Upstream '{}' did not {what} in time", up.cfg.name),
-    )
-    .code("upstream_timeout")
+    ApiError::upstream_timeout(format!("Upstream '{}' did not {what} in time", up.cfg.name))
 }
 
 /// An upstream's error answer: its OpenAI envelope kept where it sent one,
@@ -192,14 +173,7 @@ pub async fn error_from(up: &Upstream, resp: reqwest::Response, caller: &Caller)
         StatusCode::BAD_GATEWAY
     };
     let mut e = match parsed {
-        Some(p) => ApiError {
-            status: http,
-            body: Box::new(p),
-            label: "upstream_error",
-            upstream_status: None,
-            retry_after: None,
-            close: false,
-        },
+        Some(p) => ApiError::from_upstream(http, p, "upstream_error"),
         None => ApiError::new(
             http,
             if status == 429 {
@@ -291,8 +265,7 @@ fn body_for<T: serde::Serialize>(
 }
 
 impl OpenAi {
-    async fn chat(&self, model: &Model, call: ChatCall) -> Result<ChatCompletion, ApiError> {
-        let up = upstream_of(model)?;
+    async fn chat(&self, up: &Upstream, call: ChatCall) -> Result<ChatCompletion, ApiError> {
         let body = body_for(up, &call.req, &call.req.model, Some(false))?;
         let mut c: ChatCompletion = tokio::time::timeout(
             whole_answer(up),
@@ -305,9 +278,12 @@ impl OpenAi {
         Ok(c)
     }
 
-    async fn chat_stream(&self, model: &Model, call: ChatCall) -> Result<ItemStream, ApiError> {
-        let up = Arc::clone(upstream_of(model)?);
-        let body = body_for(&up, &call.req, &call.req.model, Some(true))?;
+    async fn chat_stream(
+        &self,
+        up: &Arc<Upstream>,
+        call: ChatCall,
+    ) -> Result<ItemStream, ApiError> {
+        let body = body_for(up, &call.req, &call.req.model, Some(true))?;
         let tcfg = TranslatorConfig {
             id: call.id,
             model: call.req.model.clone(),
@@ -315,16 +291,22 @@ impl OpenAi {
             prompt_tokens_estimate: call.prompt_estimate,
             ..TranslatorConfig::default()
         };
-        open_stream(up, "/chat/completions", body, tcfg, call.client_auth).await
+        open_stream(
+            Arc::clone(up),
+            "/chat/completions",
+            body,
+            tcfg,
+            call.client_auth,
+        )
+        .await
     }
 
     async fn embeddings(
         &self,
-        model: &Model,
+        up: &Upstream,
         req: EmbeddingRequest,
         client_auth: Caller,
     ) -> Result<EmbeddingResponse, ApiError> {
-        let up = upstream_of(model)?;
         let body = body_for(up, &req, &req.model, None)?;
         let mut out: EmbeddingResponse = tokio::time::timeout(
             whole_answer(up),
@@ -335,26 +317,43 @@ impl OpenAi {
         out.model = req.model.clone();
         Ok(out)
     }
-}
 
-/// A legacy completion from an upstream, relabelled with the gateway's id
-/// and the client's model name.
-pub async fn completion(
-    up: &Upstream,
-    req: &CompletionRequest,
-    tcfg: TranslatorConfig,
-    client_auth: Caller,
-) -> Result<Completion, ApiError> {
-    let body = body_for(up, req, &req.model, Some(false))?;
-    let mut c: Completion = tokio::time::timeout(
-        whole_answer(up),
-        post_json(up, "/completions", &body, &client_auth),
-    )
-    .await
-    .map_err(|_| timeout(up, "answer"))??;
-    c.id = tcfg.id;
-    c.model = req.model.clone();
-    Ok(c)
+    /// A legacy completion, relabelled with the gateway's id and the
+    /// client's model name.
+    async fn completion(
+        &self,
+        up: &Upstream,
+        call: CompletionCall,
+    ) -> Result<Completion, ApiError> {
+        let req = &call.req;
+        let body = body_for(up, req, &req.model, Some(false))?;
+        let mut c: Completion = tokio::time::timeout(
+            whole_answer(up),
+            post_json(up, "/completions", &body, &call.client_auth),
+        )
+        .await
+        .map_err(|_| timeout(up, "answer"))??;
+        c.id = call.id;
+        c.model = req.model.clone();
+        Ok(c)
+    }
+
+    /// A streamed legacy completion, normalized by the translator.
+    async fn completion_stream(
+        &self,
+        up: &Arc<Upstream>,
+        call: CompletionCall,
+    ) -> Result<ItemStream, ApiError> {
+        let body = body_for(up, &call.req, &call.req.model, Some(true))?;
+        let tcfg = TranslatorConfig {
+            id: call.id,
+            model: call.req.model.clone(),
+            created: call.created,
+            prompt_tokens_estimate: call.prompt_estimate,
+            ..TranslatorConfig::default()
+        };
+        open_stream(Arc::clone(up), "/completions", body, tcfg, call.client_auth).await
+    }
 }
 
 /// How long a whole (non-streaming) answer may take: its first byte is its
@@ -362,18 +361,6 @@ pub async fn completion(
 fn whole_answer(up: &Upstream) -> Duration {
     let t = &up.cfg.timeouts;
     Duration::from_secs(t.first_byte_secs.min(t.total_secs))
-}
-
-/// A streamed legacy completion from an upstream, normalized by the
-/// translator.
-pub async fn completion_stream(
-    up: &Arc<Upstream>,
-    req: &CompletionRequest,
-    tcfg: TranslatorConfig,
-    client_auth: Caller,
-) -> Result<ItemStream, ApiError> {
-    let body = body_for(up, req, &req.model, Some(true))?;
-    open_stream(Arc::clone(up), "/completions", body, tcfg, client_auth).await
 }
 
 /// Sends a streaming request and translates its SSE: the upstream's
@@ -439,28 +426,55 @@ async fn open_stream(
 }
 
 impl Provider for OpenAi {
+    type Target = Arc<Upstream>;
+
     fn chat<'a>(
         &'a self,
-        model: &'a Model,
+        _: &'a ModelConfig,
+        up: &'a Arc<Upstream>,
         call: ChatCall,
     ) -> BoxFuture<'a, Result<ChatCompletion, ApiError>> {
-        OpenAi::chat(self, model, call).boxed()
+        OpenAi::chat(self, up, call).boxed()
     }
 
     fn chat_stream<'a>(
         &'a self,
-        model: &'a Model,
+        _: &'a ModelConfig,
+        up: &'a Arc<Upstream>,
         call: ChatCall,
     ) -> BoxFuture<'a, Result<ItemStream, ApiError>> {
-        OpenAi::chat_stream(self, model, call).boxed()
+        OpenAi::chat_stream(self, up, call).boxed()
+    }
+
+    fn serves_completions(&self) -> bool {
+        true
+    }
+
+    fn completion<'a>(
+        &'a self,
+        _: &'a ModelConfig,
+        up: &'a Arc<Upstream>,
+        call: CompletionCall,
+    ) -> BoxFuture<'a, Result<Completion, ApiError>> {
+        OpenAi::completion(self, up, call).boxed()
+    }
+
+    fn completion_stream<'a>(
+        &'a self,
+        _: &'a ModelConfig,
+        up: &'a Arc<Upstream>,
+        call: CompletionCall,
+    ) -> BoxFuture<'a, Result<ItemStream, ApiError>> {
+        OpenAi::completion_stream(self, up, call).boxed()
     }
 
     fn embeddings<'a>(
         &'a self,
-        model: &'a Model,
+        _: &'a ModelConfig,
+        up: &'a Arc<Upstream>,
         req: EmbeddingRequest,
         client_auth: Caller,
     ) -> BoxFuture<'a, Result<EmbeddingResponse, ApiError>> {
-        OpenAi::embeddings(self, model, req, client_auth).boxed()
+        OpenAi::embeddings(self, up, req, client_auth).boxed()
     }
 }

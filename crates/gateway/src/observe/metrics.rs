@@ -9,9 +9,6 @@ use prometheus::{
     TextEncoder,
 };
 
-use crate::router::BreakerState;
-use crate::state::AppState;
-
 /// Latency buckets, seconds: 1 ms to 5 min.
 const BUCKETS: &[f64] = &[
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
@@ -197,19 +194,18 @@ pub fn class(status: u16) -> &'static str {
     }
 }
 
-/// The text exposition, with the gauges read at scrape time refreshed.
-pub fn render(state: &AppState) -> Vec<u8> {
+/// The text exposition, with the gauges read at scrape time refreshed:
+/// each breaker's state (0 closed, 1 half-open, 2 open, 3 disabled) and the
+/// key-check counters.
+pub fn render<'a>(
+    breakers: impl IntoIterator<Item = (&'a str, i64)>,
+    key_checks: impl IntoIterator<Item = (&'static str, u64)>,
+) -> Vec<u8> {
     let m = &*METRICS;
-    for h in state.router.snapshot() {
-        let v = match h.state {
-            BreakerState::Closed => 0,
-            BreakerState::HalfOpen => 1,
-            BreakerState::Open => 2,
-            BreakerState::Disabled => 3,
-        };
-        m.breaker.with_label_values(&[h.name.as_str()]).set(v);
+    for (name, state) in breakers {
+        m.breaker.with_label_values(&[name]).set(state);
     }
-    for (k, v) in state.access.counters() {
+    for (k, v) in key_checks {
         m.key_cache
             .with_label_values(&[k])
             .set(i64::try_from(v).unwrap_or(i64::MAX));

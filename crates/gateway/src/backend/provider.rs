@@ -1,16 +1,16 @@
-//! The one interface every backend implements. Routes speak only to it;
-//! SageMaker and Bedrock (and later OpenAI-style upstreams) sit behind it.
+//! The interface every backend implements, and what a call carries.
 
 use std::pin::Pin;
 
 use futures_util::Stream;
 use futures_util::future::BoxFuture;
 use openai_types::chat::{ChatCompletion, ChatCompletionRequest};
+use openai_types::completions::{Completion, CompletionRequest};
 use openai_types::embeddings::{EmbeddingRequest, EmbeddingResponse};
 use openai_types::stream::StreamItem;
 
+use crate::config::ModelConfig;
 use crate::error::ApiError;
-use crate::state::Model;
 
 /// A stream of output items, in batches (one batch per upstream event).
 ///
@@ -22,6 +22,7 @@ use crate::state::Model;
 pub type ItemStream = Pin<Box<dyn Stream<Item = Vec<StreamItem>> + Send>>;
 
 /// A chat request with the identity its response carries.
+#[derive(Clone)]
 pub struct ChatCall {
     /// The validated request.
     pub req: ChatCompletionRequest,
@@ -64,12 +65,44 @@ impl std::fmt::Debug for ChatCall {
     }
 }
 
-/// A model backend.
+/// A legacy completion request with the identity its response carries.
+#[derive(Clone)]
+pub struct CompletionCall {
+    /// The validated request.
+    pub req: CompletionRequest,
+    /// Its prompt as one text.
+    pub prompt: String,
+    /// `cmpl-…`.
+    pub id: String,
+    /// Unix seconds.
+    pub created: u64,
+    /// Prompt tokens to report when the upstream reports none.
+    pub prompt_estimate: u64,
+    /// Who asked.
+    pub client_auth: Caller,
+}
+
+impl std::fmt::Debug for CompletionCall {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CompletionCall")
+            .field("model", &self.req.model)
+            .field("id", &self.id)
+            .field("caller", &self.client_auth)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A model backend. `Target` is what it needs of a model besides its
+/// configuration: a SageMaker endpoint's chat template, an upstream.
 pub trait Provider: Send + Sync {
+    /// What a model served by this backend carries.
+    type Target: Send + Sync + ?Sized;
+
     /// A whole chat completion.
     fn chat<'a>(
         &'a self,
-        model: &'a Model,
+        cfg: &'a ModelConfig,
+        target: &'a Self::Target,
         call: ChatCall,
     ) -> BoxFuture<'a, Result<ChatCompletion, ApiError>>;
 
@@ -77,18 +110,47 @@ pub trait Provider: Send + Sync {
     /// here (and become an HTTP error); later ones are an error item.
     fn chat_stream<'a>(
         &'a self,
-        model: &'a Model,
+        cfg: &'a ModelConfig,
+        target: &'a Self::Target,
         call: ChatCall,
     ) -> BoxFuture<'a, Result<ItemStream, ApiError>>;
+
+    /// Whether it serves legacy completions.
+    fn serves_completions(&self) -> bool {
+        false
+    }
+
+    /// A whole legacy completion.
+    fn completion<'a>(
+        &'a self,
+        cfg: &'a ModelConfig,
+        target: &'a Self::Target,
+        call: CompletionCall,
+    ) -> BoxFuture<'a, Result<Completion, ApiError>> {
+        let _ = (cfg, target);
+        Box::pin(async move { Err(chat_only(&call.req.model)) })
+    }
+
+    /// A streamed legacy completion.
+    fn completion_stream<'a>(
+        &'a self,
+        cfg: &'a ModelConfig,
+        target: &'a Self::Target,
+        call: CompletionCall,
+    ) -> BoxFuture<'a, Result<ItemStream, ApiError>> {
+        let _ = (cfg, target);
+        Box::pin(async move { Err(chat_only(&call.req.model)) })
+    }
 
     /// Embeddings.
     fn embeddings<'a>(
         &'a self,
-        model: &'a Model,
+        cfg: &'a ModelConfig,
+        target: &'a Self::Target,
         req: EmbeddingRequest,
         client_auth: Caller,
     ) -> BoxFuture<'a, Result<EmbeddingResponse, ApiError>> {
-        let _ = (model, client_auth);
+        let _ = (cfg, target, client_auth);
         Box::pin(async move {
             Err(
                 ApiError::invalid(format!("'{}' does not serve embeddings", req.model))
@@ -97,4 +159,13 @@ pub trait Provider: Send + Sync {
             )
         })
     }
+}
+
+/// The answer of a backend without legacy completions.
+pub fn chat_only(model: &str) -> ApiError {
+    ApiError::invalid(format!(
+        "'{model}' is a chat model: use /v1/chat/completions"
+    ))
+    .param("model")
+    .code("model_not_supported")
 }

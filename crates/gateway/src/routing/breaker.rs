@@ -5,9 +5,9 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::backend::Model;
 use crate::config::{RoutingConfig, Strategy};
-use crate::error::ApiError;
-use crate::state::Model;
+use crate::error::{ApiError, Retry};
 
 /// A breaker's state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -21,6 +21,18 @@ pub enum BreakerState {
     HalfOpen,
     /// Out of rotation by configuration or the admin API.
     Disabled,
+}
+
+impl BreakerState {
+    /// The state as the `gateway_breaker_state` gauge shows it.
+    pub fn gauge(self) -> i64 {
+        match self {
+            Self::Closed => 0,
+            Self::HalfOpen => 1,
+            Self::Open => 2,
+            Self::Disabled => 3,
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -96,7 +108,7 @@ pub struct HealthView {
 /// Routing state shared by every worker.
 #[derive(Debug)]
 pub struct Router {
-    alerts: Option<crate::alerts::Alerter>,
+    alerts: Option<crate::observe::alerts::Alerter>,
     cfg: RoutingConfig,
     health: Mutex<HashMap<String, Health>>,
     rng: Mutex<u64>,
@@ -124,13 +136,13 @@ impl Router {
 
     /// Sends breaker and failure-burst events to `alerts`.
     #[must_use]
-    pub fn with_alerts(mut self, alerts: Option<crate::alerts::Alerter>) -> Self {
+    pub fn with_alerts(mut self, alerts: Option<crate::observe::alerts::Alerter>) -> Self {
         self.alerts = alerts;
         self
     }
 
     /// The alert sender, if any.
-    pub fn alerts(&self) -> Option<crate::alerts::Alerter> {
+    pub fn alerts(&self) -> Option<crate::observe::alerts::Alerter> {
         self.alerts.clone()
     }
 
@@ -408,11 +420,14 @@ impl Router {
     /// transport failures and timeouts before the first byte, and the
     /// configured statuses.
     pub fn retryable(&self, e: &ApiError) -> bool {
-        matches!(e.label, "upstream_unreachable" | "upstream_timeout")
-            || self
+        match e.retry {
+            Retry::Always => true,
+            Retry::Never => false,
+            Retry::ByStatus => self
                 .cfg
                 .retry_on_status
-                .contains(&e.upstream_status.unwrap_or(e.status.as_u16()))
+                .contains(&e.upstream_status.unwrap_or(e.status.as_u16())),
+        }
     }
 }
 

@@ -11,9 +11,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use actix_web::http::StatusCode;
 use keyauth::{KeyAuth, KeyId, KeySet};
 
+use crate::backend::Model;
 use crate::config::{AuthConfig, ScopedKey};
 use crate::error::ApiError;
-use crate::state::Model;
 
 /// Verifications answered by a configured key (kept across reloads).
 static STATIC_HITS: AtomicU64 = AtomicU64::new(0);

@@ -12,7 +12,7 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::metrics::METRICS;
+use crate::observe::metrics::METRICS;
 
 /// Rows written per statement at most (18 parameters a row: 18,000 stays
 /// under SQLite's 32,766 and PostgreSQL's 65,535).

@@ -17,7 +17,12 @@ use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 
 use crate::error::ApiError;
-use crate::state::{Handle, Model};
+use futures_util::future::BoxFuture;
+
+use crate::backend::Model;
+use crate::observe::outcome::Outcome;
+use crate::routing::failover::{self, Rules};
+use crate::routing::state::Handle;
 
 /// How much of a multipart body is searched for the `model` field.
 const MODEL_SCAN_BYTES: usize = 64 * 1024;
@@ -103,7 +108,7 @@ fn pump(
     mut payload: web::Payload,
     first: Bytes,
     limit: usize,
-    deadline: crate::body::Deadline,
+    deadline: super::body::Deadline,
     late: Arc<std::sync::atomic::AtomicBool>,
 ) -> tokio::sync::mpsc::Receiver<Result<Bytes, std::io::Error>> {
     let (tx, rx) = tokio::sync::mpsc::channel(4);
@@ -147,16 +152,16 @@ fn pump(
 async fn take_body(
     req: &HttpRequest,
     mut payload: web::Payload,
-    state: &crate::state::AppState,
+    state: &crate::routing::state::AppState,
     multipart: bool,
     late: &Arc<std::sync::atomic::AtomicBool>,
 ) -> Result<(Body, Option<String>), ApiError> {
     let cfg = &state.config;
     let limit = cfg.max_passthrough_body_bytes;
-    if crate::body::declared_len(req).is_some_and(|n| n > limit) {
+    if super::body::declared_len(req).is_some_and(|n| n > limit) {
         return Err(ApiError::too_large(limit));
     }
-    let deadline = crate::body::Deadline::new(cfg);
+    let deadline = super::body::Deadline::new(cfg);
     let hold = cfg.passthrough_replay_bytes.min(limit);
     let mut prefix = BytesMut::new();
     loop {
@@ -191,14 +196,17 @@ async fn take_body(
     Ok((Body::Streamed(rx), model))
 }
 
-/// The pass-through handler.
+/// The pass-through handler: the key checked, the path guarded, the body
+/// held or streamed, then the upstreams that admit the model in order
+/// (several only when the body can be sent again).
 pub async fn passthrough(
     req: HttpRequest,
     payload: web::Payload,
     handle: web::Data<Handle>,
 ) -> Result<HttpResponse, ApiError> {
     let state = handle.state();
-    let key = crate::routes::authorize_request(&req, &state).await?;
+    let started = std::time::Instant::now();
+    let key = super::extract::authorize(&req, &state).await?;
     let path = req
         .path()
         .strip_prefix("/v1")
@@ -212,116 +220,110 @@ pub async fn passthrough(
         .unwrap_or("")
         .to_ascii_lowercase();
     let late = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let (body, from_body) = take_body(
-        &req,
-        payload,
-        &state,
-        ctype.starts_with("multipart/"),
-        &late,
-    )
-    .await?;
+    let multipart = ctype.starts_with("multipart/");
+    let (body, from_body) = take_body(&req, payload, &state, multipart, &late).await?;
     let model = from_body.unwrap_or_else(|| path.trim_start_matches('/').to_owned());
     let cands = state.upstream_candidates(&model);
-    let cands = if cands.is_empty() {
-        cands
-    } else {
-        state
-            .router
-            .order(state.access.permit(key.as_ref(), &model, cands)?)
-    };
     if cands.is_empty() {
-        return Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            "invalid_request_error",
-            "model_not_found",
-            format!(
-                "No upstream serves '{model}' for {} {}",
-                req.method(),
-                req.path()
-            ),
-        )
-        .param("model")
-        .code("model_not_found"));
+        return Err(ApiError::model_not_found(format!(
+            "No upstream serves '{model}' for {} {}",
+            req.method(),
+            req.path()
+        )));
     }
+    let cands = state
+        .router
+        .order(state.access.permit(key.as_ref(), &model, cands)?);
     let query = req.query_string();
     let target = if query.is_empty() {
         path
     } else {
         format!("{path}?{query}")
     };
-    let auth = crate::routes::client_auth(&req);
+    let caller = super::extract::client_auth(&req);
     let method = reqwest::Method::from_bytes(req.method().as_str().as_bytes())
         .map_err(|e| ApiError::invalid(e.to_string()))?;
-    let budget = state.router.config().max_attempts;
+    let headers: Vec<(String, Vec<u8>)> = req
+        .headers()
+        .iter()
+        .filter(|(n, _)| !DROP_REQUEST.contains(&n.as_str()))
+        .map(|(n, v)| (n.as_str().to_owned(), v.as_bytes().to_vec()))
+        .collect();
+    let held = matches!(body, Body::Held(_));
+    let retry_on = state.router.config().retry_on_status.clone();
     let mut body = Some(body);
-    let mut last = None;
-    let mut tried = 0;
-    for m in cands {
-        if tried >= budget {
-            break;
-        }
-        let key = m.key();
-        let Some(up) = m.upstream.as_ref() else {
-            continue;
-        };
-        if !state.router.admit(&key) {
-            continue;
-        }
-        tried += 1;
-        let mut r = up.request(method.clone(), &target, &auth)?;
-        for (name, value) in req.headers() {
-            if !DROP_REQUEST.contains(&name.as_str()) {
-                r = r.header(name.as_str(), value.as_bytes());
-            }
-        }
-        let r = match body.take() {
-            Some(Body::Held(b)) => {
-                body = Some(Body::Held(b.clone()));
-                r.body(b)
-            }
-            Some(Body::Streamed(rx)) => r.body(reqwest::Body::wrap_stream(
-                futures_util::stream::unfold(rx, |mut rx| async move {
-                    rx.recv().await.map(|item| (item, rx))
-                }),
-            )),
-            None => break,
-        };
-        let t0 = std::time::Instant::now();
-        let first = Duration::from_secs(up.cfg.timeouts.first_byte_secs);
-        let err = match tokio::time::timeout(first, r.send()).await {
-            Err(_) => ApiError::upstream(
-                StatusCode::GATEWAY_TIMEOUT,
-                "upstream_timeout",
-                format!(
-                    "Upstream '{key}' did not answer within {} s",
-                    first.as_secs()
-                ),
-            )
-            .code("upstream_timeout"),
-            Ok(Err(_)) if late.load(std::sync::atomic::Ordering::Relaxed) => {
-                state.router.release(&key);
-                return Err(ApiError::body_timeout());
-            }
-            Ok(Err(e)) => crate::openai::transport(up, &e),
-            Ok(Ok(resp)) => {
-                let status = resp.status().as_u16();
-                if state.router.config().retry_on_status.contains(&status)
-                    && matches!(body, Some(Body::Held(_)))
-                {
-                    crate::openai::error_from(up, resp, &auth).await
-                } else {
-                    state.router.success(&key, t0.elapsed());
-                    return Ok(respond(resp, &m, up, &auth).await);
+    let mut send =
+        |m: Arc<Model>, _more: bool| -> BoxFuture<'static, Result<reqwest::Response, ApiError>> {
+            let (method, target, caller, headers) = (
+                method.clone(),
+                target.clone(),
+                caller.clone(),
+                headers.clone(),
+            );
+            let (late, retry_on) = (Arc::clone(&late), retry_on.clone());
+            let body = match body.take() {
+                Some(Body::Held(b)) => {
+                    body = Some(Body::Held(b.clone()));
+                    Some(reqwest::Body::from(b))
                 }
-            }
+                Some(Body::Streamed(rx)) => Some(reqwest::Body::wrap_stream(
+                    futures_util::stream::unfold(rx, |mut rx| async move {
+                        rx.recv().await.map(|item| (item, rx))
+                    }),
+                )),
+                None => None,
+            };
+            Box::pin(async move {
+                let up = m.served_by().ok_or_else(|| {
+                    ApiError::internal("pass-through to a model without an upstream")
+                })?;
+                let body = body.ok_or_else(|| ApiError::internal("request body already sent"))?;
+                let mut r = up.request(method, &target, &caller)?;
+                for (name, value) in headers {
+                    r = r.header(name, value);
+                }
+                match r.body(body).send().await {
+                    Err(_) if late.load(std::sync::atomic::Ordering::Relaxed) => {
+                        Err(ApiError::body_timeout())
+                    }
+                    Err(e) => Err(crate::backend::openai::transport(up, &e)),
+                    Ok(resp) if held && retry_on.contains(&resp.status().as_u16()) => {
+                        Err(crate::backend::openai::error_from(up, resp, &caller).await)
+                    }
+                    Ok(resp) => Ok(resp),
+                }
+            })
         };
-        crate::routes::attempt_failed(&state, &key, &err);
-        last = Some(err);
-        if !matches!(body, Some(Body::Held(_))) {
-            break;
-        }
-    }
-    Err(crate::routes::exhausted(last, &model))
+    let rules = Rules {
+        // A body that was streamed cannot be sent again.
+        attempts: (!held).then_some(1),
+        first_byte: Some(|m, _| {
+            Duration::from_secs(
+                m.served_by()
+                    .map_or(120, |u| u.cfg.timeouts.first_byte_secs),
+            )
+        }),
+    };
+    let mut outcome = Outcome {
+        key_id: key.as_ref().map(|k| k.as_str().to_owned()),
+        started,
+        route: "passthrough",
+        request_id: super::extract::request_id(&req),
+        served: None,
+        upstream_time: None,
+        patch: super::extract::patch_of(&req),
+    };
+    let served = failover::run(&state, cands, &model, rules, &mut send)
+        .await
+        .inspect_err(|e| outcome.failed(&model, e))?;
+    let up = served
+        .model
+        .served_by()
+        .ok_or_else(|| ApiError::internal("pass-through to a model without an upstream"))?;
+    outcome.served = Some(super::respond::served_by_of(&served.model));
+    outcome.upstream_time = Some(served.took);
+    outcome.finish(served.value.status().as_u16(), None, false);
+    Ok(respond(served.value, &served.model, up, &caller).await)
 }
 
 /// Largest upstream error body scrubbed of keys before it is passed on.
@@ -334,8 +336,8 @@ const ERROR_BODY_MAX: usize = 64 * 1024;
 async fn respond(
     resp: reqwest::Response,
     m: &Arc<Model>,
-    up: &crate::openai::Upstream,
-    caller: &crate::provider::Caller,
+    up: &crate::backend::openai::Upstream,
+    caller: &crate::backend::Caller,
 ) -> HttpResponse {
     let status = StatusCode::from_u16(resp.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
     let mut out = HttpResponse::build(status);

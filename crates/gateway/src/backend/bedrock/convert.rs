@@ -1,0 +1,300 @@
+//! Bedrock's wire types (bedrock-converse, plain serde) to and from the
+//! SDK's types.
+
+use aws_sdk_bedrockruntime::types as sdk;
+use aws_smithy_types::{Blob, Document, Number};
+use bedrock_converse::wire::{self, BlockDelta, StreamEvent};
+use serde_json::Value;
+
+use crate::error::ApiError;
+
+pub(super) struct SdkRequest {
+    pub(super) messages: Vec<sdk::Message>,
+    pub(super) system: Option<Vec<sdk::SystemContentBlock>>,
+    pub(super) inference: Option<sdk::InferenceConfiguration>,
+    pub(super) tools: Option<sdk::ToolConfiguration>,
+    pub(super) extra: Option<Document>,
+}
+
+pub(super) fn build_err(e: aws_smithy_types::error::operation::BuildError) -> ApiError {
+    ApiError::internal(format!("could not build the Bedrock request: {e}"))
+}
+
+pub(super) fn to_sdk(r: wire::ConverseRequest) -> Result<SdkRequest, ApiError> {
+    let messages = r
+        .messages
+        .into_iter()
+        .map(|m| {
+            let content = m
+                .content
+                .into_iter()
+                .map(block_to_sdk)
+                .collect::<Result<Vec<_>, _>>()?;
+            sdk::Message::builder()
+                .role(match m.role {
+                    wire::Role::User => sdk::ConversationRole::User,
+                    wire::Role::Assistant => sdk::ConversationRole::Assistant,
+                })
+                .set_content(Some(content))
+                .build()
+                .map_err(build_err)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let system = (!r.system.is_empty()).then(|| {
+        r.system
+            .into_iter()
+            .map(|wire::SystemBlock::Text(t)| sdk::SystemContentBlock::Text(t))
+            .collect()
+    });
+    let inference = r.inference_config.map(|i| {
+        sdk::InferenceConfiguration::builder()
+            .set_max_tokens(i.max_tokens.map(|v| v.min(i32::MAX as u32) as i32))
+            .set_temperature(i.temperature.map(|v| v as f32))
+            .set_top_p(i.top_p.map(|v| v as f32))
+            .set_stop_sequences((!i.stop_sequences.is_empty()).then_some(i.stop_sequences))
+            .build()
+    });
+    let tools = match r.tool_config {
+        None => None,
+        Some(tc) => {
+            let tools = tc
+                .tools
+                .into_iter()
+                .map(|wire::Tool::ToolSpec(s)| {
+                    let wire::InputSchema::Json(schema) = s.input_schema;
+                    sdk::ToolSpecification::builder()
+                        .name(s.name)
+                        .set_description(s.description)
+                        .input_schema(sdk::ToolInputSchema::Json(to_document(schema)))
+                        .build()
+                        .map(sdk::Tool::ToolSpec)
+                        .map_err(build_err)
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let choice = match tc.tool_choice {
+                None => None,
+                Some(wire::ToolChoice::Auto(_)) => Some(sdk::ToolChoice::Auto(
+                    sdk::AutoToolChoice::builder().build(),
+                )),
+                Some(wire::ToolChoice::Any(_)) => {
+                    Some(sdk::ToolChoice::Any(sdk::AnyToolChoice::builder().build()))
+                }
+                Some(wire::ToolChoice::Tool(n)) => Some(sdk::ToolChoice::Tool(
+                    sdk::SpecificToolChoice::builder()
+                        .name(n.name)
+                        .build()
+                        .map_err(build_err)?,
+                )),
+            };
+            Some(
+                sdk::ToolConfiguration::builder()
+                    .set_tools(Some(tools))
+                    .set_tool_choice(choice)
+                    .build()
+                    .map_err(build_err)?,
+            )
+        }
+    };
+    Ok(SdkRequest {
+        messages,
+        system,
+        inference,
+        tools,
+        extra: r
+            .additional_model_request_fields
+            .map(|m| to_document(Value::Object(m))),
+    })
+}
+
+pub(super) fn image_to_sdk(i: wire::ImageBlock) -> Result<sdk::ImageBlock, ApiError> {
+    let wire::ImageSource::Bytes(bytes) = i.source;
+    sdk::ImageBlock::builder()
+        .format(sdk::ImageFormat::from(i.format.as_str()))
+        .source(sdk::ImageSource::Bytes(Blob::new(bytes)))
+        .build()
+        .map_err(build_err)
+}
+
+pub(super) fn block_to_sdk(b: wire::ContentBlock) -> Result<sdk::ContentBlock, ApiError> {
+    Ok(match b {
+        wire::ContentBlock::Text(t) => sdk::ContentBlock::Text(t),
+        wire::ContentBlock::Image(i) => sdk::ContentBlock::Image(image_to_sdk(i)?),
+        wire::ContentBlock::ToolUse(t) => sdk::ContentBlock::ToolUse(
+            sdk::ToolUseBlock::builder()
+                .tool_use_id(t.tool_use_id)
+                .name(t.name)
+                .input(to_document(t.input))
+                .build()
+                .map_err(build_err)?,
+        ),
+        wire::ContentBlock::ToolResult(r) => {
+            let content = r
+                .content
+                .into_iter()
+                .map(|c| {
+                    Ok(match c {
+                        wire::ToolResultContent::Text(t) => sdk::ToolResultContentBlock::Text(t),
+                        wire::ToolResultContent::Json(v) => {
+                            sdk::ToolResultContentBlock::Json(to_document(v))
+                        }
+                        wire::ToolResultContent::Image(i) => {
+                            sdk::ToolResultContentBlock::Image(image_to_sdk(i)?)
+                        }
+                    })
+                })
+                .collect::<Result<Vec<_>, ApiError>>()?;
+            sdk::ContentBlock::ToolResult(
+                sdk::ToolResultBlock::builder()
+                    .tool_use_id(r.tool_use_id)
+                    .set_content(Some(content))
+                    .set_status(r.status.map(|s| sdk::ToolResultStatus::from(s.as_str())))
+                    .build()
+                    .map_err(build_err)?,
+            )
+        }
+        wire::ContentBlock::ReasoningContent(wire::ReasoningContent::ReasoningText(t)) => {
+            sdk::ContentBlock::ReasoningContent(sdk::ReasoningContentBlock::ReasoningText(
+                sdk::ReasoningTextBlock::builder()
+                    .text(t.text)
+                    .set_signature(t.signature)
+                    .build()
+                    .map_err(build_err)?,
+            ))
+        }
+        wire::ContentBlock::ReasoningContent(wire::ReasoningContent::RedactedContent(b)) => {
+            sdk::ContentBlock::ReasoningContent(sdk::ReasoningContentBlock::RedactedContent(
+                Blob::new(b),
+            ))
+        }
+    })
+}
+
+pub(super) fn from_sdk_message(m: sdk::Message) -> wire::Message {
+    let content = m
+        .content
+        .into_iter()
+        .filter_map(|b| match b {
+            sdk::ContentBlock::Text(t) => Some(wire::ContentBlock::Text(t)),
+            sdk::ContentBlock::ToolUse(t) => Some(wire::ContentBlock::ToolUse(wire::ToolUse {
+                tool_use_id: t.tool_use_id,
+                name: t.name,
+                input: from_document(t.input),
+            })),
+            sdk::ContentBlock::ReasoningContent(sdk::ReasoningContentBlock::ReasoningText(t)) => {
+                Some(wire::ContentBlock::ReasoningContent(
+                    wire::ReasoningContent::ReasoningText(wire::ReasoningText {
+                        text: t.text,
+                        signature: t.signature,
+                    }),
+                ))
+            }
+            _ => None,
+        })
+        .collect();
+    wire::Message {
+        role: wire::Role::Assistant,
+        content,
+    }
+}
+
+pub(super) fn count(v: i32) -> u64 {
+    u64::try_from(v).unwrap_or(0)
+}
+
+pub(super) fn from_sdk_usage(u: &sdk::TokenUsage) -> wire::TokenUsage {
+    wire::TokenUsage {
+        input_tokens: count(u.input_tokens),
+        output_tokens: count(u.output_tokens),
+        total_tokens: count(u.total_tokens),
+        cache_read_input_tokens: u.cache_read_input_tokens.map(count),
+        cache_write_input_tokens: u.cache_write_input_tokens.map(count),
+    }
+}
+
+pub(super) fn index(i: i32) -> u32 {
+    u32::try_from(i).unwrap_or(0)
+}
+
+/// An SDK stream event as the library's event.
+pub(super) fn from_sdk_event(e: sdk::ConverseStreamOutput) -> StreamEvent {
+    use sdk::ConverseStreamOutput as O;
+    match e {
+        O::MessageStart(_) => StreamEvent::MessageStart {
+            role: wire::Role::Assistant,
+        },
+        O::ContentBlockStart(s) => StreamEvent::ContentBlockStart {
+            index: index(s.content_block_index),
+            tool_use: match s.start {
+                Some(sdk::ContentBlockStart::ToolUse(t)) => Some(wire::ToolUseStart {
+                    tool_use_id: t.tool_use_id,
+                    name: t.name,
+                }),
+                _ => None,
+            },
+        },
+        O::ContentBlockDelta(d) => StreamEvent::ContentBlockDelta {
+            index: index(d.content_block_index),
+            delta: match d.delta {
+                Some(sdk::ContentBlockDelta::Text(t)) => BlockDelta::Text(t),
+                Some(sdk::ContentBlockDelta::ToolUse(t)) => BlockDelta::ToolUseInput(t.input),
+                Some(sdk::ContentBlockDelta::ReasoningContent(r)) => match r {
+                    sdk::ReasoningContentBlockDelta::Text(t) => BlockDelta::ReasoningText(t),
+                    sdk::ReasoningContentBlockDelta::Signature(s) => {
+                        BlockDelta::ReasoningSignature(s)
+                    }
+                    sdk::ReasoningContentBlockDelta::RedactedContent(_) => {
+                        BlockDelta::ReasoningRedacted
+                    }
+                    _ => BlockDelta::Other,
+                },
+                _ => BlockDelta::Other,
+            },
+        },
+        O::ContentBlockStop(s) => StreamEvent::ContentBlockStop {
+            index: index(s.content_block_index),
+        },
+        O::MessageStop(s) => StreamEvent::MessageStop {
+            stop_reason: s.stop_reason.as_str().to_owned(),
+        },
+        O::Metadata(m) => StreamEvent::Metadata {
+            usage: m.usage.as_ref().map(from_sdk_usage),
+        },
+        other => StreamEvent::Unknown(format!("{other:?}")),
+    }
+}
+
+/// JSON to a Smithy document.
+pub fn to_document(v: Value) -> Document {
+    match v {
+        Value::Null => Document::Null,
+        Value::Bool(b) => Document::Bool(b),
+        Value::Number(n) => Document::Number(if let Some(u) = n.as_u64() {
+            Number::PosInt(u)
+        } else if let Some(i) = n.as_i64() {
+            Number::NegInt(i)
+        } else {
+            Number::Float(n.as_f64().unwrap_or(0.0))
+        }),
+        Value::String(s) => Document::String(s),
+        Value::Array(a) => Document::Array(a.into_iter().map(to_document).collect()),
+        Value::Object(o) => {
+            Document::Object(o.into_iter().map(|(k, v)| (k, to_document(v))).collect())
+        }
+    }
+}
+
+/// A Smithy document to JSON.
+pub fn from_document(d: Document) -> Value {
+    match d {
+        Document::Null => Value::Null,
+        Document::Bool(b) => Value::Bool(b),
+        Document::Number(Number::PosInt(u)) => Value::from(u),
+        Document::Number(Number::NegInt(i)) => Value::from(i),
+        Document::Number(Number::Float(f)) => Value::from(f),
+        Document::String(s) => Value::String(s),
+        Document::Array(a) => Value::Array(a.into_iter().map(from_document).collect()),
+        Document::Object(o) => {
+            Value::Object(o.into_iter().map(|(k, v)| (k, from_document(v))).collect())
+        }
+    }
+}

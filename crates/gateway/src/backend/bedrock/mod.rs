@@ -1,0 +1,337 @@
+//! The Bedrock backend: `Converse`, `ConverseStream` and `InvokeModel`
+//! through `aws-sdk-bedrockruntime`, the translation by `bedrock-converse`,
+//! model discovery through `aws-sdk-bedrock`, and remote images fetched under
+//! an SSRF guard.
+
+mod convert;
+mod discovery;
+pub mod images;
+
+use convert::{SdkRequest, from_sdk_event, from_sdk_message, from_sdk_usage, to_sdk};
+pub use convert::{from_document, to_document};
+pub use discovery::{Catalog, Discovered};
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use actix_web::http::StatusCode;
+use aws_sdk_bedrockruntime::Client;
+use aws_sdk_bedrockruntime::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_bedrockruntime::types as sdk;
+use aws_smithy_types::Blob;
+use bedrock_converse::embeddings;
+use bedrock_converse::wire;
+use bedrock_converse::{
+    RequestOptions, ResponseMeta, StreamConfig, StreamTranslator, exception_mapping,
+};
+use futures_util::FutureExt;
+use futures_util::future::BoxFuture;
+use openai_types::chat::ChatCompletion;
+use openai_types::embeddings::{EmbeddingRequest, EmbeddingResponse};
+
+use crate::backend::bedrock::images::ImageFetcher;
+use crate::backend::provider::{ChatCall, ItemStream, Provider};
+use crate::config::{BedrockConfig, ModelConfig};
+use crate::error::ApiError;
+
+/// Sets a translated request on either Converse builder (the two builders
+/// are distinct types with the same setters).
+macro_rules! converse_input {
+    ($builder:expr, $m:expr, $r:expr) => {{
+        let r: SdkRequest = $r;
+        $builder
+            .model_id($m.bedrock_model_id())
+            .set_messages(Some(r.messages))
+            .set_system(r.system)
+            .set_inference_config(r.inference)
+            .set_tool_config(r.tools)
+            .set_additional_model_request_fields(r.extra)
+    }};
+}
+
+/// The Bedrock runtime client with the gateway's settings.
+#[derive(Debug, Clone)]
+pub struct Bedrock {
+    client: Client,
+    request_timeout: Duration,
+    first_byte_timeout: Duration,
+    images: Option<ImageFetcher>,
+    max_images: usize,
+    default_max_tokens: Option<u32>,
+}
+
+impl Bedrock {
+    /// Wraps a client.
+    pub fn new(
+        client: Client,
+        cfg: &BedrockConfig,
+        request_timeout: Duration,
+        first_byte_timeout: Duration,
+    ) -> anyhow::Result<Self> {
+        Ok(Self {
+            client,
+            request_timeout,
+            first_byte_timeout,
+            images: if cfg.image_fetch.enabled {
+                Some(ImageFetcher::new(&cfg.image_fetch)?)
+            } else {
+                None
+            },
+            max_images: cfg.image_fetch.max_images,
+            default_max_tokens: cfg.default_max_tokens,
+        })
+    }
+
+    /// The same settings over another client (one per HTTP worker).
+    pub fn with_client(&self, client: Client) -> Self {
+        Self {
+            client,
+            ..self.clone()
+        }
+    }
+
+    /// Translates a chat request, fetching remote images first.
+    async fn converse_request(
+        &self,
+        m: &ModelConfig,
+        call: &ChatCall,
+    ) -> Result<wire::ConverseRequest, ApiError> {
+        let n = bedrock_converse::request::image_count(&call.req);
+        if n > self.max_images {
+            return Err(ApiError::invalid(format!(
+                "A request may carry at most {} images; this one has {n}",
+                self.max_images
+            ))
+            .param("messages")
+            .code("too_many_images"));
+        }
+        let urls = bedrock_converse::request::remote_image_urls(&call.req);
+        let images = match &self.images {
+            Some(f) if !urls.is_empty() => f.fetch_all(&urls).await?,
+            _ => HashMap::new(),
+        };
+        let opts = RequestOptions {
+            model_id: m.bedrock_model_id().to_owned(),
+            reasoning: m.reasoning_style,
+            default_max_tokens: self.default_max_tokens,
+        };
+        Ok(bedrock_converse::to_converse(&call.req, &opts, &images)?)
+    }
+
+    async fn chat(&self, m: &ModelConfig, call: ChatCall) -> Result<ChatCompletion, ApiError> {
+        let r = to_sdk(self.converse_request(m, &call).await?)?;
+        let req = converse_input!(self.client.converse(), m, r);
+        let out = tokio::time::timeout(self.request_timeout, req.send())
+            .await
+            .map_err(|_| timeout(self.request_timeout))?
+            .map_err(|e| map_sdk_error(&e))?;
+        let response = wire::ConverseResponse {
+            output: match out.output {
+                Some(sdk::ConverseOutput::Message(msg)) => {
+                    wire::ConverseOutput::Message(from_sdk_message(msg))
+                }
+                _ => {
+                    return Err(ApiError::upstream(
+                        StatusCode::BAD_GATEWAY,
+                        "bad_upstream_response",
+                        "Bedrock's Converse response held no message",
+                    )
+                    .code("bad_upstream_response"));
+                }
+            },
+            stop_reason: out.stop_reason.as_str().to_owned(),
+            usage: out.usage.as_ref().map(from_sdk_usage).unwrap_or_default(),
+            additional_model_response_fields: None,
+        };
+        Ok(bedrock_converse::to_chat_completion(
+            response,
+            ResponseMeta {
+                id: call.id,
+                model: call.req.model,
+                created: call.created,
+            },
+            m.reasoning_output,
+        ))
+    }
+
+    async fn chat_stream(&self, m: &ModelConfig, call: ChatCall) -> Result<ItemStream, ApiError> {
+        let r = to_sdk(self.converse_request(m, &call).await?)?;
+        let req = converse_input!(self.client.converse_stream(), m, r);
+        let out = tokio::time::timeout(self.first_byte_timeout, req.send())
+            .await
+            .map_err(|_| timeout(self.first_byte_timeout))?
+            .map_err(|e| map_sdk_error(&e))?;
+        let mut upstream = out.stream;
+        let mut t = StreamTranslator::new(StreamConfig {
+            id: call.id,
+            model: call.req.model,
+            created: call.created,
+            // Always: the route logs usage and drops the chunk unless asked.
+            include_usage: true,
+            reasoning: m.reasoning_output,
+            prompt_tokens_estimate: call.prompt_estimate,
+        });
+        Ok(Box::pin(async_stream::stream! {
+            loop {
+                let mut items = Vec::new();
+                match upstream.recv().await {
+                    Ok(Some(e)) => t.push_event(from_sdk_event(e), &mut items),
+                    Ok(None) => t.finish(&mut items),
+                    Err(e) => t.push_error(stream_error(&e), &mut items),
+                }
+                if !items.is_empty() {
+                    yield items;
+                }
+                if t.is_finished() {
+                    if let Some(e) = t.error() {
+                        tracing::warn!(error = %e, "Bedrock stream ended with an error");
+                    }
+                    break;
+                }
+            }
+        }))
+    }
+
+    async fn embeddings(
+        &self,
+        m: &ModelConfig,
+        req: EmbeddingRequest,
+    ) -> Result<EmbeddingResponse, ApiError> {
+        let family = m.embedding_family().ok_or_else(|| {
+            ApiError::invalid(format!(
+                "'{}' is not an embedding model; embeddings are served for Titan, Cohere and Nova embedding models",
+                req.model
+            ))
+            .param("model")
+            .code("model_not_supported")
+        })?;
+        let plan = embeddings::plan(&req, family)?;
+        let calls = plan.bodies.iter().map(|body| {
+            let call = self
+                .client
+                .invoke_model()
+                .model_id(m.bedrock_model_id())
+                .content_type("application/json")
+                .accept("application/json")
+                .body(Blob::new(body.clone()))
+                .send();
+            async move {
+                let out = tokio::time::timeout(self.request_timeout, call)
+                    .await
+                    .map_err(|_| timeout(self.request_timeout))?
+                    .map_err(|e| map_sdk_error(&e))?;
+                Ok::<_, ApiError>(embeddings::parse(family, out.body.as_ref())?)
+            }
+        });
+        let results = futures_util::future::try_join_all(calls).await?;
+        let mut vectors = Vec::new();
+        let mut tokens = Some(0u64);
+        for (v, t) in results {
+            vectors.extend(v);
+            tokens = tokens.zip(t).map(|(a, b)| a + b);
+        }
+        let format = req.encoding_format.unwrap_or_default();
+        Ok(embeddings::assemble(
+            req.model, vectors, tokens, &plan, format,
+        ))
+    }
+}
+
+impl Provider for Bedrock {
+    /// A Bedrock model is all configuration.
+    type Target = ();
+
+    fn chat<'a>(
+        &'a self,
+        cfg: &'a ModelConfig,
+        _: &'a (),
+        call: ChatCall,
+    ) -> BoxFuture<'a, Result<ChatCompletion, ApiError>> {
+        Bedrock::chat(self, cfg, call).boxed()
+    }
+
+    fn chat_stream<'a>(
+        &'a self,
+        cfg: &'a ModelConfig,
+        _: &'a (),
+        call: ChatCall,
+    ) -> BoxFuture<'a, Result<ItemStream, ApiError>> {
+        Bedrock::chat_stream(self, cfg, call).boxed()
+    }
+
+    fn embeddings<'a>(
+        &'a self,
+        cfg: &'a ModelConfig,
+        _: &'a (),
+        req: EmbeddingRequest,
+        _client_auth: crate::backend::provider::Caller,
+    ) -> BoxFuture<'a, Result<EmbeddingResponse, ApiError>> {
+        Bedrock::embeddings(self, cfg, req).boxed()
+    }
+}
+
+impl From<bedrock_converse::Error> for ApiError {
+    fn from(e: bedrock_converse::Error) -> Self {
+        let body = e.to_openai();
+        let h = e.http();
+        ApiError::from_upstream(
+            StatusCode::from_u16(h.status).unwrap_or(StatusCode::BAD_GATEWAY),
+            body,
+            h.code,
+        )
+    }
+}
+
+fn timeout(d: Duration) -> ApiError {
+    ApiError::upstream_timeout(format!("Bedrock did not answer within {} s", d.as_secs()))
+}
+
+/// Maps any Bedrock error: transport failures by kind, service exceptions by
+/// name (ValidationException 400, AccessDenied 403, ResourceNotFound 404,
+/// Throttling 429, ServiceUnavailable 503, ModelTimeout 504, …).
+fn map_sdk_error<E, R>(e: &SdkError<E, R>) -> ApiError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    if let Some(t) = crate::backend::aws::transport_error(e, "Bedrock") {
+        return t;
+    }
+    let name = e.code().unwrap_or("Unknown");
+    let message = e.message().unwrap_or("no message").to_owned();
+    ApiError::from(bedrock_converse::Error::Upstream {
+        name: name.to_owned(),
+        message: if exception_mapping(name).code == "upstream_error" {
+            format!("Bedrock error {name}: {message}")
+        } else {
+            message
+        },
+    })
+}
+
+/// A mid-stream failure: an exception event by name, else a transport error.
+fn stream_error<R: std::fmt::Debug>(
+    e: &SdkError<sdk::error::ConverseStreamOutputError, R>,
+) -> bedrock_converse::Error {
+    use sdk::error::ConverseStreamOutputError as E;
+    let named = |name: &str, message: Option<&str>| bedrock_converse::Error::Upstream {
+        name: name.to_owned(),
+        message: message.unwrap_or(name).to_owned(),
+    };
+    match e.as_service_error() {
+        Some(E::ThrottlingException(x)) => named("ThrottlingException", x.message()),
+        Some(E::ValidationException(x)) => named("ValidationException", x.message()),
+        Some(E::ServiceUnavailableException(x)) => {
+            named("ServiceUnavailableException", x.message())
+        }
+        Some(E::ModelStreamErrorException(x)) => named("ModelStreamErrorException", x.message()),
+        Some(E::InternalServerException(x)) => named("InternalServerException", x.message()),
+        Some(other) => named(other.code().unwrap_or("UnknownException"), other.message()),
+        None => {
+            tracing::warn!(error = %aws_sdk_bedrockruntime::error::DisplayErrorContext(e), "Bedrock stream failed");
+            bedrock_converse::Error::Truncated(
+                "the Bedrock stream failed; the gateway's log has the details".into(),
+            )
+        }
+    }
+}

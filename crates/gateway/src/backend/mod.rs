@@ -1,0 +1,238 @@
+//! The backends: SageMaker endpoints, Bedrock models and OpenAI-style
+//! upstreams behind one [`Provider`] interface. Only this module knows
+//! which backend serves a model: [`Model::target`] says, and [`Backends`]
+//! dispatches on it. Adding a backend is a folder, a [`Target`] variant and
+//! a config variant.
+
+pub mod aws;
+pub mod bedrock;
+pub mod openai;
+pub mod provider;
+pub mod sagemaker;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::future::BoxFuture;
+use openai_types::chat::ChatCompletion;
+use openai_types::completions::Completion;
+use openai_types::embeddings::{EmbeddingRequest, EmbeddingResponse};
+
+pub use provider::{Caller, ChatCall, CompletionCall, ItemStream, Provider, chat_only};
+
+use crate::backend::bedrock::Bedrock;
+use crate::backend::openai::{OpenAi, Upstream};
+use crate::backend::sagemaker::{Endpoint, SageMaker};
+use crate::config::{Backend, ModelConfig};
+use crate::error::ApiError;
+
+/// What serves a model.
+#[derive(Debug)]
+pub enum Target {
+    /// A SageMaker endpoint (with its chat template, for `tgi`/`lmi`).
+    SageMaker(Box<Endpoint>),
+    /// A Bedrock model, inference profile or ARN.
+    Bedrock,
+    /// An OpenAI-compatible upstream.
+    Upstream(Arc<Upstream>),
+}
+
+/// One served model.
+#[derive(Debug)]
+pub struct Model {
+    /// Its configuration (for an upstream: the name the client asked for).
+    pub cfg: ModelConfig,
+    /// `created` in `/v1/models`: when the gateway loaded it.
+    pub created: u64,
+    /// What serves it.
+    pub target: Target,
+}
+
+impl Model {
+    /// A configured SageMaker or Bedrock model; compiles its chat template
+    /// (the error names what is wrong with it).
+    pub fn configured(cfg: ModelConfig, created: u64) -> Result<Self, String> {
+        let target = match cfg.backend {
+            Backend::Sagemaker => Target::SageMaker(Box::new(Endpoint::new(&cfg)?)),
+            Backend::Bedrock => Target::Bedrock,
+            Backend::Openai => {
+                return Err("an OpenAI-kind model is served by [[upstreams]]".into());
+            }
+        };
+        Ok(Self {
+            cfg,
+            created,
+            target,
+        })
+    }
+
+    /// A model name as an upstream serves it.
+    pub fn upstream(name: &str, up: &Arc<Upstream>, created: u64) -> Self {
+        let mut cfg = ModelConfig::for_endpoint(name);
+        cfg.backend = Backend::Openai;
+        Self {
+            cfg,
+            created,
+            target: Target::Upstream(Arc::clone(up)),
+        }
+    }
+
+    /// A discovered Bedrock model, served by its id.
+    pub fn discovered(id: &str, created: u64) -> Self {
+        Self {
+            cfg: ModelConfig::for_bedrock(id),
+            created,
+            target: Target::Bedrock,
+        }
+    }
+
+    /// The names its own backend knows it by (an endpoint's name, a Bedrock
+    /// model id), besides its configured name.
+    pub fn native_id(&self) -> Option<&str> {
+        match &self.target {
+            Target::SageMaker(_) => Some(self.cfg.endpoint_name()),
+            Target::Bedrock => Some(self.cfg.bedrock_model_id()),
+            Target::Upstream(_) => None,
+        }
+    }
+
+    /// The upstream serving it, if it is an upstream's.
+    pub fn served_by(&self) -> Option<&Arc<Upstream>> {
+        match &self.target {
+            Target::Upstream(u) => Some(u),
+            _ => None,
+        }
+    }
+
+    /// Its name in the router: the upstream's name, or `models/<name>`.
+    pub fn key(&self) -> String {
+        match self.served_by() {
+            Some(u) => u.cfg.name.clone(),
+            None => format!("models/{}", self.cfg.name),
+        }
+    }
+
+    /// What the logs call its upstream: the endpoint, the Bedrock model id
+    /// or the upstream's name.
+    pub fn upstream_label(&self) -> String {
+        match &self.target {
+            Target::SageMaker(_) => self.cfg.endpoint_name().to_owned(),
+            Target::Bedrock => self.cfg.bedrock_model_id().to_owned(),
+            Target::Upstream(u) => u.cfg.name.clone(),
+        }
+    }
+
+    /// Its backend, for logs.
+    pub fn backend(&self) -> &'static str {
+        match &self.target {
+            Target::SageMaker(_) => "sagemaker",
+            Target::Bedrock => "bedrock",
+            Target::Upstream(_) => "openai",
+        }
+    }
+
+    /// Its name as a metric label: the configured name, or for an upstream
+    /// the allow-list pattern that admitted it (clients choose the names an
+    /// upstream sees; labels must stay few).
+    pub fn metric_name(&self) -> &str {
+        match self.served_by() {
+            Some(u) => u.cfg.admitting_pattern(&self.cfg.name),
+            None => &self.cfg.name,
+        }
+    }
+
+    /// Its priority among candidates (lower first).
+    pub fn priority(&self) -> i32 {
+        self.served_by()
+            .map_or(self.cfg.priority, |u| u.cfg.priority)
+    }
+
+    /// Its weight within a priority.
+    pub fn weight(&self) -> u32 {
+        self.served_by().map_or(self.cfg.weight, |u| u.cfg.weight)
+    }
+
+    /// How long a stream may take to send its first chunk.
+    pub fn stream_first_byte(&self, default: Duration) -> Duration {
+        self.served_by().map_or(default, |u| {
+            Duration::from_secs(u.cfg.timeouts.stream_first_byte_secs)
+        })
+    }
+}
+
+/// Every backend, as one worker holds them (its own AWS clients).
+#[derive(Debug, Clone)]
+pub struct Backends {
+    /// The SageMaker runtime.
+    pub sagemaker: SageMaker,
+    /// The Bedrock runtime.
+    pub bedrock: Bedrock,
+}
+
+/// Calls `$method` on the backend that serves `$m`.
+macro_rules! dispatch {
+    ($self:ident, $m:expr, $method:ident ( $($arg:expr),* )) => {
+        match &$m.target {
+            Target::SageMaker(e) => $self.sagemaker.$method(&$m.cfg, e, $($arg),*),
+            Target::Bedrock => $self.bedrock.$method(&$m.cfg, &(), $($arg),*),
+            Target::Upstream(u) => OpenAi.$method(&$m.cfg, u, $($arg),*),
+        }
+    };
+}
+
+impl Backends {
+    /// A whole chat completion.
+    pub fn chat<'a>(
+        &'a self,
+        m: &'a Model,
+        call: ChatCall,
+    ) -> BoxFuture<'a, Result<ChatCompletion, ApiError>> {
+        dispatch!(self, m, chat(call))
+    }
+
+    /// A streamed chat completion.
+    pub fn chat_stream<'a>(
+        &'a self,
+        m: &'a Model,
+        call: ChatCall,
+    ) -> BoxFuture<'a, Result<ItemStream, ApiError>> {
+        dispatch!(self, m, chat_stream(call))
+    }
+
+    /// Whether `m` serves legacy completions.
+    pub fn serves_completions(&self, m: &Model) -> bool {
+        match &m.target {
+            Target::SageMaker(_) => self.sagemaker.serves_completions(),
+            Target::Bedrock => self.bedrock.serves_completions(),
+            Target::Upstream(_) => OpenAi.serves_completions(),
+        }
+    }
+
+    /// A whole legacy completion.
+    pub fn completion<'a>(
+        &'a self,
+        m: &'a Model,
+        call: CompletionCall,
+    ) -> BoxFuture<'a, Result<Completion, ApiError>> {
+        dispatch!(self, m, completion(call))
+    }
+
+    /// A streamed legacy completion.
+    pub fn completion_stream<'a>(
+        &'a self,
+        m: &'a Model,
+        call: CompletionCall,
+    ) -> BoxFuture<'a, Result<ItemStream, ApiError>> {
+        dispatch!(self, m, completion_stream(call))
+    }
+
+    /// Embeddings.
+    pub fn embeddings<'a>(
+        &'a self,
+        m: &'a Model,
+        req: EmbeddingRequest,
+        caller: Caller,
+    ) -> BoxFuture<'a, Result<EmbeddingResponse, ApiError>> {
+        dispatch!(self, m, embeddings(req, caller))
+    }
+}

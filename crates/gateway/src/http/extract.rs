@@ -1,0 +1,187 @@
+//! What every request brings, extracted once: the key (checked), the
+//! caller, the request id, the body (under its limits and deadline, parsed)
+//! and the record the middleware opened.
+
+use std::time::Instant;
+
+use actix_web::http::header;
+use actix_web::{HttpMessage, HttpRequest, web};
+use openai_types::chat::ChatCompletionRequest;
+use openai_types::completions::CompletionRequest;
+use openai_types::embeddings::EmbeddingRequest;
+use serde::de::DeserializeOwned;
+
+use crate::backend::Caller;
+use crate::error::ApiError;
+use crate::observe::outcome::{Outcome, note};
+use crate::observe::records::RecPatch;
+use crate::routing::state::AppState;
+
+/// Checks the client's key: its id, `None` when authentication is off.
+pub async fn authorize(
+    req: &HttpRequest,
+    state: &AppState,
+) -> Result<Option<keyauth::KeyId>, ApiError> {
+    let h = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    state.access.verify_header(h).await
+}
+
+/// A JSON body as `T`: 400 with the path of a bad field.
+pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    if body.is_empty() {
+        return Err(ApiError::invalid(
+            "the request body is empty: send a JSON object",
+        ));
+    }
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let v: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if inner.is_syntax() || inner.is_eof() {
+            ApiError::invalid(format!(
+                "We could not parse the JSON body of your request: {inner}"
+            ))
+        } else {
+            let err = ApiError::invalid(format!("Invalid request: {inner}"));
+            if path == "." { err } else { err.param(path) }
+        }
+    })?;
+    de.end().map_err(|e| {
+        ApiError::invalid(format!(
+            "We could not parse the JSON body of your request: {e}"
+        ))
+    })?;
+    Ok(v)
+}
+
+/// A request's `model`, for its record.
+pub trait Named {
+    fn model_name(&self) -> &str;
+}
+
+impl Named for ChatCompletionRequest {
+    fn model_name(&self) -> &str {
+        &self.model
+    }
+}
+
+impl Named for CompletionRequest {
+    fn model_name(&self) -> &str {
+        &self.model
+    }
+}
+
+impl Named for EmbeddingRequest {
+    fn model_name(&self) -> &str {
+        &self.model
+    }
+}
+
+/// An accepted request: checked key, parsed body, its id and record.
+#[derive(Debug)]
+pub struct Accepted<T> {
+    /// When it arrived.
+    pub started: Instant,
+    /// The client key's id.
+    pub key: Option<keyauth::KeyId>,
+    /// The parsed body.
+    pub r: T,
+    /// The request id.
+    pub rid: String,
+    /// The request's record.
+    pub patch: Option<RecPatch>,
+    /// Who asked (for upstreams that forward the key).
+    pub caller: Caller,
+}
+
+impl<T> Accepted<T> {
+    /// The request's outcome, on `route`, before any candidate serves it.
+    pub fn outcome(&self, route: &'static str) -> Outcome {
+        Outcome {
+            key_id: self.key.as_ref().map(|k| k.as_str().to_owned()),
+            started: self.started,
+            route,
+            request_id: self.rid.clone(),
+            served: None,
+            upstream_time: None,
+            patch: self.patch.clone(),
+        }
+    }
+}
+
+/// The first steps of every inference route: the clock starts, the key is
+/// checked, the body is read within its limit and parsed, the record notes
+/// the key id and model (and the body, when the policy asks).
+pub async fn accept<T: DeserializeOwned + Named>(
+    req: &HttpRequest,
+    payload: web::Payload,
+    state: &AppState,
+) -> Result<Accepted<T>, ApiError> {
+    let started = Instant::now();
+    let key = authorize(req, state).await?;
+    let body = super::body::read(req, payload, state.config.max_body_bytes, &state.config).await?;
+    let patch = patch_of(req);
+    let rc = &state.config.records;
+    if let Some(p) = &patch
+        && rc.wants_body(
+            req.match_pattern().as_deref().unwrap_or(""),
+            key.as_ref().map(|k| k.as_str()),
+        )
+    {
+        let mut p = p.0.borrow_mut();
+        p.request_body = Some(crate::observe::records::redact_body(
+            &body,
+            rc.body_max_bytes,
+        ));
+        p.request_headers = Some(crate::observe::records::redact_headers(
+            req.headers()
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_bytes())),
+        ));
+    }
+    let r: T = parse(&body)?;
+    note(&patch, |p| {
+        p.key_id = key.as_ref().map(|k| k.as_str().to_owned());
+        p.model = Some(r.model_name().to_owned());
+    });
+    Ok(Accepted {
+        started,
+        key,
+        r,
+        rid: request_id(req),
+        patch,
+        caller: client_auth(req),
+    })
+}
+
+/// The request id the middleware assigned (from `x-request-id` or new).
+pub fn request_id(req: &HttpRequest) -> String {
+    req.extensions()
+        .get::<RequestId>()
+        .map(|r| r.0.clone())
+        .unwrap_or_default()
+}
+
+/// The request's record, if records are on.
+pub fn patch_of(req: &HttpRequest) -> Option<RecPatch> {
+    req.extensions().get::<RecPatch>().cloned()
+}
+
+/// A request's id, in its extensions.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+/// The client's `Authorization` header, for upstreams that forward it.
+pub fn client_auth(req: &HttpRequest) -> crate::backend::Caller {
+    crate::backend::Caller {
+        auth: req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
+        request_id: request_id(req),
+    }
+}

@@ -1,0 +1,231 @@
+//! The inference routes. Each adapts: accept (key, body), admit (the
+//! candidates this key may use, in order), fail over (`routing::failover`),
+//! respond (a whole answer, or the SSE response), with the outcome told
+//! once whatever happens.
+
+use std::sync::Arc;
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use futures_util::future::BoxFuture;
+use openai_types::Usage;
+use openai_types::chat::ChatCompletionRequest;
+use openai_types::completions::CompletionRequest;
+use openai_types::embeddings::EmbeddingRequest;
+use openai_types::stream::{OutputShape, SseWriter};
+
+use super::extract::{Accepted, accept};
+use super::respond::{json, served_by, served_by_of};
+use super::sse;
+use crate::backend::sagemaker::shape;
+use crate::backend::{ChatCall, CompletionCall, Model, chat_only};
+use crate::error::ApiError;
+use crate::ids::{new_id, now};
+use crate::observe::outcome::Outcome;
+use crate::routing::failover::{self, Opened, Rules, Served};
+use crate::routing::state::{AppState, Handle};
+
+/// `POST /v1/chat/completions`.
+pub(super) async fn chat(
+    req: HttpRequest,
+    payload: web::Payload,
+    handle: web::Data<Handle>,
+) -> Result<HttpResponse, ApiError> {
+    let state = handle.state();
+    let a = accept::<ChatCompletionRequest>(&req, payload, &state).await?;
+    shape::validate_chat(&a.r)?;
+    let cands = admit(&state, &a, state.candidates(&a.r.model)?)?;
+    let (id, created) = (new_id("chatcmpl"), now());
+    let (stream, include_usage) = (a.r.is_stream(), a.r.include_usage());
+    let writer = SseWriter::new(&id, &a.r.model, created, OutputShape::Chat);
+    let mut call = Reusable::new(ChatCall {
+        prompt_estimate: shape::estimate_prompt(&a.r),
+        req: a.r.clone(),
+        id,
+        created,
+        client_auth: a.caller.clone(),
+    });
+    let h = handle.clone();
+    if stream {
+        let mut open = |m: Arc<Model>, more: bool| -> BoxFuture<'static, _> {
+            let (h, call) = (h.clone(), call.take(more));
+            Box::pin(async move {
+                failover::first_batch(h.backends.chat_stream(&m, call?).await?).await
+            })
+        };
+        return streamed(&state, &a, "chat", cands, &mut open, writer, include_usage).await;
+    }
+    let mut ask = |m: Arc<Model>, more: bool| -> BoxFuture<'static, _> {
+        let (h, call) = (h.clone(), call.take(more));
+        Box::pin(async move { h.backends.chat(&m, call?).await })
+    };
+    let served = whole(&state, &a, "chat", cands, &mut ask).await?;
+    let usage = served.value.usage.clone();
+    Ok(answer(&a, "chat", &served, usage.as_ref()))
+}
+
+/// `POST /v1/completions` (legacy; SageMaker endpoints and upstreams).
+pub(super) async fn completions(
+    req: HttpRequest,
+    payload: web::Payload,
+    handle: web::Data<Handle>,
+) -> Result<HttpResponse, ApiError> {
+    let state = handle.state();
+    let a = accept::<CompletionRequest>(&req, payload, &state).await?;
+    let prompt = shape::validate_completion(&a.r)?;
+    let mut cands = state.candidates(&a.r.model)?;
+    cands.retain(|m| handle.backends.serves_completions(m));
+    if cands.is_empty() {
+        return Err(chat_only(&a.r.model));
+    }
+    let cands = admit(&state, &a, cands)?;
+    let (id, created) = (new_id("cmpl"), now());
+    let (stream, include_usage) = (a.r.is_stream(), a.r.include_usage());
+    let writer = SseWriter::new(&id, &a.r.model, created, OutputShape::Completion);
+    let mut call = Reusable::new(CompletionCall {
+        prompt_estimate: sm_stream::complete::estimate_tokens(&prompt),
+        req: a.r.clone(),
+        prompt,
+        id,
+        created,
+        client_auth: a.caller.clone(),
+    });
+    let h = handle.clone();
+    if stream {
+        let mut open = |m: Arc<Model>, more: bool| -> BoxFuture<'static, _> {
+            let (h, call) = (h.clone(), call.take(more));
+            Box::pin(async move {
+                failover::first_batch(h.backends.completion_stream(&m, call?).await?).await
+            })
+        };
+        return streamed(
+            &state,
+            &a,
+            "completions",
+            cands,
+            &mut open,
+            writer,
+            include_usage,
+        )
+        .await;
+    }
+    let mut ask = |m: Arc<Model>, more: bool| -> BoxFuture<'static, _> {
+        let (h, call) = (h.clone(), call.take(more));
+        Box::pin(async move { h.backends.completion(&m, call?).await })
+    };
+    let served = whole(&state, &a, "completions", cands, &mut ask).await?;
+    let usage = served.value.usage.clone();
+    Ok(answer(&a, "completions", &served, usage.as_ref()))
+}
+
+/// `POST /v1/embeddings`.
+pub(super) async fn embeddings(
+    req: HttpRequest,
+    payload: web::Payload,
+    handle: web::Data<Handle>,
+) -> Result<HttpResponse, ApiError> {
+    let state = handle.state();
+    let a = accept::<EmbeddingRequest>(&req, payload, &state).await?;
+    let cands = admit(&state, &a, state.candidates(&a.r.model)?)?;
+    let h = handle.clone();
+    let (r, caller) = (a.r.clone(), a.caller.clone());
+    let mut ask = |m: Arc<Model>, _more: bool| -> BoxFuture<'static, _> {
+        let (h, r, caller) = (h.clone(), r.clone(), caller.clone());
+        Box::pin(async move { h.backends.embeddings(&m, r, caller).await })
+    };
+    let served = whole(&state, &a, "embeddings", cands, &mut ask).await?;
+    let usage = Usage::new(served.value.usage.prompt_tokens, 0);
+    Ok(answer(&a, "embeddings", &served, Some(&usage)))
+}
+
+/// The admission hook: the candidates this key may use, in the order to
+/// try them. Scopes are checked here; quotas and rate limits will be.
+fn admit<T>(
+    state: &AppState,
+    a: &Accepted<T>,
+    cands: Vec<Arc<Model>>,
+) -> Result<Vec<Arc<Model>>, ApiError>
+where
+    T: super::extract::Named,
+{
+    let allowed = state
+        .access
+        .permit(a.key.as_ref(), a.r.model_name(), cands)?;
+    Ok(state.router.order(allowed))
+}
+
+/// A request that is sent whole to one candidate at a time: kept while
+/// another may follow, moved into the last attempt.
+struct Reusable<C>(Option<C>);
+
+impl<C: Clone> Reusable<C> {
+    fn new(c: C) -> Self {
+        Self(Some(c))
+    }
+
+    fn take(&mut self, more: bool) -> Result<C, ApiError> {
+        if more { self.0.clone() } else { self.0.take() }
+            .ok_or_else(|| ApiError::internal("request already sent"))
+    }
+}
+
+/// A whole answer through failover; a failure's outcome told.
+async fn whole<T, A>(
+    state: &AppState,
+    a: &Accepted<A>,
+    route: &'static str,
+    cands: Vec<Arc<Model>>,
+    ask: &mut failover::Attempt<'_, T>,
+) -> Result<Served<T>, ApiError>
+where
+    A: super::extract::Named,
+{
+    failover::run(state, cands, a.r.model_name(), Rules::default(), ask)
+        .await
+        .inspect_err(|e| a.outcome(route).failed(a.r.model_name(), e))
+}
+
+/// A whole answer: its outcome told, written with its `Content-Length`,
+/// naming the candidate that served it.
+fn answer<T: serde::Serialize, A>(
+    a: &Accepted<A>,
+    route: &'static str,
+    served: &Served<T>,
+    usage: Option<&Usage>,
+) -> HttpResponse {
+    let mut outcome = a.outcome(route);
+    outcome.served = Some(served_by_of(&served.model));
+    outcome.upstream_time = Some(served.took);
+    outcome.finish(200, usage, false);
+    let mut resp = json(&served.value);
+    served_by(&mut resp, &served.model);
+    resp
+}
+
+/// A stream through failover (the first batch in hand before anything is
+/// sent), then the SSE response.
+async fn streamed<A>(
+    state: &AppState,
+    a: &Accepted<A>,
+    route: &'static str,
+    cands: Vec<Arc<Model>>,
+    open: &mut failover::Attempt<'_, Opened>,
+    writer: SseWriter,
+    include_usage: bool,
+) -> Result<HttpResponse, ApiError>
+where
+    A: super::extract::Named,
+{
+    let rules = Rules {
+        first_byte: Some(failover::stream_first_byte),
+        ..Rules::default()
+    };
+    let served = failover::run(state, cands, a.r.model_name(), rules, open)
+        .await
+        .inspect_err(|e| a.outcome(route).failed(a.r.model_name(), e))?;
+    let mut outcome: Outcome = a.outcome(route);
+    outcome.served = Some(served_by_of(&served.model));
+    outcome.first_token(served.took);
+    let mut resp = sse::response(state, outcome, served.value, writer, include_usage);
+    served_by(&mut resp, &served.model);
+    Ok(resp)
+}

@@ -1,0 +1,57 @@
+//! The HTTP layer: the route table, request extraction, handlers that
+//! adapt (accept, admit, fail over, respond), the SSE response, pass-through
+//! and the connection type. It holds no retry loop and no backend dispatch:
+//! those are `routing` and `backend`.
+
+pub mod body;
+pub mod conn;
+pub mod extract;
+mod handlers;
+mod info;
+pub mod passthrough;
+pub mod respond;
+pub mod sse;
+
+use actix_web::{HttpRequest, HttpResponse, web};
+
+use crate::error::ApiError;
+use crate::routing::state::Handle;
+use handlers::{chat, completions, embeddings};
+use info::{admin_list, admin_set, get_model, health, list_models, metrics_route, ping};
+
+/// Registers every route.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/ping", web::get().to(ping))
+        .route("/health", web::get().to(health))
+        .route("/v1/models", web::get().to(list_models))
+        .route("/v1/models/{id:.*}", web::get().to(get_model))
+        .route("/v1/chat/completions", web::post().to(chat))
+        .route("/v1/completions", web::post().to(completions))
+        .route("/v1/embeddings", web::post().to(embeddings))
+        .route("/metrics", web::get().to(metrics_route))
+        .route("/v1/metrics", web::get().to(metrics_route))
+        .route("/admin/upstreams", web::get().to(admin_list))
+        .route(
+            "/admin/upstreams/{action:(disable|enable)}/{name:.*}",
+            web::post().to(admin_set),
+        );
+}
+
+/// Any other route: an OpenAI-shaped 404.
+pub async fn not_found(req: HttpRequest) -> HttpResponse {
+    actix_web::ResponseError::error_response(&ApiError::no_route(req.method().as_str(), req.path()))
+}
+
+/// Any route not served here: `/v1/*` passes through to OpenAI-style
+/// upstreams when there are any; everything else is an OpenAI-shaped 404.
+pub async fn fallback(
+    req: HttpRequest,
+    payload: web::Payload,
+    handle: web::Data<Handle>,
+) -> Result<HttpResponse, ApiError> {
+    let state = handle.state();
+    if req.path().starts_with("/v1/") && !state.upstreams.is_empty() {
+        return crate::http::passthrough::passthrough(req, payload, handle).await;
+    }
+    Ok(not_found(req).await)
+}

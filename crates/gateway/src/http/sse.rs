@@ -1,0 +1,122 @@
+//! The SSE response: a provider's items written as server-sent events,
+//! each batch in one write, the stream's idle timeout, usage forwarded only
+//! when asked, and the outcome told when it ends or the client leaves.
+
+use std::sync::Arc;
+
+use actix_web::HttpResponse;
+use actix_web::http::header;
+use bytes::{Bytes, BytesMut};
+use futures_util::StreamExt;
+use openai_types::stream::{SseWriter, StreamItem};
+
+use crate::observe::metrics::METRICS;
+use crate::observe::outcome::{Outcome, note};
+use crate::routing::failover::Opened;
+use crate::routing::state::AppState;
+
+/// Streams a provider's items as SSE: each batch written and flushed as it
+/// comes, a stream silent for `stream_idle_timeout_secs` ended with an error
+/// event, the usage chunk forwarded only when the client asked for it.
+///
+/// The only idle timer of a stream is here. The response starts with the
+/// opened stream's first batch, which failover already holds.
+pub fn response(
+    state: &AppState,
+    outcome: Outcome,
+    opened: Opened,
+    writer: SseWriter,
+    include_usage: bool,
+) -> HttpResponse {
+    let Opened { first, rest } = opened;
+    let mut items = Box::pin(futures_util::stream::once(async move { first }).chain(rest));
+    let idle = std::time::Duration::from_secs(state.config.stream_idle_timeout_secs);
+    let redactor = Arc::clone(&state.redactor);
+    METRICS.active_streams.inc();
+    let mut guard = StreamGuard {
+        outcome,
+        done: false,
+        sent: sm_stream::complete::TokenCounter::default(),
+    };
+    let s = async_stream::stream! {
+        let mut out = BytesMut::new();
+        let mut usage = None;
+        loop {
+            let mut batch = match tokio::time::timeout(idle, items.next()).await {
+                Ok(Some(b)) => b,
+                Ok(None) => vec![StreamItem::Error(
+                    openai_types::ErrorResponse::new("the upstream stream ended without a result", "server_error")
+                        .with_code("upstream_truncated"),
+                )],
+                Err(_) => vec![StreamItem::Error(
+                    openai_types::ErrorResponse::new(
+                        format!("the model sent nothing for {} s", idle.as_secs()),
+                        "server_error",
+                    )
+                    .with_code("upstream_idle_timeout"),
+                )],
+            };
+            let mut last = false;
+            for item in &mut batch {
+                match item {
+                    StreamItem::Usage(u) => {
+                        usage = Some(u.clone());
+                        if !include_usage {
+                            continue;
+                        }
+                    }
+                    StreamItem::Done => last = true,
+                    StreamItem::Error(e) => {
+                        last = true;
+                        // The upstream's words: no key of ours goes out in them.
+                        if let std::borrow::Cow::Owned(clean) = redactor.scrub(&e.error.message, None) {
+                            e.error.message = clean;
+                        }
+                        let kind = e.error.code.clone().unwrap_or_else(|| "stream_error".into());
+                        note(&guard.outcome.patch, |p| p.error = Some(kind));
+                    }
+                    StreamItem::Choice(c) => {
+                        for t in [&c.delta.content, &c.delta.reasoning_content].into_iter().flatten() {
+                            guard.sent.add(t);
+                        }
+                    }
+                }
+                writer.write(item, &mut out);
+                if last {
+                    break;
+                }
+            }
+            if !out.is_empty() {
+                yield Ok::<Bytes, actix_web::Error>(out.split().freeze());
+            }
+            if last {
+                guard.done = true;
+                guard.outcome.finish(200, usage.as_ref(), true);
+                break;
+            }
+        }
+    };
+    HttpResponse::Ok()
+        .content_type("text/event-stream")
+        .insert_header((header::CACHE_CONTROL, "no-cache"))
+        .insert_header(("x-accel-buffering", "no"))
+        .streaming(s)
+}
+
+/// Tells a stream's outcome if the client left before it ended (dropping
+/// the generator drops the upstream stream, which closes its connection).
+struct StreamGuard {
+    outcome: Outcome,
+    done: bool,
+    /// Tokens sent, estimated, for an interrupted stream's record.
+    sent: sm_stream::complete::TokenCounter,
+}
+
+impl Drop for StreamGuard {
+    fn drop(&mut self) {
+        METRICS.active_streams.dec();
+        if !self.done {
+            self.outcome.interrupted(self.sent.tokens());
+        }
+    }
+}

@@ -1,0 +1,185 @@
+//! The outcome of every API request, the one place it is told: the request
+//! metrics, the request record and the log line, from one value. Usage will
+//! be settled here too (quotas), so every path ends here: whole answers,
+//! streams that end or are left, failures, pass-through.
+
+use std::time::{Duration, Instant};
+
+use openai_types::Usage;
+
+use crate::observe::metrics::{self, METRICS};
+use crate::observe::records::{RecPatch, Record};
+
+/// Who served a request, as the outcome tells it (plain names: this layer
+/// knows no backend types).
+#[derive(Debug, Clone, Default)]
+pub struct ServedBy {
+    /// The model name the client asked for, as configured.
+    pub model: String,
+    /// The model as a metric label (bounded: configured names and
+    /// allow-list patterns).
+    pub metric_model: String,
+    /// The candidate: an upstream's name or `models/<name>`.
+    pub candidate: String,
+    /// `sagemaker`, `bedrock` or `openai`.
+    pub backend: &'static str,
+    /// The endpoint, Bedrock model id or upstream name.
+    pub upstream: String,
+}
+
+/// A request on its way to its outcome. Never holds a key or a prompt.
+#[derive(Debug)]
+pub struct Outcome {
+    /// The client key's id.
+    pub key_id: Option<String>,
+    /// When the request arrived.
+    pub started: Instant,
+    /// `chat`, `completions`, `embeddings`, `passthrough`.
+    pub route: &'static str,
+    /// The request id.
+    pub request_id: String,
+    /// Who served it (unset until a candidate was committed).
+    pub served: Option<ServedBy>,
+    /// How long the serving upstream call took (whole answers).
+    pub upstream_time: Option<Duration>,
+    /// The request's record, filled here.
+    pub patch: Option<RecPatch>,
+}
+
+/// Fills a request's record, if records are on.
+pub fn note(patch: &Option<RecPatch>, f: impl FnOnce(&mut Record)) {
+    if let Some(p) = patch {
+        f(&mut p.0.borrow_mut());
+    }
+}
+
+impl Outcome {
+    /// The request ended with `status` (for a stream: it ended, done or
+    /// with an error event), with `usage` where known.
+    pub fn finish(&self, status: u16, usage: Option<&Usage>, stream: bool) {
+        let m = &*METRICS;
+        let total = self.started.elapsed();
+        let stream_label = if stream { "true" } else { "false" };
+        m.duration
+            .with_label_values(&[self.route, stream_label])
+            .observe(total.as_secs_f64());
+        let Some(s) = &self.served else {
+            return;
+        };
+        m.requests
+            .with_label_values(&[
+                self.route,
+                s.metric_model.as_str(),
+                s.candidate.as_str(),
+                metrics::class(status),
+            ])
+            .inc();
+        if !stream && status < 400 {
+            m.ttft
+                .with_label_values(&[self.route, stream_label])
+                .observe(total.as_secs_f64());
+            if let Some(u) = self.upstream_time {
+                m.added
+                    .with_label_values(&[self.route])
+                    .observe(total.saturating_sub(u).as_secs_f64());
+            }
+        }
+        if let Some(u) = usage {
+            m.tokens
+                .with_label_values(&[s.metric_model.as_str(), "prompt"])
+                .inc_by(u.prompt_tokens);
+            m.tokens
+                .with_label_values(&[s.metric_model.as_str(), "completion"])
+                .inc_by(u.completion_tokens);
+        }
+        note(&self.patch, |p| {
+            p.key_id.clone_from(&self.key_id);
+            p.model = Some(s.model.clone());
+            p.upstream = Some(s.candidate.clone());
+            p.stream = stream;
+            if let Some(u) = usage {
+                p.prompt_tokens = i64::try_from(u.prompt_tokens).ok();
+                p.completion_tokens = i64::try_from(u.completion_tokens).ok();
+                p.tokens_estimated = u.estimated;
+            }
+            if !stream && status < 400 {
+                p.ttft_ms = i64::try_from(total.as_millis()).ok();
+            }
+        });
+        tracing::info!(
+            request_id = %self.request_id,
+            route = self.route,
+            model = %s.model,
+            backend = s.backend,
+            upstream = %s.upstream,
+            key_id = self.key_id.as_deref().unwrap_or("-"),
+            status,
+            stream,
+            duration_ms = total.as_millis() as u64,
+            prompt_tokens = usage.map(|u| u.prompt_tokens),
+            completion_tokens = usage.map(|u| u.completion_tokens),
+            "request"
+        );
+    }
+
+    /// A stream's first content is in hand (`attempt`: how long the serving
+    /// attempt took to get it): time to first token, the gateway's added
+    /// latency before that attempt, and the record's stream fields.
+    pub fn first_token(&self, attempt: Duration) {
+        let m = &*METRICS;
+        let ttft = self.started.elapsed();
+        m.ttft
+            .with_label_values(&[self.route, "true"])
+            .observe(ttft.as_secs_f64());
+        m.added
+            .with_label_values(&[self.route])
+            .observe(ttft.saturating_sub(attempt).as_secs_f64());
+        let candidate = self.served.as_ref().map(|s| s.candidate.clone());
+        note(&self.patch, |p| {
+            p.stream = true;
+            p.upstream = candidate;
+            p.ttft_ms = i64::try_from(ttft.as_millis()).ok();
+        });
+    }
+
+    /// The request failed before any candidate was committed (every one
+    /// failed, or none was allowed).
+    pub fn failed(&self, model: &str, e: &crate::error::ApiError) {
+        METRICS
+            .duration
+            .with_label_values(&[self.route, "false"])
+            .observe(self.started.elapsed().as_secs_f64());
+        tracing::info!(
+            request_id = %self.request_id,
+            route = self.route,
+            model = %model,
+            status = e.status.as_u16(),
+            error = e.label,
+            "request failed"
+        );
+    }
+
+    /// A stream the client left before it ended: recorded as interrupted,
+    /// with the tokens it was sent (estimated).
+    pub fn interrupted(&self, sent_tokens: u64) {
+        let sent = i64::try_from(sent_tokens).unwrap_or(i64::MAX);
+        note(&self.patch, |p| {
+            p.stream = true;
+            if let Some(s) = &self.served {
+                p.model = Some(s.model.clone());
+                p.upstream = Some(s.candidate.clone());
+            }
+            p.completion_tokens = Some(sent);
+            p.tokens_estimated = true;
+            p.interrupted = true;
+            p.error = Some("client_disconnected".into());
+        });
+        tracing::info!(
+            request_id = %self.request_id,
+            route = self.route,
+            model = self.served.as_ref().map_or("-", |s| s.model.as_str()),
+            duration_ms = self.started.elapsed().as_millis() as u64,
+            "client disconnected mid-stream; upstream stream dropped"
+        );
+    }
+}

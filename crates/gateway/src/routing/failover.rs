@@ -1,0 +1,164 @@
+//! The one attempt loop, for whole answers, streams and pass-through alike:
+//! candidates in order, each at most once, within the retry budget, skipped
+//! while their breaker is open; moved past on an error the router calls
+//! retryable, stopped at any other. It owns the first-byte timeout of a
+//! stream and returns what the winning attempt produced (an answer, an
+//! opened stream, an upstream response), never an HTTP response.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix_web::http::StatusCode;
+use futures_util::StreamExt;
+use futures_util::future::BoxFuture;
+use openai_types::stream::StreamItem;
+
+use crate::backend::{ItemStream, Model};
+use crate::error::ApiError;
+use crate::observe::metrics::METRICS;
+use crate::routing::state::AppState;
+
+/// What an attempt produced, and who produced it.
+#[derive(Debug)]
+pub struct Served<T> {
+    /// The attempt's result.
+    pub value: T,
+    /// The candidate that served.
+    pub model: Arc<Model>,
+    /// How long its attempt took (for a stream: to its first batch).
+    pub took: Duration,
+}
+
+/// A stream opened on a candidate: its first batch in hand (so nothing was
+/// sent to the client before the candidate was committed), the rest to come.
+pub struct Opened {
+    /// The first batch of items.
+    pub first: Vec<StreamItem>,
+    /// The rest.
+    pub rest: ItemStream,
+}
+
+impl std::fmt::Debug for Opened {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Opened")
+            .field("first", &self.first.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// An attempt on one candidate (`more`: another may follow, so the request
+/// must be kept).
+pub type Attempt<'s, T> =
+    dyn FnMut(Arc<Model>, bool) -> BoxFuture<'static, Result<T, ApiError>> + Send + 's;
+
+/// How the loop runs.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Rules {
+    /// Attempts at most (default: the routing budget). A request whose body
+    /// cannot be replayed gets one.
+    pub attempts: Option<usize>,
+    /// Each attempt's deadline, per candidate (streams: the first batch).
+    pub first_byte: Option<fn(&Model, &AppState) -> Duration>,
+}
+
+/// A stream's first-byte deadline: the upstream's own, else the gateway's.
+pub fn stream_first_byte(m: &Model, state: &AppState) -> Duration {
+    m.stream_first_byte(Duration::from_secs(state.config.first_byte_timeout_secs))
+}
+
+/// Tries `cands` in order under `rules`.
+pub async fn run<T>(
+    state: &AppState,
+    cands: Vec<Arc<Model>>,
+    model_name: &str,
+    rules: Rules,
+    attempt: &mut Attempt<'_, T>,
+) -> Result<Served<T>, ApiError> {
+    let budget = rules
+        .attempts
+        .unwrap_or(state.router.config().max_attempts)
+        .min(state.router.config().max_attempts);
+    let n = cands.len();
+    let mut tried = 0;
+    let mut last = None;
+    for (i, m) in cands.into_iter().enumerate() {
+        if tried >= budget {
+            break;
+        }
+        let key = m.key();
+        if !state.router.admit(&key) {
+            continue;
+        }
+        tried += 1;
+        let more = i + 1 < n && tried < budget;
+        let t0 = Instant::now();
+        let fut = attempt(Arc::clone(&m), more);
+        let result = match rules.first_byte.map(|f| f(&m, state)) {
+            Some(limit) => tokio::time::timeout(limit, fut)
+                .await
+                .unwrap_or_else(|_| Err(ApiError::first_byte_timeout(&key, limit))),
+            None => fut.await,
+        };
+        match result {
+            Ok(value) => {
+                let took = t0.elapsed();
+                state.router.success(&key, took);
+                return Ok(Served {
+                    value,
+                    model: m,
+                    took,
+                });
+            }
+            Err(e) if state.router.retryable(&e) => {
+                attempt_failed(state, &key, &e);
+                last = Some(e);
+            }
+            Err(e) => {
+                state.router.release(&key);
+                return Err(e);
+            }
+        }
+    }
+    Err(exhausted(last, model_name))
+}
+
+/// Opens a stream and waits for its first batch: a stream that fails before
+/// it sends anything is a failed attempt (the next candidate gets the
+/// request), one that sends anything is committed.
+pub async fn first_batch(mut items: ItemStream) -> Result<Opened, ApiError> {
+    match items.next().await {
+        Some(batch) if !matches!(batch.first(), Some(StreamItem::Error(_))) => Ok(Opened {
+            first: batch,
+            rest: items,
+        }),
+        other => {
+            let message = match other.as_deref() {
+                Some([StreamItem::Error(e), ..]) => e.error.message.clone(),
+                _ => "the stream ended before its first chunk".into(),
+            };
+            Err(
+                ApiError::upstream(StatusCode::BAD_GATEWAY, "upstream_error", message)
+                    .code("upstream_error"),
+            )
+        }
+    }
+}
+
+/// A candidate failed before the client had a byte: logged, counted, and
+/// reported to its breaker (its text scrubbed of keys); the caller moves on.
+pub fn attempt_failed(state: &AppState, key: &str, e: &ApiError) {
+    tracing::warn!(upstream = %key, status = e.status.as_u16(), error = e.label, "attempt failed before the first byte; trying the next candidate");
+    METRICS
+        .upstream_errors
+        .with_label_values(&[key, e.label])
+        .inc();
+    METRICS.failovers.with_label_values(&[key]).inc();
+    state
+        .router
+        .failure(key, &state.redactor.scrub(&e.body.error.message, None));
+}
+
+/// The answer when no candidate could serve.
+pub fn exhausted(last: Option<ApiError>, model: &str) -> ApiError {
+    last.unwrap_or_else(|| ApiError::no_upstream(model))
+}

@@ -1,0 +1,8 @@
+//! Who may call, which candidates serve a model, in which order, and how
+//! failures move a request on: the registry and state, client access, the
+//! breakers.
+
+pub mod access;
+pub mod breaker;
+pub mod failover;
+pub mod state;
