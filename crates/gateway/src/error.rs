@@ -221,14 +221,16 @@ impl ApiError {
         .code("model_not_found")
     }
 
-    /// 500 for our own faults.
+    /// 500 for our own faults: another candidate would meet the same one.
     pub fn internal(message: impl Into<String>) -> Self {
-        Self::new(
+        let mut e = Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "server_error",
             "internal",
             message,
-        )
+        );
+        e.retry = Retry::Never;
+        e
     }
 }
 

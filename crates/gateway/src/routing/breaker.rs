@@ -3,7 +3,10 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use keyauth::{Clock, TokioClock};
+use tokio::time::Instant;
 
 use crate::backend::Model;
 use crate::config::{RoutingConfig, Strategy};
@@ -109,6 +112,7 @@ pub struct HealthView {
 #[derive(Debug)]
 pub struct Router {
     alerts: Option<crate::observe::alerts::Alerter>,
+    clock: Arc<dyn Clock>,
     cfg: RoutingConfig,
     health: Mutex<HashMap<String, Health>>,
     rng: Mutex<u64>,
@@ -128,6 +132,7 @@ impl Router {
             | 1;
         Self {
             alerts: None,
+            clock: Arc::new(TokioClock),
             cfg,
             health: Mutex::new(health),
             rng: Mutex::new(seed),
@@ -138,6 +143,13 @@ impl Router {
     #[must_use]
     pub fn with_alerts(mut self, alerts: Option<crate::observe::alerts::Alerter>) -> Self {
         self.alerts = alerts;
+        self
+    }
+
+    /// Reads time from `clock` (tests drive it by hand).
+    #[must_use]
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
         self
     }
 
@@ -216,7 +228,7 @@ impl Router {
         // Open breakers still cooling down go last; one whose cool-down has
         // passed keeps its place, so its half-open probe happens.
         let h = self.lock();
-        let now = Instant::now();
+        let now = self.clock.now();
         cands.sort_by_key(|m| {
             h.get(&m.key()).is_some_and(|x| {
                 x.state == BreakerState::Open && x.open_until.is_none_or(|t| now < t)
@@ -238,7 +250,7 @@ impl Router {
             BreakerState::Disabled => false,
             BreakerState::HalfOpen => !std::mem::replace(&mut x.probing, true),
             BreakerState::Open => {
-                if x.open_until.is_some_and(|t| Instant::now() >= t) {
+                if x.open_until.is_some_and(|t| self.clock.now() >= t) {
                     x.state = BreakerState::HalfOpen;
                     x.probing = true;
                     true
@@ -327,7 +339,7 @@ impl Router {
             }
             x.state = BreakerState::Open;
             x.open_until =
-                Some(Instant::now() + Duration::from_secs(self.cfg.breaker_cooldown_secs));
+                Some(self.clock.now() + Duration::from_secs(self.cfg.breaker_cooldown_secs));
         }
     }
 
@@ -396,7 +408,7 @@ impl Router {
             .map(|(n, x)| HealthView {
                 name: n.clone(),
                 state: if x.state == BreakerState::Open
-                    && x.open_until.is_some_and(|t| Instant::now() >= t)
+                    && x.open_until.is_some_and(|t| self.clock.now() >= t)
                 {
                     BreakerState::HalfOpen
                 } else {
@@ -434,6 +446,7 @@ impl Router {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::backend::Model;
 
     fn router(failures: u32, cooldown: u64) -> Router {
         Router::new(
@@ -519,5 +532,196 @@ mod tests {
         assert!(r.set_disabled("a", false));
         assert!(r.admit("a"));
         assert!(!r.set_disabled("nope", true));
+    }
+
+    /// A clock moved by hand.
+    #[derive(Debug)]
+    struct Manual(std::sync::Mutex<Instant>);
+
+    impl Clock for Manual {
+        fn now(&self) -> Instant {
+            *self.0.lock().unwrap()
+        }
+    }
+
+    impl Manual {
+        fn advance(&self, secs: u64) {
+            *self.0.lock().unwrap() += Duration::from_secs(secs);
+        }
+    }
+
+    /// A step of a breaker's life: seconds to move the clock, then what
+    /// happens, then what must hold.
+    #[derive(Debug, Clone, Copy)]
+    enum Step {
+        Admit(bool),
+        Fail,
+        Succeed,
+        Is(BreakerState),
+        Wait(u64),
+    }
+
+    fn run(cfg: RoutingConfig, steps: &[Step]) {
+        use Step::*;
+        let clock = Arc::new(Manual(std::sync::Mutex::new(Instant::now())));
+        let r = Router::new(cfg, [("a".to_owned(), false)]).with_clock(clock.clone());
+        for (i, s) in steps.iter().enumerate() {
+            match *s {
+                Admit(want) => assert_eq!(r.admit("a"), want, "step {i}: {s:?}"),
+                Fail => r.failure("a", "500"),
+                Succeed => r.success("a", Duration::from_millis(3)),
+                Is(state) => assert_eq!(r.snapshot()[0].state, state, "step {i}"),
+                Wait(secs) => clock.advance(secs),
+            }
+        }
+    }
+
+    #[test]
+    fn breaker_transitions_on_a_clock_moved_by_hand() {
+        use BreakerState::*;
+        use Step::*;
+        let cfg = |failures, cooldown| RoutingConfig {
+            breaker_failures: failures,
+            breaker_cooldown_secs: cooldown,
+            breaker_window: 10,
+            breaker_error_rate: 0.9,
+            ..RoutingConfig::default()
+        };
+        for (name, c, steps) in [
+            (
+                "opens after 2 in a row, holds for the cool-down, one probe closes it",
+                cfg(2, 30),
+                vec![
+                    Admit(true),
+                    Fail,
+                    Is(Closed),
+                    Admit(true),
+                    Fail,
+                    Is(Open),
+                    Admit(false),
+                    Wait(29),
+                    Admit(false),
+                    Wait(1),
+                    Is(HalfOpen),
+                    Admit(true),
+                    Admit(false),
+                    Succeed,
+                    Is(Closed),
+                    Admit(true),
+                    Admit(true),
+                ],
+            ),
+            (
+                "a failed probe re-opens for another whole cool-down",
+                cfg(1, 10),
+                vec![
+                    Admit(true),
+                    Fail,
+                    Is(Open),
+                    Wait(10),
+                    Admit(true),
+                    Fail,
+                    Is(Open),
+                    Wait(9),
+                    Admit(false),
+                    Wait(1),
+                    Admit(true),
+                ],
+            ),
+            (
+                "a success resets the count of failures in a row",
+                cfg(3, 10),
+                vec![Fail, Fail, Succeed, Fail, Fail, Is(Closed), Fail, Is(Open)],
+            ),
+            (
+                "no time passes, nothing reopens",
+                cfg(1, 1),
+                vec![Fail, Admit(false), Admit(false), Wait(1), Admit(true)],
+            ),
+        ] {
+            eprintln!("{name}");
+            run(c, &steps);
+        }
+    }
+
+    fn model(name: &str, priority: i32) -> Arc<Model> {
+        let mut cfg = crate::config::ModelConfig::for_endpoint(name);
+        cfg.name = name.to_owned();
+        cfg.priority = priority;
+        Arc::new(Model::configured(cfg, 0).unwrap())
+    }
+
+    #[test]
+    fn candidates_are_ordered_by_priority_with_open_ones_last_and_disabled_out() {
+        // (priorities, open, disabled, expected order)
+        for (prios, open, disabled, want) in [
+            (
+                vec![("a", 1), ("b", 0), ("c", 2)],
+                vec![],
+                vec![],
+                vec!["b", "a", "c"],
+            ),
+            (vec![("a", 0), ("b", 0)], vec![], vec![], vec!["a", "b"]),
+            (vec![("a", 0), ("b", 1)], vec!["a"], vec![], vec!["b", "a"]),
+            (
+                vec![("a", 0), ("b", 1), ("c", 2)],
+                vec![],
+                vec!["b"],
+                vec!["a", "c"],
+            ),
+            (
+                vec![("a", 0), ("b", 1)],
+                vec!["a", "b"],
+                vec![],
+                vec!["a", "b"],
+            ),
+        ] {
+            let names = prios.iter().map(|(n, _)| (format!("models/{n}"), false));
+            let r = Router::new(
+                RoutingConfig {
+                    breaker_failures: 1,
+                    breaker_cooldown_secs: 60,
+                    ..RoutingConfig::default()
+                },
+                names,
+            );
+            for n in &open {
+                r.failure(&format!("models/{n}"), "x");
+            }
+            for n in &disabled {
+                r.set_disabled(&format!("models/{n}"), true);
+            }
+            let cands = prios.iter().map(|(n, p)| model(n, *p)).collect();
+            let got: Vec<String> = r.order(cands).iter().map(|m| m.cfg.name.clone()).collect();
+            assert_eq!(got, want, "{prios:?} open {open:?} disabled {disabled:?}");
+        }
+    }
+
+    #[test]
+    fn failover_moves_on_by_the_error_s_own_retry_decision() {
+        use actix_web::http::StatusCode;
+        let r = Router::new(RoutingConfig::default(), []);
+        let by = |status: u16| ApiError::new(StatusCode::from_u16(status).unwrap(), "x", "x", "x");
+        let from_upstream = |status: u16| {
+            let mut e = ApiError::upstream(StatusCode::BAD_GATEWAY, "upstream_error", "x");
+            e.upstream_status = Some(status);
+            e
+        };
+        for (e, want) in [
+            (ApiError::unreachable("refused"), true),
+            (ApiError::upstream_timeout("slow"), true),
+            (ApiError::body_timeout(), false),
+            (by(429), true),
+            (by(503), true),
+            (by(400), false),
+            (by(404), false),
+            (from_upstream(500), true),
+            (from_upstream(501), false),
+            (from_upstream(401), false),
+            (ApiError::invalid("bad"), false),
+            (ApiError::internal("bug"), false),
+        ] {
+            assert_eq!(r.retryable(&e), want, "{} {:?}", e.label, e.retry);
+        }
     }
 }
