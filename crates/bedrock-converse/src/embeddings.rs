@@ -118,7 +118,7 @@ fn dims(req: &EmbeddingRequest, allowed: &[u32]) -> Result<Option<u32>, Error> {
 /// Plans the calls for a request to a model of `family`.
 pub fn plan(req: &EmbeddingRequest, family: Family) -> Result<Plan, Error> {
     let inputs = texts(&req.input)?;
-    let mut counter = sm_stream::complete::TokenCounter::default();
+    let mut counter = openai_types::tokens::TokenCounter::default();
     inputs.iter().for_each(|s| counter.add(s));
     let estimated_tokens = counter.tokens();
     let body = |v: Value| v.to_string().into_bytes();
@@ -257,7 +257,7 @@ pub fn parse(family: Family, body: &[u8]) -> Result<(Vec<Vec<f32>>, Option<u64>)
 }
 
 /// The OpenAI response. `prompt_tokens` is the families' own count where
-/// every call reported one, else the estimate of `sm_stream::complete::estimate_tokens`.
+/// every call reported one, else the estimate of `openai_types::tokens::estimate_tokens`.
 pub fn assemble(
     model: String,
     vectors: Vec<Vec<f32>>,

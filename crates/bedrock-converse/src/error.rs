@@ -4,6 +4,7 @@ use openai_types::ErrorResponse;
 
 /// Why a translation failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// The OpenAI request cannot be expressed in Converse (a client error).
     #[error("{message}")]

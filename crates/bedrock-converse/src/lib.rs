@@ -44,6 +44,7 @@ pub mod embeddings;
 mod error;
 pub mod event;
 #[doc(hidden)]
+#[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 pub mod model;
 pub mod request;

@@ -12,7 +12,7 @@ use crate::Error;
 use crate::event::EventDecoder;
 use crate::response::{finish_reason, usage};
 use crate::wire::{BlockDelta, StreamEvent};
-use sm_stream::complete::TokenCounter;
+use openai_types::tokens::TokenCounter;
 
 /// Where the model's reasoning goes in the output.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]

@@ -35,6 +35,7 @@ pub mod models;
 pub mod path;
 pub mod stream;
 mod tag;
+pub mod tokens;
 pub mod usage;
 
 pub use error::{ErrorBody, ErrorResponse};

@@ -226,40 +226,7 @@ pub fn translate_response(body: &[u8], cfg: TranslatorConfig) -> Result<ChatComp
     Ok(c)
 }
 
-/// A rough token count for text when the upstream reports none: a token per
-/// four ASCII characters, one per other character (CJK and the like).
-pub fn estimate_tokens(text: &str) -> u64 {
-    let mut c = TokenCounter::default();
-    c.add(text);
-    c.tokens()
-}
-
-/// [`estimate_tokens`] over text that arrives in pieces (a stream): the
-/// same count as for the pieces joined.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct TokenCounter {
-    ascii: u64,
-    other: u64,
-}
-
-impl TokenCounter {
-    /// Counts a piece.
-    pub fn add(&mut self, text: &str) {
-        for c in text.chars() {
-            if c.is_ascii() {
-                self.ascii += 1;
-            } else {
-                self.other += 1;
-            }
-        }
-    }
-
-    /// The estimate so far: four ASCII characters a token, one token for
-    /// any other character.
-    pub fn tokens(&self) -> u64 {
-        self.ascii.div_ceil(4) + self.other
-    }
-}
+pub use openai_types::tokens::{TokenCounter, estimate_tokens};
 
 #[cfg(test)]
 mod tests {

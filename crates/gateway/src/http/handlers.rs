@@ -82,7 +82,7 @@ pub(super) async fn completions(
     let (stream, include_usage) = (a.r.is_stream(), a.r.include_usage());
     let writer = SseWriter::new(&id, &a.r.model, created, OutputShape::Completion);
     let mut call = Reusable::new(CompletionCall {
-        prompt_estimate: sm_stream::complete::estimate_tokens(&prompt),
+        prompt_estimate: openai_types::tokens::estimate_tokens(&prompt),
         req: a.r.clone(),
         prompt,
         id,

@@ -36,7 +36,7 @@ pub fn response(
     let mut guard = StreamGuard {
         outcome,
         done: false,
-        sent: sm_stream::complete::TokenCounter::default(),
+        sent: openai_types::tokens::TokenCounter::default(),
     };
     let s = async_stream::stream! {
         let mut out = BytesMut::new();
@@ -109,7 +109,7 @@ struct StreamGuard {
     outcome: Outcome,
     done: bool,
     /// Tokens sent, estimated, for an interrupted stream's record.
-    sent: sm_stream::complete::TokenCounter,
+    sent: openai_types::tokens::TokenCounter,
 }
 
 impl Drop for StreamGuard {

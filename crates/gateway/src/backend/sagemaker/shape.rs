@@ -250,7 +250,7 @@ pub fn estimate_prompt(r: &ChatCompletionRequest) -> u64 {
             ChatMessage::Tool(t) => t.content.text().into_owned(),
         };
         // ~4 tokens of role and separators per message.
-        n += sm_stream::complete::estimate_tokens(&text) + 4;
+        n += openai_types::tokens::estimate_tokens(&text) + 4;
     }
     n
 }
