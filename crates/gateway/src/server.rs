@@ -43,17 +43,8 @@ pub async fn build_state(config: Config) -> anyhow::Result<(Handle, aws_config::
         loader = loader.endpoint_url(u);
     }
     let sdk = loader.load().await;
-    let sagemaker = SageMaker::new(
-        aws_sdk_sagemakerruntime::Client::new(&sdk),
-        Duration::from_secs(config.request_timeout_secs),
-        Duration::from_secs(config.first_byte_timeout_secs),
-    );
-    let bedrock = Bedrock::new(
-        aws_sdk_bedrockruntime::Client::new(&sdk),
-        &config.bedrock,
-        Duration::from_secs(config.request_timeout_secs),
-        Duration::from_secs(config.first_byte_timeout_secs),
-    )?;
+    let sagemaker = SageMaker::new(aws_sdk_sagemakerruntime::Client::new(&sdk));
+    let bedrock = Bedrock::new(aws_sdk_bedrockruntime::Client::new(&sdk), &config.bedrock)?;
     if config.auth.disabled {
         tracing::warn!("authentication is disabled (AUTH_DISABLED): every request is served");
     }

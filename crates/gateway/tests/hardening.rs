@@ -641,3 +641,33 @@ async fn errors_actix_answers_itself_carry_the_openai_envelope() {
     assert_eq!(r.status(), 200);
     assert_eq!(r.text().await.unwrap(), r#"{"status":"ok"}"#);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reload_changes_the_aws_backends_deadlines_too() {
+    use mock_upstreams::{ContainerDialect, Endpoint, Fault};
+    let f = crate::support::fake().await;
+    let mut hang = Endpoint::echo(ContainerDialect::OpenAi);
+    hang.fault = Fault::HangBeforeHeaders;
+    f.add("hang", hang);
+    let text = config("[[models]]\nname = \"hang\"\n");
+    let gw = start(&f.url(), &text, &[]);
+    let ask = json!({"model": "hang", "messages": [{"role": "user", "content": "hi"}]});
+    let t0 = Instant::now();
+    let r = post(&gw, "/v1/chat/completions", ask.clone()).await;
+    assert_eq!(r.status(), 504);
+    let before = t0.elapsed();
+    assert!(before >= Duration::from_millis(1900), "{before:?}");
+    reload(
+        &gw,
+        &text.replace("request_timeout_secs = 2", "request_timeout_secs = 1"),
+    )
+    .await;
+    let t0 = Instant::now();
+    let r = post(&gw, "/v1/chat/completions", ask).await;
+    assert_eq!(r.status(), 504);
+    let after = t0.elapsed();
+    assert!(
+        after < Duration::from_millis(1700),
+        "still the old deadline: {after:?}"
+    );
+}

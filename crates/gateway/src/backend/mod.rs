@@ -18,7 +18,7 @@ use openai_types::chat::ChatCompletion;
 use openai_types::completions::Completion;
 use openai_types::embeddings::{EmbeddingRequest, EmbeddingResponse};
 
-pub use provider::{Caller, ChatCall, CompletionCall, ItemStream, Provider, chat_only};
+pub use provider::{Caller, ChatCall, CompletionCall, Deadlines, ItemStream, Provider, chat_only};
 
 use crate::backend::bedrock::Bedrock;
 use crate::backend::openai::{OpenAi, Upstream};

@@ -37,13 +37,34 @@ pub struct ChatCall {
     pub client_auth: Caller,
 }
 
-/// Who asked, as upstreams may need it.
+/// How long a call may wait, from the configuration the request started
+/// with (so a reload applies to the next request on every backend).
+#[derive(Debug, Clone, Copy)]
+pub struct Deadlines {
+    /// A whole (non-streaming) answer.
+    pub request: std::time::Duration,
+    /// A stream's response head.
+    pub first_byte: std::time::Duration,
+}
+
+impl Default for Deadlines {
+    fn default() -> Self {
+        Self {
+            request: std::time::Duration::from_secs(120),
+            first_byte: std::time::Duration::from_secs(120),
+        }
+    }
+}
+
+/// Who asked, as upstreams may need it, and how long they wait.
 #[derive(Clone, Default)]
 pub struct Caller {
     /// The client's `Authorization` header.
     pub auth: Option<String>,
     /// The request id (`x-request-id`).
     pub request_id: String,
+    /// The AWS backends' deadlines.
+    pub deadlines: Deadlines,
 }
 
 impl std::fmt::Debug for Caller {
@@ -51,6 +72,7 @@ impl std::fmt::Debug for Caller {
         f.debug_struct("Caller")
             .field("auth", &self.auth.as_ref().map(|_| "*****"))
             .field("request_id", &self.request_id)
+            .field("deadlines", &self.deadlines)
             .finish()
     }
 }

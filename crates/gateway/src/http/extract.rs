@@ -2,7 +2,7 @@
 //! caller, the request id, the body (under its limits and deadline, parsed)
 //! and the record the middleware opened.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use actix_web::http::header;
 use actix_web::{HttpMessage, HttpRequest, web};
@@ -11,7 +11,7 @@ use openai_types::completions::CompletionRequest;
 use openai_types::embeddings::EmbeddingRequest;
 use serde::de::DeserializeOwned;
 
-use crate::backend::Caller;
+use crate::backend::{Caller, Deadlines};
 use crate::error::ApiError;
 use crate::observe::outcome::{Outcome, note};
 use crate::observe::records::RecPatch;
@@ -153,7 +153,7 @@ pub async fn accept<T: DeserializeOwned + Named>(
         r,
         rid: request_id(req),
         patch,
-        caller: client_auth(req),
+        caller: client_auth(req, state),
     })
 }
 
@@ -175,13 +175,17 @@ pub fn patch_of(req: &HttpRequest) -> Option<RecPatch> {
 pub struct RequestId(pub String);
 
 /// The client's `Authorization` header, for upstreams that forward it.
-pub fn client_auth(req: &HttpRequest) -> crate::backend::Caller {
-    crate::backend::Caller {
+pub fn client_auth(req: &HttpRequest, state: &AppState) -> Caller {
+    Caller {
         auth: req
             .headers()
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned),
         request_id: request_id(req),
+        deadlines: Deadlines {
+            request: Duration::from_secs(state.config.request_timeout_secs),
+            first_byte: Duration::from_secs(state.config.first_byte_timeout_secs),
+        },
     }
 }

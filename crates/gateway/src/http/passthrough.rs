@@ -240,7 +240,7 @@ pub async fn passthrough(
     } else {
         format!("{path}?{query}")
     };
-    let caller = super::extract::client_auth(&req);
+    let caller = super::extract::client_auth(&req, &state);
     let method = reqwest::Method::from_bytes(req.method().as_str().as_bytes())
         .map_err(|e| ApiError::invalid(e.to_string()))?;
     let headers: Vec<(String, Vec<u8>)> = req

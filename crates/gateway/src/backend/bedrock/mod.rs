@@ -24,8 +24,8 @@ use bedrock_converse::wire;
 use bedrock_converse::{
     RequestOptions, ResponseMeta, StreamConfig, StreamTranslator, exception_mapping,
 };
-use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
+use futures_util::{FutureExt, StreamExt};
 use openai_types::chat::ChatCompletion;
 use openai_types::embeddings::{EmbeddingRequest, EmbeddingResponse};
 
@@ -49,12 +49,17 @@ macro_rules! converse_input {
     }};
 }
 
+/// InvokeModel calls one embeddings request may make (Titan embeds one
+/// input a call; OpenAI takes at most 2048 inputs).
+const MAX_EMBEDDING_CALLS: usize = 2048;
+
+/// InvokeModel calls of one embeddings request under way at once.
+const EMBEDDING_CONCURRENCY: usize = 8;
+
 /// The Bedrock runtime client with the gateway's settings.
 #[derive(Debug, Clone)]
 pub struct Bedrock {
     client: Client,
-    request_timeout: Duration,
-    first_byte_timeout: Duration,
     images: Option<ImageFetcher>,
     max_images: usize,
     default_max_tokens: Option<u32>,
@@ -62,16 +67,9 @@ pub struct Bedrock {
 
 impl Bedrock {
     /// Wraps a client.
-    pub fn new(
-        client: Client,
-        cfg: &BedrockConfig,
-        request_timeout: Duration,
-        first_byte_timeout: Duration,
-    ) -> anyhow::Result<Self> {
+    pub fn new(client: Client, cfg: &BedrockConfig) -> anyhow::Result<Self> {
         Ok(Self {
             client,
-            request_timeout,
-            first_byte_timeout,
             images: if cfg.image_fetch.enabled {
                 Some(ImageFetcher::new(&cfg.image_fetch)?)
             } else {
@@ -121,9 +119,10 @@ impl Bedrock {
     async fn chat(&self, m: &ModelConfig, call: ChatCall) -> Result<ChatCompletion, ApiError> {
         let r = to_sdk(self.converse_request(m, &call).await?)?;
         let req = converse_input!(self.client.converse(), m, r);
-        let out = tokio::time::timeout(self.request_timeout, req.send())
+        let limit = call.client_auth.deadlines.request;
+        let out = tokio::time::timeout(limit, req.send())
             .await
-            .map_err(|_| timeout(self.request_timeout))?
+            .map_err(|_| timeout(limit))?
             .map_err(|e| map_sdk_error(&e))?;
         let response = wire::ConverseResponse {
             output: match out.output {
@@ -157,9 +156,10 @@ impl Bedrock {
     async fn chat_stream(&self, m: &ModelConfig, call: ChatCall) -> Result<ItemStream, ApiError> {
         let r = to_sdk(self.converse_request(m, &call).await?)?;
         let req = converse_input!(self.client.converse_stream(), m, r);
-        let out = tokio::time::timeout(self.first_byte_timeout, req.send())
+        let limit = call.client_auth.deadlines.first_byte;
+        let out = tokio::time::timeout(limit, req.send())
             .await
-            .map_err(|_| timeout(self.first_byte_timeout))?
+            .map_err(|_| timeout(limit))?
             .map_err(|e| map_sdk_error(&e))?;
         let mut upstream = out.stream;
         let mut t = StreamTranslator::new(StreamConfig {
@@ -196,6 +196,7 @@ impl Bedrock {
         &self,
         m: &ModelConfig,
         req: EmbeddingRequest,
+        limit: Duration,
     ) -> Result<EmbeddingResponse, ApiError> {
         let family = m.embedding_family().ok_or_else(|| {
             ApiError::invalid(format!(
@@ -206,24 +207,40 @@ impl Bedrock {
             .code("model_not_supported")
         })?;
         let plan = embeddings::plan(&req, family)?;
-        let calls = plan.bodies.iter().map(|body| {
-            let call = self
-                .client
-                .invoke_model()
-                .model_id(m.bedrock_model_id())
-                .content_type("application/json")
-                .accept("application/json")
-                .body(Blob::new(body.clone()))
-                .send();
-            async move {
-                let out = tokio::time::timeout(self.request_timeout, call)
-                    .await
-                    .map_err(|_| timeout(self.request_timeout))?
-                    .map_err(|e| map_sdk_error(&e))?;
-                Ok::<_, ApiError>(embeddings::parse(family, out.body.as_ref())?)
-            }
-        });
-        let results = futures_util::future::try_join_all(calls).await?;
+        if plan.bodies.len() > MAX_EMBEDDING_CALLS {
+            return Err(ApiError::invalid(format!(
+                "'input' takes at most {MAX_EMBEDDING_CALLS} items for this model"
+            ))
+            .param("input"));
+        }
+        let calls: Vec<_> = plan
+            .bodies
+            .iter()
+            .map(|body| {
+                let call = self
+                    .client
+                    .invoke_model()
+                    .model_id(m.bedrock_model_id())
+                    .content_type("application/json")
+                    .accept("application/json")
+                    .body(Blob::new(body.clone()))
+                    .send();
+                async move {
+                    let out = tokio::time::timeout(limit, call)
+                        .await
+                        .map_err(|_| timeout(limit))?
+                        .map_err(|e| map_sdk_error(&e))?;
+                    Ok::<_, ApiError>(embeddings::parse(family, out.body.as_ref())?)
+                }
+            })
+            .collect();
+        // A few calls at a time: a request's fan-out is bounded.
+        let results: Vec<_> = futures_util::stream::iter(calls)
+            .buffered(EMBEDDING_CONCURRENCY)
+            .collect::<Vec<_>>()
+            .await
+            .into_iter()
+            .collect::<Result<_, ApiError>>()?;
         let mut vectors = Vec::new();
         let mut tokens = Some(0u64);
         for (v, t) in results {
@@ -264,9 +281,9 @@ impl Provider for Bedrock {
         cfg: &'a ModelConfig,
         _: &'a (),
         req: EmbeddingRequest,
-        _client_auth: crate::backend::provider::Caller,
+        caller: crate::backend::provider::Caller,
     ) -> BoxFuture<'a, Result<EmbeddingResponse, ApiError>> {
-        Bedrock::embeddings(self, cfg, req).boxed()
+        Bedrock::embeddings(self, cfg, req, caller.deadlines.request).boxed()
     }
 }
 

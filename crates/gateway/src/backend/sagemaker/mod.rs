@@ -53,35 +53,31 @@ pub type UpstreamStream = EventReceiver<ResponseStream, ResponseStreamError>;
 #[derive(Debug, Clone)]
 pub struct SageMaker {
     client: Client,
-    request_timeout: Duration,
-    first_byte_timeout: Duration,
 }
 
 impl SageMaker {
     /// Wraps a client.
-    pub fn new(client: Client, request_timeout: Duration, first_byte_timeout: Duration) -> Self {
-        Self {
-            client,
-            request_timeout,
-            first_byte_timeout,
-        }
+    pub fn new(client: Client) -> Self {
+        Self { client }
     }
 
     /// The same settings over another client (each HTTP worker gets its own,
     /// so upstream connections are driven by the worker that uses them).
     pub fn with_client(&self, client: Client) -> Self {
-        Self {
-            client,
-            ..self.clone()
-        }
+        Self { client }
     }
 
     /// `InvokeEndpoint`: the whole response body.
-    pub async fn invoke(&self, m: &ModelConfig, body: Vec<u8>) -> Result<Bytes, ApiError> {
+    pub async fn invoke(
+        &self,
+        m: &ModelConfig,
+        body: Vec<u8>,
+        limit: Duration,
+    ) -> Result<Bytes, ApiError> {
         let req = target!(self.client.invoke_endpoint(), m, body);
-        let out = tokio::time::timeout(self.request_timeout, req.send())
+        let out = tokio::time::timeout(limit, req.send())
             .await
-            .map_err(|_| timeout(self.request_timeout))?
+            .map_err(|_| timeout(limit))?
             .map_err(|e| map_invoke_error(&e))?;
         Ok(out
             .body
@@ -95,11 +91,12 @@ impl SageMaker {
         &self,
         m: &ModelConfig,
         body: Vec<u8>,
+        limit: Duration,
     ) -> Result<UpstreamStream, ApiError> {
         let req = target!(self.client.invoke_endpoint_with_response_stream(), m, body);
-        let out = tokio::time::timeout(self.first_byte_timeout, req.send())
+        let out = tokio::time::timeout(limit, req.send())
             .await
-            .map_err(|_| timeout(self.first_byte_timeout))?
+            .map_err(|_| timeout(limit))?
             .map_err(|e| map_stream_error(&e))?;
         Ok(out.body)
     }
@@ -112,8 +109,9 @@ impl SageMaker {
         m: &ModelConfig,
         up: Vec<u8>,
         tcfg: TranslatorConfig,
+        limit: Duration,
     ) -> Result<ChatCompletion, ApiError> {
-        let body = self.invoke(m, up).await?;
+        let body = self.invoke(m, up, limit).await?;
         sm_stream::complete::translate_response(&body, tcfg).map_err(|e| {
             let err = ApiError::upstream(
                 StatusCode::BAD_GATEWAY,
@@ -134,8 +132,9 @@ impl SageMaker {
         m: &ModelConfig,
         up: Vec<u8>,
         mut tcfg: TranslatorConfig,
+        limit: Duration,
     ) -> Result<ItemStream, ApiError> {
-        let mut upstream = self.invoke_stream(m, up).await?;
+        let mut upstream = self.invoke_stream(m, up, limit).await?;
         tcfg.include_usage = true;
         let mut t = Translator::new(tcfg);
         Ok(Box::pin(async_stream::stream! {
@@ -232,7 +231,8 @@ impl Provider for SageMaker {
             );
             tcfg.include_usage = call.req.include_usage();
             let up = shape::chat_body(cfg, ep.template.as_ref(), call.req, false)?;
-            self.complete(cfg, up, tcfg).await
+            self.complete(cfg, up, tcfg, call.client_auth.deadlines.request)
+                .await
         }
         .boxed()
     }
@@ -253,7 +253,8 @@ impl Provider for SageMaker {
             );
             tcfg.include_usage = call.req.include_usage();
             let up = shape::chat_body(cfg, ep.template.as_ref(), call.req, true)?;
-            self.stream_items(cfg, up, tcfg).await
+            self.stream_items(cfg, up, tcfg, call.client_auth.deadlines.first_byte)
+                .await
         }
         .boxed()
     }
@@ -281,7 +282,9 @@ impl Provider for SageMaker {
             tcfg.include_usage = call.req.include_usage();
             let body =
                 shape::completion_body(cfg, ep.template.as_ref(), &call.req, call.prompt, false)?;
-            let c = self.complete(cfg, body, tcfg.clone()).await?;
+            let c = self
+                .complete(cfg, body, tcfg.clone(), call.client_auth.deadlines.request)
+                .await?;
             Ok(Completion {
                 id: tcfg.id,
                 object: Default::default(),
@@ -322,7 +325,8 @@ impl Provider for SageMaker {
             tcfg.include_usage = call.req.include_usage();
             let body =
                 shape::completion_body(cfg, ep.template.as_ref(), &call.req, call.prompt, true)?;
-            self.stream_items(cfg, body, tcfg).await
+            self.stream_items(cfg, body, tcfg, call.client_auth.deadlines.first_byte)
+                .await
         }
         .boxed()
     }
