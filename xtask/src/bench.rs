@@ -77,24 +77,12 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     let secs: u64 = arg(args, "--secs", 5);
     let conns: usize = arg(args, "--conns", 16);
     let streams: usize = arg(args, "--streams", 1000);
-    crate::run(crate::cargo().args(["build", "--release", "-p", "gateway", "--bin", "gateway"]))?;
-    let bin = target_dir()?.join("release/gateway");
+    let bin = crate::demo::build_gateway()?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     let pin = args.iter().any(|a| a == "--pin");
     rt.block_on(load(bin, Duration::from_secs(secs), conns, streams, pin))
-}
-
-fn target_dir() -> Result<std::path::PathBuf> {
-    let out = crate::cargo()
-        .args(["metadata", "--format-version", "1", "--no-deps"])
-        .output()?;
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout)?;
-    Ok(v["target_directory"]
-        .as_str()
-        .context("no target_directory")?
-        .into())
 }
 
 /// A `/proc/<pid>/status` field in KiB (`VmRSS`, `RssAnon`, `RssFile`).

@@ -91,35 +91,35 @@ pub(crate) async fn fake_sagemaker() -> Result<FakeSageMaker> {
     Ok(fake)
 }
 
+/// Builds the release gateway (cargo's own progress on the terminal, no
+/// deadline: a first build on two cores takes a while) and returns the
+/// binary's path.
+pub(crate) fn build_gateway() -> Result<std::path::PathBuf> {
+    crate::run(crate::cargo().args(["build", "--release", "-p", "gateway", "--bin", "gateway"]))?;
+    Ok(crate::target_dir()?.join("release/gateway"))
+}
+
+/// The built gateway with the demo's configuration and fakes.
 pub(crate) fn gateway_command(
+    bin: &std::path::Path,
     config_path: &std::path::Path,
     fake_url: &str,
     bedrock_url: &str,
 ) -> Command {
-    let mut c = crate::cargo();
-    c.args([
-        "run",
-        "-q",
-        "--release",
-        "-p",
-        "gateway",
-        "--bin",
-        "gateway",
-        "--",
-        "--config",
-    ])
-    .arg(config_path)
-    .env("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", fake_url)
-    .env("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", bedrock_url)
-    .env("AWS_ENDPOINT_URL_BEDROCK", bedrock_url)
-    .env("AWS_REGION", "us-east-1")
-    .env("AWS_ACCESS_KEY_ID", "demo")
-    .env("AWS_SECRET_ACCESS_KEY", "demo")
-    .env_remove("AWS_PROFILE")
-    .env_remove("SAGEMAKER_ENDPOINT_NAME")
-    .env_remove("AUTH_SECRET_ID")
-    .env_remove("API_KEY")
-    .env_remove("BEDROCK_MODELS");
+    let mut c = Command::new(bin);
+    c.arg("--config")
+        .arg(config_path)
+        .env("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", fake_url)
+        .env("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", bedrock_url)
+        .env("AWS_ENDPOINT_URL_BEDROCK", bedrock_url)
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "demo")
+        .env("AWS_SECRET_ACCESS_KEY", "demo")
+        .env_remove("AWS_PROFILE")
+        .env_remove("SAGEMAKER_ENDPOINT_NAME")
+        .env_remove("AUTH_SECRET_ID")
+        .env_remove("API_KEY")
+        .env_remove("BEDROCK_MODELS");
     c
 }
 
@@ -146,16 +146,18 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     std::fs::create_dir_all(&dir)?;
     let cfg = dir.join("demo.toml");
     std::fs::write(&cfg, DEMO_CONFIG.replace("PORT", &port.to_string()))?;
+    eprintln!("xtask: building the gateway (release; the first build takes a while on two cores)…");
+    let bin = build_gateway()?;
     eprintln!(
-        "xtask: fake SageMaker runtime at {}, fake Bedrock at {}; building and starting the gateway…",
+        "xtask: fake SageMaker runtime at {}, fake Bedrock at {}; starting the gateway…",
         fake.url(),
         bedrock.url()
     );
-    let mut child = gateway_command(&cfg, &fake.url(), &bedrock.url())
+    let mut child = gateway_command(&bin, &cfg, &fake.url(), &bedrock.url())
         .stdin(Stdio::null())
         .spawn()
         .context("starting the gateway")?;
-    if let Err(e) = wait_ready(port, Duration::from_secs(900)) {
+    if let Err(e) = wait_ready(port, Duration::from_secs(30)) {
         let _ = child.kill();
         return Err(e);
     }

@@ -44,6 +44,18 @@ pub(crate) fn cargo() -> Command {
     c
 }
 
+/// The workspace's target directory (`CARGO_TARGET_DIR` or `target/`).
+pub(crate) fn target_dir() -> Result<std::path::PathBuf> {
+    let out = crate::cargo()
+        .args(["metadata", "--format-version", "1", "--no-deps"])
+        .output()?;
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    Ok(v["target_directory"]
+        .as_str()
+        .context("no target_directory")?
+        .into())
+}
+
 pub(crate) fn run(cmd: &mut Command) -> Result<()> {
     let status = cmd.status().with_context(|| format!("running {cmd:?}"))?;
     if !status.success() {
