@@ -267,14 +267,10 @@ fn body_for<T: serde::Serialize>(
 impl OpenAi {
     async fn chat(&self, up: &Upstream, call: ChatCall) -> Result<ChatCompletion, ApiError> {
         let body = body_for(up, &call.req, &call.req.model, Some(false))?;
-        let mut c: ChatCompletion = tokio::time::timeout(
-            whole_answer(up),
-            post_json(up, "/chat/completions", &body, &call.client_auth),
-        )
-        .await
-        .map_err(|_| timeout(up, "answer"))??;
+        let mut c: ChatCompletion =
+            whole(up, "/chat/completions", &body, &call.client_auth).await?;
         c.model = call.req.model.clone();
-        c.id = call.id.clone();
+        c.id = call.id;
         Ok(c)
     }
 
@@ -284,13 +280,12 @@ impl OpenAi {
         call: ChatCall,
     ) -> Result<ItemStream, ApiError> {
         let body = body_for(up, &call.req, &call.req.model, Some(true))?;
-        let tcfg = TranslatorConfig {
-            id: call.id,
-            model: call.req.model.clone(),
-            created: call.created,
-            prompt_tokens_estimate: call.prompt_estimate,
-            ..TranslatorConfig::default()
-        };
+        let tcfg = translator(
+            &call.id,
+            &call.req.model,
+            call.created,
+            call.prompt_estimate,
+        );
         open_stream(
             Arc::clone(up),
             "/chat/completions",
@@ -308,13 +303,8 @@ impl OpenAi {
         client_auth: Caller,
     ) -> Result<EmbeddingResponse, ApiError> {
         let body = body_for(up, &req, &req.model, None)?;
-        let mut out: EmbeddingResponse = tokio::time::timeout(
-            whole_answer(up),
-            post_json(up, "/embeddings", &body, &client_auth),
-        )
-        .await
-        .map_err(|_| timeout(up, "answer"))??;
-        out.model = req.model.clone();
+        let mut out: EmbeddingResponse = whole(up, "/embeddings", &body, &client_auth).await?;
+        out.model = req.model;
         Ok(out)
     }
 
@@ -325,16 +315,10 @@ impl OpenAi {
         up: &Upstream,
         call: CompletionCall,
     ) -> Result<Completion, ApiError> {
-        let req = &call.req;
-        let body = body_for(up, req, &req.model, Some(false))?;
-        let mut c: Completion = tokio::time::timeout(
-            whole_answer(up),
-            post_json(up, "/completions", &body, &call.client_auth),
-        )
-        .await
-        .map_err(|_| timeout(up, "answer"))??;
+        let body = body_for(up, &call.req, &call.req.model, Some(false))?;
+        let mut c: Completion = whole(up, "/completions", &body, &call.client_auth).await?;
         c.id = call.id;
-        c.model = req.model.clone();
+        c.model = call.req.model;
         Ok(c)
     }
 
@@ -345,14 +329,36 @@ impl OpenAi {
         call: CompletionCall,
     ) -> Result<ItemStream, ApiError> {
         let body = body_for(up, &call.req, &call.req.model, Some(true))?;
-        let tcfg = TranslatorConfig {
-            id: call.id,
-            model: call.req.model.clone(),
-            created: call.created,
-            prompt_tokens_estimate: call.prompt_estimate,
-            ..TranslatorConfig::default()
-        };
+        let tcfg = translator(
+            &call.id,
+            &call.req.model,
+            call.created,
+            call.prompt_estimate,
+        );
         open_stream(Arc::clone(up), "/completions", body, tcfg, call.client_auth).await
+    }
+}
+
+/// A whole answer within the upstream's deadline for one.
+async fn whole<T: serde::de::DeserializeOwned>(
+    up: &Upstream,
+    path: &str,
+    body: &serde_json::Value,
+    caller: &Caller,
+) -> Result<T, ApiError> {
+    tokio::time::timeout(whole_answer(up), post_json(up, path, body, caller))
+        .await
+        .map_err(|_| timeout(up, "answer"))?
+}
+
+/// The translator of an upstream stream, labelled with the gateway's id.
+fn translator(id: &str, model: &str, created: u64, prompt_estimate: u64) -> TranslatorConfig {
+    TranslatorConfig {
+        id: id.to_owned(),
+        model: model.to_owned(),
+        created,
+        prompt_tokens_estimate: prompt_estimate,
+        ..TranslatorConfig::default()
     }
 }
 

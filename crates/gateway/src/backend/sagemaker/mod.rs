@@ -194,21 +194,63 @@ impl Endpoint {
 }
 
 /// The translator settings of a call to a model.
-fn translator(
-    cfg: &ModelConfig,
-    id: &str,
-    model: &str,
-    created: u64,
-    prompt_estimate: u64,
-) -> TranslatorConfig {
+fn translator(cfg: &ModelConfig, call: &impl Translated) -> TranslatorConfig {
+    let (id, model, created, prompt_estimate, include_usage) = call.identity();
     TranslatorConfig {
         id: id.to_owned(),
         model: model.to_owned(),
         created,
         dialect: cfg.dialect,
-        reasoning: cfg.reasoning.into(),
+        reasoning: if call.text_only() {
+            // Legacy completions carry text only: reasoning stays inline.
+            sm_stream::ReasoningMode::Off
+        } else {
+            cfg.reasoning.into()
+        },
+        include_usage,
         prompt_tokens_estimate: prompt_estimate,
         ..TranslatorConfig::default()
+    }
+}
+
+/// What a translated call carries: id, model, created, prompt estimate,
+/// whether the client asked for usage.
+trait Translated {
+    fn identity(&self) -> (&str, &str, u64, u64, bool);
+    fn text_only(&self) -> bool;
+}
+
+impl Translated for ChatCall {
+    fn identity(&self) -> (&str, &str, u64, u64, bool) {
+        let r = &self.req;
+        (
+            &self.id,
+            &r.model,
+            self.created,
+            self.prompt_estimate,
+            r.include_usage(),
+        )
+    }
+
+    fn text_only(&self) -> bool {
+        false
+    }
+}
+
+impl Translated for CompletionCall {
+    fn identity(&self) -> (&str, &str, u64, u64, bool) {
+        let r = &self.req;
+        (
+            &self.id,
+            &r.model,
+            self.created,
+            self.prompt_estimate,
+            r.include_usage(),
+        )
+    }
+
+    fn text_only(&self) -> bool {
+        true
     }
 }
 
@@ -222,14 +264,7 @@ impl Provider for SageMaker {
         call: ChatCall,
     ) -> BoxFuture<'a, Result<ChatCompletion, ApiError>> {
         async move {
-            let mut tcfg = translator(
-                cfg,
-                &call.id,
-                &call.req.model,
-                call.created,
-                call.prompt_estimate,
-            );
-            tcfg.include_usage = call.req.include_usage();
+            let tcfg = translator(cfg, &call);
             let up = shape::chat_body(cfg, ep.template.as_ref(), call.req, false)?;
             self.complete(cfg, up, tcfg, call.client_auth.deadlines.request)
                 .await
@@ -244,14 +279,7 @@ impl Provider for SageMaker {
         call: ChatCall,
     ) -> BoxFuture<'a, Result<ItemStream, ApiError>> {
         async move {
-            let mut tcfg = translator(
-                cfg,
-                &call.id,
-                &call.req.model,
-                call.created,
-                call.prompt_estimate,
-            );
-            tcfg.include_usage = call.req.include_usage();
+            let tcfg = translator(cfg, &call);
             let up = shape::chat_body(cfg, ep.template.as_ref(), call.req, true)?;
             self.stream_items(cfg, up, tcfg, call.client_auth.deadlines.first_byte)
                 .await
@@ -270,16 +298,7 @@ impl Provider for SageMaker {
         call: CompletionCall,
     ) -> BoxFuture<'a, Result<Completion, ApiError>> {
         async move {
-            // Legacy completions carry text only: reasoning stays inline.
-            let mut tcfg = translator(
-                cfg,
-                &call.id,
-                &call.req.model,
-                call.created,
-                call.prompt_estimate,
-            );
-            tcfg.reasoning = sm_stream::ReasoningMode::Off;
-            tcfg.include_usage = call.req.include_usage();
+            let tcfg = translator(cfg, &call);
             let body =
                 shape::completion_body(cfg, ep.template.as_ref(), &call.req, call.prompt, false)?;
             let c = self
@@ -314,15 +333,7 @@ impl Provider for SageMaker {
         call: CompletionCall,
     ) -> BoxFuture<'a, Result<ItemStream, ApiError>> {
         async move {
-            let mut tcfg = translator(
-                cfg,
-                &call.id,
-                &call.req.model,
-                call.created,
-                call.prompt_estimate,
-            );
-            tcfg.reasoning = sm_stream::ReasoningMode::Off;
-            tcfg.include_usage = call.req.include_usage();
+            let tcfg = translator(cfg, &call);
             let body =
                 shape::completion_body(cfg, ep.template.as_ref(), &call.req, call.prompt, true)?;
             self.stream_items(cfg, body, tcfg, call.client_auth.deadlines.first_byte)
