@@ -185,7 +185,12 @@ impl Recorder {
         let pool = connect(url).await?;
         let (tx, rx) = mpsc::channel(capacity.max(1));
         let queued = Arc::new(AtomicI64::new(0));
-        tokio::spawn(writer(pool, rx, Arc::clone(&queued)));
+        tokio::spawn(writer(
+            pool,
+            url.starts_with("sqlite"),
+            rx,
+            Arc::clone(&queued),
+        ));
         Ok(Self { tx, queued })
     }
 
@@ -209,7 +214,12 @@ impl Recorder {
     }
 }
 
-async fn writer(pool: AnyPool, mut rx: mpsc::Receiver<Msg>, queued: Arc<AtomicI64>) {
+async fn writer(
+    pool: AnyPool,
+    sqlite: bool,
+    mut rx: mpsc::Receiver<Msg>,
+    queued: Arc<AtomicI64>,
+) {
     let mut batch: Vec<Record> = Vec::with_capacity(BATCH);
     let mut backlog = false;
     while let Some(first) = rx.recv().await {
@@ -240,7 +250,7 @@ async fn writer(pool: AnyPool, mut rx: mpsc::Receiver<Msg>, queued: Arc<AtomicI6
             // for a blip of the database.
             let mut tries = 0;
             loop {
-                match write(&pool, &batch).await {
+                match write(&pool, sqlite, &batch).await {
                     Ok(()) => {
                         METRICS.records_written.add(n);
                         break;
@@ -267,33 +277,43 @@ async fn writer(pool: AnyPool, mut rx: mpsc::Receiver<Msg>, queued: Arc<AtomicI6
     }
 }
 
-async fn write(pool: &AnyPool, batch: &[Record]) -> Result<(), sqlx::Error> {
-    // One multi-row INSERT: the statement text holds only placeholders.
-    let mut sql = format!("INSERT INTO gateway_requests ({COLUMNS}) VALUES ");
-    for i in 0..batch.len() {
-        if i > 0 {
-            sql.push(',');
-        }
-        sql.push('(');
-        for c in 0..NCOLS {
-            if c > 0 {
-                sql.push(',');
-            }
-            sql.push_str(&format!("${}", i * NCOLS + c + 1));
-        }
-        sql.push(')');
+/// The one-row insert, with the placeholders of the store: SQLite binds
+/// `?` by position (its `$N` are names, looked up one by one per
+/// parameter, which made a multi-row batch quadratic), PostgreSQL `$N`.
+fn insert_sql(sqlite: bool) -> &'static str {
+    static SQLITE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    static POSTGRES: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let build = |sqlite: bool| {
+        let marks: Vec<String> = (1..=NCOLS)
+            .map(|i| if sqlite { "?".to_owned() } else { format!("${i}") })
+            .collect();
+        format!(
+            "INSERT INTO gateway_requests ({COLUMNS}) VALUES ({})",
+            marks.join(",")
+        )
+    };
+    if sqlite {
+        SQLITE.get_or_init(|| build(true))
+    } else {
+        POSTGRES.get_or_init(|| build(false))
     }
-    // Not cached: each batch size is its own statement.
-    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(false);
+}
+
+/// A batch as one transaction of the same prepared one-row insert: the
+/// statement is parsed once per connection and cached, never per batch.
+async fn write(pool: &AnyPool, sqlite: bool, batch: &[Record]) -> Result<(), sqlx::Error> {
+    let sql = insert_sql(sqlite);
+    let mut tx = pool.begin().await?;
     for r in batch {
-        q = q
-            .bind(r.request_id.clone())
+        // A constant statement of this module.
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(r.request_id.as_str())
             .bind(r.ts_ms)
-            .bind(r.key_id.clone())
-            .bind(r.client_ip.clone())
-            .bind(r.route.clone())
-            .bind(r.model.clone())
-            .bind(r.upstream.clone())
+            .bind(r.key_id.as_deref())
+            .bind(r.client_ip.as_deref())
+            .bind(r.route.as_str())
+            .bind(r.model.as_deref())
+            .bind(r.upstream.as_deref())
             .bind(r.status)
             .bind(i64::from(r.stream))
             .bind(r.ttft_ms)
@@ -301,12 +321,14 @@ async fn write(pool: &AnyPool, batch: &[Record]) -> Result<(), sqlx::Error> {
             .bind(r.prompt_tokens)
             .bind(r.completion_tokens)
             .bind(i64::from(r.tokens_estimated))
-            .bind(r.error.clone())
+            .bind(r.error.as_deref())
             .bind(i64::from(r.interrupted))
-            .bind(r.request_body.clone())
-            .bind(r.request_headers.clone());
+            .bind(r.request_body.as_deref())
+            .bind(r.request_headers.as_deref())
+            .execute(&mut *tx)
+            .await?;
     }
-    q.execute(pool).await.map(|_| ())
+    tx.commit().await
 }
 
 /// A query of stored records (the `gateway records` subcommand).
