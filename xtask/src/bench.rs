@@ -1,4 +1,6 @@
-//! `cargo xtask bench [--secs N] [--conns N] [--streams N] [--gateway-only] [--pin]`:
+//! `cargo xtask bench [--secs N] [--conns N] [--streams N] [--gateway-only] [--pin] [--proxy]`:
+//! with `--proxy`, only the comparison of `proxy.rs` (fast upstream, nginx,
+//! the gateway); otherwise
 //! the criterion benches, then a closed-loop keep-alive load test over
 //! loopback that drives the fake SageMaker endpoint and the fake Bedrock
 //! directly and the real (release) gateway in front of each, and prints a
@@ -78,6 +80,9 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     let conns: usize = arg(args, "--conns", 16);
     let streams: usize = arg(args, "--streams", 1000);
     let bin = crate::demo::build_gateway()?;
+    if args.iter().any(|a| a == "--proxy") {
+        return crate::proxy::run(bin, secs, conns);
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -104,7 +109,7 @@ fn rss_kib(pid: u32) -> u64 {
 }
 
 /// User plus system CPU time of a process, in clock ticks (1/100 s).
-fn cpu_ticks(pid: u32) -> u64 {
+pub(crate) fn cpu_ticks(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .ok()
         .and_then(|s| {
@@ -122,7 +127,7 @@ struct Stats {
     errors: u64,
 }
 
-fn pct(v: &mut [Duration], p: f64) -> f64 {
+pub(crate) fn pct(v: &mut [Duration], p: f64) -> f64 {
     if v.is_empty() {
         return f64::NAN;
     }

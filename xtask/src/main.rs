@@ -10,6 +10,7 @@
 
 mod bench;
 mod demo;
+mod proxy;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -14,11 +14,15 @@
 //!   multipart upload, a large streamed download) with fault modes: error
 //!   statuses, 429 with `Retry-After`, hangs before headers and mid-stream,
 //!   slow first byte, malformed SSE, resets mid-body, failing every n-th call.
+//! * [`FastUpstream`]: one thread of hyper answering OpenAI chat (whole or
+//!   SSE) and SageMaker invocations (whole or framed) with precomputed
+//!   bodies, for load benchmarks that must not measure the fake.
 //! * [`moto`]: starts `moto_server` (a local Secrets Manager) when installed.
 //!
 //! This is test support, never the product: `publish = false`.
 
 mod bedrock;
+mod fast;
 mod http;
 pub mod moto;
 mod openai;
@@ -27,6 +31,7 @@ mod sagemaker;
 pub use bedrock::{
     BedrockFault, BedrockModel, BedrockReply, BedrockRequest, BedrockStream, FakeBedrock,
 };
+pub use fast::{FastUpstream, STREAM_EVENTS, TOKENS};
 pub use openai::{FakeOpenAi, OpenAiFault, OpenAiRequest};
 pub use sagemaker::{
     ContainerDialect, Endpoint, FakeSageMaker, Fault, RecordedRequest, Reply, StreamRecord,

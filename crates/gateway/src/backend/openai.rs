@@ -22,14 +22,16 @@ use crate::config::{ModelConfig, UpstreamConfig};
 use crate::error::ApiError;
 use crate::observe::redact::Redactor;
 
-/// One upstream: its settings and its own HTTP client (its connect timeout,
-/// its connection pool).
+/// One upstream: its settings and its HTTP clients (its connect timeout,
+/// its connection pools).
 #[derive(Debug)]
 pub struct Upstream {
     /// Settings.
     pub cfg: UpstreamConfig,
-    /// Its client.
-    pub client: reqwest::Client,
+    /// One client per thread that uses it: an actix worker's upstream
+    /// connections are then driven by that worker's own runtime, so reading
+    /// a stream never wakes another thread per event.
+    clients: std::sync::Mutex<Vec<(std::thread::ThreadId, reqwest::Client)>>,
     /// `base_url`, parsed: every request URL must stay under its path.
     base: reqwest::Url,
     /// Masks keys in what it says back.
@@ -37,21 +39,30 @@ pub struct Upstream {
 }
 
 impl Upstream {
-    /// Builds the client.
+    /// Checks the settings (the first client is built here, so a bad one
+    /// fails at load, not on a request).
     pub fn new(cfg: UpstreamConfig, redactor: Arc<Redactor>) -> anyhow::Result<Self> {
-        let client = reqwest::Client::builder()
-            .tcp_nodelay(true)
-            .connect_timeout(Duration::from_secs(cfg.timeouts.connect_secs))
-            .pool_idle_timeout(Duration::from_secs(90))
-            .pool_max_idle_per_host(cfg.max_idle_connections)
-            .build()?;
+        let client = build_client(&cfg)?;
         let base = reqwest::Url::parse(cfg.base_url.trim_end_matches('/'))?;
         Ok(Self {
             cfg,
-            client,
+            clients: std::sync::Mutex::new(vec![(std::thread::current().id(), client)]),
             base,
             redactor,
         })
+    }
+
+    /// This thread's client.
+    pub fn client(&self) -> reqwest::Client {
+        let me = std::thread::current().id();
+        let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((_, c)) = clients.iter().find(|(t, _)| *t == me) {
+            return c.clone();
+        }
+        // Settings were checked in `new`; the fallback shares a client.
+        let c = build_client(&self.cfg).unwrap_or_else(|_| clients[0].1.clone());
+        clients.push((me, c.clone()));
+        c
     }
 
     /// `base_url` + `path` (`path` starts with `/` and was checked by
@@ -92,7 +103,7 @@ impl Upstream {
         path: &str,
         caller: &Caller,
     ) -> Result<reqwest::RequestBuilder, ApiError> {
-        let mut r = self.client.request(method, self.url(path)?);
+        let mut r = self.client().request(method, self.url(path)?);
         if let Some(k) = &self.cfg.api_key {
             r = r.bearer_auth(&k.0);
         } else if self.cfg.forward_client_key
@@ -113,6 +124,18 @@ impl Upstream {
 /// The provider for upstream-served models (the upstream is the target).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct OpenAi;
+
+/// A client with the upstream's settings. `max_idle_connections` is the
+/// upstream's whole cap: each worker's client keeps its share.
+fn build_client(cfg: &UpstreamConfig) -> reqwest::Result<reqwest::Client> {
+    let workers = std::thread::available_parallelism().map_or(1, usize::from);
+    reqwest::Client::builder()
+        .tcp_nodelay(true)
+        .connect_timeout(Duration::from_secs(cfg.timeouts.connect_secs))
+        .pool_idle_timeout(Duration::from_secs(90))
+        .pool_max_idle_per_host(cfg.max_idle_connections.div_ceil(workers).max(1))
+        .build()
+}
 
 /// A transport failure: connect errors and timeouts are marked so the router
 /// moves on.

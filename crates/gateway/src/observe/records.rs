@@ -214,12 +214,7 @@ impl Recorder {
     }
 }
 
-async fn writer(
-    pool: AnyPool,
-    sqlite: bool,
-    mut rx: mpsc::Receiver<Msg>,
-    queued: Arc<AtomicI64>,
-) {
+async fn writer(pool: AnyPool, sqlite: bool, mut rx: mpsc::Receiver<Msg>, queued: Arc<AtomicI64>) {
     let mut batch: Vec<Record> = Vec::with_capacity(BATCH);
     let mut backlog = false;
     while let Some(first) = rx.recv().await {
@@ -285,7 +280,13 @@ fn insert_sql(sqlite: bool) -> &'static str {
     static POSTGRES: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     let build = |sqlite: bool| {
         let marks: Vec<String> = (1..=NCOLS)
-            .map(|i| if sqlite { "?".to_owned() } else { format!("${i}") })
+            .map(|i| {
+                if sqlite {
+                    "?".to_owned()
+                } else {
+                    format!("${i}")
+                }
+            })
             .collect();
         format!(
             "INSERT INTO gateway_requests ({COLUMNS}) VALUES ({})",

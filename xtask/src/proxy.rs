@@ -1,0 +1,506 @@
+//! `cargo xtask bench --proxy`: the gateway as a hop, beside a plain reverse
+//! proxy (nginx) in the same run, in front of an upstream much faster than
+//! either (`mock_upstreams::FastUpstream`, one hyper thread, precomputed
+//! answers). Reported as ratios to the upstream alone, CPU per request and
+//! per SSE event, and the latency each hop adds at a fixed 500 req/s.
+//!
+//! The load generator is lean on purpose: raw HTTP/1.1 over keep-alive
+//! connections, the request bytes built once, responses read by
+//! `Content-Length` or chunked framing, on one thread of its own.
+
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use mock_upstreams::{FastUpstream, STREAM_EVENTS};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+const KEY: &str = "sk-bench-key";
+
+/// What one run measured.
+#[derive(Debug, Default, Clone)]
+struct Run {
+    rps: f64,
+    p50: f64,
+    p99: f64,
+    errors: u64,
+    cpu_us_per_req: Option<f64>,
+}
+
+/// A target: where to send, what to send, which processes to charge.
+struct Target<'a> {
+    name: &'a str,
+    addr: SocketAddr,
+    path: &'a str,
+    auth: bool,
+    pids: Vec<u32>,
+}
+
+fn request(t: &Target<'_>, stream: bool) -> Vec<u8> {
+    let body = format!(
+        r#"{{"model":"bench-up","stream":{stream},"messages":[{{"role":"user","content":"benchmark the gateway please"}}]}}"#
+    );
+    let auth = if t.auth {
+        format!("authorization: Bearer {KEY}\r\n")
+    } else {
+        String::new()
+    };
+    format!(
+        "POST {} HTTP/1.1\r\nhost: bench\r\ncontent-type: application/json\r\n{auth}content-length: {}\r\n\r\n{body}",
+        t.path,
+        body.len()
+    )
+    .into_bytes()
+}
+
+/// Reads one response; returns its status and (for a check) body length.
+async fn read_response(s: &mut TcpStream, buf: &mut Vec<u8>) -> Result<(u16, usize)> {
+    // Head.
+    let head_end = loop {
+        if let Some(i) = find(buf, b"\r\n\r\n") {
+            break i + 4;
+        }
+        let mut tmp = [0u8; 16384];
+        let n = s.read(&mut tmp).await?;
+        if n == 0 {
+            bail!("closed");
+        }
+        buf.extend_from_slice(&tmp[..n]);
+    };
+    let head = std::str::from_utf8(&buf[..head_end])?.to_ascii_lowercase();
+    let status: u16 = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .context("status")?;
+    let len = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse::<usize>().ok());
+    let chunked = head.contains("transfer-encoding: chunked");
+    buf.drain(..head_end);
+    let mut total = 0;
+    if let Some(len) = len {
+        while buf.len() < len {
+            let mut tmp = [0u8; 65536];
+            let n = s.read(&mut tmp).await?;
+            if n == 0 {
+                bail!("closed mid-body");
+            }
+            buf.extend_from_slice(&tmp[..n]);
+        }
+        buf.drain(..len);
+        total = len;
+    } else if chunked {
+        loop {
+            let line_end = loop {
+                if let Some(i) = find(buf, b"\r\n") {
+                    break i;
+                }
+                let mut tmp = [0u8; 65536];
+                let n = s.read(&mut tmp).await?;
+                if n == 0 {
+                    bail!("closed mid-chunk");
+                }
+                buf.extend_from_slice(&tmp[..n]);
+            };
+            let size = usize::from_str_radix(std::str::from_utf8(&buf[..line_end])?.trim(), 16)?;
+            let need = line_end + 2 + size + 2;
+            while buf.len() < need {
+                let mut tmp = [0u8; 65536];
+                let n = s.read(&mut tmp).await?;
+                if n == 0 {
+                    bail!("closed mid-chunk");
+                }
+                buf.extend_from_slice(&tmp[..n]);
+            }
+            buf.drain(..need);
+            total += size;
+            if size == 0 {
+                break;
+            }
+        }
+    }
+    Ok((status, total))
+}
+
+fn find(h: &[u8], n: &[u8]) -> Option<usize> {
+    h.windows(n.len()).position(|w| w == n)
+}
+
+/// CPU time of processes, in microseconds.
+fn cpu_us(pids: &[u32]) -> u64 {
+    let tick_us = 10_000; // USER_HZ = 100
+    pids.iter()
+        .map(|p| crate::bench::cpu_ticks(*p) * tick_us)
+        .sum()
+}
+
+/// Closed loop: `conns` connections, each sending the next request when the
+/// last answer is read.
+fn closed_loop(t: &Target<'_>, stream: bool, conns: usize, dur: Duration) -> Result<Run> {
+    let req = request(t, stream);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let cpu0 = cpu_us(&t.pids);
+    let started = Instant::now();
+    let results = rt.block_on(async {
+        let mut tasks = Vec::new();
+        for _ in 0..conns {
+            let (req, addr) = (req.clone(), t.addr);
+            tasks.push(tokio::spawn(async move {
+                let mut lat = Vec::new();
+                let mut errors = 0u64;
+                let Ok(mut s) = TcpStream::connect(addr).await else {
+                    return (lat, 1);
+                };
+                let _ = s.set_nodelay(true);
+                let mut buf = Vec::with_capacity(65536);
+                let end = Instant::now() + dur;
+                while Instant::now() < end {
+                    let t0 = Instant::now();
+                    if s.write_all(&req).await.is_err() {
+                        errors += 1;
+                        break;
+                    }
+                    match read_response(&mut s, &mut buf).await {
+                        Ok((200, _)) => lat.push(t0.elapsed()),
+                        Ok(_) => errors += 1,
+                        Err(_) => {
+                            errors += 1;
+                            break;
+                        }
+                    }
+                }
+                (lat, errors)
+            }));
+        }
+        let mut all = Vec::new();
+        let mut errors = 0;
+        for task in tasks {
+            if let Ok((l, e)) = task.await {
+                all.extend(l);
+                errors += e;
+            }
+        }
+        (all, errors)
+    });
+    let secs = started.elapsed().as_secs_f64();
+    let cpu = cpu_us(&t.pids).saturating_sub(cpu0);
+    let (mut lat, errors) = results;
+    let n = lat.len();
+    Ok(Run {
+        rps: n as f64 / secs,
+        p50: crate::bench::pct(&mut lat, 0.5),
+        p99: crate::bench::pct(&mut lat, 0.99),
+        errors,
+        cpu_us_per_req: (!t.pids.is_empty() && n > 0).then(|| cpu as f64 / n as f64),
+    })
+}
+
+/// Open loop at `rate` requests a second over `conns` connections (each
+/// sends on its own schedule; a late answer delays only its connection).
+fn open_loop(t: &Target<'_>, rate: u32, conns: usize, dur: Duration) -> Result<Run> {
+    let req = request(t, false);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let per_conn = Duration::from_secs_f64(conns as f64 / f64::from(rate));
+    let (mut lat, errors) = rt.block_on(async {
+        let mut tasks = Vec::new();
+        for i in 0..conns {
+            let (req, addr) = (req.clone(), t.addr);
+            tasks.push(tokio::spawn(async move {
+                let mut lat = Vec::new();
+                let mut errors = 0u64;
+                let Ok(mut s) = TcpStream::connect(addr).await else {
+                    return (lat, 1);
+                };
+                let _ = s.set_nodelay(true);
+                let mut buf = Vec::with_capacity(65536);
+                let start = tokio::time::Instant::now() + per_conn.mul_f64(i as f64 / conns as f64);
+                let mut tick = tokio::time::interval_at(start, per_conn);
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                let end = Instant::now() + dur;
+                while Instant::now() < end {
+                    tick.tick().await;
+                    let t0 = Instant::now();
+                    if s.write_all(&req).await.is_err() {
+                        errors += 1;
+                        break;
+                    }
+                    match read_response(&mut s, &mut buf).await {
+                        Ok((200, _)) => lat.push(t0.elapsed()),
+                        _ => errors += 1,
+                    }
+                }
+                (lat, errors)
+            }));
+        }
+        let mut all = Vec::new();
+        let mut errors = 0;
+        for task in tasks {
+            if let Ok((l, e)) = task.await {
+                all.extend(l);
+                errors += e;
+            }
+        }
+        (all, errors)
+    });
+    Ok(Run {
+        rps: lat.len() as f64 / dur.as_secs_f64(),
+        p50: crate::bench::pct(&mut lat, 0.5),
+        p99: crate::bench::pct(&mut lat, 0.99),
+        errors,
+        cpu_us_per_req: None,
+    })
+}
+
+/// nginx as a plain reverse proxy to `upstream`, if it is installed (or can
+/// be installed with apt-get).
+fn start_nginx(dir: &Path, upstream: SocketAddr) -> Result<Option<(Child, SocketAddr)>> {
+    let have = Command::new("nginx").arg("-v").output().is_ok();
+    if !have {
+        eprintln!("xtask: nginx missing; trying apt-get install nginx…");
+        let _ = Command::new("apt-get")
+            .args(["update", "-q"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        let _ = Command::new("apt-get")
+            .args(["install", "-y", "-q", "nginx"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        if Command::new("nginx").arg("-v").output().is_err() {
+            eprintln!("xtask: nginx is not available: its row is skipped");
+            return Ok(None);
+        }
+    }
+    let port = free_port()?;
+    let conf = dir.join("nginx.conf");
+    let mut f = std::fs::File::create(&conf)?;
+    write!(
+        f,
+        "worker_processes auto;\ndaemon off;\nerror_log {dir}/nginx-error.log warn;\npid {dir}/nginx.pid;\n\
+         events {{ worker_connections 4096; }}\n\
+         http {{\n  access_log off;\n  client_body_temp_path {dir}/body;\n  proxy_temp_path {dir}/proxy;\n\
+           fastcgi_temp_path {dir}/fcgi;\n  uwsgi_temp_path {dir}/uwsgi;\n  scgi_temp_path {dir}/scgi;\n\
+           upstream up {{ server {upstream}; keepalive 64; }}\n\
+           server {{\n    listen 127.0.0.1:{port};\n    tcp_nodelay on;\n    location / {{\n      proxy_pass http://up;\n\
+               proxy_http_version 1.1;\n      proxy_set_header Connection \"\";\n      proxy_buffering off;\n    }}\n  }}\n}}\n",
+        dir = dir.display()
+    )?;
+    let child = Command::new("nginx")
+        .arg("-c")
+        .arg(&conf)
+        .arg("-p")
+        .arg(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("starting nginx")?;
+    crate::demo::wait_ready(port, Duration::from_secs(10))?;
+    Ok(Some((child, SocketAddr::from(([127, 0, 0, 1], port)))))
+}
+
+fn free_port() -> Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+/// A process and its children (nginx's workers).
+fn family(pid: u32) -> Vec<u32> {
+    let mut out = vec![pid];
+    if let Ok(s) = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")) {
+        out.extend(s.split_whitespace().filter_map(|p| p.parse::<u32>().ok()));
+    }
+    out
+}
+
+/// Starts the gateway with `config` and `env`; returns it and its address.
+fn start_gateway(
+    bin: &Path,
+    dir: &Path,
+    name: &str,
+    config: &str,
+    env: &[(&str, String)],
+) -> Result<(Child, SocketAddr)> {
+    let port = free_port()?;
+    let cfg = dir.join(format!("{name}.toml"));
+    std::fs::write(&cfg, config.replace("PORT", &port.to_string()))?;
+    let mut c = Command::new(bin);
+    c.arg("--config")
+        .arg(&cfg)
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "bench")
+        .env("AWS_SECRET_ACCESS_KEY", "bench")
+        .env("RUST_LOG", "warn")
+        .env(
+            "RECORDS_URL",
+            format!(
+                "sqlite://{}?mode=rwc",
+                dir.join(format!("{name}.db")).display()
+            ),
+        )
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    let child = c.spawn().context("starting the gateway")?;
+    crate::demo::wait_ready(port, Duration::from_secs(30))?;
+    std::thread::sleep(Duration::from_millis(300));
+    Ok((child, SocketAddr::from(([127, 0, 0, 1], port))))
+}
+
+const UPSTREAM_CONFIG: &str = r#"
+listen = "127.0.0.1:PORT"
+[auth]
+keys = ["sk-bench-key"]
+[[upstreams]]
+name = "fast"
+base_url = "UPSTREAM/v1"
+models_allow = ["bench-up"]
+"#;
+
+const SAGEMAKER_CONFIG: &str = r#"
+listen = "127.0.0.1:PORT"
+[aws]
+max_attempts = 1
+[auth]
+keys = ["sk-bench-key"]
+[[models]]
+name = "bench-up"
+endpoint = "bench-up"
+"#;
+
+/// Runs the comparison and prints the table.
+pub(crate) fn run(bin: PathBuf, secs: u64, conns: usize) -> Result<()> {
+    let dur = Duration::from_secs(secs);
+    let up = FastUpstream::start()?;
+    let dir = std::env::temp_dir().join(format!("oai-gateway-proxy-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let upstream_url = up.url();
+    let mut children: Vec<Child> = Vec::new();
+    let nginx = start_nginx(&dir, up.addr)?;
+    let (g_on, a_on) = start_gateway(
+        &bin,
+        &dir,
+        "records-on",
+        &UPSTREAM_CONFIG.replace("UPSTREAM", &upstream_url),
+        &[],
+    )?;
+    let (g_off, a_off) = start_gateway(
+        &bin,
+        &dir,
+        "records-off",
+        &UPSTREAM_CONFIG.replace("UPSTREAM", &upstream_url),
+        &[("RECORDS_ENABLED", "false".into())],
+    )?;
+    let (g_sm, a_sm) = start_gateway(
+        &bin,
+        &dir,
+        "sagemaker",
+        SAGEMAKER_CONFIG,
+        &[("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", upstream_url.clone())],
+    )?;
+    let mut targets = vec![Target {
+        name: "direct (fast upstream alone)",
+        addr: up.addr,
+        path: "/v1/chat/completions",
+        auth: false,
+        pids: Vec::new(),
+    }];
+    if let Some((child, addr)) = &nginx {
+        targets.push(Target {
+            name: "nginx (plain reverse proxy)",
+            addr: *addr,
+            path: "/v1/chat/completions",
+            auth: false,
+            pids: family(child.id()),
+        });
+    }
+    targets.push(Target {
+        name: "gateway, OpenAI upstream, records on (README defaults)",
+        addr: a_on,
+        path: "/v1/chat/completions",
+        auth: true,
+        pids: vec![g_on.id()],
+    });
+    targets.push(Target {
+        name: "gateway, OpenAI upstream, records off",
+        addr: a_off,
+        path: "/v1/chat/completions",
+        auth: true,
+        pids: vec![g_off.id()],
+    });
+    targets.push(Target {
+        name: "gateway, SageMaker path (records on)",
+        addr: a_sm,
+        path: "/v1/chat/completions",
+        auth: true,
+        pids: vec![g_sm.id()],
+    });
+    children.extend([g_on, g_off, g_sm]);
+    if let Some((child, _)) = nginx {
+        children.push(child);
+    }
+    // Warm up every target (connections, caches, the SQLite file).
+    for t in &targets {
+        let _ = closed_loop(t, false, conns, Duration::from_millis(500));
+    }
+    println!(
+        "\nFast upstream: {} tokens; a stream is {STREAM_EVENTS} SSE events. {conns} keep-alive connections, {secs} s a scenario.\n",
+        mock_upstreams::TOKENS
+    );
+    println!(
+        "| target | non-stream req/s | ÷ direct | CPU µs/req | stream req/s | ÷ direct | CPU µs/event | p99 stream ms | 500 req/s p50 / p99 ms | added p50 / p99 ms |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|");
+    let mut direct: Option<(Run, Run, Run)> = None;
+    for t in &targets {
+        let whole = closed_loop(t, false, conns, dur)?;
+        let streamed = closed_loop(t, true, conns, dur)?;
+        let paced = open_loop(t, 500, 8, dur)?;
+        let base = direct.get_or_insert_with(|| (whole.clone(), streamed.clone(), paced.clone()));
+        let per_event = streamed
+            .cpu_us_per_req
+            .map(|c| format!("{:.1}", c / STREAM_EVENTS as f64))
+            .unwrap_or_else(|| "-".into());
+        let cpu = whole
+            .cpu_us_per_req
+            .map(|c| format!("{c:.0}"))
+            .unwrap_or_else(|| "-".into());
+        println!(
+            "| {} | {:.0} | {:.3} | {cpu} | {:.0} | {:.3} | {per_event} | {:.2} | {:.3} / {:.3} | {:+.3} / {:+.3} |{}",
+            t.name,
+            whole.rps,
+            whole.rps / base.0.rps,
+            streamed.rps,
+            streamed.rps / base.1.rps,
+            streamed.p99,
+            paced.p50,
+            paced.p99,
+            paced.p50 - base.2.p50,
+            paced.p99 - base.2.p99,
+            if whole.errors + streamed.errors + paced.errors > 0 {
+                format!(" errors: {}", whole.errors + streamed.errors + paced.errors)
+            } else {
+                String::new()
+            }
+        );
+    }
+    for mut c in children {
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
