@@ -1,4 +1,4 @@
-//! `cargo xtask bench [--secs N] [--conns N] [--streams N] [--gateway-only] [--pin] [--proxy]`:
+//! `cargo xtask bench [--secs N] [--conns N] [--streams N] [--gateway-only] [--pin] [--proxy] [--bin PATH]`:
 //! with `--proxy`, only the comparison of `proxy.rs` (fast upstream, nginx,
 //! the gateway); otherwise
 //! the criterion benches, then a closed-loop keep-alive load test over
@@ -79,7 +79,11 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     let secs: u64 = arg(args, "--secs", 5);
     let conns: usize = arg(args, "--conns", 16);
     let streams: usize = arg(args, "--streams", 1000);
-    let bin = crate::demo::build_gateway()?;
+    // `--bin PATH`: a gateway built elsewhere (another commit, to compare).
+    let bin = match args.iter().position(|a| a == "--bin") {
+        Some(i) => std::path::PathBuf::from(args.get(i + 1).context("--bin needs a path")?),
+        None => crate::demo::build_gateway()?,
+    };
     if args.iter().any(|a| a == "--proxy") {
         return crate::proxy::run(bin, secs, conns);
     }
