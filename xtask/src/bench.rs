@@ -72,6 +72,15 @@ fn arg<T: std::str::FromStr>(args: &[String], name: &str, default: T) -> T {
 }
 
 pub(crate) fn run(args: &[String]) -> Result<()> {
+    // The load generator and the fakes must be fast: a debug xtask would
+    // measure itself. Run again as a release build.
+    if cfg!(debug_assertions) {
+        return crate::run(
+            crate::cargo()
+                .args(["run", "--release", "-q", "-p", "xtask", "--", "bench"])
+                .args(args),
+        );
+    }
     if !args.iter().any(|a| a == "--gateway-only") {
         crate::run(crate::cargo().args(["bench", "--bench", "sm_stream"]))?;
         crate::run(crate::cargo().args(["bench", "--bench", "bedrock_stream"]))?;

@@ -291,8 +291,8 @@ fn start_nginx(dir: &Path, upstream: SocketAddr) -> Result<Option<(Child, Socket
          events {{ worker_connections 4096; }}\n\
          http {{\n  access_log off;\n  client_body_temp_path {dir}/body;\n  proxy_temp_path {dir}/proxy;\n\
            fastcgi_temp_path {dir}/fcgi;\n  uwsgi_temp_path {dir}/uwsgi;\n  scgi_temp_path {dir}/scgi;\n\
-           upstream up {{ server {upstream}; keepalive 64; }}\n\
-           server {{\n    listen 127.0.0.1:{port};\n    tcp_nodelay on;\n    location / {{\n      proxy_pass http://up;\n\
+           upstream up {{ server {upstream}; keepalive 64; keepalive_requests 10000000; }}\n\
+           server {{\n    listen 127.0.0.1:{port};\n    tcp_nodelay on;\n    keepalive_requests 10000000;\n    location / {{\n      proxy_pass http://up;\n\
                proxy_http_version 1.1;\n      proxy_set_header Connection \"\";\n      proxy_buffering off;\n    }}\n  }}\n}}\n",
         dir = dir.display()
     )?;

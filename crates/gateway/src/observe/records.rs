@@ -272,62 +272,73 @@ async fn writer(pool: AnyPool, sqlite: bool, mut rx: mpsc::Receiver<Msg>, queued
     }
 }
 
-/// The one-row insert, with the placeholders of the store: SQLite binds
-/// `?` by position (its `$N` are names, looked up one by one per
-/// parameter, which made a multi-row batch quadratic), PostgreSQL `$N`.
-fn insert_sql(sqlite: bool) -> &'static str {
-    static SQLITE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    static POSTGRES: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    let build = |sqlite: bool| {
-        let marks: Vec<String> = (1..=NCOLS)
-            .map(|i| {
-                if sqlite {
-                    "?".to_owned()
-                } else {
-                    format!("${i}")
+/// Rows an insert statement carries at most.
+const CHUNK: usize = 50;
+
+/// The insert of `rows` rows, with the placeholders of the store: SQLite
+/// binds `?` by position (its `$N` are names, looked up one by one per
+/// parameter, which made large batches quadratic), PostgreSQL `$N`. Built
+/// once per size and kept, so the driver's statement cache keeps it
+/// prepared: a batch is never parsed again.
+fn insert_sql(sqlite: bool, rows: usize) -> &'static str {
+    static CACHE: std::sync::OnceLock<[Vec<String>; 2]> = std::sync::OnceLock::new();
+    let cache = CACHE.get_or_init(|| {
+        let build = |sqlite: bool, rows: usize| {
+            let mut sql = format!("INSERT INTO gateway_requests ({COLUMNS}) VALUES ");
+            for r in 0..rows {
+                sql.push_str(if r == 0 { "(" } else { ",(" });
+                for c in 0..NCOLS {
+                    if c > 0 {
+                        sql.push(',');
+                    }
+                    if sqlite {
+                        sql.push('?');
+                    } else {
+                        sql.push_str(&format!("${}", r * NCOLS + c + 1));
+                    }
                 }
-            })
-            .collect();
-        format!(
-            "INSERT INTO gateway_requests ({COLUMNS}) VALUES ({})",
-            marks.join(",")
-        )
-    };
-    if sqlite {
-        SQLITE.get_or_init(|| build(true))
-    } else {
-        POSTGRES.get_or_init(|| build(false))
-    }
+                sql.push(')');
+            }
+            sql
+        };
+        [
+            (0..=CHUNK).map(|n| build(true, n.max(1))).collect(),
+            (0..=CHUNK).map(|n| build(false, n.max(1))).collect(),
+        ]
+    });
+    let table = &cache[usize::from(!sqlite)];
+    table[rows.clamp(1, CHUNK)].as_str()
 }
 
-/// A batch as one transaction of the same prepared one-row insert: the
-/// statement is parsed once per connection and cached, never per batch.
+/// A batch as one transaction of cached multi-row inserts of up to
+/// [`CHUNK`] rows, each bound by position.
 async fn write(pool: &AnyPool, sqlite: bool, batch: &[Record]) -> Result<(), sqlx::Error> {
-    let sql = insert_sql(sqlite);
     let mut tx = pool.begin().await?;
-    for r in batch {
+    for rows in batch.chunks(CHUNK) {
         // A constant statement of this module.
-        sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(r.request_id.as_str())
-            .bind(r.ts_ms)
-            .bind(r.key_id.as_deref())
-            .bind(r.client_ip.as_deref())
-            .bind(r.route.as_str())
-            .bind(r.model.as_deref())
-            .bind(r.upstream.as_deref())
-            .bind(r.status)
-            .bind(i64::from(r.stream))
-            .bind(r.ttft_ms)
-            .bind(r.duration_ms)
-            .bind(r.prompt_tokens)
-            .bind(r.completion_tokens)
-            .bind(i64::from(r.tokens_estimated))
-            .bind(r.error.as_deref())
-            .bind(i64::from(r.interrupted))
-            .bind(r.request_body.as_deref())
-            .bind(r.request_headers.as_deref())
-            .execute(&mut *tx)
-            .await?;
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(insert_sql(sqlite, rows.len())));
+        for r in rows {
+            q = q
+                .bind(r.request_id.as_str())
+                .bind(r.ts_ms)
+                .bind(r.key_id.as_deref())
+                .bind(r.client_ip.as_deref())
+                .bind(r.route.as_str())
+                .bind(r.model.as_deref())
+                .bind(r.upstream.as_deref())
+                .bind(r.status)
+                .bind(i64::from(r.stream))
+                .bind(r.ttft_ms)
+                .bind(r.duration_ms)
+                .bind(r.prompt_tokens)
+                .bind(r.completion_tokens)
+                .bind(i64::from(r.tokens_estimated))
+                .bind(r.error.as_deref())
+                .bind(i64::from(r.interrupted))
+                .bind(r.request_body.as_deref())
+                .bind(r.request_headers.as_deref());
+        }
+        q.execute(&mut *tx).await?;
     }
     tx.commit().await
 }
