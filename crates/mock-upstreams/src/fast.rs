@@ -1,6 +1,7 @@
-//! A fast upstream for load benchmarks: one thread, hyper's HTTP/1.1
-//! server, every answer precomputed and written in one piece, as a fast
-//! real backend would. It must be much faster than the gateway in front of
+//! A fast upstream for load benchmarks: one thread, a lean HTTP/1.1
+//! keep-alive server on tokio, every answer precomputed (head and body) and
+//! written in one piece, as a fast real backend would. (No hyper server:
+//! its features would change how the gateway's own dependencies build.) It must be much faster than the gateway in front of
 //! it, or a benchmark measures the fake.
 //!
 //! Routes (the request body is not parsed; a stream is asked for with
@@ -11,15 +12,12 @@
 //! * `POST /endpoints/{name}/invocations-response-stream`: the SSE in
 //!   event-stream `PayloadPart` frames, one per event.
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
 
 use anyhow::Result;
 use bytes::Bytes;
-use http_body_util::Full;
-use hyper::body::Incoming;
-use hyper::{Request, Response};
 use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Tokens in every answer.
 pub const TOKENS: usize = 20;
@@ -66,10 +64,23 @@ fn answers() -> Answers {
     }
     sse.push_str("data: [DONE]\n\n");
     framed.extend(sm_stream::frame::encode::payload_part(b"data: [DONE]\n\n"));
+    let response = |ctype: &str, extra: &str, body: &[u8]| {
+        let mut r = format!(
+            "HTTP/1.1 200 OK\r\ncontent-type: {ctype}\r\n{extra}content-length: {}\r\n\r\n",
+            body.len()
+        )
+        .into_bytes();
+        r.extend_from_slice(body);
+        Bytes::from(r)
+    };
     Answers {
-        whole: Bytes::from(whole),
-        sse: Bytes::from(sse),
-        framed: Bytes::from(framed),
+        whole: response("application/json", "", whole.as_bytes()),
+        sse: response("text/event-stream", "", sse.as_bytes()),
+        framed: response(
+            "application/vnd.amazon.eventstream",
+            "x-amzn-sagemaker-content-type: application/json\r\n",
+            &framed,
+        ),
     }
 }
 
@@ -142,46 +153,56 @@ async fn serve(listener: std::net::TcpListener, mut stopped: tokio::sync::onesho
             continue;
         };
         let _ = sock.set_nodelay(true);
-        let a = a.clone();
-        tokio::task::spawn(async move {
-            let svc = hyper::service::service_fn(move |req| answer(req, a.clone()));
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(hyper_util::rt::TokioIo::new(sock), svc)
-                .await;
-        });
+        tokio::task::spawn(connection(sock, a.clone()));
     }
 }
 
-async fn answer(req: Request<Incoming>, a: Answers) -> Result<Response<Full<Bytes>>, Infallible> {
-    use http_body_util::BodyExt;
-    let path = req.uri().path().to_owned();
-    let body = req
-        .into_body()
-        .collect()
-        .await
-        .map(|b| b.to_bytes())
-        .unwrap_or_default();
-    let respond = |ctype: &str, bytes: Bytes| {
-        let mut r = Response::new(Full::new(bytes));
-        if let Ok(v) = hyper::header::HeaderValue::from_str(ctype) {
-            r.headers_mut().insert(hyper::header::CONTENT_TYPE, v);
+/// Serves one keep-alive connection: reads a request (head, then
+/// `Content-Length` bytes of body), writes its precomputed answer.
+async fn connection(mut sock: tokio::net::TcpStream, a: Answers) {
+    let mut buf: Vec<u8> = Vec::with_capacity(16 * 1024);
+    loop {
+        let head_end = loop {
+            if let Some(i) = find(&buf, b"\r\n\r\n") {
+                break i + 4;
+            }
+            let mut tmp = [0u8; 16 * 1024];
+            match sock.read(&mut tmp).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => buf.extend_from_slice(&tmp[..n]),
+            }
+        };
+        let head = String::from_utf8_lossy(&buf[..head_end]).to_ascii_lowercase();
+        let len = head
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length:"))
+            .and_then(|v| v.trim().parse::<usize>().ok())
+            .unwrap_or(0);
+        while buf.len() < head_end + len {
+            let mut tmp = [0u8; 16 * 1024];
+            match sock.read(&mut tmp).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => buf.extend_from_slice(&tmp[..n]),
+            }
         }
-        r
-    };
-    Ok(if path.ends_with("/invocations-response-stream") {
-        let mut r = respond("application/vnd.amazon.eventstream", a.framed);
-        r.headers_mut().insert(
-            "x-amzn-sagemaker-content-type",
-            hyper::header::HeaderValue::from_static("application/json"),
-        );
-        r
-    } else if path.ends_with("/invocations") {
-        respond("application/json", a.whole)
-    } else if memchr_stream(&body) {
-        respond("text/event-stream", a.sse)
-    } else {
-        respond("application/json", a.whole)
-    })
+        let path = head.split(' ').nth(1).unwrap_or("");
+        let body = &buf[head_end..head_end + len];
+        let answer = if path.ends_with("/invocations-response-stream") {
+            &a.framed
+        } else if path.ends_with("/invocations") || !memchr_stream(body) {
+            &a.whole
+        } else {
+            &a.sse
+        };
+        if sock.write_all(answer).await.is_err() {
+            return;
+        }
+        buf.drain(..head_end + len);
+    }
+}
+
+fn find(h: &[u8], n: &[u8]) -> Option<usize> {
+    h.windows(n.len()).position(|w| w == n)
 }
 
 /// Whether a JSON body asks for a stream (`"stream":true`, spaced or not).
@@ -215,13 +236,18 @@ mod tests {
     #[test]
     fn the_answers_are_well_formed() {
         let a = answers();
-        let v: serde_json::Value = serde_json::from_slice(&a.whole).unwrap();
+        let body = |r: &Bytes| {
+            let i = find(r, b"\r\n\r\n").unwrap() + 4;
+            r.slice(i..)
+        };
+        let (whole, sse, framed) = (body(&a.whole), body(&a.sse), body(&a.framed));
+        let v: serde_json::Value = serde_json::from_slice(&whole).unwrap();
         assert_eq!(v["usage"]["completion_tokens"], TOKENS);
-        let text = std::str::from_utf8(&a.sse).unwrap();
+        let text = std::str::from_utf8(&sse).unwrap();
         assert_eq!(text.matches("data: ").count(), STREAM_EVENTS);
         assert!(text.ends_with("data: [DONE]\n\n"));
         let mut d = sm_stream::frame::FrameDecoder::new();
-        d.push(&a.framed);
+        d.push(&framed);
         let mut n = 0;
         while let Some(_ev) = d.next_event().unwrap() {
             n += 1;
