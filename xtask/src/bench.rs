@@ -74,12 +74,26 @@ fn arg<T: std::str::FromStr>(args: &[String], name: &str, default: T) -> T {
 pub(crate) fn run(args: &[String]) -> Result<()> {
     // The load generator and the fakes must be fast: a debug xtask would
     // measure itself. Run again as a release build.
+    // Both built in one cargo invocation: one feature resolution, so the
+    // two builds never rebuild each other's dependencies.
     if cfg!(debug_assertions) {
-        return crate::run(
-            crate::cargo()
-                .args(["run", "--release", "-q", "-p", "xtask", "--", "bench"])
-                .args(args),
-        );
+        crate::run(crate::cargo().args([
+            "build",
+            "--release",
+            "-p",
+            "gateway",
+            "--bin",
+            "gateway",
+            "-p",
+            "xtask",
+        ]))?;
+        let release = crate::target_dir()?.join("release");
+        let mut c = std::process::Command::new(release.join("xtask"));
+        c.arg("bench").args(args);
+        if !args.iter().any(|a| a == "--bin") {
+            c.arg("--bin").arg(release.join("gateway"));
+        }
+        return crate::run(&mut c);
     }
     if !args.iter().any(|a| a == "--gateway-only") {
         crate::run(crate::cargo().args(["bench", "--bench", "sm_stream"]))?;
