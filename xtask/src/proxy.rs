@@ -140,18 +140,24 @@ fn cpu_us(pids: &[u32]) -> u64 {
         .sum()
 }
 
-/// Closed loop: `conns` connections, each sending the next request when the
-/// last answer is read.
-fn closed_loop(t: &Target<'_>, stream: bool, conns: usize, dur: Duration) -> Result<Run> {
+/// Drives `conns` keep-alive connections for `dur`, each sending the next
+/// request when its last answer is read (`pace` `None`: closed loop) or on
+/// its own fixed schedule (`Some(interval)`, staggered: open loop; a late
+/// answer delays only its connection). Returns the latencies and errors.
+fn drive(
+    t: &Target<'_>,
+    stream: bool,
+    conns: usize,
+    dur: Duration,
+    pace: Option<Duration>,
+) -> Result<(Vec<Duration>, u64)> {
     let req = request(t, stream);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let cpu0 = cpu_us(&t.pids);
-    let started = Instant::now();
-    let results = rt.block_on(async {
+    Ok(rt.block_on(async {
         let mut tasks = Vec::new();
-        for _ in 0..conns {
+        for i in 0..conns {
             let (req, addr) = (req.clone(), t.addr);
             tasks.push(tokio::spawn(async move {
                 let mut lat = Vec::new();
@@ -161,8 +167,17 @@ fn closed_loop(t: &Target<'_>, stream: bool, conns: usize, dur: Duration) -> Res
                 };
                 let _ = s.set_nodelay(true);
                 let mut buf = Vec::with_capacity(65536);
+                let mut tick = pace.map(|p| {
+                    let start = tokio::time::Instant::now() + p.mul_f64(i as f64 / conns as f64);
+                    let mut tick = tokio::time::interval_at(start, p);
+                    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                    tick
+                });
                 let end = Instant::now() + dur;
                 while Instant::now() < end {
+                    if let Some(t) = tick.as_mut() {
+                        t.tick().await;
+                    }
                     let t0 = Instant::now();
                     if s.write_all(&req).await.is_err() {
                         errors += 1;
@@ -189,10 +204,16 @@ fn closed_loop(t: &Target<'_>, stream: bool, conns: usize, dur: Duration) -> Res
             }
         }
         (all, errors)
-    });
+    }))
+}
+
+/// Closed loop: throughput, latency and the target's CPU per request.
+fn closed_loop(t: &Target<'_>, stream: bool, conns: usize, dur: Duration) -> Result<Run> {
+    let cpu0 = cpu_us(&t.pids);
+    let started = Instant::now();
+    let (mut lat, errors) = drive(t, stream, conns, dur, None)?;
     let secs = started.elapsed().as_secs_f64();
     let cpu = cpu_us(&t.pids).saturating_sub(cpu0);
-    let (mut lat, errors) = results;
     let n = lat.len();
     Ok(Run {
         rps: n as f64 / secs,
@@ -203,55 +224,11 @@ fn closed_loop(t: &Target<'_>, stream: bool, conns: usize, dur: Duration) -> Res
     })
 }
 
-/// Open loop at `rate` requests a second over `conns` connections (each
-/// sends on its own schedule; a late answer delays only its connection).
+/// Open loop at `rate` requests a second over `conns` connections: the
+/// latency a hop adds when it is not saturated.
 fn open_loop(t: &Target<'_>, rate: u32, conns: usize, dur: Duration) -> Result<Run> {
-    let req = request(t, false);
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    let per_conn = Duration::from_secs_f64(conns as f64 / f64::from(rate));
-    let (mut lat, errors) = rt.block_on(async {
-        let mut tasks = Vec::new();
-        for i in 0..conns {
-            let (req, addr) = (req.clone(), t.addr);
-            tasks.push(tokio::spawn(async move {
-                let mut lat = Vec::new();
-                let mut errors = 0u64;
-                let Ok(mut s) = TcpStream::connect(addr).await else {
-                    return (lat, 1);
-                };
-                let _ = s.set_nodelay(true);
-                let mut buf = Vec::with_capacity(65536);
-                let start = tokio::time::Instant::now() + per_conn.mul_f64(i as f64 / conns as f64);
-                let mut tick = tokio::time::interval_at(start, per_conn);
-                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-                let end = Instant::now() + dur;
-                while Instant::now() < end {
-                    tick.tick().await;
-                    let t0 = Instant::now();
-                    if s.write_all(&req).await.is_err() {
-                        errors += 1;
-                        break;
-                    }
-                    match read_response(&mut s, &mut buf).await {
-                        Ok((200, _)) => lat.push(t0.elapsed()),
-                        _ => errors += 1,
-                    }
-                }
-                (lat, errors)
-            }));
-        }
-        let mut all = Vec::new();
-        let mut errors = 0;
-        for task in tasks {
-            if let Ok((l, e)) = task.await {
-                all.extend(l);
-                errors += e;
-            }
-        }
-        (all, errors)
-    });
+    let pace = Duration::from_secs_f64(conns as f64 / f64::from(rate));
+    let (mut lat, errors) = drive(t, false, conns, dur, Some(pace))?;
     Ok(Run {
         rps: lat.len() as f64 / dur.as_secs_f64(),
         p50: crate::bench::pct(&mut lat, 0.5),

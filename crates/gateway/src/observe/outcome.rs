@@ -155,6 +155,7 @@ impl Outcome {
             model = %model,
             status = e.status.as_u16(),
             error = e.label,
+            blame = ?e.blame,
             "request failed"
         );
     }

@@ -147,7 +147,7 @@ pub async fn first_batch(mut items: ItemStream) -> Result<Opened, ApiError> {
 /// A candidate failed before the client had a byte: logged, counted, and
 /// reported to its breaker (its text scrubbed of keys); the caller moves on.
 pub fn attempt_failed(state: &AppState, key: &str, e: &ApiError) {
-    tracing::warn!(upstream = %key, status = e.status.as_u16(), error = e.label, "attempt failed before the first byte; trying the next candidate");
+    tracing::warn!(upstream = %key, status = e.status.as_u16(), error = e.label, blame = ?e.blame, "attempt failed before the first byte; trying the next candidate");
     METRICS
         .upstream_errors
         .with_label_values(&[key, e.label])
