@@ -57,8 +57,27 @@ fn request(t: &Target<'_>, stream: bool) -> Vec<u8> {
     .into_bytes()
 }
 
-/// Reads one response; returns its status and (for a check) body length.
-async fn read_response(s: &mut TcpStream, buf: &mut Vec<u8>) -> Result<(u16, usize)> {
+/// Whether an SSE chunk carries a non-empty content delta.
+fn has_content(data: &[u8]) -> bool {
+    const K: &[u8] = b"\"content\":\"";
+    let mut at = 0;
+    while let Some(i) = find(&data[at..], K) {
+        let j = at + i + K.len();
+        if data.get(j).is_some_and(|b| *b != b'"') {
+            return true;
+        }
+        at = j;
+    }
+    false
+}
+
+/// Reads one response; returns its status, (for a check) body length, and
+/// when the first content delta arrived (streams).
+async fn read_response(
+    s: &mut TcpStream,
+    buf: &mut Vec<u8>,
+) -> Result<(u16, usize, Option<Instant>)> {
+    let mut first_content = None;
     // Head.
     let head_end = loop {
         if let Some(i) = find(buf, b"\r\n\r\n") {
@@ -118,6 +137,9 @@ async fn read_response(s: &mut TcpStream, buf: &mut Vec<u8>) -> Result<(u16, usi
                 }
                 buf.extend_from_slice(&tmp[..n]);
             }
+            if first_content.is_none() && has_content(&buf[line_end + 2..line_end + 2 + size]) {
+                first_content = Some(Instant::now());
+            }
             buf.drain(..need);
             total += size;
             if size == 0 {
@@ -125,7 +147,7 @@ async fn read_response(s: &mut TcpStream, buf: &mut Vec<u8>) -> Result<(u16, usi
             }
         }
     }
-    Ok((status, total))
+    Ok((status, total, first_content))
 }
 
 fn find(h: &[u8], n: &[u8]) -> Option<usize> {
@@ -143,13 +165,15 @@ fn cpu_us(pids: &[u32]) -> u64 {
 /// Drives `conns` keep-alive connections for `dur`, each sending the next
 /// request when its last answer is read (`pace` `None`: closed loop) or on
 /// its own fixed schedule (`Some(interval)`, staggered: open loop; a late
-/// answer delays only its connection). Returns the latencies and errors.
+/// answer delays only its connection). Returns the latencies (with `ttft`,
+/// the time to the first content delta instead), and errors.
 fn drive(
     t: &Target<'_>,
     stream: bool,
     conns: usize,
     dur: Duration,
     pace: Option<Duration>,
+    ttft: bool,
 ) -> Result<(Vec<Duration>, u64)> {
     let req = request(t, stream);
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -184,7 +208,11 @@ fn drive(
                         break;
                     }
                     match read_response(&mut s, &mut buf).await {
-                        Ok((200, _)) => lat.push(t0.elapsed()),
+                        Ok((200, _, first)) if ttft => match first {
+                            Some(f) => lat.push(f - t0),
+                            None => errors += 1,
+                        },
+                        Ok((200, _, _)) => lat.push(t0.elapsed()),
                         Ok(_) => errors += 1,
                         Err(_) => {
                             errors += 1;
@@ -211,7 +239,7 @@ fn drive(
 fn closed_loop(t: &Target<'_>, stream: bool, conns: usize, dur: Duration) -> Result<Run> {
     let cpu0 = cpu_us(&t.pids);
     let started = Instant::now();
-    let (mut lat, errors) = drive(t, stream, conns, dur, None)?;
+    let (mut lat, errors) = drive(t, stream, conns, dur, None, false)?;
     let secs = started.elapsed().as_secs_f64();
     let cpu = cpu_us(&t.pids).saturating_sub(cpu0);
     let n = lat.len();
@@ -226,9 +254,11 @@ fn closed_loop(t: &Target<'_>, stream: bool, conns: usize, dur: Duration) -> Res
 
 /// Open loop at `rate` requests a second over `conns` connections: the
 /// latency a hop adds when it is not saturated.
-fn open_loop(t: &Target<'_>, rate: u32, conns: usize, dur: Duration) -> Result<Run> {
+/// With `ttft`, streams, and the latency is the time to the first content
+/// delta.
+fn open_loop(t: &Target<'_>, rate: u32, conns: usize, dur: Duration, ttft: bool) -> Result<Run> {
     let pace = Duration::from_secs_f64(conns as f64 / f64::from(rate));
-    let (mut lat, errors) = drive(t, false, conns, dur, Some(pace))?;
+    let (mut lat, errors) = drive(t, ttft, conns, dur, Some(pace), ttft)?;
     Ok(Run {
         rps: lat.len() as f64 / dur.as_secs_f64(),
         p50: crate::bench::pct(&mut lat, 0.5),
@@ -388,6 +418,16 @@ pub(crate) fn run(bin: PathBuf, secs: u64, conns: usize) -> Result<()> {
         SAGEMAKER_CONFIG,
         &[("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", upstream_url.clone())],
     )?;
+    let (g_sdk, a_sdk) = start_gateway(
+        &bin,
+        &dir,
+        "sagemaker-sdk",
+        SAGEMAKER_CONFIG,
+        &[
+            ("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", upstream_url.clone()),
+            ("AWS_SAGEMAKER_CLIENT", "sdk".into()),
+        ],
+    )?;
     let mut targets = vec![Target {
         name: "direct (fast upstream alone)",
         addr: up.addr,
@@ -419,15 +459,30 @@ pub(crate) fn run(bin: PathBuf, secs: u64, conns: usize) -> Result<()> {
         pids: vec![g_off.id()],
     });
     targets.push(Target {
-        name: "gateway, SageMaker path (records on)",
+        name: "gateway, SageMaker path, signed client (records on)",
         addr: a_sm,
         path: "/v1/chat/completions",
         auth: true,
         pids: vec![g_sm.id()],
     });
-    children.extend([g_on, g_off, g_sm]);
+    targets.push(Target {
+        name: "gateway, SageMaker path, SDK client (records on)",
+        addr: a_sdk,
+        path: "/v1/chat/completions",
+        auth: true,
+        pids: vec![g_sdk.id()],
+    });
+    children.extend([g_on, g_off, g_sm, g_sdk]);
     if let Some((child, _)) = nginx {
         children.push(child);
+    }
+    // `BENCH_ONLY=text`: only direct and the targets whose name has it (to
+    // profile one with `perf record -p`; each gateway's pid is printed).
+    if let Ok(only) = std::env::var("BENCH_ONLY") {
+        targets.retain(|t| t.pids.is_empty() || t.name.contains(only.as_str()));
+        for t in &targets {
+            eprintln!("{}: pids {:?}", t.name, t.pids);
+        }
     }
     // Warm up every target (connections, caches, the SQLite file).
     for t in &targets {
@@ -438,15 +493,23 @@ pub(crate) fn run(bin: PathBuf, secs: u64, conns: usize) -> Result<()> {
         mock_upstreams::TOKENS
     );
     println!(
-        "| target | non-stream req/s | ÷ direct | CPU µs/req | stream req/s | ÷ direct | CPU µs/event | p99 stream ms | 500 req/s p50 / p99 ms | added p50 / p99 ms |"
+        "| target | non-stream req/s | ÷ direct | CPU µs/req | stream req/s | ÷ direct | CPU µs/event | p99 stream ms | 500 req/s p50 / p99 ms | added p50 / p99 ms | TTFT p50 at 500 streams/s, added ms |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|");
-    let mut direct: Option<(Run, Run, Run)> = None;
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
+    let mut direct: Option<(Run, Run, Run, Run)> = None;
     for t in &targets {
         let whole = closed_loop(t, false, conns, dur)?;
         let streamed = closed_loop(t, true, conns, dur)?;
-        let paced = open_loop(t, 500, 8, dur)?;
-        let base = direct.get_or_insert_with(|| (whole.clone(), streamed.clone(), paced.clone()));
+        let paced = open_loop(t, 500, 8, dur, false)?;
+        let first = open_loop(t, 500, 8, dur, true)?;
+        let base = direct.get_or_insert_with(|| {
+            (
+                whole.clone(),
+                streamed.clone(),
+                paced.clone(),
+                first.clone(),
+            )
+        });
         let per_event = streamed
             .cpu_us_per_req
             .map(|c| format!("{:.1}", c / STREAM_EVENTS as f64))
@@ -456,7 +519,7 @@ pub(crate) fn run(bin: PathBuf, secs: u64, conns: usize) -> Result<()> {
             .map(|c| format!("{c:.0}"))
             .unwrap_or_else(|| "-".into());
         println!(
-            "| {} | {:.0} | {:.3} | {cpu} | {:.0} | {:.3} | {per_event} | {:.2} | {:.3} / {:.3} | {:+.3} / {:+.3} |{}",
+            "| {} | {:.0} | {:.3} | {cpu} | {:.0} | {:.3} | {per_event} | {:.2} | {:.3} / {:.3} | {:+.3} / {:+.3} | {:.3} ({:+.3}) |{}",
             t.name,
             whole.rps,
             whole.rps / base.0.rps,
@@ -467,8 +530,13 @@ pub(crate) fn run(bin: PathBuf, secs: u64, conns: usize) -> Result<()> {
             paced.p99,
             paced.p50 - base.2.p50,
             paced.p99 - base.2.p99,
-            if whole.errors + streamed.errors + paced.errors > 0 {
-                format!(" errors: {}", whole.errors + streamed.errors + paced.errors)
+            first.p50,
+            first.p50 - base.3.p50,
+            if whole.errors + streamed.errors + paced.errors + first.errors > 0 {
+                format!(
+                    " errors: {}",
+                    whole.errors + streamed.errors + paced.errors + first.errors
+                )
             } else {
                 String::new()
             }

@@ -43,7 +43,27 @@ pub async fn build_state(config: Config) -> anyhow::Result<(Handle, aws_config::
         loader = loader.endpoint_url(u);
     }
     let sdk = loader.load().await;
-    let sagemaker = SageMaker::new(aws_sdk_sagemakerruntime::Client::new(&sdk));
+    let lean = match config.aws.sagemaker_client {
+        crate::config::SageMakerClient::Sdk => None,
+        crate::config::SageMakerClient::Signed => {
+            match crate::backend::sagemaker::signed::Shared::from_sdk(
+                &sdk,
+                config.aws.max_attempts,
+                Duration::from_secs(config.aws.connect_timeout_secs),
+                64,
+            ) {
+                Ok(s) => Some(Arc::new(s)),
+                Err(why) => {
+                    tracing::info!(why, "SageMaker is called through the AWS SDK");
+                    None
+                }
+            }
+        }
+    };
+    let workers = config
+        .workers
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
+    let sagemaker = SageMaker::new(aws_sdk_sagemakerruntime::Client::new(&sdk), lean, workers);
     let bedrock = Bedrock::new(aws_sdk_bedrockruntime::Client::new(&sdk), &config.bedrock)?;
     if config.auth.disabled {
         tracing::warn!("authentication is disabled (AUTH_DISABLED): every request is served");

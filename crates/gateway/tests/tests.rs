@@ -13,6 +13,7 @@ mod hardening;
 mod layers;
 mod observability;
 mod records;
+mod sagemaker_transport;
 mod sdk_clients;
 mod secrets;
 mod shutdown;

@@ -99,6 +99,8 @@ pub struct RecordedRequest {
     pub endpoint: String,
     /// Streaming API or not.
     pub stream: bool,
+    /// The request target as sent (path and query).
+    pub path: String,
     /// Lower-cased header names and values.
     pub headers: HashMap<String, String>,
     /// The body.
@@ -225,6 +227,7 @@ async fn handle(
     lock(&shared.requests).push(RecordedRequest {
         endpoint: name.clone(),
         stream,
+        path: req.path.clone(),
         headers: req.headers.clone(),
         body: req.body.clone(),
     });

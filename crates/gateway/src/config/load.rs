@@ -105,6 +105,18 @@ impl Config {
         if let Some(v) = env("AWS_MAX_ATTEMPTS") {
             self.aws.max_attempts = num("AWS_MAX_ATTEMPTS", &v)?;
         }
+        if let Some(v) = env("AWS_SAGEMAKER_CLIENT") {
+            self.aws.sagemaker_client = match v.to_ascii_lowercase().as_str() {
+                "signed" => super::SageMakerClient::Signed,
+                "sdk" => super::SageMakerClient::Sdk,
+                _ => {
+                    return Err(err(
+                        "AWS_SAGEMAKER_CLIENT",
+                        format!("'{v}' is not `signed` or `sdk`"),
+                    ));
+                }
+            };
+        }
         if let Some(v) = env("AUTH_SECRET_ID").filter(|v| !v.is_empty()) {
             self.auth.secret_id = Some(v);
         }

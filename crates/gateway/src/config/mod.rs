@@ -202,6 +202,23 @@ pub struct AwsConfig {
     pub max_attempts: u32,
     /// TCP connect timeout.
     pub connect_timeout_secs: u64,
+    /// How SageMaker is called (`AWS_SAGEMAKER_CLIENT`): `signed`, the lean
+    /// transport (requests signed with `aws-sigv4`, a connection pool per
+    /// worker), or `sdk`, `aws-sdk-sagemakerruntime` (its endpoint rules,
+    /// FIPS and dual-stack endpoints, profile-configured endpoints). Where
+    /// the lean transport cannot resolve the endpoint, the SDK serves.
+    pub sagemaker_client: SageMakerClient,
+}
+
+/// The SageMaker transport.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SageMakerClient {
+    /// Signed with `aws-sigv4`, sent with `reqwest`.
+    #[default]
+    Signed,
+    /// `aws-sdk-sagemakerruntime`.
+    Sdk,
 }
 
 impl Default for AwsConfig {
@@ -211,6 +228,7 @@ impl Default for AwsConfig {
             endpoint_url: None,
             max_attempts: 3,
             connect_timeout_secs: 5,
+            sagemaker_client: SageMakerClient::default(),
         }
     }
 }

@@ -1,10 +1,13 @@
 //! The SageMaker backend: `InvokeEndpoint` and
-//! `InvokeEndpointWithResponseStream` through `aws-sdk-sagemakerruntime`, and
-//! the mapping of its errors to HTTP.
+//! `InvokeEndpointWithResponseStream`, sent by the lean signed transport
+//! ([`signed`], the default) or `aws-sdk-sagemakerruntime`
+//! (`aws.sagemaker_client = "sdk"`), and the mapping of their errors to HTTP.
 
 pub mod shape;
+pub mod signed;
 pub mod template;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::http::StatusCode;
@@ -46,25 +49,78 @@ macro_rules! target {
     }};
 }
 
-/// An upstream event stream.
-pub type UpstreamStream = EventReceiver<ResponseStream, ResponseStreamError>;
+/// An upstream event stream: decoded by the SDK, or raw frames.
+pub enum UpstreamStream {
+    /// The SDK's receiver.
+    Sdk(EventReceiver<ResponseStream, ResponseStreamError>),
+    /// The lean transport's response, frames decoded by the translator.
+    Raw(reqwest::Response),
+}
+
+impl std::fmt::Debug for UpstreamStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Sdk(_) => "UpstreamStream::Sdk",
+            Self::Raw(_) => "UpstreamStream::Raw",
+        })
+    }
+}
+
+/// How SageMaker is called.
+#[derive(Debug, Clone)]
+enum Transport {
+    Sdk(Client),
+    Signed(signed::Signed),
+}
 
 /// The SageMaker runtime client with the gateway's timeouts.
 #[derive(Debug, Clone)]
 pub struct SageMaker {
-    client: Client,
+    transport: Transport,
+    /// The lean transport's shared part, when it is used.
+    lean: Option<Arc<signed::Shared>>,
+    workers: usize,
 }
 
 impl SageMaker {
-    /// Wraps a client.
-    pub fn new(client: Client) -> Self {
-        Self { client }
+    /// Over the SDK client, or the lean transport when `lean` is given.
+    pub fn new(client: Client, lean: Option<Arc<signed::Shared>>, workers: usize) -> Self {
+        let mut s = Self {
+            transport: Transport::Sdk(client.clone()),
+            lean,
+            workers,
+        };
+        s = s.with_client(client);
+        s
     }
 
-    /// The same settings over another client (each HTTP worker gets its own,
-    /// so upstream connections are driven by the worker that uses them).
+    /// The same settings over another connection pool (each HTTP worker
+    /// gets its own, so upstream connections are driven by the worker that
+    /// uses them).
     pub fn with_client(&self, client: Client) -> Self {
-        Self { client }
+        let transport = match &self.lean {
+            Some(shared) => match signed::Signed::new(Arc::clone(shared), self.workers) {
+                Ok(s) => Transport::Signed(s),
+                Err(e) => {
+                    tracing::warn!(error = %e, "the lean SageMaker client could not be built; using the SDK");
+                    Transport::Sdk(client)
+                }
+            },
+            None => Transport::Sdk(client),
+        };
+        Self {
+            transport,
+            lean: self.lean.clone(),
+            workers: self.workers,
+        }
+    }
+
+    /// Which transport serves calls (`"signed"` or `"sdk"`).
+    pub fn transport(&self) -> &'static str {
+        match self.transport {
+            Transport::Sdk(_) => "sdk",
+            Transport::Signed(_) => "signed",
+        }
     }
 
     /// `InvokeEndpoint`: the whole response body.
@@ -74,15 +130,24 @@ impl SageMaker {
         body: Vec<u8>,
         limit: Duration,
     ) -> Result<Bytes, ApiError> {
-        let req = target!(self.client.invoke_endpoint(), m, body);
-        let out = tokio::time::timeout(limit, req.send())
+        let call = async {
+            match &self.transport {
+                Transport::Sdk(client) => {
+                    let out = target!(client.invoke_endpoint(), m, body)
+                        .send()
+                        .await
+                        .map_err(|e| map_invoke_error(&e))?;
+                    Ok(out
+                        .body
+                        .map(|b| Bytes::from(b.into_inner()))
+                        .unwrap_or_default())
+                }
+                Transport::Signed(s) => signed::body(s.send(m, false, body).await?).await,
+            }
+        };
+        tokio::time::timeout(limit, call)
             .await
             .map_err(|_| timeout(limit))?
-            .map_err(|e| map_invoke_error(&e))?;
-        Ok(out
-            .body
-            .map(|b| Bytes::from(b.into_inner()))
-            .unwrap_or_default())
     }
 
     /// `InvokeEndpointWithResponseStream`: waits for the response head (up to
@@ -93,12 +158,21 @@ impl SageMaker {
         body: Vec<u8>,
         limit: Duration,
     ) -> Result<UpstreamStream, ApiError> {
-        let req = target!(self.client.invoke_endpoint_with_response_stream(), m, body);
-        let out = tokio::time::timeout(limit, req.send())
+        let call = async {
+            match &self.transport {
+                Transport::Sdk(client) => {
+                    let out = target!(client.invoke_endpoint_with_response_stream(), m, body)
+                        .send()
+                        .await
+                        .map_err(|e| map_stream_error(&e))?;
+                    Ok(UpstreamStream::Sdk(out.body))
+                }
+                Transport::Signed(s) => Ok(UpstreamStream::Raw(s.send(m, true, body).await?)),
+            }
+        };
+        tokio::time::timeout(limit, call)
             .await
             .map_err(|_| timeout(limit))?
-            .map_err(|e| map_stream_error(&e))?;
-        Ok(out.body)
     }
 }
 
@@ -140,15 +214,30 @@ impl SageMaker {
         Ok(Box::pin(async_stream::stream! {
             loop {
                 let mut items = Vec::new();
-                match upstream.recv().await {
-                    Ok(Some(ResponseStream::PayloadPart(p))) => {
-                        if let Some(b) = p.bytes {
-                            t.push_payload_bytes(Bytes::from(b.into_inner()), &mut items);
+                match &mut upstream {
+                    UpstreamStream::Sdk(rx) => match rx.recv().await {
+                        Ok(Some(ResponseStream::PayloadPart(p))) => {
+                            if let Some(b) = p.bytes {
+                                t.push_payload_bytes(Bytes::from(b.into_inner()), &mut items);
+                            }
                         }
-                    }
-                    Ok(Some(_)) => {}
-                    Ok(None) => t.finish(&mut items),
-                    Err(e) => t.push_error(stream_event_error(&e), &mut items),
+                        Ok(Some(_)) => {}
+                        Ok(None) => t.finish(&mut items),
+                        Err(e) => t.push_error(stream_event_error(&e), &mut items),
+                    },
+                    UpstreamStream::Raw(resp) => match resp.chunk().await {
+                        Ok(Some(b)) => t.push_event_stream(&b, &mut items),
+                        Ok(None) => t.finish(&mut items),
+                        Err(e) => {
+                            tracing::warn!(error = %crate::error::error_chain(&e), "SageMaker stream failed");
+                            t.push_error(
+                                sm_stream::Error::Truncated(
+                                    "the SageMaker stream failed; the gateway's log has the details".into(),
+                                ),
+                                &mut items,
+                            );
+                        }
+                    },
                 }
                 if !items.is_empty() {
                     yield items;
@@ -401,8 +490,14 @@ where
     if let Some(t) = crate::backend::aws::transport_error(e, "SageMaker") {
         return t;
     }
-    let code = e.code().unwrap_or("Unknown");
-    let message = e.message().unwrap_or("no message").to_owned();
+    map_code(
+        e.code().unwrap_or("Unknown"),
+        e.message().unwrap_or("no message").to_owned(),
+    )
+}
+
+/// Maps a SageMaker error code and message (either transport).
+fn map_code(code: &str, message: String) -> ApiError {
     match code {
         "ValidationError" => ApiError::invalid(message).code("upstream_validation_error"),
         "ThrottlingException" => ApiError::new(
