@@ -104,7 +104,13 @@ async fn read_response(
     buf.drain(..head_end);
     let mut total = 0;
     if let Some(len) = len {
-        while buf.len() < len {
+        loop {
+            if first_content.is_none() && has_content(&buf[..len.min(buf.len())]) {
+                first_content = Some(Instant::now());
+            }
+            if buf.len() >= len {
+                break;
+            }
             let mut tmp = [0u8; 65536];
             let n = s.read(&mut tmp).await?;
             if n == 0 {
