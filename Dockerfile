@@ -8,8 +8,21 @@ COPY . .
 RUN cargo build --release --locked -p gateway --bin gateway \
  && cp target/release/gateway /gateway
 
-# glibc and libgcc only; runs as uid 65532 (nonroot).
-FROM gcr.io/distroless/cc-debian12:nonroot
+# The demo's fake SageMaker and Bedrock (test support, for
+# `docker compose --profile demo`): `docker build --target demo-upstreams .`
+FROM build AS demo-upstreams-build
+RUN cargo build --release --locked -p mock-upstreams --bin demo-upstreams \
+ && cp target/release/demo-upstreams /demo-upstreams
+
+FROM gcr.io/distroless/cc-debian12:nonroot AS demo-upstreams
+COPY --from=demo-upstreams-build /demo-upstreams /usr/local/bin/demo-upstreams
+USER nonroot:nonroot
+EXPOSE 9001 9002
+ENTRYPOINT ["/usr/local/bin/demo-upstreams"]
+
+# The gateway (the default target): glibc and libgcc only; runs as uid 65532
+# (nonroot).
+FROM gcr.io/distroless/cc-debian12:nonroot AS runtime
 COPY --from=build /gateway /usr/local/bin/gateway
 
 # The seed's variables work unchanged (see README "Configuration"):

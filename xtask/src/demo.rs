@@ -9,87 +9,18 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use mock_upstreams::{
-    BedrockModel, BedrockReply, ContainerDialect, Endpoint, FakeBedrock, FakeSageMaker, Reply,
-};
+use mock_upstreams::demo::{fake_bedrock_on, fake_sagemaker_on};
+
+/// Fakes listen on a free loopback port.
+const LOCAL: std::net::SocketAddr =
+    std::net::SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 0);
 
 /// The key the demo prints; only the demo uses it.
 pub(crate) const DEMO_KEY: &str = "sk-demo-key";
 
-pub(crate) const DEMO_CONFIG: &str = r#"# The demo's gateway config (written by `cargo xtask demo`).
-listen = "0.0.0.0:PORT"
-log_format = "text"
-default_model = "demo-chat"
-
-[auth]
-keys = ["sk-demo-key"]
-
-[[models]]
-name = "demo-chat"
-dialect = "openai_chat"
-aliases = ["gpt-4o-mini"]
-
-[[models]]
-name = "demo-tgi"
-dialect = "tgi"
-
-[[models]]
-name = "demo-r1"
-dialect = "openai_chat"
-reasoning = "tags"
-
-[[models]]
-name = "demo-claude"
-backend = "bedrock"
-model_id = "us.anthropic.claude-3-7-sonnet-20250219-v1:0"
-
-[[models]]
-name = "demo-tools"
-backend = "bedrock"
-model_id = "anthropic.claude-3-5-haiku-20241022-v1:0"
-
-[[models]]
-name = "demo-embed"
-backend = "bedrock"
-model_id = "amazon.titan-embed-text-v2:0"
-"#;
-
-/// Starts the fake Bedrock models of the demo.
-pub(crate) async fn fake_bedrock() -> Result<FakeBedrock> {
-    let fake = FakeBedrock::start().await?;
-    let mut claude = BedrockModel::new(BedrockReply::Reasoning {
-        thinking: "A greeting: answer warmly and briefly.".into(),
-        answer: "Hello from Bedrock! 你好！".into(),
-    });
-    claude.token_delay = Duration::from_millis(20);
-    fake.add("us.anthropic.claude-3-7-sonnet-20250219-v1:0", claude);
-    fake.add(
-        "anthropic.claude-3-5-haiku-20241022-v1:0",
-        BedrockModel::new(BedrockReply::ToolCall {
-            name: "get_weather".into(),
-            input: serde_json::json!({"city": "Paris"}),
-        }),
-    );
-    fake.add(
-        "amazon.titan-embed-text-v2:0",
-        BedrockModel::new(BedrockReply::Embedding),
-    );
-    Ok(fake)
-}
-
-/// Starts the fake endpoints the demo and the bench use.
-pub(crate) async fn fake_sagemaker() -> Result<FakeSageMaker> {
-    let fake = FakeSageMaker::start().await?;
-    fake.add("demo-chat", Endpoint::echo(ContainerDialect::OpenAi));
-    fake.add("demo-tgi", Endpoint::echo(ContainerDialect::Tgi));
-    let mut r1 = Endpoint::echo(ContainerDialect::OpenAi);
-    r1.reply = Reply::Text(
-        "<think>The user greets me; a short, warm answer fits.</think>\n\nHello! 你好！How can I help you today?".into(),
-    );
-    r1.token_delay = Duration::from_millis(20);
-    fake.add("demo-r1", r1);
-    Ok(fake)
-}
+/// The demo's gateway config, shared with `docker compose --profile demo`;
+/// its port is replaced.
+pub(crate) const DEMO_CONFIG: &str = include_str!("../../deploy/config/demo.toml");
 
 /// Builds the release gateway (cargo's own progress on the terminal, no
 /// deadline: a first build on two cores takes a while) and returns the
@@ -140,12 +71,15 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         None => 8080,
     };
     let rt = tokio::runtime::Runtime::new()?;
-    let fake = rt.block_on(fake_sagemaker())?;
-    let bedrock = rt.block_on(fake_bedrock())?;
+    let fake = rt.block_on(fake_sagemaker_on(LOCAL))?;
+    let bedrock = rt.block_on(fake_bedrock_on(LOCAL))?;
     let dir = std::env::temp_dir().join(format!("oai-gateway-demo-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let cfg = dir.join("demo.toml");
-    std::fs::write(&cfg, DEMO_CONFIG.replace("PORT", &port.to_string()))?;
+    std::fs::write(
+        &cfg,
+        DEMO_CONFIG.replace("0.0.0.0:8080", &format!("0.0.0.0:{port}")),
+    )?;
     eprintln!("xtask: building the gateway (release; the first build takes a while on two cores)…");
     let bin = build_gateway()?;
     eprintln!(

@@ -5,11 +5,14 @@
 //! * `cargo xtask demo`: the fake SageMaker endpoint plus the gateway wired to
 //!   it, with a ready `curl` line.
 //! * `cargo xtask bench`: criterion benches plus the gateway load benchmark.
+//! * `cargo xtask deploy-check`: the offline checks of `deploy/` (compose,
+//!   Helm, ECS, CloudFormation).
 //! * `cargo xtask fixtures`: rewrites the snapshots of the golden fixtures
 //!   (SageMaker streams; Bedrock requests, responses and streams).
 
 mod bench;
 mod demo;
+mod deploy;
 mod proxy;
 
 use std::path::{Path, PathBuf};
@@ -25,8 +28,9 @@ fn main() -> Result<()> {
         Some("demo") => demo::run(&rest),
         Some("bench") => bench::run(&rest),
         Some("fixtures") => fixtures(),
+        Some("deploy-check") => deploy::run(),
         _ => {
-            eprintln!("usage: cargo xtask <test|demo|bench|fixtures>");
+            eprintln!("usage: cargo xtask <test|demo|bench|deploy-check|fixtures>");
             std::process::exit(2);
         }
     }

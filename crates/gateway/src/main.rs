@@ -6,9 +6,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-/// mimalloc: frees from another thread (a request's record, freed by the
-/// record writer) cost glibc's allocator an arena lock each; 3 % of the
-/// gateway's CPU under load went there (BENCHMARKS.md).
+/// mimalloc: glibc took an arena lock for each cross-thread free (records
+/// freed by their writer), 3 % of the CPU under load (BENCHMARKS.md).
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -28,6 +27,10 @@ struct Cli {
     /// answers 200: the container HEALTHCHECK, with no curl in the image.
     #[arg(long)]
     healthcheck: bool,
+    /// Sleep this many seconds and exit: a preStop hook in an image without
+    /// a shell (the load balancer deregisters the pod meanwhile).
+    #[arg(long, value_name = "SECS")]
+    sleep: Option<u64>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -41,6 +44,10 @@ enum Command {
 #[actix_web::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(secs) = cli.sleep {
+        std::thread::sleep(std::time::Duration::from_secs(secs));
+        return ExitCode::SUCCESS;
+    }
     if cli.healthcheck {
         let port = std::env::var("PORT")
             .ok()

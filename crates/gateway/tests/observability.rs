@@ -130,6 +130,7 @@ async fn metrics_cover_requests_tokens_streams_failovers_and_keys() {
         ) >= 2.0
     );
     assert!(text.contains("gateway_breaker_state{upstream=\"a\"}"));
+    dashboard_queries_exist(&text);
     // /v1/metrics too.
     let r = client()
         .get(format!("{}/v1/metrics", gw.url))
@@ -364,5 +365,78 @@ async fn otlp_traces_reach_a_collector_with_the_request_id() {
             got.len()
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The Grafana dashboard of `deploy/` (issue 16): well-formed, every panel
+/// queries the provisioned data source, and every metric it queries is in
+/// this real scrape (`# TYPE` lines: histograms by their family name).
+fn dashboard_queries_exist(scrape: &str) {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../deploy/grafana/dashboards/gateway.json"
+    );
+    let d: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let provisioned = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../deploy/grafana/provisioning/datasources/prometheus.yaml"
+    ))
+    .unwrap();
+    let families: std::collections::HashSet<&str> = scrape
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.split(' ').next())
+        .collect();
+    let panels = d["panels"].as_array().unwrap();
+    assert!(panels.len() >= 10, "a panel per concern");
+    let mut ids = std::collections::HashSet::new();
+    let mut queried = std::collections::BTreeSet::new();
+    for p in panels {
+        assert!(ids.insert(p["id"].as_i64().unwrap()), "duplicate panel id");
+        let uid = p["datasource"]["uid"].as_str().unwrap();
+        assert!(
+            provisioned.contains(&format!("uid: {uid}")),
+            "{uid} is provisioned"
+        );
+        let targets = p["targets"].as_array().unwrap();
+        assert!(!targets.is_empty(), "{} has a query", p["title"]);
+        for t in targets {
+            let expr = t["expr"].as_str().unwrap();
+            let mut rest = expr;
+            while let Some(i) = rest.find("gateway_") {
+                let tail = &rest[i..];
+                let end = tail
+                    .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                    .unwrap_or(tail.len());
+                let name = &tail[..end];
+                let family = ["_bucket", "_sum", "_count"]
+                    .iter()
+                    .find_map(|s| name.strip_suffix(s))
+                    .unwrap_or(name);
+                queried.insert(family.to_owned());
+                rest = &tail[end..];
+            }
+        }
+    }
+    for m in [
+        "gateway_requests_total",
+        "gateway_upstream_errors_total",
+        "gateway_request_duration_seconds",
+        "gateway_time_to_first_token_seconds",
+        "gateway_added_latency_seconds",
+        "gateway_tokens_total",
+        "gateway_active_streams",
+        "gateway_breaker_state",
+        "gateway_failovers_total",
+        "gateway_records_dropped",
+    ] {
+        assert!(queried.contains(m), "the dashboard shows {m}");
+    }
+    for m in &queried {
+        assert!(
+            families.contains(m.as_str()),
+            "{m} is queried by the dashboard but not in /metrics"
+        );
     }
 }

@@ -173,6 +173,18 @@ impl Config {
                 self.default_model = Some(ep);
             }
         }
+        if let Some(v) = env("SAGEMAKER_ENDPOINTS") {
+            // Several endpoints, each served under its own name (the
+            // CloudFormation template's parameter).
+            for ep in v.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+                if !self.models.iter().any(|m| m.name == ep) {
+                    self.models.push(ModelConfig::for_endpoint(ep));
+                }
+            }
+        }
+        if let Some(v) = env("SHUTDOWN_TIMEOUT_SECS") {
+            self.shutdown_timeout_secs = num("SHUTDOWN_TIMEOUT_SECS", &v)?;
+        }
         if let Some(v) = env("BEDROCK_MODELS") {
             for id in v.split(',').map(str::trim).filter(|s| !s.is_empty()) {
                 if !self.models.iter().any(|m| m.name == id) {

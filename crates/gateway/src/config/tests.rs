@@ -145,3 +145,33 @@ fn redaction_keeps_names_and_hides_values() {
     );
     assert_eq!(redact_values("missing field `key`"), "missing field `key`");
 }
+
+#[test]
+fn the_cloudformation_templates_variables() {
+    let cfg = Config::load(
+        None,
+        &env_of(&[
+            ("SAGEMAKER_ENDPOINTS", "llm-a, llm-b,"),
+            ("BEDROCK_MODELS", ""),
+            ("SHUTDOWN_TIMEOUT_SECS", "50"),
+            ("AWS_SAGEMAKER_CLIENT", "SDK"),
+            ("API_KEY", "k"),
+        ]),
+    )
+    .unwrap();
+    let names: Vec<&str> = cfg.models.iter().map(|m| m.name.as_str()).collect();
+    assert_eq!(names, ["llm-a", "llm-b"]);
+    assert_eq!(cfg.models[1].endpoint_name(), "llm-b");
+    assert_eq!(cfg.shutdown_timeout_secs, 50);
+    assert_eq!(cfg.aws.sagemaker_client, SageMakerClient::Sdk);
+    let e = Config::load(
+        None,
+        &env_of(&[
+            ("SAGEMAKER_ENDPOINTS", "a"),
+            ("API_KEY", "k"),
+            ("AWS_SAGEMAKER_CLIENT", "fast"),
+        ]),
+    )
+    .unwrap_err();
+    assert_eq!(e.key, "AWS_SAGEMAKER_CLIENT");
+}
