@@ -44,6 +44,10 @@ def cloudformation():
     check("cfn-lint cloudformation/gateway.yaml", r.returncode == 0, r.stdout + r.stderr)
 
     tpl_text = open(tpl).read()
+    lb = yaml.load(open(tpl), Loader=CfnLoader)["Resources"]["LoadBalancer"]["Properties"]
+    idle = [a for a in lb["LoadBalancerAttributes"] if a["Key"] == "idle_timeout.timeout_seconds"]
+    check("ALB idle timeout is the IdleTimeoutSeconds parameter (default 900 s, not the ALB's 60 s)",
+          idle and idle[0]["Value"] == {"Ref": "IdleTimeoutSeconds"})
     check("no ARN with a literal partition (every ARN uses ${AWS::Partition})",
           re.search(r"arn:aws[a-z-]*:", tpl_text) is None)
 
