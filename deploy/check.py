@@ -167,7 +167,8 @@ def helm(helm_bin):
             with open(path, "w") as f:
                 yaml.safe_dump_all(core, f)
             v = run(["kubernetes-validate", "--strict", "--quiet", path])
-            check(f"  {len(core)} manifests valid against the Kubernetes schemas ({', '.join(kinds)})",
+            check(f"  {len(core)} manifests valid against the Kubernetes schemas "
+                  f"({', '.join(sorted(d['kind'] for d in core))})",
                   v.returncode == 0, v.stdout + v.stderr)
         dep = next(d for d in docs if d["kind"] == "Deployment")
         pod = dep["spec"]["template"]["spec"]

@@ -67,6 +67,11 @@ fn compose() -> Result<String> {
     if !works("docker-compose", &["version"]) {
         eprintln!("xtask: no compose CLI; trying apt-get install docker-compose…");
         let _ = Command::new("apt-get")
+            .args(["update", "-q"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        let _ = Command::new("apt-get")
             .args(["install", "-y", "-q", "docker-compose"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
