@@ -18,4 +18,5 @@ mod sdk_clients;
 mod secrets;
 mod shutdown;
 mod support;
+mod throttling;
 mod upstreams;

@@ -49,13 +49,13 @@ models_allow = ["gpt-*", "text-embedding-*"]
     )
 }
 
-struct Setup {
-    a: FakeOpenAi,
-    b: FakeOpenAi,
-    gw: Gateway,
+pub(crate) struct Setup {
+    pub(crate) a: FakeOpenAi,
+    pub(crate) b: FakeOpenAi,
+    pub(crate) gw: Gateway,
 }
 
-async fn setup(extra: &str) -> Setup {
+pub(crate) async fn setup(extra: &str) -> Setup {
     let a = FakeOpenAi::start("a").await.unwrap();
     let b = FakeOpenAi::start("b").await.unwrap();
     let gw = start(
@@ -66,7 +66,7 @@ async fn setup(extra: &str) -> Setup {
     Setup { a, b, gw }
 }
 
-fn hi(model: &str, stream: bool) -> Value {
+pub(crate) fn hi(model: &str, stream: bool) -> Value {
     json!({"model": model, "stream": stream, "messages": [{"role": "user", "content": "hi there"}]})
 }
 

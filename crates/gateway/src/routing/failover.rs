@@ -81,12 +81,17 @@ pub async fn run<T>(
     let n = cands.len();
     let mut tried = 0;
     let mut last = None;
+    // The soonest an open breaker lets a probe through.
+    let mut reopens: Option<Duration> = None;
     for (i, m) in cands.into_iter().enumerate() {
         if tried >= budget {
             break;
         }
         let key = m.key();
         if !state.router.admit(&key) {
+            if let Some(d) = state.router.retry_in(&key) {
+                reopens = Some(reopens.map_or(d, |r| r.min(d)));
+            }
             continue;
         }
         tried += 1;
@@ -109,6 +114,13 @@ pub async fn run<T>(
                     took,
                 });
             }
+            Err(e) if state.router.retryable(&e) && throttled(&e) => {
+                // Throttling is not a failure of the upstream: the next
+                // candidate is tried, the breaker does not count it.
+                attempt_throttled(&key, &e);
+                state.router.release(&key);
+                last = Some(e);
+            }
             Err(e) if state.router.retryable(&e) => {
                 attempt_failed(state, &key, &e);
                 last = Some(e);
@@ -119,7 +131,23 @@ pub async fn run<T>(
             }
         }
     }
-    Err(exhausted(last, model_name))
+    Err(exhausted(last, model_name, reopens))
+}
+
+/// A 429 from the upstream (HTTP, or an AWS throttling error mapped to it).
+fn throttled(e: &ApiError) -> bool {
+    e.status == StatusCode::TOO_MANY_REQUESTS || e.upstream_status == Some(429)
+}
+
+/// A candidate throttled the request: counted and logged, not reported to
+/// its breaker.
+fn attempt_throttled(key: &str, e: &ApiError) {
+    tracing::info!(upstream = %key, "attempt throttled (429); trying the next candidate");
+    METRICS
+        .upstream_errors
+        .with_label_values(&[key, e.label])
+        .inc();
+    METRICS.failovers.with_label_values(&[key]).inc();
 }
 
 /// Opens a stream and waits for its first batch: a stream that fails before
@@ -158,7 +186,22 @@ pub fn attempt_failed(state: &AppState, key: &str, e: &ApiError) {
         .failure(key, &state.redactor.scrub(&e.body.error.message, None));
 }
 
-/// The answer when no candidate could serve.
-pub fn exhausted(last: Option<ApiError>, model: &str) -> ApiError {
-    last.unwrap_or_else(|| ApiError::no_upstream(model))
+/// The answer when no candidate could serve: the last failure (a 429 keeps
+/// its status and gets a `Retry-After`: the upstream's, else 1 s), or 503
+/// `no_upstream_available` with a `Retry-After` of the soonest breaker's
+/// remaining cool-down when every candidate's breaker was open.
+pub fn exhausted(last: Option<ApiError>, model: &str, reopens: Option<Duration>) -> ApiError {
+    match last {
+        Some(mut e) => {
+            if throttled(&e) && e.retry_after.is_none() {
+                e.retry_after = Some("1".into());
+            }
+            e
+        }
+        None => {
+            let mut e = ApiError::no_upstream(model);
+            e.retry_after = reopens.map(|d| d.as_secs_f64().ceil().max(1.0).to_string());
+            e
+        }
+    }
 }

@@ -343,8 +343,17 @@ impl Router {
         }
     }
 
+    /// How long until an open breaker lets a probe through (`None`: not
+    /// open, or its cool-down is over).
+    pub fn retry_in(&self, key: &str) -> Option<Duration> {
+        let h = self.lock();
+        let x = h.get(key)?;
+        let until = x.open_until.filter(|_| x.state == BreakerState::Open)?;
+        until.checked_duration_since(self.clock.now())
+    }
+
     /// A request that ended neither way (the client left before the first
-    /// byte): releases a probe.
+    /// byte, or the upstream throttled it): releases a probe.
     pub fn release(&self, key: &str) {
         if let Some(x) = self.lock().get_mut(key) {
             x.probing = false;
