@@ -85,13 +85,12 @@ pub struct SageMaker {
 impl SageMaker {
     /// Over the SDK client, or the lean transport when `lean` is given.
     pub fn new(client: Client, lean: Option<Arc<signed::Shared>>, workers: usize) -> Self {
-        let mut s = Self {
+        Self {
             transport: Transport::Sdk(client.clone()),
             lean,
             workers,
-        };
-        s = s.with_client(client);
-        s
+        }
+        .with_client(client)
     }
 
     /// The same settings over another connection pool (each HTTP worker
