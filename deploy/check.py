@@ -160,7 +160,6 @@ def helm(helm_bin):
         if r.returncode != 0:
             continue
         docs = [d for d in yaml.safe_load_all(r.stdout) if d]
-        kinds = sorted(d["kind"] for d in docs)
         with tempfile.TemporaryDirectory() as tmp:
             core = [d for d in docs if d["kind"] != "ServiceMonitor"]
             path = os.path.join(tmp, "manifests.yaml")

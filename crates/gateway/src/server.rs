@@ -43,27 +43,11 @@ pub async fn build_state(config: Config) -> anyhow::Result<(Handle, aws_config::
         loader = loader.endpoint_url(u);
     }
     let sdk = loader.load().await;
-    let lean = match config.aws.sagemaker_client {
-        crate::config::SageMakerClient::Sdk => None,
-        crate::config::SageMakerClient::Signed => {
-            match crate::backend::sagemaker::signed::Shared::from_sdk(
-                &sdk,
-                config.aws.max_attempts,
-                Duration::from_secs(config.aws.connect_timeout_secs),
-                64,
-            ) {
-                Ok(s) => Some(Arc::new(s)),
-                Err(why) => {
-                    tracing::info!(why, "SageMaker is called through the AWS SDK");
-                    None
-                }
-            }
-        }
-    };
     let workers = config
         .workers
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
-    let sagemaker = SageMaker::new(aws_sdk_sagemakerruntime::Client::new(&sdk), lean, workers);
+    let lean = crate::backend::sagemaker::signed::Shared::for_config(&sdk, &config.aws);
+    let sagemaker = SageMaker::new(&sdk, lean, workers);
     let bedrock = Bedrock::new(aws_sdk_bedrockruntime::Client::new(&sdk), &config.bedrock)?;
     if config.auth.disabled {
         tracing::warn!("authentication is disabled (AUTH_DISABLED): every request is served");
@@ -329,10 +313,7 @@ pub async fn run(config: Config, path: Option<PathBuf>) -> anyhow::Result<()> {
             // AWS clients per worker: a worker's upstream connections are
             // then driven by its own runtime, with no cross-thread wake-ups.
             let h = handle.with_backends(Backends {
-                sagemaker: handle
-                    .backends
-                    .sagemaker
-                    .with_client(aws_sdk_sagemakerruntime::Client::new(&sdk)),
+                sagemaker: handle.backends.sagemaker.for_worker(&sdk),
                 bedrock: handle
                     .backends
                     .bedrock

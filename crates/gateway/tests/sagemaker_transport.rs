@@ -156,10 +156,9 @@ async fn lean_and_sdk_transports_agree() {
     fake.add("stream-failure", with(Fault::InternalStreamFailureAfter(1)));
     let url = fake.url();
     let sdk = sdk_config(&url, 1);
-    let client = aws_sdk_sagemakerruntime::Client::new(&sdk);
     let shared = Shared::from_sdk(&sdk, 1, Duration::from_secs(2), 8).unwrap();
-    let lean = SageMaker::new(client.clone(), Some(Arc::new(shared)), 1);
-    let via_sdk = SageMaker::new(client, None, 1);
+    let lean = SageMaker::new(&sdk, Some(Arc::new(shared)), 1);
+    let via_sdk = SageMaker::new(&sdk, None, 1);
     assert_eq!(lean.transport(), "signed");
     assert_eq!(via_sdk.transport(), "sdk");
 
@@ -266,10 +265,9 @@ async fn lean_and_sdk_transports_retry_alike() {
     );
     let url = fake.url();
     let sdk = sdk_config(&url, 2);
-    let client = aws_sdk_sagemakerruntime::Client::new(&sdk);
     let shared = Shared::from_sdk(&sdk, 2, Duration::from_secs(2), 8).unwrap();
-    let lean = SageMaker::new(client.clone(), Some(Arc::new(shared)), 1);
-    let via_sdk = SageMaker::new(client, None, 1);
+    let lean = SageMaker::new(&sdk, Some(Arc::new(shared)), 1);
+    let via_sdk = SageMaker::new(&sdk, None, 1);
     let body = br#"{"messages":[{"role":"user","content":"hi"}]}"#;
     for (m, attempts) in [
         (model("internal", DialectKind::OpenAiChat, false), 2),

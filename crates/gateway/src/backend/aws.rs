@@ -6,6 +6,21 @@ use aws_sdk_sagemakerruntime::error::{ProvideErrorMetadata, SdkError};
 
 use crate::error::ApiError;
 
+/// Where a transport failure's details are: the log, never the answer.
+const SEE_LOG: &str = "the gateway's log has the details under this response's x-request-id";
+
+/// A service that could not be reached (502), or not within the connect
+/// timeout (504); the details are logged by the caller, not answered.
+pub fn unreachable(service: &str, timeout: bool) -> ApiError {
+    if timeout {
+        let mut e = ApiError::unreachable(format!("Timed out connecting to {service}; {SEE_LOG}"));
+        e.status = StatusCode::GATEWAY_TIMEOUT;
+        e
+    } else {
+        ApiError::unreachable(format!("Could not reach {service}; {SEE_LOG}"))
+    }
+}
+
 /// The error of a call that failed before the service answered (timeout,
 /// connection, request construction), for any AWS service; `None` for a
 /// service error.
@@ -14,7 +29,6 @@ where
     E: ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug,
 {
-    const SEE_LOG: &str = "the gateway's log has the details under this response's x-request-id";
     if !matches!(e, SdkError::ServiceError(_)) {
         tracing::warn!(service, error = %aws_sdk_sagemakerruntime::error::DisplayErrorContext(e), "AWS call failed before the service answered");
     }
@@ -22,17 +36,7 @@ where
         SdkError::TimeoutError(_) => {
             ApiError::upstream_timeout(format!("Timed out calling {service}"))
         }
-        SdkError::DispatchFailure(d) => {
-            let mut e = ApiError::unreachable(if d.is_timeout() {
-                format!("Timed out connecting to {service}; {SEE_LOG}")
-            } else {
-                format!("Could not reach {service}; {SEE_LOG}")
-            });
-            if d.is_timeout() {
-                e.status = StatusCode::GATEWAY_TIMEOUT;
-            }
-            e
-        }
+        SdkError::DispatchFailure(d) => unreachable(service, d.is_timeout()),
         SdkError::ConstructionFailure(_) => {
             ApiError::internal(format!("Could not build the {service} request; {SEE_LOG}"))
         }

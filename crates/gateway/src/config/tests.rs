@@ -175,3 +175,24 @@ fn the_cloudformation_templates_variables() {
     .unwrap_err();
     assert_eq!(e.key, "AWS_SAGEMAKER_CLIENT");
 }
+
+#[test]
+fn sagemaker_names_cannot_reach_the_path() {
+    for (field, bad) in [
+        ("endpoint", "../admin"),
+        ("endpoint", "a/b"),
+        ("endpoint", "a%2fb"),
+        ("endpoint", "-a"),
+        ("inference_component", "ic 1"),
+        ("target_variant", "v\\n1"),
+    ] {
+        let toml =
+            format!("[[models]]\nname = \"m\"\n{field} = \"{bad}\"\n[auth]\nkeys = [\"k\"]\n");
+        let e = Config::from_toml(&toml)
+            .and_then(|c| c.validate())
+            .unwrap_err();
+        assert_eq!(e.key, format!("models[0].{field}"), "{bad}: {e}");
+    }
+    let ok = "[[models]]\nname = \"m\"\nendpoint = \"llm-a1\"\ninference_component = \"ic-1\"\n[auth]\nkeys = [\"k\"]\n";
+    Config::from_toml(ok).and_then(|c| c.validate()).unwrap();
+}

@@ -100,6 +100,25 @@ impl Config {
                     "'auto' cannot shape requests: choose openai_chat, tgi or lmi",
                 ));
             }
+            if m.backend == Backend::Sagemaker {
+                // These build the request's path and headers: SageMaker's
+                // own name pattern, so nothing can add a segment.
+                let fields = [
+                    ("endpoint", Some(m.endpoint_name())),
+                    ("inference_component", m.inference_component.as_deref()),
+                    ("target_variant", m.target_variant.as_deref()),
+                ];
+                for (key, v) in fields {
+                    if let Some(v) = v.filter(|v| !sagemaker_name(v)) {
+                        return Err(err(
+                            format!("models[{i}].{key}"),
+                            format!(
+                                "'{v}' is not a SageMaker name (letters, digits and inner hyphens, at most 63)"
+                            ),
+                        ));
+                    }
+                }
+            }
             if m.chat_template.is_some() && m.chat_template_file.is_some() {
                 return Err(err(
                     format!("models[{i}].chat_template"),
@@ -150,4 +169,14 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// SageMaker's pattern for endpoint, variant and inference component names:
+/// `^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$`.
+fn sagemaker_name(v: &str) -> bool {
+    let b = v.as_bytes();
+    (1..=63).contains(&b.len())
+        && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'-')
+        && b[0] != b'-'
+        && b[b.len() - 1] != b'-'
 }

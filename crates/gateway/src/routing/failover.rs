@@ -114,13 +114,6 @@ pub async fn run<T>(
                     took,
                 });
             }
-            Err(e) if state.router.retryable(&e) && throttled(&e) => {
-                // Throttling is not a failure of the upstream: the next
-                // candidate is tried, the breaker does not count it.
-                attempt_throttled(&key, &e);
-                state.router.release(&key);
-                last = Some(e);
-            }
             Err(e) if state.router.retryable(&e) => {
                 attempt_failed(state, &key, &e);
                 last = Some(e);
@@ -137,17 +130,6 @@ pub async fn run<T>(
 /// A 429 from the upstream (HTTP, or an AWS throttling error mapped to it).
 fn throttled(e: &ApiError) -> bool {
     e.status == StatusCode::TOO_MANY_REQUESTS || e.upstream_status == Some(429)
-}
-
-/// A candidate throttled the request: counted and logged, not reported to
-/// its breaker.
-fn attempt_throttled(key: &str, e: &ApiError) {
-    tracing::info!(upstream = %key, "attempt throttled (429); trying the next candidate");
-    METRICS
-        .upstream_errors
-        .with_label_values(&[key, e.label])
-        .inc();
-    METRICS.failovers.with_label_values(&[key]).inc();
 }
 
 /// Opens a stream and waits for its first batch: a stream that fails before
@@ -174,13 +156,20 @@ pub async fn first_batch(mut items: ItemStream) -> Result<Opened, ApiError> {
 
 /// A candidate failed before the client had a byte: logged, counted, and
 /// reported to its breaker (its text scrubbed of keys); the caller moves on.
+/// Throttling (429) is counted too but is not a failure of the upstream:
+/// the breaker only gets its probe slot back.
 pub fn attempt_failed(state: &AppState, key: &str, e: &ApiError) {
-    tracing::warn!(upstream = %key, status = e.status.as_u16(), error = e.label, blame = ?e.blame, "attempt failed before the first byte; trying the next candidate");
     METRICS
         .upstream_errors
         .with_label_values(&[key, e.label])
         .inc();
     METRICS.failovers.with_label_values(&[key]).inc();
+    if throttled(e) {
+        tracing::info!(upstream = %key, "attempt throttled (429); trying the next candidate");
+        state.router.release(key);
+        return;
+    }
+    tracing::warn!(upstream = %key, status = e.status.as_u16(), error = e.label, blame = ?e.blame, "attempt failed before the first byte; trying the next candidate");
     state
         .router
         .failure(key, &state.redactor.scrub(&e.body.error.message, None));

@@ -83,35 +83,35 @@ pub struct SageMaker {
 }
 
 impl SageMaker {
-    /// Over the SDK client, or the lean transport when `lean` is given.
-    pub fn new(client: Client, lean: Option<Arc<signed::Shared>>, workers: usize) -> Self {
+    /// The lean transport when `lean` is given, else the SDK client of
+    /// `sdk`.
+    pub fn new(
+        sdk: &aws_config::SdkConfig,
+        lean: Option<Arc<signed::Shared>>,
+        workers: usize,
+    ) -> Self {
+        let transport = match &lean {
+            Some(shared) => match signed::Signed::new(Arc::clone(shared), workers) {
+                Ok(s) => Transport::Signed(s),
+                Err(e) => {
+                    tracing::warn!(error = %e, "the lean SageMaker client could not be built; using the SDK");
+                    Transport::Sdk(Client::new(sdk))
+                }
+            },
+            None => Transport::Sdk(Client::new(sdk)),
+        };
         Self {
-            transport: Transport::Sdk(client.clone()),
+            transport,
             lean,
             workers,
         }
-        .with_client(client)
     }
 
     /// The same settings over another connection pool (each HTTP worker
     /// gets its own, so upstream connections are driven by the worker that
     /// uses them).
-    pub fn with_client(&self, client: Client) -> Self {
-        let transport = match &self.lean {
-            Some(shared) => match signed::Signed::new(Arc::clone(shared), self.workers) {
-                Ok(s) => Transport::Signed(s),
-                Err(e) => {
-                    tracing::warn!(error = %e, "the lean SageMaker client could not be built; using the SDK");
-                    Transport::Sdk(client)
-                }
-            },
-            None => Transport::Sdk(client),
-        };
-        Self {
-            transport,
-            lean: self.lean.clone(),
-            workers: self.workers,
-        }
+    pub fn for_worker(&self, sdk: &aws_config::SdkConfig) -> Self {
+        Self::new(sdk, self.lean.clone(), self.workers)
     }
 
     /// Which transport serves calls (`"signed"` or `"sdk"`).

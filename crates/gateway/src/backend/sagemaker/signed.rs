@@ -23,7 +23,7 @@ use aws_sigv4::sign::v4;
 use aws_smithy_async::time::SharedTimeSource;
 use bytes::Bytes;
 
-use crate::config::ModelConfig;
+use crate::config::{AwsConfig, ModelConfig, SageMakerClient};
 use crate::error::ApiError;
 
 /// The SigV4 signing name of the SageMaker runtime.
@@ -46,7 +46,27 @@ pub struct Shared {
     max_idle: usize,
 }
 
+/// Idle connections to SageMaker kept at most, split over the workers.
+const MAX_IDLE_CONNECTIONS: usize = 64;
+
 impl Shared {
+    /// The lean transport of `aws.sagemaker_client = "signed"` (the
+    /// default), or `None` for the SDK: when asked for, or when this path
+    /// cannot resolve the endpoint (logged).
+    pub fn for_config(sdk: &aws_config::SdkConfig, aws: &AwsConfig) -> Option<Arc<Self>> {
+        if aws.sagemaker_client == SageMakerClient::Sdk {
+            return None;
+        }
+        let connect = Duration::from_secs(aws.connect_timeout_secs);
+        match Self::from_sdk(sdk, aws.max_attempts, connect, MAX_IDLE_CONNECTIONS) {
+            Ok(s) => Some(Arc::new(s)),
+            Err(why) => {
+                tracing::info!(why, "SageMaker is called through the AWS SDK");
+                None
+            }
+        }
+    }
+
     /// The lean transport's settings from the SDK's, or why it cannot serve
     /// them (the SDK client is then used).
     pub fn from_sdk(
@@ -247,16 +267,10 @@ impl Signed {
                 }
                 Err(e) => {
                     tracing::warn!(service = "SageMaker", error = %crate::error::error_chain(&e), "AWS call failed before the service answered");
-                    let timeout = e.is_timeout();
-                    let mut err = ApiError::unreachable(if timeout {
-                        "Timed out connecting to SageMaker; the gateway's log has the details under this response's x-request-id"
-                    } else {
-                        "Could not reach SageMaker; the gateway's log has the details under this response's x-request-id"
-                    });
-                    if timeout {
-                        err.status = StatusCode::GATEWAY_TIMEOUT;
-                    }
-                    (err, true)
+                    (
+                        crate::backend::aws::unreachable("SageMaker", e.is_timeout()),
+                        true,
+                    )
                 }
             };
             if !retry || attempt >= self.shared.max_attempts {
@@ -333,19 +347,8 @@ pub fn sign_raw<'a>(
     let (headers, _) = instructions.into_parts();
     Ok(headers
         .iter()
-        .map(|h| (header_name(h.name()), h.value().to_owned()))
+        .map(|h| (h.name(), h.value().to_owned()))
         .collect())
-}
-
-/// The static name of a signing header.
-fn header_name(n: &str) -> &'static str {
-    match n {
-        "x-amz-date" => "x-amz-date",
-        "x-amz-security-token" => "x-amz-security-token",
-        "authorization" => "authorization",
-        "x-amz-content-sha256" => "x-amz-content-sha256",
-        _ => "x-amz-unknown",
-    }
 }
 
 /// A non-2xx answer as the SDK reads it (the error type from
