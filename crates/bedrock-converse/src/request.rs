@@ -9,8 +9,8 @@ use std::collections::HashMap;
 
 use base64::Engine as _;
 use openai_types::chat::{
-    ChatCompletionRequest, ChatMessage, ContentPart, MessageContent, ResponseFormat, ToolChoice,
-    ToolChoiceMode,
+    ChatCompletionRequest, ChatMessage, ContentPart, JsonSchemaFormat, MessageContent,
+    ResponseFormat, ToolChoice, ToolChoiceMode,
 };
 use serde_json::{Map, Value};
 
@@ -18,8 +18,9 @@ use crate::Error;
 use crate::model::{ReasoningStyle, reasoning_style};
 use crate::wire::{
     ContentBlock, ConverseRequest, Empty, ImageBlock, ImageFormat, ImageSource, InferenceConfig,
-    InputSchema, Message, NamedTool, Role, SystemBlock, Tool, ToolChoice as BrToolChoice,
-    ToolConfig, ToolResult, ToolResultContent, ToolSpec, ToolUse,
+    InputSchema, JsonSchemaDefinition, Message, NamedTool, OutputConfig, OutputFormat,
+    OutputStructure, Role, SystemBlock, Tool, ToolChoice as BrToolChoice, ToolConfig, ToolResult,
+    ToolResultContent, ToolSpec, ToolUse,
 };
 
 /// Settings of the model a request goes to.
@@ -206,13 +207,10 @@ pub fn to_converse(
             "Respond with a single valid JSON object and nothing else.".into(),
         ));
     }
-    if let Some(ResponseFormat::JsonSchema { .. }) = &req.response_format {
-        return Err(Error::invalid(
-            "response_format json_schema is not supported by Bedrock's Converse API; use tools",
-            "response_format",
-        ));
-    }
-
+    let output_config = match &req.response_format {
+        Some(ResponseFormat::JsonSchema { json_schema }) => Some(output_config(json_schema)),
+        _ => None,
+    };
     let mut inference = InferenceConfig {
         max_tokens: req.max_completion_tokens.or(req.max_tokens),
         temperature: req.temperature,
@@ -225,7 +223,7 @@ pub fn to_converse(
     };
     let mut extra = additional_fields(req);
     if let Some(effort) = req.reasoning_effort.as_deref() {
-        reasoning(effort, opts, &mut inference, &mut extra)?;
+        reasoning(effort, opts, forces_tool(req), &mut inference, &mut extra)?;
     }
     let tool_config = tool_config(req, &used_tools)?;
     Ok(ConverseRequest {
@@ -234,7 +232,117 @@ pub fn to_converse(
         inference_config: (!inference.is_empty()).then_some(inference),
         tool_config,
         additional_model_request_fields: (!extra.is_empty()).then_some(extra),
+        output_config,
     })
+}
+
+/// Whether `tool_choice` forces a tool (`required` or a named function).
+pub fn forces_tool(req: &ChatCompletionRequest) -> bool {
+    matches!(
+        req.tool_choice,
+        Some(ToolChoice::Mode(ToolChoiceMode::Required) | ToolChoice::Named(_))
+    )
+}
+
+/// The name of the tool [`structured_output_fallback`] offers when a schema
+/// has no usable name.
+pub const ANSWER_TOOL: &str = "json_response";
+
+/// `response_format: json_schema` as `outputConfig.textFormat`. Bedrock
+/// compiles the schema to a grammar and, like OpenAI's strict mode, needs
+/// every object closed: `additionalProperties: false` is set on each object
+/// schema that does not say otherwise.
+fn output_config(f: &JsonSchemaFormat) -> OutputConfig {
+    let mut schema = f
+        .schema
+        .clone()
+        .unwrap_or_else(|| serde_json::json!({"type": "object"}));
+    close_objects(&mut schema);
+    OutputConfig {
+        text_format: OutputFormat {
+            kind: "json_schema".into(),
+            structure: OutputStructure::JsonSchema(JsonSchemaDefinition {
+                schema: schema.to_string(),
+                name: Some(f.name.clone()),
+                description: f.description.clone(),
+            }),
+        },
+    }
+}
+
+/// Sets `additionalProperties: false` on every object schema without one,
+/// however deeply nested (properties, items, `$defs`, `anyOf`…).
+pub fn close_objects(schema: &mut Value) {
+    match schema {
+        Value::Object(map) => {
+            let is_object = map.get("type").is_some_and(|t| {
+                t == "object" || t.as_array().is_some_and(|a| a.iter().any(|t| t == "object"))
+            }) || map.contains_key("properties");
+            if is_object && !map.contains_key("additionalProperties") {
+                map.insert("additionalProperties".into(), Value::Bool(false));
+            }
+            for (k, v) in map.iter_mut() {
+                // Values under these keys are data, not schemas.
+                if !matches!(k.as_str(), "enum" | "const" | "default" | "examples") {
+                    close_objects(v);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(close_objects),
+        _ => {}
+    }
+}
+
+/// For a model that refuses `outputConfig`: the same schema as one forced
+/// tool whose input is the answer (and no thinking, which a forced tool
+/// excludes). Returns the tool's name, which the response and stream
+/// translators turn back into `message.content`; `None` when the request
+/// has no `outputConfig`.
+pub fn structured_output_fallback(r: &mut ConverseRequest) -> Option<String> {
+    let OutputStructure::JsonSchema(def) = r.output_config.take()?.text_format.structure;
+    let schema: Value =
+        serde_json::from_str(&def.schema).unwrap_or_else(|_| serde_json::json!({"type": "object"}));
+    let tools = r.tool_config.get_or_insert_with(|| ToolConfig {
+        tools: Vec::new(),
+        tool_choice: None,
+    });
+    let taken = |n: &str| tools.tools.iter().any(|Tool::ToolSpec(s)| s.name == n);
+    let mut name = def
+        .name
+        .filter(|n| {
+            (1..=64).contains(&n.len())
+                && n.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        })
+        .unwrap_or_else(|| ANSWER_TOOL.to_owned());
+    while taken(&name) {
+        name.push('_');
+    }
+    tools.tools.push(Tool::ToolSpec(ToolSpec {
+        name: name.clone(),
+        description: Some(def.description.unwrap_or_else(|| {
+            "Give the answer by calling this tool with it as the input.".into()
+        })),
+        input_schema: InputSchema::Json(schema),
+        strict: None,
+    }));
+    tools.tool_choice = Some(BrToolChoice::Tool(NamedTool { name: name.clone() }));
+    if let Some(extra) = &mut r.additional_model_request_fields {
+        extra.remove("thinking");
+        if extra.is_empty() {
+            r.additional_model_request_fields = None;
+        }
+    }
+    Some(name)
+}
+
+/// Whether a Bedrock error message says the model does not take
+/// `outputConfig` (so [`structured_output_fallback`] applies).
+pub fn refuses_output_config(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    m.contains("outputconfig")
+        || m.contains("output config")
+        || m.contains("output_config")
+        || m.contains("structured output")
 }
 
 /// The request's unknown fields, minus OpenAI's own.
@@ -250,6 +358,7 @@ fn additional_fields(req: &ChatCompletionRequest) -> Map<String, Value> {
 fn reasoning(
     effort: &str,
     opts: &RequestOptions,
+    forced_tool: bool,
     inference: &mut InferenceConfig,
     extra: &mut Map<String, Value>,
 ) -> Result<(), Error> {
@@ -269,6 +378,9 @@ fn reasoning(
         }
     };
     match reasoning_style(opts.reasoning, &opts.model_id) {
+        // Claude refuses thinking with a forced tool ("Thinking may not be
+        // enabled when tool_choice forces tool use"): the tool wins.
+        ReasoningStyle::ClaudeThinking if forced_tool => {}
         ReasoningStyle::ClaudeThinking => {
             let max = inference
                 .max_tokens
@@ -315,6 +427,7 @@ fn tool_config(
                     input_schema: InputSchema::Json(t.function.parameters.clone().unwrap_or_else(
                         || serde_json::json!({"type": "object", "properties": {}}),
                     )),
+                    strict: t.function.strict,
                 })
             })
             .collect();
@@ -326,6 +439,7 @@ fn tool_config(
                 name: name.clone(),
                 description: None,
                 input_schema: InputSchema::Json(serde_json::json!({"type": "object"})),
+                strict: None,
             }));
         }
     }

@@ -44,6 +44,10 @@ pub struct ResponseMeta {
     pub model: String,
     /// Unix seconds.
     pub created: u64,
+    /// The tool standing in for structured output
+    /// ([`crate::request::structured_output_fallback`]): its input becomes
+    /// the message's content, and the model's other text is dropped.
+    pub answer_tool: Option<String>,
 }
 
 /// A Converse response as a `chat.completion`.
@@ -58,7 +62,11 @@ pub fn to_chat_completion(
     let mut calls = Vec::new();
     for block in message.content {
         match block {
+            ContentBlock::Text(_) if meta.answer_tool.is_some() => {}
             ContentBlock::Text(t) => text.push_str(&t),
+            ContentBlock::ToolUse(t) if meta.answer_tool.as_ref() == Some(&t.name) => {
+                text = t.input.to_string();
+            }
             ContentBlock::ReasoningContent(ReasoningContent::ReasoningText(t)) => {
                 thinking.push_str(&t.text)
             }

@@ -43,6 +43,10 @@ pub struct StreamConfig {
     pub reasoning: ReasoningOutput,
     /// Prompt tokens to report if Bedrock sends no `metadata`.
     pub prompt_tokens_estimate: u64,
+    /// The tool standing in for structured output
+    /// ([`crate::request::structured_output_fallback`]): its input streams
+    /// as content, and the model's other text is dropped.
+    pub answer_tool: Option<String>,
 }
 
 /// A stream translator. Feed it events ([`StreamTranslator::push_event`]) or
@@ -58,6 +62,8 @@ pub struct StreamTranslator {
     /// (content block index, dense tool-call index).
     tools: Vec<(u32, u32)>,
     think_open: bool,
+    /// The content block carrying the answer tool's input.
+    answer_block: Option<u32>,
     stopped: bool,
     usage: Option<Usage>,
     generated: TokenCounter,
@@ -74,6 +80,7 @@ impl StreamTranslator {
             role_sent: false,
             tools: Vec::new(),
             think_open: false,
+            answer_block: None,
             stopped: false,
             usage: None,
             generated: TokenCounter::default(),
@@ -145,6 +152,12 @@ impl StreamTranslator {
         match event {
             StreamEvent::MessageStart { .. } => self.role(out),
             StreamEvent::ContentBlockStart { index, tool_use } => {
+                if let Some(t) = &tool_use
+                    && self.cfg.answer_tool.as_ref() == Some(&t.name)
+                {
+                    self.answer_block = Some(index);
+                    return;
+                }
                 if let Some(t) = tool_use {
                     self.close_think(out);
                     let dense = self.tool_index(index);
@@ -221,22 +234,28 @@ impl StreamTranslator {
         self.ended = true;
     }
 
+    fn text(&mut self, t: String, out: &mut Vec<StreamItem>) {
+        if t.is_empty() {
+            return;
+        }
+        self.generated.add(&t);
+        self.close_think(out);
+        self.emit(
+            Delta {
+                content: Some(t),
+                ..Delta::default()
+            },
+            out,
+        );
+    }
+
     fn delta(&mut self, index: u32, delta: BlockDelta, out: &mut Vec<StreamItem>) {
         match delta {
-            BlockDelta::Text(t) => {
-                if t.is_empty() {
-                    return;
-                }
-                self.generated.add(&t);
-                self.close_think(out);
-                self.emit(
-                    Delta {
-                        content: Some(t),
-                        ..Delta::default()
-                    },
-                    out,
-                );
+            BlockDelta::ToolUseInput(t) if self.answer_block == Some(index) => {
+                self.text(t, out)
             }
+            BlockDelta::Text(_) if self.cfg.answer_tool.is_some() => {}
+            BlockDelta::Text(t) => self.text(t, out),
             BlockDelta::ToolUseInput(input) => {
                 self.close_think(out);
                 self.generated.add(&input);

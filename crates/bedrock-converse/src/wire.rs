@@ -27,6 +27,48 @@ pub struct ConverseRequest {
     /// Model-specific fields (e.g. Claude's `thinking`, `top_k`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub additional_model_request_fields: Option<serde_json::Map<String, Value>>,
+    /// Structured output (`outputConfig`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_config: Option<OutputConfig>,
+}
+
+/// `outputConfig`: what the model's text must look like.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OutputConfig {
+    /// The text's format.
+    pub text_format: OutputFormat,
+}
+
+/// `outputConfig.textFormat`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OutputFormat {
+    /// Always `json_schema`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The structure (a union).
+    pub structure: OutputStructure,
+}
+
+/// `OutputFormatStructure` (a one-key union).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum OutputStructure {
+    /// A JSON Schema the text must satisfy.
+    JsonSchema(JsonSchemaDefinition),
+}
+
+/// `JsonSchemaDefinition`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JsonSchemaDefinition {
+    /// The schema, as a JSON **string**.
+    pub schema: String,
+    /// Its name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// What it describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
 }
 
 /// `user` or `assistant`.
@@ -257,6 +299,9 @@ pub struct ToolSpec {
     pub description: Option<String>,
     /// Its arguments' JSON Schema.
     pub input_schema: InputSchema,
+    /// Whether the input must satisfy the schema exactly.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strict: Option<bool>,
 }
 
 /// `inputSchema`.

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use bedrock_converse::request::{decode_data_url, remote_image_urls};
+use bedrock_converse::request::{decode_data_url, remote_image_urls, structured_output_fallback};
 use bedrock_converse::wire::{ImageBlock, ImageFormat, ImageSource};
 use bedrock_converse::{ReasoningStyle, RequestOptions, to_converse};
 use openai_types::chat::ChatCompletionRequest;
@@ -38,7 +38,13 @@ fn every_request_fixture_translates_as_recorded() {
             }
         }
         let actual = match to_converse(&req, &options(&f), &images) {
-            Ok(c) => serde_json::to_value(&c).unwrap(),
+            Ok(mut c) => {
+                if f["options"]["fallback"] == true {
+                    let tool = structured_output_fallback(&mut c);
+                    assert!(tool.is_some(), "{name}: no outputConfig to fall back from");
+                }
+                serde_json::to_value(&c).unwrap()
+            }
             Err(e) => {
                 json!({"error": serde_json::to_value(e.to_openai()).unwrap()["error"], "status": e.http().status})
             }

@@ -18,6 +18,7 @@ fn every_response_fixture_translates_as_recorded() {
             Some(_) => ReasoningOutput::Drop,
         };
         let meta = ResponseMeta {
+            answer_tool: f["answer_tool"].as_str().map(str::to_owned),
             id: "chatcmpl-test".into(),
             model: "claude".into(),
             created: 1_700_000_000,

@@ -40,6 +40,7 @@ fn config(f: &Value) -> StreamConfig {
             Some(other) => panic!("bad reasoning option {other}"),
         },
         prompt_tokens_estimate: 7,
+        answer_tool: o["answer_tool"].as_str().map(str::to_owned),
     }
 }
 

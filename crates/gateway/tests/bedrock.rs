@@ -14,8 +14,8 @@ use crate::support::{
 };
 
 const CLAUDE: &str = "us.anthropic.claude-3-5-haiku-20241022-v1:0";
-const TOOLS: &str = "anthropic.claude-3-haiku-20240307-v1:0";
-const THINKER: &str = "us.anthropic.claude-3-7-sonnet-20250219-v1:0";
+pub(crate) const TOOLS: &str = "anthropic.claude-3-haiku-20240307-v1:0";
+pub(crate) const THINKER: &str = "us.anthropic.claude-3-7-sonnet-20250219-v1:0";
 const ARN: &str = "arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/a1b2c3d4";
 /// How the fake describes the PNG it received.
 fn png_seen() -> String {
@@ -106,7 +106,7 @@ const ERRORS: &[(&str, u16, &str)] = &[
     ("x.internal-v1", 500, "InternalServerException"),
 ];
 
-async fn fake_bedrock() -> FakeBedrock {
+pub(crate) async fn fake_bedrock() -> FakeBedrock {
     let f = FakeBedrock::start().await.unwrap();
     f.add(CLAUDE, BedrockModel::new(BedrockReply::Echo));
     f.add(ARN, BedrockModel::new(BedrockReply::Echo));

@@ -17,6 +17,7 @@ mod sagemaker_transport;
 mod sdk_clients;
 mod secrets;
 mod shutdown;
+mod structured;
 mod support;
 mod throttling;
 mod upstreams;

@@ -79,6 +79,9 @@ pub struct BedrockModel {
     pub chunk_bytes: usize,
     /// Whether `ListFoundationModels` lists it.
     pub listed: bool,
+    /// Whether it takes `outputConfig` (structured output); one that does
+    /// not refuses it with 400, as older models do.
+    pub structured_output: bool,
 }
 
 impl BedrockModel {
@@ -90,6 +93,7 @@ impl BedrockModel {
             token_delay: Duration::ZERO,
             chunk_bytes: 1 << 20,
             listed: true,
+            structured_output: true,
         }
     }
 }
@@ -287,6 +291,11 @@ async fn handle(
         }
         _ => {}
     }
+    if operation != "invoke"
+        && let Some(why) = crate::bedrock_rules::check(&body, model.structured_output)
+    {
+        return error(w, 400, "ValidationException", &why).await;
+    }
     match operation.as_str() {
         "invoke" => invoke(w, &model, &body).await,
         "converse" => {
@@ -459,6 +468,20 @@ fn answer(model: &BedrockModel, body: &Value) -> Answer {
             }
         }
     };
+    // Under a schema the model answers with a value shaped by it: as text
+    // (`outputConfig`), or as the input of the tool it is forced to call.
+    if let Some(schema) = crate::bedrock_rules::output_schema(body) {
+        blocks = vec![Block::Text(tokens(&crate::bedrock_rules::sample(&schema).to_string()))];
+    } else if let Some((name, schema)) = crate::bedrock_rules::forced_tool(body)
+        && results.is_empty()
+    {
+        stop = "tool_use";
+        blocks = vec![Block::Tool {
+            id: format!("tooluse_{:08x}", input_tokens),
+            name,
+            input: crate::bedrock_rules::sample(&schema),
+        }];
+    }
     if let Some(max) = max {
         for b in &mut blocks {
             if let Block::Text(t) = b

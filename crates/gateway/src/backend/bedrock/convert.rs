@@ -14,6 +14,7 @@ pub(super) struct SdkRequest {
     pub(super) inference: Option<sdk::InferenceConfiguration>,
     pub(super) tools: Option<sdk::ToolConfiguration>,
     pub(super) extra: Option<Document>,
+    pub(super) output: Option<sdk::OutputConfig>,
 }
 
 pub(super) fn build_err(e: aws_smithy_types::error::operation::BuildError) -> ApiError {
@@ -66,6 +67,7 @@ pub(super) fn to_sdk(r: wire::ConverseRequest) -> Result<SdkRequest, ApiError> {
                         .name(s.name)
                         .set_description(s.description)
                         .input_schema(sdk::ToolInputSchema::Json(to_document(schema)))
+                        .set_strict(s.strict)
                         .build()
                         .map(sdk::Tool::ToolSpec)
                         .map_err(build_err)
@@ -95,11 +97,35 @@ pub(super) fn to_sdk(r: wire::ConverseRequest) -> Result<SdkRequest, ApiError> {
             )
         }
     };
+    let output = match r.output_config {
+        None => None,
+        Some(o) => {
+            let wire::OutputStructure::JsonSchema(d) = o.text_format.structure;
+            let def = sdk::JsonSchemaDefinition::builder()
+                .schema(d.schema)
+                .set_name(d.name)
+                .set_description(d.description)
+                .build()
+                .map_err(build_err)?;
+            Some(
+                sdk::OutputConfig::builder()
+                    .text_format(
+                        sdk::OutputFormat::builder()
+                            .r#type(sdk::OutputFormatType::from(o.text_format.kind.as_str()))
+                            .structure(sdk::OutputFormatStructure::JsonSchema(def))
+                            .build()
+                            .map_err(build_err)?,
+                    )
+                    .build(),
+            )
+        }
+    };
     Ok(SdkRequest {
         messages,
         system,
         inference,
         tools,
+        output,
         extra: r
             .additional_model_request_fields
             .map(|m| to_document(Value::Object(m))),

@@ -11,7 +11,8 @@ use convert::{SdkRequest, from_sdk_event, from_sdk_message, from_sdk_usage, to_s
 pub use convert::{from_document, to_document};
 pub use discovery::{Catalog, Discovered};
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use actix_web::http::StatusCode;
@@ -20,6 +21,7 @@ use aws_sdk_bedrockruntime::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_bedrockruntime::types as sdk;
 use aws_smithy_types::Blob;
 use bedrock_converse::embeddings;
+use bedrock_converse::request::structured_output_fallback;
 use bedrock_converse::wire;
 use bedrock_converse::{
     RequestOptions, ResponseMeta, StreamConfig, StreamTranslator, exception_mapping,
@@ -40,12 +42,13 @@ macro_rules! converse_input {
     ($builder:expr, $m:expr, $r:expr) => {{
         let r: SdkRequest = $r;
         $builder
-            .model_id($m.bedrock_model_id())
+            .model_id($m.clone())
             .set_messages(Some(r.messages))
             .set_system(r.system)
             .set_inference_config(r.inference)
             .set_tool_config(r.tools)
             .set_additional_model_request_fields(r.extra)
+            .set_output_config(r.output)
     }};
 }
 
@@ -63,6 +66,8 @@ pub struct Bedrock {
     images: Option<ImageFetcher>,
     max_images: usize,
     default_max_tokens: Option<u32>,
+    /// Model ids that refused `outputConfig` (shared by every worker).
+    no_output_config: Arc<Mutex<HashSet<String>>>,
 }
 
 impl Bedrock {
@@ -77,6 +82,7 @@ impl Bedrock {
             },
             max_images: cfg.image_fetch.max_images,
             default_max_tokens: cfg.default_max_tokens,
+            no_output_config: Arc::default(),
         })
     }
 
@@ -116,14 +122,58 @@ impl Bedrock {
         Ok(bedrock_converse::to_converse(&call.req, &opts, &images)?)
     }
 
+    /// Sends a translated request through `send` (Converse or
+    /// ConverseStream). A model that refuses `outputConfig` is asked again
+    /// with the schema as one forced tool, and remembered, so its next
+    /// structured request goes that way at once. Returns the answer and the
+    /// tool standing in for structured output, if one does.
+    async fn send_converse<T, F>(
+        &self,
+        m: &ModelConfig,
+        call: &ChatCall,
+        send: F,
+    ) -> Result<(T, Option<String>), ApiError>
+    where
+        F: Fn(SdkRequest) -> BoxFuture<'static, Result<T, ApiError>>,
+    {
+        let mut r = self.converse_request(m, call).await?;
+        if call.req.reasoning_effort.is_some() && bedrock_converse::request::forces_tool(&call.req)
+        {
+            tracing::debug!(model = %call.req.model, "reasoning_effort dropped: tool_choice forces a tool, which excludes thinking");
+        }
+        let model_id = m.bedrock_model_id();
+        let mut answer_tool = None;
+        if r.output_config.is_some() && lock(&self.no_output_config).contains(model_id) {
+            answer_tool = structured_output_fallback(&mut r);
+        }
+        let structured = r.output_config.is_some();
+        let retry = structured.then(|| r.clone());
+        match send(to_sdk(r)?).await {
+            Err(e) if structured && refuses_output_config(&e) => {
+                tracing::info!(model = %model_id, "the model refuses outputConfig: structured output through a forced tool");
+                lock(&self.no_output_config).insert(model_id.to_owned());
+                let mut r = retry.expect("kept for a structured request");
+                answer_tool = structured_output_fallback(&mut r);
+                Ok((send(to_sdk(r)?).await?, answer_tool))
+            }
+            out => Ok((out?, answer_tool)),
+        }
+    }
+
     async fn chat(&self, m: &ModelConfig, call: ChatCall) -> Result<ChatCompletion, ApiError> {
-        let r = to_sdk(self.converse_request(m, &call).await?)?;
-        let req = converse_input!(self.client.converse(), m, r);
         let limit = call.client_auth.deadlines.request;
-        let out = tokio::time::timeout(limit, req.send())
-            .await
-            .map_err(|_| timeout(limit))?
-            .map_err(|e| map_sdk_error(&e))?;
+        let (client, model_id) = (self.client.clone(), m.bedrock_model_id().to_owned());
+        let (out, answer_tool) = self
+            .send_converse(m, &call, |r| {
+                let req = converse_input!(client.converse(), model_id, r);
+                Box::pin(async move {
+                    tokio::time::timeout(limit, req.send())
+                        .await
+                        .map_err(|_| timeout(limit))?
+                        .map_err(|e| map_sdk_error(&e))
+                })
+            })
+            .await?;
         let response = wire::ConverseResponse {
             output: match out.output {
                 Some(sdk::ConverseOutput::Message(msg)) => {
@@ -148,19 +198,26 @@ impl Bedrock {
                 id: call.id,
                 model: call.req.model,
                 created: call.created,
+                answer_tool,
             },
             m.reasoning_output,
         ))
     }
 
     async fn chat_stream(&self, m: &ModelConfig, call: ChatCall) -> Result<ItemStream, ApiError> {
-        let r = to_sdk(self.converse_request(m, &call).await?)?;
-        let req = converse_input!(self.client.converse_stream(), m, r);
         let limit = call.client_auth.deadlines.first_byte;
-        let out = tokio::time::timeout(limit, req.send())
-            .await
-            .map_err(|_| timeout(limit))?
-            .map_err(|e| map_sdk_error(&e))?;
+        let (client, model_id) = (self.client.clone(), m.bedrock_model_id().to_owned());
+        let (out, answer_tool) = self
+            .send_converse(m, &call, |r| {
+                let req = converse_input!(client.converse_stream(), model_id, r);
+                Box::pin(async move {
+                    tokio::time::timeout(limit, req.send())
+                        .await
+                        .map_err(|_| timeout(limit))?
+                        .map_err(|e| map_sdk_error(&e))
+                })
+            })
+            .await?;
         let mut upstream = out.stream;
         let mut t = StreamTranslator::new(StreamConfig {
             id: call.id,
@@ -170,6 +227,7 @@ impl Bedrock {
             include_usage: true,
             reasoning: m.reasoning_output,
             prompt_tokens_estimate: call.prompt_estimate,
+            answer_tool,
         });
         Ok(Box::pin(async_stream::stream! {
             loop {
@@ -297,6 +355,16 @@ impl From<bedrock_converse::Error> for ApiError {
             h.code,
         )
     }
+}
+
+/// Whether Bedrock refused a request for its `outputConfig`.
+fn refuses_output_config(e: &ApiError) -> bool {
+    e.status == StatusCode::BAD_REQUEST
+        && bedrock_converse::request::refuses_output_config(&e.body.error.message)
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 fn timeout(d: Duration) -> ApiError {

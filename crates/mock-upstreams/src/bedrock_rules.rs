@@ -1,0 +1,219 @@
+//! The fake Bedrock's request checks beyond the basics, as the Converse API
+//! reference states them: `outputConfig.textFormat` (type `json_schema`, the
+//! `structure.jsonSchema` union with `schema` as a JSON **string**, `name`
+//! and `description` strings), every object in a structured-output schema
+//! closed with `additionalProperties: false`, `toolSpec.strict` a boolean,
+//! and Claude's refusal of thinking with a forced tool. Also what a model
+//! answers under a schema: a value shaped by it.
+
+use serde_json::{Map, Value, json};
+
+/// Why the request is invalid (a `ValidationException` message), if it is.
+/// `structured`: whether the model takes `outputConfig`.
+pub(crate) fn check(body: &Value, structured: bool) -> Option<String> {
+    if let Some(o) = body.get("outputConfig") {
+        if !structured {
+            return Some(
+                "This model doesn't support the outputConfig field. Remove outputConfig and try again."
+                    .into(),
+            );
+        }
+        if let Some(why) = check_output_config(o) {
+            return Some(why);
+        }
+    }
+    for (i, t) in body["toolConfig"]["tools"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        let spec = &t["toolSpec"];
+        if spec["name"].as_str().is_none_or(|n| {
+            n.is_empty()
+                || n.len() > 64
+                || !n
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        }) {
+            return Some(format!("toolConfig.tools.{i}.toolSpec.name is invalid"));
+        }
+        if spec.get("strict").is_some_and(|s| !s.is_boolean()) {
+            return Some(format!(
+                "toolConfig.tools.{i}.toolSpec.strict must be a boolean"
+            ));
+        }
+        if spec["inputSchema"]["json"].as_object().is_none() {
+            return Some(format!(
+                "toolConfig.tools.{i}.toolSpec.inputSchema.json must be an object"
+            ));
+        }
+    }
+    let choice = &body["toolConfig"]["toolChoice"];
+    let forced = choice.get("any").is_some() || choice.get("tool").is_some();
+    if forced && body["additionalModelRequestFields"].get("thinking").is_some() {
+        return Some("Thinking may not be enabled when tool_choice forces tool use.".into());
+    }
+    None
+}
+
+fn check_output_config(o: &Value) -> Option<String> {
+    let f = &o["textFormat"];
+    if f["type"] != "json_schema" {
+        return Some("outputConfig.textFormat.type must be json_schema".into());
+    }
+    let Some(structure) = f["structure"].as_object() else {
+        return Some("outputConfig.textFormat.structure is required".into());
+    };
+    if structure.len() != 1 || !structure.contains_key("jsonSchema") {
+        return Some("outputConfig.textFormat.structure must set exactly jsonSchema".into());
+    }
+    let def = &structure["jsonSchema"];
+    for field in ["name", "description"] {
+        if def.get(field).is_some_and(|v| !v.is_string()) {
+            return Some(format!("jsonSchema.{field} must be a string"));
+        }
+    }
+    let Some(text) = def["schema"].as_str() else {
+        return Some("outputConfig.textFormat.structure.jsonSchema.schema must be a string".into());
+    };
+    let Ok(schema) = serde_json::from_str::<Value>(text) else {
+        return Some("jsonSchema.schema is not valid JSON".into());
+    };
+    open_object(&schema).map(|at| {
+        format!("Invalid JSON schema: objects must set additionalProperties to false (at {at})")
+    })
+}
+
+/// The path of the first object schema not closed with
+/// `additionalProperties: false`.
+fn open_object(schema: &Value) -> Option<String> {
+    fn walk(v: &Value, at: &str) -> Option<String> {
+        match v {
+            Value::Object(m) => {
+                if (m.get("type") == Some(&json!("object")) || m.contains_key("properties"))
+                    && m.get("additionalProperties") != Some(&Value::Bool(false))
+                {
+                    return Some(at.to_owned());
+                }
+                m.iter()
+                    .filter(|(k, _)| !matches!(k.as_str(), "enum" | "const" | "default"))
+                    .find_map(|(k, v)| walk(v, &format!("{at}/{k}")))
+            }
+            Value::Array(a) => a
+                .iter()
+                .enumerate()
+                .find_map(|(i, v)| walk(v, &format!("{at}/{i}"))),
+            _ => None,
+        }
+    }
+    walk(schema, "#")
+}
+
+/// The schema a structured answer follows: `outputConfig`'s.
+pub(crate) fn output_schema(body: &Value) -> Option<Value> {
+    let text = body["outputConfig"]["textFormat"]["structure"]["jsonSchema"]["schema"].as_str()?;
+    serde_json::from_str(text).ok()
+}
+
+/// The tool a request forces by name, with its input schema.
+pub(crate) fn forced_tool(body: &Value) -> Option<(String, Value)> {
+    let name = body["toolConfig"]["toolChoice"]["tool"]["name"].as_str()?;
+    let schema = body["toolConfig"]["tools"]
+        .as_array()?
+        .iter()
+        .find(|t| t["toolSpec"]["name"] == name)?["toolSpec"]["inputSchema"]["json"]
+        .clone();
+    Some((name.to_owned(), schema))
+}
+
+/// A value that satisfies `schema` (the subset structured outputs allow:
+/// types, properties, items, enum, const, anyOf, `$ref` into `$defs`).
+pub(crate) fn sample(schema: &Value) -> Value {
+    fn go(s: &Value, root: &Value, depth: usize) -> Value {
+        if depth > 8 {
+            return Value::Null;
+        }
+        if let Some(r) = s["$ref"].as_str() {
+            let target = r
+                .strip_prefix("#/")
+                .map(|p| p.split('/').fold(root, |v, k| &v[k]))
+                .unwrap_or(&Value::Null);
+            return go(target, root, depth + 1);
+        }
+        if let Some(c) = s.get("const") {
+            return c.clone();
+        }
+        if let Some(e) = s["enum"].as_array().and_then(|e| e.first()) {
+            return e.clone();
+        }
+        if let Some(first) = s["anyOf"].as_array().and_then(|a| a.first()) {
+            return go(first, root, depth + 1);
+        }
+        let kind = match &s["type"] {
+            Value::Array(types) => types.first().and_then(Value::as_str).unwrap_or("null"),
+            t => t.as_str().unwrap_or(if s.get("properties").is_some() {
+                "object"
+            } else {
+                "string"
+            }),
+        };
+        match kind {
+            "object" => {
+                let mut out = Map::new();
+                for (k, v) in s["properties"].as_object().into_iter().flatten() {
+                    out.insert(k.clone(), go(v, root, depth + 1));
+                }
+                Value::Object(out)
+            }
+            "array" => json!([go(&s["items"], root, depth + 1)]),
+            "integer" => json!(1),
+            "number" => json!(1.5),
+            "boolean" => json!(true),
+            "null" => Value::Null,
+            _ => json!("x"),
+        }
+    }
+    go(schema, schema, 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn samples_follow_refs_and_types() {
+        let s = json!({
+            "type": "object", "additionalProperties": false,
+            "properties": {
+                "name": {"type": "string"},
+                "age": {"type": "integer"},
+                "tags": {"type": "array", "items": {"type": "string"}},
+                "pet": {"$ref": "#/$defs/Pet"},
+                "mood": {"enum": ["calm", "busy"]}
+            },
+            "$defs": {"Pet": {"type": "object", "properties": {"legs": {"type": "number"}}}}
+        });
+        assert_eq!(
+            sample(&s),
+            json!({"name": "x", "age": 1, "tags": ["x"], "pet": {"legs": 1.5}, "mood": "calm"})
+        );
+        assert_eq!(open_object(&s).as_deref(), Some("#/$defs/Pet"));
+    }
+
+    #[test]
+    fn output_config_shapes_are_checked() {
+        let good = json!({"outputConfig": {"textFormat": {"type": "json_schema",
+            "structure": {"jsonSchema": {"name": "n",
+                "schema": "{\"type\":\"object\",\"additionalProperties\":false}"}}}}});
+        assert_eq!(check(&good, true), None);
+        assert!(check(&good, false).unwrap().contains("outputConfig"));
+        let mut object_schema = good.clone();
+        object_schema["outputConfig"]["textFormat"]["structure"]["jsonSchema"]["schema"] =
+            json!({"type": "object"});
+        assert!(check(&object_schema, true).unwrap().contains("string"));
+        let mut wrong_type = good.clone();
+        wrong_type["outputConfig"]["textFormat"]["type"] = json!("jsonSchema");
+        assert!(check(&wrong_type, true).is_some());
+    }
+}
