@@ -24,6 +24,8 @@ pub enum ContainerDialect {
     Tgi,
     /// LMI rolling batch JSON lines.
     Lmi,
+    /// A format no gateway knows: `{"generation":{"piece":…}}` JSON lines.
+    Unknown,
 }
 
 /// What an endpoint answers.
@@ -391,6 +393,7 @@ fn full_body(dialect: ContainerDialect, tokens: &[String], limited: bool) -> Vec
         ContainerDialect::Tgi => json!([{"generated_text": text, "details": {
             "finish_reason": if limited { "length" } else { "eos_token" }, "generated_tokens": n, "seed": null}}]),
         ContainerDialect::Lmi => json!({"generated_text": text}),
+        ContainerDialect::Unknown => json!({"generation": {"piece": text}}),
     };
     v.to_string().into_bytes()
 }
@@ -428,6 +431,7 @@ fn record(dialect: ContainerDialect, i: usize, text: &str, last: Option<(bool, u
                        "details": {"finish_reason": if limited { "length" } else { "eos_token" }, "generated_tokens": n + 1, "seed": null}})
             ),
         },
+        ContainerDialect::Unknown => format!("{}\n", json!({"generation": {"piece": text, "pad": "p".repeat(300)}})),
         ContainerDialect::Lmi => match last {
             None => format!(
                 "{}\n",

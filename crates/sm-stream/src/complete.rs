@@ -151,13 +151,13 @@ pub fn translate_response(body: &[u8], cfg: TranslatorConfig) -> Result<ChatComp
     }
     let is_list = body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[');
     let first: Shape = if is_list {
-        let mut list: Vec<Shape> = serde_json::from_slice(body).map_err(crate::dialect::invalid)?;
+        let mut list: Vec<Shape> = serde_json::from_slice(body).map_err(|e| crate::dialect::invalid(e, body))?;
         if list.is_empty() {
             return Err(Error::InvalidRecord("empty response list".into()));
         }
         list.swap_remove(0)
     } else {
-        serde_json::from_slice(body).map_err(crate::dialect::invalid)?
+        serde_json::from_slice(body).map_err(|e| crate::dialect::invalid(e, body))?
     };
     if first.error.is_some() || first.object.as_deref() == Some("error") {
         return Err(
@@ -176,8 +176,8 @@ pub fn translate_response(body: &[u8], cfg: TranslatorConfig) -> Result<ChatComp
         // The translator reads records a line each: a pretty-printed body is
         // made compact first (containers send compact JSON, so this is rare).
         let record = if body.contains(&b'\n') {
-            let v: Value = serde_json::from_slice(body).map_err(crate::dialect::invalid)?;
-            serde_json::to_vec(&v).map_err(crate::dialect::invalid)?
+            let v: Value = serde_json::from_slice(body).map_err(|e| crate::dialect::invalid(e, body))?;
+            serde_json::to_vec(&v).map_err(|e| crate::dialect::invalid(e, body))?
         } else {
             body.to_vec()
         };
@@ -190,8 +190,9 @@ pub fn translate_response(body: &[u8], cfg: TranslatorConfig) -> Result<ChatComp
         let rec = json!({"token": {"text": text, "special": false}, "details": details});
         (DialectKind::Tgi, rec.to_string().into_bytes())
     } else {
-        return Err(Error::InvalidRecord(
-            "unrecognized response body: expected choices or generated_text".into(),
+        return Err(crate::dialect::unreadable(
+            "unrecognized response body: expected choices or generated_text",
+            body,
         ));
     };
     let (id, model, created) = (cfg.id.clone(), cfg.model.clone(), cfg.created);

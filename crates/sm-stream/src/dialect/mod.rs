@@ -151,7 +151,7 @@ impl DialectState {
 
 /// Detects the dialect; `Ok(None)` for an error record.
 fn detect(bytes: &[u8], framing: Framing) -> Result<Option<DialectKind>, Error> {
-    let p: Probe<'_> = serde_json::from_slice(bytes).map_err(invalid)?;
+    let p: Probe<'_> = serde_json::from_slice(bytes).map_err(|e| invalid(e, bytes))?;
     if p.choices.is_some() || p.object.as_deref() == Some("chat.completion.chunk") {
         return Ok(Some(DialectKind::OpenAiChat));
     }
@@ -176,13 +176,29 @@ fn detect(bytes: &[u8], framing: Framing) -> Result<Option<DialectKind>, Error> 
     if error_value(bytes).is_some() {
         return Ok(None);
     }
-    Err(Error::InvalidRecord(
-        "cannot detect the container's stream format from its first record".into(),
+    Err(unreadable(
+        "no known stream format (OpenAI chunks, TGI generate_stream, LMI JSON lines) reads the container's record",
+        bytes,
     ))
 }
 
-pub(crate) fn invalid(e: serde_json::Error) -> Error {
-    Error::InvalidRecord(e.to_string())
+/// A record that is not JSON.
+pub(crate) fn invalid(e: serde_json::Error, bytes: &[u8]) -> Error {
+    unreadable(e, bytes)
+}
+
+/// A record the translator cannot read: why, and the record's first 200
+/// bytes, so the error says what the container sent.
+pub(crate) fn unreadable(why: impl std::fmt::Display, bytes: &[u8]) -> Error {
+    let mut end = bytes.len().min(200);
+    // Whole characters only (a cut one would show as U+FFFD).
+    while end < bytes.len() && end > 0 && (bytes[end] & 0xC0) == 0x80 {
+        end -= 1;
+    }
+    Error::InvalidRecord(format!(
+        "{why}; the record began: {}",
+        String::from_utf8_lossy(&bytes[..end])
+    ))
 }
 
 /// The error an error record stands for, if it is one. Understands OpenAI's

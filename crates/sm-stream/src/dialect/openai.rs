@@ -74,7 +74,7 @@ struct Function<'a> {
 
 impl Dialect for OpenAiChat {
     fn record(&mut self, bytes: &[u8], em: &mut Emitter<'_>) -> Result<(), Error> {
-        let chunk: Chunk<'_> = serde_json::from_slice(bytes).map_err(invalid)?;
+        let chunk: Chunk<'_> = serde_json::from_slice(bytes).map_err(|e| invalid(e, bytes))?;
         if chunk.error.is_some() || chunk.object.as_deref() == Some("error") {
             return Err(error_value(bytes).unwrap_or_else(|| Error::Upstream {
                 kind: "model_error".into(),

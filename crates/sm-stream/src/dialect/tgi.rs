@@ -46,7 +46,7 @@ pub(super) struct Details {
 
 impl Dialect for Tgi {
     fn record(&mut self, bytes: &[u8], em: &mut Emitter<'_>) -> Result<(), Error> {
-        let r: Record<'_> = serde_json::from_slice(bytes).map_err(invalid)?;
+        let r: Record<'_> = serde_json::from_slice(bytes).map_err(|e| invalid(e, bytes))?;
         if r.error.is_some() {
             return Err(error_value(bytes).unwrap_or_else(|| Error::Upstream {
                 kind: "model_error".into(),

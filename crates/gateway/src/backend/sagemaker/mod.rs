@@ -288,7 +288,10 @@ fn translator(cfg: &ModelConfig, call: &impl Translated) -> TranslatorConfig {
         id: id.to_owned(),
         model: model.to_owned(),
         created,
-        dialect: cfg.dialect,
+        // The configuration decides the request's body; the response speaks
+        // for itself (a container may answer an OpenAI request in TGI's or
+        // LMI's stream format).
+        dialect: DialectKind::Auto,
         reasoning: if call.text_only() {
             // Legacy completions carry text only: reasoning stays inline.
             sm_stream::ReasoningMode::Off
