@@ -276,7 +276,9 @@ pub fn close_objects(schema: &mut Value) {
     match schema {
         Value::Object(map) => {
             let is_object = map.get("type").is_some_and(|t| {
-                t == "object" || t.as_array().is_some_and(|a| a.iter().any(|t| t == "object"))
+                t == "object"
+                    || t.as_array()
+                        .is_some_and(|a| a.iter().any(|t| t == "object"))
             }) || map.contains_key("properties");
             if is_object && !map.contains_key("additionalProperties") {
                 map.insert("additionalProperties".into(), Value::Bool(false));
@@ -311,7 +313,8 @@ pub fn structured_output_fallback(r: &mut ConverseRequest) -> Option<String> {
         .name
         .filter(|n| {
             (1..=64).contains(&n.len())
-                && n.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+                && n.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
         })
         .unwrap_or_else(|| ANSWER_TOOL.to_owned());
     while taken(&name) {

@@ -251,9 +251,7 @@ impl StreamTranslator {
 
     fn delta(&mut self, index: u32, delta: BlockDelta, out: &mut Vec<StreamItem>) {
         match delta {
-            BlockDelta::ToolUseInput(t) if self.answer_block == Some(index) => {
-                self.text(t, out)
-            }
+            BlockDelta::ToolUseInput(t) if self.answer_block == Some(index) => self.text(t, out),
             BlockDelta::Text(_) if self.cfg.answer_tool.is_some() => {}
             BlockDelta::Text(t) => self.text(t, out),
             BlockDelta::ToolUseInput(input) => {

@@ -541,7 +541,24 @@ async fn embeddings_in_both_encodings() {
         f.requests().pop().unwrap().body["input_type"],
         "search_query"
     );
-    // Errors: a chat model, token ids.
+    // Token ids (LangChain's default input) are decoded with cl100k_base.
+    let v = post_json(
+        &gw,
+        "/v1/embeddings",
+        json!({"model": "text-embedding-3-small", "input": [[9906], [9906, 0]]}),
+    )
+    .await;
+    assert_eq!(v["data"].as_array().unwrap().len(), 2);
+    let mut sent: Vec<String> = f
+        .requests()
+        .iter()
+        .rev()
+        .take(2)
+        .map(|r| r.body["inputText"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    sent.sort();
+    assert_eq!(sent, ["Hello", "Hello!"]);
+    // Errors: a chat model, an id outside the vocabulary.
     let r = post(
         &gw,
         "/v1/embeddings",
@@ -552,13 +569,13 @@ async fn embeddings_in_both_encodings() {
     let r = post(
         &gw,
         "/v1/embeddings",
-        json!({"model": "cohere", "input": [1, 2, 3]}),
+        json!({"model": "cohere", "input": [1, 2, 4_000_000]}),
     )
     .await;
     assert_eq!(r.status(), 400);
     let v: Value = r.json().await.unwrap();
     check_error(&v);
-    assert_eq!(v["error"]["param"], "input");
+    assert_eq!(v["error"]["param"], "input[0]");
 }
 
 #[tokio::test(flavor = "multi_thread")]

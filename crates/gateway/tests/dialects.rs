@@ -45,7 +45,10 @@ async fn stream_format_is_detected_whatever_is_configured() {
         assert_eq!(resp.status(), 200, "{model}");
         let text = resp.text().await.unwrap();
         check_chat_sse(&text);
-        assert!(text.contains(r#""finish_reason":"stop""#), "{model}: {text}");
+        assert!(
+            text.contains(r#""finish_reason":"stop""#),
+            "{model}: {text}"
+        );
         let events: Vec<String> = text
             .split("\n\n")
             .filter_map(|e| e.strip_prefix("data: "))

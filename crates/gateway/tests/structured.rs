@@ -97,7 +97,10 @@ async fn models_without_output_config_answer_through_a_forced_tool() {
     assert_eq!(sent.len(), 2, "{sent:?}");
     assert!(sent[0].get("outputConfig").is_some());
     assert!(sent[1].get("outputConfig").is_none());
-    assert_eq!(sent[1]["toolConfig"]["toolChoice"]["tool"]["name"], "Person");
+    assert_eq!(
+        sent[1]["toolConfig"]["toolChoice"]["tool"]["name"],
+        "Person"
+    );
     assert_eq!(
         sent[1]["toolConfig"]["tools"][0]["toolSpec"]["inputSchema"]["json"]["required"],
         json!(["name", "age", "address"])
@@ -118,7 +121,11 @@ async fn models_without_output_config_answer_through_a_forced_tool() {
         .map(str::to_owned)
         .collect();
     is_person(&content(&events));
-    let more = f.requests().into_iter().filter(|r| r.model_id == OLD).count();
+    let more = f
+        .requests()
+        .into_iter()
+        .filter(|r| r.model_id == OLD)
+        .count();
     assert_eq!(more, 3, "one request, not a refusal and a retry");
 }
 

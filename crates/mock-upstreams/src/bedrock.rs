@@ -471,7 +471,9 @@ fn answer(model: &BedrockModel, body: &Value) -> Answer {
     // Under a schema the model answers with a value shaped by it: as text
     // (`outputConfig`), or as the input of the tool it is forced to call.
     if let Some(schema) = crate::bedrock_rules::output_schema(body) {
-        blocks = vec![Block::Text(tokens(&crate::bedrock_rules::sample(&schema).to_string()))];
+        blocks = vec![Block::Text(tokens(
+            &crate::bedrock_rules::sample(&schema).to_string(),
+        ))];
     } else if let Some((name, schema)) = crate::bedrock_rules::forced_tool(body)
         && results.is_empty()
     {

@@ -51,7 +51,11 @@ pub(crate) fn check(body: &Value, structured: bool) -> Option<String> {
     }
     let choice = &body["toolConfig"]["toolChoice"];
     let forced = choice.get("any").is_some() || choice.get("tool").is_some();
-    if forced && body["additionalModelRequestFields"].get("thinking").is_some() {
+    if forced
+        && body["additionalModelRequestFields"]
+            .get("thinking")
+            .is_some()
+    {
         return Some("Thinking may not be enabled when tool_choice forces tool use.".into());
     }
     None

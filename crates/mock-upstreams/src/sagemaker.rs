@@ -431,7 +431,10 @@ fn record(dialect: ContainerDialect, i: usize, text: &str, last: Option<(bool, u
                        "details": {"finish_reason": if limited { "length" } else { "eos_token" }, "generated_tokens": n + 1, "seed": null}})
             ),
         },
-        ContainerDialect::Unknown => format!("{}\n", json!({"generation": {"piece": text, "pad": "p".repeat(300)}})),
+        ContainerDialect::Unknown => format!(
+            "{}\n",
+            json!({"generation": {"piece": text, "pad": "p".repeat(300)}})
+        ),
         ContainerDialect::Lmi => match last {
             None => format!(
                 "{}\n",

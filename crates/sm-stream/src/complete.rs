@@ -151,7 +151,8 @@ pub fn translate_response(body: &[u8], cfg: TranslatorConfig) -> Result<ChatComp
     }
     let is_list = body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[');
     let first: Shape = if is_list {
-        let mut list: Vec<Shape> = serde_json::from_slice(body).map_err(|e| crate::dialect::invalid(e, body))?;
+        let mut list: Vec<Shape> =
+            serde_json::from_slice(body).map_err(|e| crate::dialect::invalid(e, body))?;
         if list.is_empty() {
             return Err(Error::InvalidRecord("empty response list".into()));
         }
@@ -176,7 +177,8 @@ pub fn translate_response(body: &[u8], cfg: TranslatorConfig) -> Result<ChatComp
         // The translator reads records a line each: a pretty-printed body is
         // made compact first (containers send compact JSON, so this is rare).
         let record = if body.contains(&b'\n') {
-            let v: Value = serde_json::from_slice(body).map_err(|e| crate::dialect::invalid(e, body))?;
+            let v: Value =
+                serde_json::from_slice(body).map_err(|e| crate::dialect::invalid(e, body))?;
             serde_json::to_vec(&v).map_err(|e| crate::dialect::invalid(e, body))?
         } else {
             body.to_vec()

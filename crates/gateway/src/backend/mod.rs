@@ -9,6 +9,7 @@ pub mod bedrock;
 pub mod openai;
 pub mod provider;
 pub mod sagemaker;
+pub mod token_ids;
 
 use std::sync::Arc;
 use std::time::Duration;

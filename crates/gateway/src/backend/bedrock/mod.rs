@@ -253,7 +253,7 @@ impl Bedrock {
     async fn embeddings(
         &self,
         m: &ModelConfig,
-        req: EmbeddingRequest,
+        mut req: EmbeddingRequest,
         limit: Duration,
     ) -> Result<EmbeddingResponse, ApiError> {
         let family = m.embedding_family().ok_or_else(|| {
@@ -264,6 +264,7 @@ impl Bedrock {
             .param("model")
             .code("model_not_supported")
         })?;
+        crate::backend::token_ids::decode_input(&mut req)?;
         let plan = embeddings::plan(&req, family)?;
         if plan.bodies.len() > MAX_EMBEDDING_CALLS {
             return Err(ApiError::invalid(format!(
