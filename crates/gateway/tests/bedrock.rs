@@ -372,7 +372,7 @@ async fn bedrock_exceptions_map_to_openai_errors() {
     let v = post_json(
         &gw,
         "/v1/chat/completions",
-        json!({"model": "claude", "n": 3, "messages": [{"role": "user", "content": "x"}]}),
+        json!({"model": "claude", "n": 9, "messages": [{"role": "user", "content": "x"}]}),
     )
     .await;
     check_error(&v);

@@ -7,6 +7,7 @@
 
 mod api;
 mod bedrock;
+mod choices;
 mod dialects;
 mod disconnect;
 mod errors;

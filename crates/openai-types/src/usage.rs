@@ -33,6 +33,42 @@ impl Usage {
             ..Self::default()
         }
     }
+
+    /// Adds another completion's counts (several upstream calls answering
+    /// one request): every count and detail summed, estimated if either was.
+    pub fn accumulate(&mut self, other: &Usage) {
+        fn sum(a: &mut Option<u64>, b: Option<u64>) {
+            if let Some(b) = b {
+                *a = Some(a.unwrap_or(0) + b);
+            }
+        }
+        self.prompt_tokens += other.prompt_tokens;
+        self.completion_tokens += other.completion_tokens;
+        self.total_tokens += other.total_tokens;
+        self.estimated |= other.estimated;
+        if let Some(o) = &other.prompt_tokens_details {
+            let d = self
+                .prompt_tokens_details
+                .get_or_insert_with(Default::default);
+            sum(&mut d.cached_tokens, o.cached_tokens);
+            sum(&mut d.audio_tokens, o.audio_tokens);
+        }
+        if let Some(o) = &other.completion_tokens_details {
+            let d = self
+                .completion_tokens_details
+                .get_or_insert_with(Default::default);
+            sum(&mut d.reasoning_tokens, o.reasoning_tokens);
+            sum(&mut d.audio_tokens, o.audio_tokens);
+            sum(
+                &mut d.accepted_prediction_tokens,
+                o.accepted_prediction_tokens,
+            );
+            sum(
+                &mut d.rejected_prediction_tokens,
+                o.rejected_prediction_tokens,
+            );
+        }
+    }
 }
 
 /// `prompt_tokens_details`.

@@ -6,6 +6,7 @@
 
 pub mod aws;
 pub mod bedrock;
+pub mod fanout;
 pub mod openai;
 pub mod provider;
 pub mod sagemaker;
@@ -170,6 +171,12 @@ pub struct Backends {
     pub bedrock: Bedrock,
 }
 
+/// Whether `call` asks `m` for more choices than one call gives: upstreams
+/// take `n` themselves.
+fn fans_out(m: &Model, call: &ChatCall) -> bool {
+    call.req.n.is_some_and(|n| n > 1) && !matches!(m.target, Target::Upstream(_))
+}
+
 /// Calls `$method` on the backend that serves `$m`.
 macro_rules! dispatch {
     ($self:ident, $m:expr, $method:ident ( $($arg:expr),* )) => {
@@ -182,8 +189,39 @@ macro_rules! dispatch {
 }
 
 impl Backends {
-    /// A whole chat completion.
+    /// A whole chat completion (`n > 1` fanned out where the backend
+    /// generates one choice a call).
     pub fn chat<'a>(
+        &'a self,
+        m: &'a Model,
+        call: ChatCall,
+    ) -> BoxFuture<'a, Result<ChatCompletion, ApiError>> {
+        if !fans_out(m, &call) {
+            return self.chat_one(m, call);
+        }
+        Box::pin(async move {
+            let n = fanout::choices(m, &call, call.max_choices)?;
+            fanout::chat(self, m, call, n).await
+        })
+    }
+
+    /// A streamed chat completion (`n > 1` as for [`Backends::chat`]).
+    pub fn chat_stream<'a>(
+        &'a self,
+        m: &'a Model,
+        call: ChatCall,
+    ) -> BoxFuture<'a, Result<ItemStream, ApiError>> {
+        if !fans_out(m, &call) {
+            return self.chat_stream_one(m, call);
+        }
+        Box::pin(async move {
+            let n = fanout::choices(m, &call, call.max_choices)?;
+            fanout::chat_stream(self, m, call, n).await
+        })
+    }
+
+    /// One call's whole chat completion.
+    fn chat_one<'a>(
         &'a self,
         m: &'a Model,
         call: ChatCall,
@@ -191,8 +229,8 @@ impl Backends {
         dispatch!(self, m, chat(call))
     }
 
-    /// A streamed chat completion.
-    pub fn chat_stream<'a>(
+    /// One call's streamed chat completion.
+    fn chat_stream_one<'a>(
         &'a self,
         m: &'a Model,
         call: ChatCall,

@@ -35,6 +35,9 @@ pub struct ChatCall {
     /// Who asked: the client's `Authorization` header (for upstreams that
     /// forward it; never logged) and the request id (sent upstream).
     pub client_auth: Caller,
+    /// The most choices (`n`) a backend that generates one a call serves,
+    /// as that many parallel calls.
+    pub max_choices: u32,
 }
 
 /// How long a call may wait, from the configuration the request started

@@ -57,6 +57,10 @@ pub struct Config {
     pub workers: Option<usize>,
     /// Largest request body, bytes (SageMaker's own limit: 5 MiB).
     pub max_body_bytes: usize,
+    /// The most choices (`n`) served by SageMaker and Bedrock models, which
+    /// generate one a call: that many parallel calls (default 4; OpenAI-style
+    /// upstreams take `n` themselves).
+    pub max_choices: u32,
     /// Largest body passed through to an upstream (100 MiB: an Uploads API
     /// part of 64 MB with its multipart framing, above audio's 25 MB and an
     /// image edit's 50 MB; whole files above that go through the Uploads
@@ -154,6 +158,7 @@ impl Default for Config {
             listen: "0.0.0.0:8080".into(),
             workers: None,
             max_body_bytes: 5 * 1024 * 1024,
+            max_choices: 4,
             max_passthrough_body_bytes: 100 * 1024 * 1024,
             passthrough_replay_bytes: 1024 * 1024,
             body_timeout_secs: 30,

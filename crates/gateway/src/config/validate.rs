@@ -167,6 +167,9 @@ impl Config {
         if self.max_body_bytes == 0 {
             return Err(err("max_body_bytes", "must be above 0"));
         }
+        if !(1..=128).contains(&self.max_choices) {
+            return Err(err("max_choices", "must be between 1 and 128"));
+        }
         Ok(())
     }
 }

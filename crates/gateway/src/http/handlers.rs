@@ -43,6 +43,7 @@ pub(super) async fn chat(
         id,
         created,
         client_auth: a.caller.clone(),
+        max_choices: state.config.max_choices,
     });
     let h = handle.clone();
     if stream {

@@ -46,8 +46,8 @@ fn common(
     max_tokens: Option<u32>,
     stops: Option<usize>,
 ) -> Result<(), ApiError> {
-    if n.is_some_and(|n| n != 1) {
-        return Err(ApiError::invalid("only n = 1 is supported for SageMaker models").param("n"));
+    if n.is_some_and(|n| !(1..=128).contains(&n)) {
+        return Err(ApiError::invalid("'n' must be between 1 and 128").param("n"));
     }
     if temperature.is_some_and(|t| !(0.0..=2.0).contains(&t)) {
         return Err(ApiError::invalid("'temperature' must be between 0 and 2").param("temperature"));
@@ -142,6 +142,12 @@ pub fn completion_body(
     prompt: String,
     stream: bool,
 ) -> Result<Vec<u8>, ApiError> {
+    if r.n.is_some_and(|n| n != 1) {
+        return Err(ApiError::invalid(
+            "SageMaker models serve legacy completions with n = 1; use /v1/chat/completions for more choices",
+        )
+        .param("n"));
+    }
     match cfg.dialect {
         DialectKind::Tgi | DialectKind::Lmi => {
             let v = generate_body(
@@ -347,7 +353,8 @@ mod tests {
     #[test]
     fn validation_names_the_param() {
         for (extra, param) in [
-            (json!({"n": 2}), "n"),
+            (json!({"n": 0}), "n"),
+            (json!({"n": 129}), "n"),
             (json!({"temperature": 2.5}), "temperature"),
             (json!({"top_p": -0.1}), "top_p"),
             (json!({"max_tokens": 0}), "max_tokens"),
