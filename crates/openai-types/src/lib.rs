@@ -33,6 +33,7 @@ pub mod embeddings;
 pub mod error;
 pub mod models;
 pub mod path;
+pub mod responses;
 pub mod stream;
 mod tag;
 pub mod tokens;
