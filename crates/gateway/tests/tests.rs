@@ -15,6 +15,7 @@ mod hardening;
 mod layers;
 mod observability;
 mod records;
+mod responses;
 mod sagemaker_transport;
 mod sdk_clients;
 mod secrets;

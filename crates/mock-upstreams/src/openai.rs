@@ -220,6 +220,23 @@ async fn handle(
             .await?;
             Ok(true)
         }
+        ("POST", "/v1/responses") => {
+            // A native Responses API: a minimal completed response.
+            let out = json!({"id": format!("resp_{}", s.name), "object": "response", "created_at": 1718000000,
+                "status": "completed", "model": body["model"], "error": null, "incomplete_details": null,
+                "instructions": null, "tools": [], "tool_choice": "auto", "parallel_tool_calls": true,
+                "metadata": {}, "temperature": null, "top_p": null,
+                "output": [{"type": "message", "id": "msg_1", "status": "completed", "role": "assistant",
+                    "content": [{"type": "output_text", "text": format!("native {}", s.name), "annotations": [], "logprobs": []}]}]});
+            http::write_full(
+                w,
+                200,
+                &[("content-type", "application/json".to_owned())],
+                out.to_string().as_bytes(),
+            )
+            .await?;
+            Ok(true)
+        }
         ("POST", "/v1/audio/transcriptions") => {
             // Multipart: report what arrived.
             let text = String::from_utf8_lossy(&req.body);

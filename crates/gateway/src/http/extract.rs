@@ -74,6 +74,12 @@ impl Named for CompletionRequest {
     }
 }
 
+impl Named for openai_types::responses::CreateResponse {
+    fn model_name(&self) -> &str {
+        &self.model
+    }
+}
+
 impl Named for EmbeddingRequest {
     fn model_name(&self) -> &str {
         &self.model
@@ -120,6 +126,33 @@ pub async fn accept<T: DeserializeOwned + Named>(
     payload: web::Payload,
     state: &AppState,
 ) -> Result<Accepted<T>, ApiError> {
+    receive(req, payload, state).await?.parse()
+}
+
+/// A request whose key is checked and whose body is read, not yet parsed
+/// (a route that may pass the body on as it came).
+#[derive(Debug)]
+pub struct Received {
+    /// When it arrived.
+    pub started: Instant,
+    /// The client key's id.
+    pub key: Option<keyauth::KeyId>,
+    /// The body.
+    pub body: bytes::Bytes,
+    /// The request id.
+    pub rid: String,
+    /// The request's record.
+    pub patch: Option<RecPatch>,
+    /// Who asked.
+    pub caller: Caller,
+}
+
+/// The key checked and the body read (see [`accept`]).
+pub async fn receive(
+    req: &HttpRequest,
+    payload: web::Payload,
+    state: &AppState,
+) -> Result<Received, ApiError> {
     let started = Instant::now();
     let key = authorize(req, state).await?;
     let body = super::body::read(req, payload, state.config.max_body_bytes, &state.config).await?;
@@ -142,19 +175,38 @@ pub async fn accept<T: DeserializeOwned + Named>(
                 .map(|(k, v)| (k.as_str(), v.as_bytes())),
         ));
     }
-    let r: T = parse(&body)?;
-    note(&patch, |p| {
-        p.key_id = key.as_ref().map(|k| k.as_str().to_owned());
-        p.model = Some(r.model_name().to_owned());
-    });
-    Ok(Accepted {
+    Ok(Received {
         started,
         key,
-        r,
+        body,
         rid: request_id(req),
         patch,
         caller: client_auth(req, state),
     })
+}
+
+impl Received {
+    /// The body parsed as `T`; the record notes the key id and model.
+    pub fn parse<T: DeserializeOwned + Named>(self) -> Result<Accepted<T>, ApiError> {
+        let r: T = parse(&self.body)?;
+        Ok(self.with(r))
+    }
+
+    /// The request as `r`, parsed from its body by the caller.
+    pub fn with<T: Named>(self, r: T) -> Accepted<T> {
+        note(&self.patch, |p| {
+            p.key_id = self.key.as_ref().map(|k| k.as_str().to_owned());
+            p.model = Some(r.model_name().to_owned());
+        });
+        Accepted {
+            started: self.started,
+            key: self.key,
+            r,
+            rid: self.rid,
+            patch: self.patch,
+            caller: self.caller,
+        }
+    }
 }
 
 /// The request id the middleware assigned (from `x-request-id` or new).

@@ -11,11 +11,13 @@ use openai_types::Usage;
 use openai_types::chat::ChatCompletionRequest;
 use openai_types::completions::CompletionRequest;
 use openai_types::embeddings::EmbeddingRequest;
+use openai_types::responses::Response;
+use openai_types::responses::chat::EventWriter;
 use openai_types::stream::{OutputShape, SseWriter};
 
 use super::extract::{Accepted, accept};
 use super::respond::{json, served_by, served_by_of};
-use super::sse;
+use super::sse::{self, Writer};
 use crate::backend::sagemaker::shape;
 use crate::backend::{ChatCall, CompletionCall, Model, chat_only};
 use crate::error::ApiError;
@@ -32,36 +34,83 @@ pub(super) async fn chat(
 ) -> Result<HttpResponse, ApiError> {
     let state = handle.state();
     let a = accept::<ChatCompletionRequest>(&req, payload, &state).await?;
-    shape::validate_chat(&a.r)?;
-    let cands = admit(&state, &a, state.candidates(&a.r.model)?)?;
+    let r = a.r.clone();
+    serve_chat(&handle, &state, &a, r, Shape::Chat).await
+}
+
+/// What a chat answer is written as.
+pub(super) enum Shape {
+    /// `chat.completion` and its chunks.
+    Chat,
+    /// A `response` (the Responses API) and its events, from this base.
+    Responses(Box<Response>),
+}
+
+/// Serves a chat request for `a` (a chat request, or a Responses request
+/// translated to one): validated, admitted, failed over, answered whole or
+/// streamed in `shape`.
+pub(super) async fn serve_chat<A: super::extract::Named>(
+    handle: &web::Data<Handle>,
+    state: &AppState,
+    a: &Accepted<A>,
+    r: ChatCompletionRequest,
+    shape: Shape,
+) -> Result<HttpResponse, ApiError> {
+    shape::validate_chat(&r)?;
+    let route = match shape {
+        Shape::Chat => "chat",
+        Shape::Responses(_) => "responses",
+    };
+    let cands = admit(state, a, state.candidates(&r.model)?)?;
     let (id, created) = (new_id("chatcmpl"), now());
-    let (stream, include_usage) = (a.r.is_stream(), a.r.include_usage());
-    let writer = SseWriter::new(&id, &a.r.model, created, OutputShape::Chat);
+    let (stream, include_usage) = (r.is_stream(), r.include_usage());
     let mut call = Reusable::new(ChatCall {
-        prompt_estimate: shape::estimate_prompt(&a.r),
-        req: a.r.clone(),
+        prompt_estimate: shape::estimate_prompt(&r),
         id,
         created,
         client_auth: a.caller.clone(),
         max_choices: state.config.max_choices,
+        req: r,
     });
     let h = handle.clone();
     if stream {
+        let writer = match shape {
+            Shape::Chat => {
+                let c = call.peek()?;
+                Writer::Chat(SseWriter::new(
+                    &c.id,
+                    &c.req.model,
+                    created,
+                    OutputShape::Chat,
+                ))
+            }
+            Shape::Responses(base) => Writer::Responses(Box::new(EventWriter::new(*base))),
+        };
         let mut open = |m: Arc<Model>, more: bool| -> BoxFuture<'static, _> {
             let (h, call) = (h.clone(), call.take(more));
             Box::pin(async move {
                 failover::first_batch(h.backends.chat_stream(&m, call?).await?).await
             })
         };
-        return streamed(&state, &a, "chat", cands, &mut open, writer, include_usage).await;
+        return streamed(state, a, route, cands, &mut open, writer, include_usage).await;
     }
     let mut ask = |m: Arc<Model>, more: bool| -> BoxFuture<'static, _> {
         let (h, call) = (h.clone(), call.take(more));
         Box::pin(async move { h.backends.chat(&m, call?).await })
     };
-    let served = whole(&state, &a, "chat", cands, &mut ask).await?;
+    let served = whole(state, a, route, cands, &mut ask).await?;
     let usage = served.value.usage.clone();
-    Ok(answer(&a, "chat", &served, usage.as_ref()))
+    Ok(match shape {
+        Shape::Chat => answer(a, route, &served, usage.as_ref()),
+        Shape::Responses(base) => {
+            let served = Served {
+                value: openai_types::responses::chat::from_chat(*base, &served.value),
+                model: served.model,
+                took: served.took,
+            };
+            answer(a, route, &served, usage.as_ref())
+        }
+    })
 }
 
 /// `POST /v1/completions` (legacy; SageMaker endpoints and upstreams).
@@ -81,7 +130,12 @@ pub(super) async fn completions(
     let cands = admit(&state, &a, cands)?;
     let (id, created) = (new_id("cmpl"), now());
     let (stream, include_usage) = (a.r.is_stream(), a.r.include_usage());
-    let writer = SseWriter::new(&id, &a.r.model, created, OutputShape::Completion);
+    let writer = Writer::Chat(SseWriter::new(
+        &id,
+        &a.r.model,
+        created,
+        OutputShape::Completion,
+    ));
     let mut call = Reusable::new(CompletionCall {
         prompt_estimate: openai_types::tokens::estimate_tokens(&prompt),
         req: a.r.clone(),
@@ -140,7 +194,7 @@ pub(super) async fn embeddings(
 
 /// The admission hook: the candidates this key may use, in the order to
 /// try them. Scopes are checked here; quotas and rate limits will be.
-fn admit<T>(
+pub(super) fn admit<T>(
     state: &AppState,
     a: &Accepted<T>,
     cands: Vec<Arc<Model>>,
@@ -161,6 +215,12 @@ struct Reusable<C>(Option<C>);
 impl<C: Clone> Reusable<C> {
     fn new(c: C) -> Self {
         Self(Some(c))
+    }
+
+    fn peek(&self) -> Result<&C, ApiError> {
+        self.0
+            .as_ref()
+            .ok_or_else(|| ApiError::internal("request already sent"))
     }
 
     fn take(&mut self, more: bool) -> Result<C, ApiError> {
@@ -210,7 +270,7 @@ async fn streamed<A>(
     route: &'static str,
     cands: Vec<Arc<Model>>,
     open: &mut failover::Attempt<'_, Opened>,
-    writer: SseWriter,
+    writer: Writer,
     include_usage: bool,
 ) -> Result<HttpResponse, ApiError>
 where

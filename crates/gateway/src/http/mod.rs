@@ -10,6 +10,7 @@ mod handlers;
 mod info;
 pub mod passthrough;
 pub mod respond;
+mod responses;
 pub mod sse;
 
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -28,6 +29,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/v1/chat/completions", web::post().to(chat))
         .route("/v1/completions", web::post().to(completions))
         .route("/v1/embeddings", web::post().to(embeddings))
+        .route("/v1/responses", web::post().to(responses::responses))
         .route("/metrics", web::get().to(metrics_route))
         .route("/v1/metrics", web::get().to(metrics_route))
         .route("/admin/upstreams", web::get().to(admin_list))

@@ -223,6 +223,51 @@ pub async fn passthrough(
     let multipart = ctype.starts_with("multipart/");
     let (body, from_body) = take_body(&req, payload, &state, multipart, &late).await?;
     let model = from_body.unwrap_or_else(|| path.trim_start_matches('/').to_owned());
+    forward(&req, &handle, key, started, path, body, model, late).await
+}
+
+/// A body read whole by the route (`/v1/responses` on upstreams), passed
+/// through as it came, with failover.
+pub async fn forward_held(
+    req: &HttpRequest,
+    handle: &web::Data<Handle>,
+    key: Option<keyauth::KeyId>,
+    started: std::time::Instant,
+    body: Bytes,
+    model: String,
+) -> Result<HttpResponse, ApiError> {
+    let path = req
+        .path()
+        .strip_prefix("/v1")
+        .unwrap_or(req.path())
+        .to_owned();
+    let late = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    forward(
+        req,
+        handle,
+        key,
+        started,
+        path,
+        Body::Held(body),
+        model,
+        late,
+    )
+    .await
+}
+
+/// Sends `body` to the upstreams that serve `model`, in order.
+#[allow(clippy::too_many_arguments)]
+async fn forward(
+    req: &HttpRequest,
+    handle: &web::Data<Handle>,
+    key: Option<keyauth::KeyId>,
+    started: std::time::Instant,
+    path: String,
+    body: Body,
+    model: String,
+    late: Arc<std::sync::atomic::AtomicBool>,
+) -> Result<HttpResponse, ApiError> {
+    let state = handle.state();
     let cands = state.upstream_candidates(&model);
     if cands.is_empty() {
         return Err(ApiError::model_not_found(format!(
@@ -240,7 +285,7 @@ pub async fn passthrough(
     } else {
         format!("{path}?{query}")
     };
-    let caller = super::extract::client_auth(&req, &state);
+    let caller = super::extract::client_auth(req, &state);
     let method = reqwest::Method::from_bytes(req.method().as_str().as_bytes())
         .map_err(|e| ApiError::invalid(e.to_string()))?;
     let headers: Vec<(String, Vec<u8>)> = req
@@ -308,10 +353,10 @@ pub async fn passthrough(
         key_id: key.as_ref().map(|k| k.as_str().to_owned()),
         started,
         route: "passthrough",
-        request_id: super::extract::request_id(&req),
+        request_id: super::extract::request_id(req),
         served: None,
         upstream_time: None,
-        patch: super::extract::patch_of(&req),
+        patch: super::extract::patch_of(req),
     };
     let served = failover::run(&state, cands, &model, rules, &mut send)
         .await

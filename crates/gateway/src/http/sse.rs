@@ -8,12 +8,38 @@ use actix_web::HttpResponse;
 use actix_web::http::header;
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
+use openai_types::responses::chat::EventWriter;
 use openai_types::stream::{SseWriter, StreamItem};
 
 use crate::observe::metrics::METRICS;
 use crate::observe::outcome::{Outcome, note};
 use crate::routing::failover::Opened;
 use crate::routing::state::AppState;
+
+/// How items are written: chat (or legacy completion) chunks, or the
+/// Responses API's events.
+#[derive(Debug)]
+pub enum Writer {
+    /// `chat.completion.chunk` / `text_completion` events and `[DONE]`.
+    Chat(SseWriter),
+    /// `response.*` events.
+    Responses(Box<EventWriter>),
+}
+
+impl Writer {
+    fn write(&mut self, item: &StreamItem, out: &mut BytesMut) {
+        match self {
+            Self::Chat(w) => w.write(item, out),
+            Self::Responses(w) => w.write(item, out),
+        }
+    }
+
+    /// Whether usage items go to the writer whatever the client asked
+    /// (a response carries its usage).
+    fn wants_usage(&self) -> bool {
+        matches!(self, Self::Responses(_))
+    }
+}
 
 /// Streams a provider's items as SSE: each batch written and flushed as it
 /// comes, a stream silent for `stream_idle_timeout_secs` ended with an error
@@ -25,9 +51,10 @@ pub fn response(
     state: &AppState,
     outcome: Outcome,
     opened: Opened,
-    writer: SseWriter,
+    mut writer: Writer,
     include_usage: bool,
 ) -> HttpResponse {
+    let include_usage = include_usage || writer.wants_usage();
     let Opened { first, rest } = opened;
     let mut items = Box::pin(futures_util::stream::once(async move { first }).chain(rest));
     let idle = std::time::Duration::from_secs(state.config.stream_idle_timeout_secs);
