@@ -101,7 +101,8 @@ The gateway is serving the OpenAI API on http://127.0.0.1:{port}/v1
 SageMaker models: demo-chat = an OpenAI-schema container, demo-tgi = TGI
 generate_stream, demo-r1 = a reasoning model whose <think> goes to
 reasoning_content. Bedrock models: demo-claude (reasoning, through
-ConverseStream), demo-tools (tool calls), demo-embed (Titan embeddings).
+ConverseStream), demo-tools (tool calls), demo-embed (Titan embeddings),
+demo-throttled (always throttled: 429 with Retry-After).
 
   curl -N http://127.0.0.1:{port}/v1/chat/completions \
     -H "Authorization: Bearer {DEMO_KEY}" -H "Content-Type: application/json" \

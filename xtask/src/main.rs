@@ -77,7 +77,7 @@ pub(crate) fn python() -> String {
 fn test(extra: &[String]) -> Result<()> {
     let req = root().join("tests/requirements.txt");
     let have = Command::new(python())
-        .args(["-c", "import openai, moto.server"])
+        .args(["-c", "import openai, moto.server, langchain_openai"])
         .output()
         .map(|o| o.status.success())
         .unwrap_or(false);
@@ -87,9 +87,37 @@ fn test(extra: &[String]) -> Result<()> {
             .args(["-m", "pip", "install", "-q", "-r"])
             .arg(&req))?;
     }
+    let node = node_clients()?;
     run(cargo()
         .args(["test", "--workspace", "--locked"])
-        .args(extra))
+        .args(extra)
+        .env("OAI_NODE_MODULES", node))
+}
+
+/// The official OpenAI SDK for Node.js, installed with npm (pinned in
+/// `tests/node/package.json` and its lock file) into the target directory;
+/// returns its `node_modules`.
+fn node_clients() -> Result<PathBuf> {
+    let dir = target_dir()?.join("tools/node-clients");
+    let modules = dir.join("node_modules");
+    let src = root().join("tests/node");
+    let lock = std::fs::read(src.join("package-lock.json"))?;
+    if std::fs::read(dir.join("package-lock.json")).ok().as_deref() != Some(lock.as_slice())
+        || !modules.join("openai").exists()
+    {
+        eprintln!(
+            "xtask: installing the Node.js OpenAI SDK into {}",
+            dir.display()
+        );
+        std::fs::create_dir_all(&dir)?;
+        for f in ["package.json", "package-lock.json"] {
+            std::fs::copy(src.join(f), dir.join(f))?;
+        }
+        run(Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund", "--silent"])
+            .current_dir(&dir))?;
+    }
+    Ok(modules)
 }
 
 fn fixtures() -> Result<()> {

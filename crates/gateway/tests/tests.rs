@@ -8,6 +8,7 @@
 mod api;
 mod bedrock;
 mod choices;
+mod clients;
 mod dialects;
 mod disconnect;
 mod errors;

@@ -31,6 +31,14 @@ pub async fn fake_bedrock_on(addr: SocketAddr) -> Result<FakeBedrock> {
         "amazon.titan-embed-text-v2:0",
         BedrockModel::new(BedrockReply::Embedding),
     );
+    // Always over quota: what clients see when Bedrock throttles.
+    let mut throttled = BedrockModel::new(BedrockReply::Echo);
+    throttled.fault = crate::BedrockFault::Status(
+        429,
+        "ThrottlingException".into(),
+        "Too many requests, please wait before trying again.".into(),
+    );
+    fake.add("amazon.nova-micro-v1:0", throttled);
     Ok(fake)
 }
 
