@@ -146,17 +146,16 @@ impl Bedrock {
         if r.output_config.is_some() && lock(&self.no_output_config).contains(model_id) {
             answer_tool = structured_output_fallback(&mut r);
         }
-        let structured = r.output_config.is_some();
-        let retry = structured.then(|| r.clone());
-        match send(to_sdk(r)?).await {
-            Err(e) if structured && refuses_output_config(&e) => {
+        // Kept while a refusal of outputConfig may need a second request.
+        let retry = r.output_config.is_some().then(|| r.clone());
+        match (send(to_sdk(r)?).await, retry) {
+            (Err(e), Some(mut r)) if refuses_output_config(&e) => {
                 tracing::info!(model = %model_id, "the model refuses outputConfig: structured output through a forced tool");
                 lock(&self.no_output_config).insert(model_id.to_owned());
-                let mut r = retry.expect("kept for a structured request");
                 answer_tool = structured_output_fallback(&mut r);
                 Ok((send(to_sdk(r)?).await?, answer_tool))
             }
-            out => Ok((out?, answer_tool)),
+            (out, _) => Ok((out?, answer_tool)),
         }
     }
 
