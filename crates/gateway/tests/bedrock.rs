@@ -663,7 +663,7 @@ assert e2.data[0].embedding[0] == 3.0 and len(e2.data[0].embedding) == 1024
 
 # 5. Errors are the SDK's typed exceptions.
 try:
-    client.chat.completions.create(model="claude", n=2, messages=[{"role": "user", "content": "x"}])
+    client.chat.completions.create(model="claude", n=9, messages=[{"role": "user", "content": "x"}])
     raise SystemExit("expected 400")
 except openai.BadRequestError as e:
     assert e.param == "n", e

@@ -156,6 +156,18 @@ pub async fn receive(
     let started = Instant::now();
     let key = authorize(req, state).await?;
     let body = super::body::read(req, payload, state.config.max_body_bytes, &state.config).await?;
+    Ok(received(req, state, started, key, body))
+}
+
+/// A request whose body its route read: the record notes the body when the
+/// policy asks.
+pub fn received(
+    req: &HttpRequest,
+    state: &AppState,
+    started: Instant,
+    key: Option<keyauth::KeyId>,
+    body: bytes::Bytes,
+) -> Received {
     let patch = patch_of(req);
     let rc = &state.config.records;
     if let Some(p) = &patch
@@ -175,14 +187,14 @@ pub async fn receive(
                 .map(|(k, v)| (k.as_str(), v.as_bytes())),
         ));
     }
-    Ok(Received {
+    Received {
         started,
         key,
         body,
         rid: request_id(req),
         patch,
         caller: client_auth(req, state),
-    })
+    }
 }
 
 impl Received {

@@ -154,6 +154,7 @@ async fn take_body(
     mut payload: web::Payload,
     state: &crate::routing::state::AppState,
     multipart: bool,
+    hold: usize,
     late: &Arc<std::sync::atomic::AtomicBool>,
 ) -> Result<(Body, Option<String>), ApiError> {
     let cfg = &state.config;
@@ -162,7 +163,7 @@ async fn take_body(
         return Err(ApiError::too_large(limit));
     }
     let deadline = super::body::Deadline::new(cfg);
-    let hold = cfg.passthrough_replay_bytes.min(limit);
+    let hold = hold.min(limit);
     let mut prefix = BytesMut::new();
     loop {
         let Some(chunk) = deadline.next(&mut payload, prefix.len()).await? else {
@@ -221,19 +222,78 @@ pub async fn passthrough(
         .to_ascii_lowercase();
     let late = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let multipart = ctype.starts_with("multipart/");
-    let (body, from_body) = take_body(&req, payload, &state, multipart, &late).await?;
+    let hold = state.config.passthrough_replay_bytes;
+    let (body, from_body) = take_body(&req, payload, &state, multipart, hold, &late).await?;
     let model = from_body.unwrap_or_else(|| path.trim_start_matches('/').to_owned());
     forward(&req, &handle, key, started, path, body, model, late).await
 }
 
-/// A body read whole by the route (`/v1/responses` on upstreams), passed
-/// through as it came, with failover.
-pub async fn forward_held(
+/// A JSON body taken for a route that serves some models itself and passes
+/// others through (`/v1/responses`): held whole up to `hold` bytes (so it
+/// can be parsed, or sent more than once), streamed beyond.
+#[derive(Debug)]
+pub struct Incoming {
+    body: Body,
+    /// The body's `model`.
+    pub model: Option<String>,
+    late: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl std::fmt::Debug for Body {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Held(b) => write!(f, "Held({} bytes)", b.len()),
+            Self::Streamed(_) => f.write_str("Streamed"),
+        }
+    }
+}
+
+impl Incoming {
+    /// The whole body, read to its end if it was being streamed: 413 above
+    /// `limit`, 408 past the body's deadline.
+    pub async fn whole(self, limit: usize) -> Result<Bytes, ApiError> {
+        let mut rx = match self.body {
+            Body::Held(b) if b.len() <= limit => return Ok(b),
+            Body::Held(_) => return Err(ApiError::too_large(limit)),
+            Body::Streamed(rx) => rx,
+        };
+        let mut out = BytesMut::new();
+        while let Some(chunk) = rx.recv().await {
+            let chunk = chunk.map_err(|e| {
+                if self.late.load(std::sync::atomic::Ordering::Relaxed) {
+                    ApiError::body_timeout()
+                } else {
+                    ApiError::invalid(format!("the request body could not be read: {e}"))
+                }
+            })?;
+            if out.len() + chunk.len() > limit {
+                return Err(ApiError::too_large(limit));
+            }
+            out.extend_from_slice(&chunk);
+        }
+        Ok(out.freeze())
+    }
+}
+
+/// Takes a JSON body as [`Incoming`].
+pub async fn take_json(
+    req: &HttpRequest,
+    payload: web::Payload,
+    state: &crate::routing::state::AppState,
+    hold: usize,
+) -> Result<Incoming, ApiError> {
+    let late = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (body, model) = take_body(req, payload, state, false, hold, &late).await?;
+    Ok(Incoming { body, model, late })
+}
+
+/// Passes an [`Incoming`] body through to the upstreams that serve `model`.
+pub async fn forward_incoming(
     req: &HttpRequest,
     handle: &web::Data<Handle>,
     key: Option<keyauth::KeyId>,
     started: std::time::Instant,
-    body: Bytes,
+    incoming: Incoming,
     model: String,
 ) -> Result<HttpResponse, ApiError> {
     let path = req
@@ -241,16 +301,16 @@ pub async fn forward_held(
         .strip_prefix("/v1")
         .unwrap_or(req.path())
         .to_owned();
-    let late = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    check_path(&path)?;
     forward(
         req,
         handle,
         key,
         started,
         path,
-        Body::Held(body),
+        incoming.body,
         model,
-        late,
+        incoming.late,
     )
     .await
 }

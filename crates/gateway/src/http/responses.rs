@@ -8,8 +8,9 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use openai_types::responses::CreateResponse;
 use openai_types::responses::chat::{response_base, to_chat};
 
-use super::extract::{parse, receive};
+use super::extract::{authorize, received};
 use super::handlers::{Shape, serve_chat};
+use super::passthrough;
 use crate::error::ApiError;
 use crate::ids::{new_id, now};
 use crate::routing::state::Handle;
@@ -21,17 +22,21 @@ pub(super) async fn responses(
     handle: web::Data<Handle>,
 ) -> Result<HttpResponse, ApiError> {
     let state = handle.state();
-    let received = receive(&req, payload, &state).await?;
-    let r: CreateResponse = parse(&received.body)?;
-    let cands = state.candidates(&r.model)?;
+    let started = std::time::Instant::now();
+    let key = authorize(&req, &state).await?;
+    // Held up to the replay size (so an upstream can be tried again), then
+    // streamed: through to an upstream, or read whole (under
+    // `max_body_bytes`) for a model served here.
+    let limit = state.config.max_body_bytes;
+    let hold = state.config.passthrough_replay_bytes;
+    let incoming = passthrough::take_json(&req, payload, &state, hold).await?;
+    let model = incoming.model.clone().unwrap_or_default();
+    let cands = state.candidates(&model)?;
     if cands.iter().all(|m| m.served_by().is_some()) {
-        let body = received.body.clone();
-        let a = received.with(r);
-        let model = a.r.model.clone();
-        return super::passthrough::forward_held(&req, &handle, a.key, a.started, body, model)
-            .await;
+        return passthrough::forward_incoming(&req, &handle, key, started, incoming, model).await;
     }
-    let a = received.with(r);
+    let body = incoming.whole(limit).await?;
+    let a = received(&req, &state, started, key, body).parse::<CreateResponse>()?;
     let chat = to_chat(&a.r).map_err(|e| ApiError::invalid(e.message).param(e.param))?;
     // OpenAI's response ids are `resp_…` (chat's are `chatcmpl-…`).
     let id = new_id("resp").replacen('-', "_", 1);
