@@ -43,6 +43,8 @@ pub struct ApiError {
     pub upstream_status: Option<u16>,
     /// The upstream's `Retry-After`, passed on.
     pub retry_after: Option<String>,
+    /// More response headers (`x-ratelimit-*` of a refused request).
+    pub headers: Vec<(&'static str, String)>,
     /// Close the connection after this answer (the request was not read
     /// whole).
     pub close: bool,
@@ -72,6 +74,7 @@ impl ApiError {
             label,
             upstream_status: None,
             retry_after: None,
+            headers: Vec::new(),
             close: false,
             blame: if status.is_server_error() {
                 Blame::Gateway
@@ -90,6 +93,7 @@ impl ApiError {
             label,
             upstream_status: None,
             retry_after: None,
+            headers: Vec::new(),
             close: false,
             blame: Blame::Upstream,
             retry: Retry::ByStatus,
@@ -268,6 +272,9 @@ impl ResponseError for ApiError {
         }
         if let Some(ra) = &self.retry_after {
             r.insert_header(("retry-after", ra.as_str()));
+        }
+        for (name, value) in &self.headers {
+            r.insert_header((*name, value.as_str()));
         }
         if self.close {
             r.force_close();

@@ -23,3 +23,11 @@ pub fn new_id(prefix: &str) -> String {
     );
     format!("{prefix}-{:016x}", h.finish())
 }
+
+/// Unix time in milliseconds.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}

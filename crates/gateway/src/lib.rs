@@ -10,6 +10,7 @@ pub mod config;
 pub mod error;
 pub mod http;
 pub mod ids;
+pub mod keys;
 pub mod observe;
 pub mod report;
 pub mod routing;

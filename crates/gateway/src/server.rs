@@ -107,7 +107,19 @@ pub async fn build_state(config: Config) -> anyhow::Result<(Handle, aws_config::
             }
         });
     }
-    let state = AppState::new(config, auth, alerts)?;
+    let stored = match &recorder {
+        Some(r) => Some(
+            crate::keys::KeyStore::open(r.pool.clone(), crate::keys::limits::Limiter)
+                .await
+                .context("opening the key store (records.url)")?,
+        ),
+        None => None,
+    };
+    let sources = crate::routing::state::KeySources {
+        secrets: auth,
+        stored,
+    };
+    let state = AppState::new(config, sources, alerts)?;
     if let Some(ttl) = discover {
         // Listed now and every TTL in the background: never on the request path.
         state

@@ -101,6 +101,10 @@ pub struct Accepted<T> {
     pub patch: Option<RecPatch>,
     /// Who asked (for upstreams that forward the key).
     pub caller: Caller,
+    /// The client's address.
+    pub ip: Option<std::net::IpAddr>,
+    /// A stored key's admission (set by the admission hook).
+    pub ticket: std::cell::RefCell<Option<std::sync::Arc<crate::keys::Ticket>>>,
 }
 
 impl<T> Accepted<T> {
@@ -114,6 +118,7 @@ impl<T> Accepted<T> {
             served: None,
             upstream_time: None,
             patch: self.patch.clone(),
+            ticket: self.ticket.borrow().clone(),
         }
     }
 }
@@ -145,6 +150,8 @@ pub struct Received {
     pub patch: Option<RecPatch>,
     /// Who asked.
     pub caller: Caller,
+    /// The client's address.
+    pub ip: Option<std::net::IpAddr>,
 }
 
 /// The key checked and the body read (see [`accept`]).
@@ -194,6 +201,7 @@ pub fn received(
         rid: request_id(req),
         patch,
         caller: client_auth(req, state),
+        ip: req.peer_addr().map(|a| a.ip()),
     }
 }
 
@@ -217,6 +225,8 @@ impl Received {
             rid: self.rid,
             patch: self.patch,
             caller: self.caller,
+            ip: self.ip,
+            ticket: std::cell::RefCell::new(None),
         }
     }
 }

@@ -61,11 +61,12 @@ pub(super) async fn serve_chat<A: super::extract::Named>(
         Shape::Chat => "chat",
         Shape::Responses(_) => "responses",
     };
-    let cands = admit(state, a, state.candidates(&r.model)?)?;
+    let prompt_estimate = shape::estimate_prompt(&r);
+    let cands = admit(state, a, state.candidates(&r.model)?, prompt_estimate)?;
     let (id, created) = (new_id("chatcmpl"), now());
     let (stream, include_usage) = (r.is_stream(), r.include_usage());
     let mut call = Reusable::new(ChatCall {
-        prompt_estimate: shape::estimate_prompt(&r),
+        prompt_estimate,
         id,
         created,
         client_auth: a.caller.clone(),
@@ -127,7 +128,8 @@ pub(super) async fn completions(
     if cands.is_empty() {
         return Err(chat_only(&a.r.model));
     }
-    let cands = admit(&state, &a, cands)?;
+    let prompt_estimate = openai_types::tokens::estimate_tokens(&prompt);
+    let cands = admit(&state, &a, cands, prompt_estimate)?;
     let (id, created) = (new_id("cmpl"), now());
     let (stream, include_usage) = (a.r.is_stream(), a.r.include_usage());
     let writer = Writer::Chat(SseWriter::new(
@@ -137,7 +139,7 @@ pub(super) async fn completions(
         OutputShape::Completion,
     ));
     let mut call = Reusable::new(CompletionCall {
-        prompt_estimate: openai_types::tokens::estimate_tokens(&prompt),
+        prompt_estimate,
         req: a.r.clone(),
         prompt,
         id,
@@ -180,7 +182,7 @@ pub(super) async fn embeddings(
 ) -> Result<HttpResponse, ApiError> {
     let state = handle.state();
     let a = accept::<EmbeddingRequest>(&req, payload, &state).await?;
-    let cands = admit(&state, &a, state.candidates(&a.r.model)?)?;
+    let cands = admit(&state, &a, state.candidates(&a.r.model)?, 0)?;
     let h = handle.clone();
     let (r, caller) = (a.r.clone(), a.caller.clone());
     let mut ask = |m: Arc<Model>, _more: bool| -> BoxFuture<'static, _> {
@@ -193,11 +195,14 @@ pub(super) async fn embeddings(
 }
 
 /// The admission hook: the candidates this key may use, in the order to
-/// try them. Scopes are checked here; quotas and rate limits will be.
+/// try them (scopes), and a stored key's address, quota and rate limits
+/// checked with `estimate` prompt tokens reserved (its ticket goes to the
+/// request's outcome, which settles it).
 pub(super) fn admit<T>(
     state: &AppState,
     a: &Accepted<T>,
     cands: Vec<Arc<Model>>,
+    estimate: u64,
 ) -> Result<Vec<Arc<Model>>, ApiError>
 where
     T: super::extract::Named,
@@ -205,6 +210,7 @@ where
     let allowed = state
         .access
         .permit(a.key.as_ref(), a.r.model_name(), cands)?;
+    *a.ticket.borrow_mut() = state.access.reserve(a.key.as_ref(), a.ip, estimate)?;
     Ok(state.router.order(allowed))
 }
 

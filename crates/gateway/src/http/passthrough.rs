@@ -339,6 +339,11 @@ async fn forward(
     let cands = state
         .router
         .order(state.access.permit(key.as_ref(), &model, cands)?);
+    // A stored key's address, quota and rate limits (no tokens are known
+    // of a pass-through body: it reserves and settles none).
+    let ticket = state
+        .access
+        .reserve(key.as_ref(), req.peer_addr().map(|a| a.ip()), 0)?;
     let query = req.query_string();
     let target = if query.is_empty() {
         path
@@ -417,6 +422,7 @@ async fn forward(
         served: None,
         upstream_time: None,
         patch: super::extract::patch_of(req),
+        ticket,
     };
     let served = failover::run(&state, cands, &model, rules, &mut send)
         .await

@@ -1,7 +1,8 @@
 //! The outcome of every API request, the one place it is told: the request
-//! metrics, the request record and the log line, from one value. Usage will
-//! be settled here too (quotas), so every path ends here: whole answers,
-//! streams that end or are left, failures, pass-through.
+//! metrics, the request record, the log line and a stored key's usage
+//! (its [`crate::keys::Ticket`] settled), from one value, so every path ends
+//! here: whole answers, streams that end or are left, failures,
+//! pass-through.
 
 use std::time::{Duration, Instant};
 
@@ -44,6 +45,8 @@ pub struct Outcome {
     pub upstream_time: Option<Duration>,
     /// The request's record, filled here.
     pub patch: Option<RecPatch>,
+    /// A stored key's admission, settled here with the tokens used.
+    pub ticket: Option<std::sync::Arc<crate::keys::Ticket>>,
 }
 
 /// Fills a request's record, if records are on.
@@ -57,6 +60,11 @@ impl Outcome {
     /// The request ended with `status` (for a stream: it ended, done or
     /// with an error event), with `usage` where known.
     pub fn finish(&self, status: u16, usage: Option<&Usage>, stream: bool) {
+        if let Some(t) = &self.ticket {
+            // What the upstream reports (else the gateway's count); a
+            // refused request costs nothing.
+            t.settle(usage.map_or(0, |u| u.prompt_tokens + u.completion_tokens));
+        }
         let m = &*METRICS;
         let total = self.started.elapsed();
         let stream_label = if stream { "true" } else { "false" };
@@ -145,6 +153,9 @@ impl Outcome {
     /// The request failed before any candidate was committed (every one
     /// failed, or none was allowed).
     pub fn failed(&self, model: &str, e: &crate::error::ApiError) {
+        if let Some(t) = &self.ticket {
+            t.settle(0);
+        }
         METRICS
             .duration
             .with_label_values(&[self.route, "false"])
@@ -163,6 +174,10 @@ impl Outcome {
     /// A stream the client left before it ended: recorded as interrupted,
     /// with the tokens it was sent (estimated).
     pub fn interrupted(&self, sent_tokens: u64) {
+        if let Some(t) = &self.ticket {
+            // The prompt (estimated) and what was sent.
+            t.settle(u64::try_from(t.estimate()).unwrap_or(0) + sent_tokens);
+        }
         let sent = i64::try_from(sent_tokens).unwrap_or(i64::MAX);
         note(&self.patch, |p| {
             p.stream = true;

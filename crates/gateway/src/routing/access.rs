@@ -14,6 +14,7 @@ use keyauth::{KeyAuth, KeyId, KeySet};
 use crate::backend::Model;
 use crate::config::{AuthConfig, ScopedKey};
 use crate::error::ApiError;
+use crate::keys::{KeyStore, Ticket};
 
 /// Verifications answered by a configured key (kept across reloads).
 static STATIC_HITS: AtomicU64 = AtomicU64::new(0);
@@ -31,12 +32,18 @@ pub struct Access {
     secrets: Option<Arc<KeyAuth>>,
     /// Scoped keys' limits, by key id.
     scopes: HashMap<KeyId, ScopedKey>,
+    /// Keys created at run time (kept across reloads).
+    stored: Option<Arc<KeyStore>>,
 }
 
 impl Access {
     /// The keys and scopes of `cfg`, with the Secrets Manager cache (if a
     /// secret is configured).
-    pub fn new(cfg: &AuthConfig, secrets: Option<Arc<KeyAuth>>) -> Self {
+    pub fn new(
+        cfg: &AuthConfig,
+        secrets: Option<Arc<KeyAuth>>,
+        stored: Option<Arc<KeyStore>>,
+    ) -> Self {
         let keys = KeySet::new(
             cfg.keys
                 .iter()
@@ -53,7 +60,13 @@ impl Access {
             keys,
             secrets,
             scopes,
+            stored,
         }
+    }
+
+    /// The stored keys, for the next configuration and the admin API.
+    pub fn stored(&self) -> Option<Arc<KeyStore>> {
+        self.stored.clone()
     }
 
     /// The Secrets Manager cache, for the next configuration.
@@ -75,6 +88,12 @@ impl Access {
             STATIC_HITS.fetch_add(1, Ordering::Relaxed);
             return Ok(Some(id));
         }
+        if let Some(store) = &self.stored
+            && store.verify(key)?.is_some()
+        {
+            STATIC_HITS.fetch_add(1, Ordering::Relaxed);
+            return Ok(Some(KeyId::of(key)));
+        }
         match &self.secrets {
             Some(s) => Ok(Some(s.verify(key).await?)),
             None => {
@@ -93,22 +112,25 @@ impl Access {
         model: &str,
         cands: Vec<Arc<Model>>,
     ) -> Result<Vec<Arc<Model>>, ApiError> {
-        let Some(scope) = key.and_then(|k| self.scopes.get(k)) else {
-            return Ok(cands);
+        let stored = key.and_then(|k| self.stored.as_ref()?.get(k.as_str()));
+        let (models, upstreams) = match (key.and_then(|k| self.scopes.get(k)), &stored) {
+            (Some(scope), _) => (&scope.models, &scope.upstreams),
+            (None, Some(k)) => (&k.models, &k.upstreams),
+            (None, None) => return Ok(cands),
         };
         let denied = |what: String| {
             ApiError::new(StatusCode::FORBIDDEN, "permission_error", "forbidden", what)
                 .param("model")
                 .code("model_not_allowed")
         };
-        if !scope.models.is_empty() && !scope.models.iter().any(|p| crate::config::glob(p, model)) {
+        if !models.is_empty() && !models.iter().any(|p| crate::config::glob(p, model)) {
             return Err(denied(format!(
                 "This API key may not use the model '{model}'"
             )));
         }
         let out: Vec<Arc<Model>> = cands
             .into_iter()
-            .filter(|m| scope.upstreams.is_empty() || scope.upstreams.contains(&m.key()))
+            .filter(|m| upstreams.is_empty() || upstreams.contains(&m.key()))
             .collect();
         if out.is_empty() {
             return Err(denied(format!(
@@ -116,6 +138,25 @@ impl Access {
             )));
         }
         Ok(out)
+    }
+
+    /// A stored key's admission: its address, quota and limits checked and
+    /// the request's `estimate` of prompt tokens reserved. `None` for keys
+    /// of other sources (no quota or limits).
+    pub fn reserve(
+        &self,
+        key: Option<&KeyId>,
+        ip: Option<std::net::IpAddr>,
+        estimate: u64,
+    ) -> Result<Option<Arc<Ticket>>, ApiError> {
+        let (Some(store), Some(key)) = (&self.stored, key) else {
+            return Ok(None);
+        };
+        let Some(k) = store.get(key.as_str()) else {
+            return Ok(None);
+        };
+        let estimate = i64::try_from(estimate).unwrap_or(i64::MAX);
+        Ok(Some(Arc::new(store.admit(&k, ip, estimate)?)))
     }
 
     /// Whether requests can be authenticated (keys loaded), and the state
@@ -212,17 +253,17 @@ mod tests {
 
     #[test]
     fn keys_and_scopes_are_one_value() {
-        let before = Access::new(&cfg(&["sk-a"], &[("sk-s", &["gpt-*"])]), None);
+        let before = Access::new(&cfg(&["sk-a"], &[("sk-s", &["gpt-*"])]), None, None);
         assert!(check(&before, "sk-a").is_ok());
         let id = check(&before, "sk-s").unwrap().unwrap();
         assert!(before.permit(Some(&id), "llama", Vec::new()).is_err());
         // The scoped key removed, the plain one changed: both old keys fail.
-        let after = Access::new(&cfg(&["sk-a2"], &[]), None);
+        let after = Access::new(&cfg(&["sk-a2"], &[]), None, None);
         assert_eq!(check(&after, "sk-s"), Err(401));
         assert_eq!(check(&after, "sk-a"), Err(401));
         assert!(check(&after, "sk-a2").is_ok());
         // Narrowed: the new scope applies.
-        let narrowed = Access::new(&cfg(&[], &[("sk-s", &["gpt-4o"])]), None);
+        let narrowed = Access::new(&cfg(&[], &[("sk-s", &["gpt-4o"])]), None, None);
         assert!(
             narrowed
                 .permit(Some(&id), "gpt-4o-mini", Vec::new())
@@ -238,9 +279,10 @@ mod tests {
                 ..AuthConfig::default()
             },
             None,
+            None,
         );
         assert_eq!(check(&off, "anything"), Ok(None));
-        let on = Access::new(&cfg(&["sk-a"], &[]), None);
+        let on = Access::new(&cfg(&["sk-a"], &[]), None, None);
         let rt = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap();

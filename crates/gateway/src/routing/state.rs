@@ -13,6 +13,16 @@ use crate::config::{Config, ConfigError};
 use crate::error::ApiError;
 use crate::routing::breaker::Router;
 
+/// The key sources that live longer than a configuration: Secrets
+/// Manager's cache and the stored keys.
+#[derive(Debug, Clone, Default)]
+pub struct KeySources {
+    /// Keys from Secrets Manager.
+    pub secrets: Option<Arc<KeyAuth>>,
+    /// Keys created at run time.
+    pub stored: Option<Arc<crate::keys::KeyStore>>,
+}
+
 /// Everything a handler reads, built from one configuration: swapped whole
 /// on reload (requests in flight keep the one they started with).
 #[derive(Debug)]
@@ -43,7 +53,7 @@ impl AppState {
     /// Builds the registry; compiles chat templates.
     pub fn new(
         config: Config,
-        secrets: Option<Arc<KeyAuth>>,
+        sources: KeySources,
         alerts: Option<crate::observe::alerts::Alerter>,
     ) -> Result<Self, crate::config::ConfigError> {
         let created = crate::ids::now();
@@ -93,7 +103,8 @@ impl AppState {
                 keyauth::KeyAuthConfig::default(),
             ))
         });
-        let access = crate::routing::access::Access::new(&config.auth, secrets);
+        let access =
+            crate::routing::access::Access::new(&config.auth, sources.secrets, sources.stored);
         let metrics_auth = config.metrics_token.as_ref().map(|k| {
             Arc::new(KeyAuth::new(
                 keyauth::StaticKeys::new([k.0.clone()]),
@@ -256,7 +267,11 @@ impl Handle {
         // Turning authentication off (or on) takes a restart too.
         let mut config = config;
         config.auth.disabled = o.auth.disabled;
-        let mut next = AppState::new(config, old.access.secrets(), old.router.alerts())?;
+        let sources = KeySources {
+            secrets: old.access.secrets(),
+            stored: old.access.stored(),
+        };
+        let mut next = AppState::new(config, sources, old.router.alerts())?;
         next.catalog = old.catalog.clone();
         next.router.adopt(&old.router);
         match self.live.write() {

@@ -8,7 +8,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
-use sqlx::any::{AnyPoolOptions, AnyRow};
+mod read;
+
+pub use read::{Query, Usage, query, summary};
+
+use sqlx::any::AnyPoolOptions;
 use sqlx::{AnyPool, Row};
 use tokio::sync::{mpsc, oneshot};
 
@@ -77,6 +81,8 @@ enum Msg {
 pub struct Recorder {
     tx: mpsc::Sender<Msg>,
     queued: Arc<AtomicI64>,
+    /// The store's connection pool (the stored keys live there too).
+    pub pool: AnyPool,
 }
 
 impl std::fmt::Debug for Msg {
@@ -186,12 +192,12 @@ impl Recorder {
         let (tx, rx) = mpsc::channel(capacity.max(1));
         let queued = Arc::new(AtomicI64::new(0));
         tokio::spawn(writer(
-            pool,
+            pool.clone(),
             url.starts_with("sqlite"),
             rx,
             Arc::clone(&queued),
         ));
-        Ok(Self { tx, queued })
+        Ok(Self { tx, queued, pool })
     }
 
     /// Queues a record; a full queue drops it (counted), never blocks.
@@ -341,96 +347,6 @@ async fn write(pool: &AnyPool, sqlite: bool, batch: &[Record]) -> Result<(), sql
         q.execute(&mut *tx).await?;
     }
     tx.commit().await
-}
-
-/// A query of stored records (the `gateway records` subcommand).
-#[derive(Debug, Clone, Default)]
-pub struct Query {
-    /// Only records at or after this time, Unix ms.
-    pub since_ms: Option<i64>,
-    /// Only this model.
-    pub model: Option<String>,
-    /// Only this key id.
-    pub key_id: Option<String>,
-    /// Only this status.
-    pub status: Option<i64>,
-    /// At most this many, newest first.
-    pub limit: i64,
-}
-
-fn row(r: &AnyRow) -> Result<Record, sqlx::Error> {
-    Ok(Record {
-        request_id: r.try_get("request_id")?,
-        ts_ms: r.try_get("ts_ms")?,
-        key_id: r.try_get("key_id")?,
-        client_ip: r.try_get("client_ip")?,
-        route: r.try_get("route")?,
-        model: r.try_get("model")?,
-        upstream: r.try_get("upstream")?,
-        status: r.try_get("status")?,
-        stream: r.try_get::<i64, _>("stream")? != 0,
-        ttft_ms: r.try_get("ttft_ms")?,
-        duration_ms: r.try_get("duration_ms")?,
-        prompt_tokens: r.try_get("prompt_tokens")?,
-        completion_tokens: r.try_get("completion_tokens")?,
-        tokens_estimated: r.try_get::<i64, _>("tokens_estimated")? != 0,
-        error: r.try_get("error")?,
-        interrupted: r.try_get::<i64, _>("interrupted")? != 0,
-        request_body: r.try_get("request_body")?,
-        request_headers: r.try_get("request_headers")?,
-    })
-}
-
-/// Records matching `q`, newest first.
-pub async fn query(pool: &AnyPool, q: &Query) -> Result<Vec<Record>, sqlx::Error> {
-    let sql = "SELECT * FROM gateway_requests WHERE ts_ms >= $1 AND ($2 = '' OR model = $2) AND ($3 = '' OR key_id = $3) AND ($4 = 0 OR status = $4) ORDER BY ts_ms DESC LIMIT $5";
-    let rows = sqlx::query(sql)
-        .bind(q.since_ms.unwrap_or(0))
-        .bind(q.model.clone().unwrap_or_default())
-        .bind(q.key_id.clone().unwrap_or_default())
-        .bind(q.status.unwrap_or(0))
-        .bind(q.limit.max(1))
-        .fetch_all(pool)
-        .await?;
-    rows.iter().map(row).collect()
-}
-
-/// Per model and key: requests, errors, tokens.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct Usage {
-    /// Model.
-    pub model: String,
-    /// Key id.
-    pub key_id: String,
-    /// Requests.
-    pub requests: i64,
-    /// Requests that failed (status ≥ 400).
-    pub errors: i64,
-    /// Prompt tokens.
-    pub prompt_tokens: i64,
-    /// Completion tokens.
-    pub completion_tokens: i64,
-}
-
-/// The usage summary since `since_ms`.
-pub async fn summary(pool: &AnyPool, since_ms: i64) -> Result<Vec<Usage>, sqlx::Error> {
-    let sql = "SELECT COALESCE(model, '-') AS model, COALESCE(key_id, '-') AS key_id, CAST(COUNT(*) AS BIGINT) AS requests, \
-               CAST(SUM(CASE WHEN status >= 400 THEN 1 ELSE 0 END) AS BIGINT) AS errors, \
-               CAST(COALESCE(SUM(prompt_tokens), 0) AS BIGINT) AS prompt_tokens, CAST(COALESCE(SUM(completion_tokens), 0) AS BIGINT) AS completion_tokens \
-               FROM gateway_requests WHERE ts_ms >= $1 GROUP BY COALESCE(model, '-'), COALESCE(key_id, '-') ORDER BY requests DESC";
-    let rows = sqlx::query(sql).bind(since_ms).fetch_all(pool).await?;
-    rows.iter()
-        .map(|r| {
-            Ok(Usage {
-                model: r.try_get("model")?,
-                key_id: r.try_get("key_id")?,
-                requests: r.try_get("requests")?,
-                errors: r.try_get("errors")?,
-                prompt_tokens: r.try_get("prompt_tokens")?,
-                completion_tokens: r.try_get("completion_tokens")?,
-            })
-        })
-        .collect()
 }
 
 /// The record being built for one request: created by the middleware, filled

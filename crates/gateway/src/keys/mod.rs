@@ -1,0 +1,291 @@
+//! Stored API keys: created, scoped, limited and revoked at run time, kept in
+//! the records database (SQLite, or PostgreSQL shared by replicas) as
+//! hashes only. The request path never waits on the database: every key is
+//! held in memory ([`KeyStore::find`]), reloaded when the store's version
+//! changes (checked every 250 ms, so a revoked key is refused within a
+//! second on every replica), and usage is written back off the path in
+//! batches. Admission and settlement are in [`ticket`], rate windows in
+//! [`limits`].
+
+pub mod limits;
+mod store;
+pub mod ticket;
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use sqlx::AnyPool;
+
+pub use store::NewKey;
+pub use ticket::Ticket;
+
+/// A stored key as the gateway holds it (its secret is never held: only
+/// its SHA-256).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct StoredKey {
+    /// The key's id: the first 8 bytes of its SHA-256 in hex, as request
+    /// records and logs name it.
+    pub id: String,
+    /// A name for people.
+    pub name: String,
+    /// The first characters of the secret, for recognising it (`sk-gw-AbC…`).
+    pub prefix: String,
+    /// Owner or group label.
+    pub owner: Option<String>,
+    /// Model globs it may use (empty: any).
+    pub models: Vec<String>,
+    /// Upstream names it may use (empty: any).
+    pub upstreams: Vec<String>,
+    /// Expiry, Unix milliseconds.
+    pub expires_at: Option<i64>,
+    /// Turned off by an operator.
+    pub disabled: bool,
+    /// Quota in tokens (prompt + completion).
+    pub quota_tokens: Option<i64>,
+    /// Tokens used so far (as last read from the store).
+    pub used_tokens: i64,
+    /// Requests per minute.
+    pub rpm: Option<i64>,
+    /// Tokens per minute.
+    pub tpm: Option<i64>,
+    /// Requests at once.
+    pub max_concurrent: Option<i64>,
+    /// Client networks allowed (CIDRs; empty: any).
+    pub ip_allow: Vec<String>,
+    /// Unix milliseconds.
+    pub created_at: i64,
+    /// Unix milliseconds.
+    pub updated_at: i64,
+}
+
+impl StoredKey {
+    /// `active`, `disabled`, `expired` or `exhausted`, at `now_ms`.
+    pub fn status(&self, now_ms: i64, used: i64) -> &'static str {
+        if self.disabled {
+            "disabled"
+        } else if self.expires_at.is_some_and(|e| e <= now_ms) {
+            "expired"
+        } else if self.quota_tokens.is_some_and(|q| used >= q) {
+            "exhausted"
+        } else {
+            "active"
+        }
+    }
+
+    /// Whether `ip` may use the key.
+    pub fn ip_allowed(&self, ip: Option<IpAddr>) -> bool {
+        if self.ip_allow.is_empty() {
+            return true;
+        }
+        ip.is_some_and(|ip| self.ip_allow.iter().any(|c| cidr_contains(c, ip)))
+    }
+}
+
+/// Whether `cidr` (`10.0.0.0/8`, `::1/128`, or a bare address) holds `ip`.
+pub fn cidr_contains(cidr: &str, ip: IpAddr) -> bool {
+    let (addr, bits) = match cidr.split_once('/') {
+        Some((a, b)) => (a, b.parse::<u32>().ok()),
+        None => (cidr, None),
+    };
+    let Ok(net) = addr.trim().parse::<IpAddr>() else {
+        return false;
+    };
+    // IPv4 clients may arrive as IPv4-mapped IPv6 addresses.
+    let ip = match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    };
+    match (net, ip) {
+        (IpAddr::V4(n), IpAddr::V4(i)) => {
+            let b = bits.unwrap_or(32).min(32);
+            let mask = if b == 0 { 0 } else { u32::MAX << (32 - b) };
+            u32::from(n) & mask == u32::from(i) & mask
+        }
+        (IpAddr::V6(n), IpAddr::V6(i)) => {
+            let b = bits.unwrap_or(128).min(128);
+            let mask = if b == 0 { 0 } else { u128::MAX << (128 - b) };
+            u128::from(n) & mask == u128::from(i) & mask
+        }
+        _ => false,
+    }
+}
+
+/// A key's state on this replica: requests in flight, tokens reserved and
+/// tokens settled but not yet written to the store, its rate windows.
+#[derive(Debug, Default)]
+pub struct Live {
+    inflight: std::sync::atomic::AtomicI64,
+    reserved: std::sync::atomic::AtomicI64,
+    pending: std::sync::atomic::AtomicI64,
+    windows: Mutex<limits::Windows>,
+}
+
+/// Every stored key, by hash, as last read.
+#[derive(Debug, Default)]
+struct Snapshot {
+    version: i64,
+    by_hash: HashMap<[u8; 32], Arc<StoredKey>>,
+    by_id: HashMap<String, Arc<StoredKey>>,
+}
+
+/// The stored keys of one process (shared by workers, kept across config
+/// reloads).
+#[derive(Debug)]
+pub struct KeyStore {
+    pool: AnyPool,
+    snapshot: RwLock<Arc<Snapshot>>,
+    live: Mutex<HashMap<String, Arc<Live>>>,
+    settle: tokio::sync::mpsc::UnboundedSender<(String, i64)>,
+    limiter: limits::Limiter,
+}
+
+/// How often the store's version is checked.
+const REFRESH: Duration = Duration::from_millis(250);
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl KeyStore {
+    /// Opens the store on the records database (creating its tables), loads
+    /// every key, and starts the refresh and usage-writer tasks.
+    pub async fn open(pool: AnyPool, limiter: limits::Limiter) -> anyhow::Result<Arc<Self>> {
+        store::migrate(&pool).await?;
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let ks = Arc::new(Self {
+            pool,
+            snapshot: RwLock::new(Arc::new(Snapshot {
+                version: -1,
+                ..Snapshot::default()
+            })),
+            live: Mutex::new(HashMap::new()),
+            settle: tx,
+            limiter,
+        });
+        ks.refresh().await?;
+        tokio::spawn(store::write_usage(Arc::downgrade(&ks), rx));
+        let weak = Arc::downgrade(&ks);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(REFRESH).await;
+                let Some(ks) = weak.upgrade() else { return };
+                if let Err(e) = ks.refresh().await {
+                    tracing::warn!(error = %e, "stored keys could not be refreshed; the last ones stay");
+                }
+            }
+        });
+        Ok(ks)
+    }
+
+    /// Reloads the keys if the store changed.
+    pub async fn refresh(&self) -> anyhow::Result<()> {
+        let version = store::version(&self.pool).await?;
+        if version == self.current().version {
+            return Ok(());
+        }
+        let keys = store::load(&self.pool).await?;
+        let (mut by_hash, mut by_id) = (HashMap::new(), HashMap::new());
+        for (hash, k) in keys {
+            let k = Arc::new(k);
+            by_id.insert(k.id.clone(), Arc::clone(&k));
+            by_hash.insert(hash, k);
+        }
+        let next = Arc::new(Snapshot {
+            version,
+            by_hash,
+            by_id,
+        });
+        match self.snapshot.write() {
+            Ok(mut g) => *g = next,
+            Err(p) => *p.into_inner() = next,
+        }
+        Ok(())
+    }
+
+    fn current(&self) -> Arc<Snapshot> {
+        match self.snapshot.read() {
+            Ok(g) => Arc::clone(&g),
+            Err(p) => Arc::clone(&p.into_inner()),
+        }
+    }
+
+    /// The stored key whose secret hashes to `hash`, if any (memory only).
+    pub fn find(&self, hash: &[u8; 32]) -> Option<Arc<StoredKey>> {
+        self.current().by_hash.get(hash).cloned()
+    }
+
+    /// This replica's state of key `id`.
+    pub fn live(&self, id: &str) -> Arc<Live> {
+        Arc::clone(lock(&self.live).entry(id.to_owned()).or_default())
+    }
+
+    /// Tokens key `k` has used: the store's count plus what this replica
+    /// settled and has not written yet.
+    pub fn used(&self, k: &StoredKey) -> i64 {
+        let pending = lock(&self.live)
+            .get(&k.id)
+            .map_or(0, |l| l.pending.load(std::sync::atomic::Ordering::Relaxed));
+        k.used_tokens + pending
+    }
+
+    /// Creates a key: its secret (shown this once) and what is stored.
+    pub async fn create(&self, new: NewKey) -> anyhow::Result<(String, StoredKey)> {
+        let out = store::create(&self.pool, new).await?;
+        self.refresh().await?;
+        Ok(out)
+    }
+
+    /// Every key, newest first.
+    pub fn list(&self) -> Vec<Arc<StoredKey>> {
+        let mut v: Vec<_> = self.current().by_hash.values().cloned().collect();
+        v.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(a.id.cmp(&b.id)));
+        v
+    }
+
+    /// The key with this id.
+    pub fn get(&self, id: &str) -> Option<Arc<StoredKey>> {
+        self.current().by_id.get(id).cloned()
+    }
+
+    /// Changes a key's settings (`None` leaves a field as it is); `false`
+    /// when there is no such key.
+    pub async fn update(&self, id: &str, patch: store::KeyPatch) -> anyhow::Result<bool> {
+        let found = store::update(&self.pool, id, patch).await?;
+        self.refresh().await?;
+        Ok(found)
+    }
+
+    /// Deletes a key; `false` when there is no such key.
+    pub async fn delete(&self, id: &str) -> anyhow::Result<bool> {
+        let found = store::delete(&self.pool, id).await?;
+        self.refresh().await?;
+        Ok(found)
+    }
+
+    /// The rate limiter (local, or Redis when configured).
+    pub fn limiter(&self) -> &limits::Limiter {
+        &self.limiter
+    }
+}
+
+pub use store::KeyPatch;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cidrs_hold_what_they_should() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert!(cidr_contains("10.0.0.0/8", ip("10.1.2.3")));
+        assert!(!cidr_contains("10.0.0.0/8", ip("11.0.0.1")));
+        assert!(cidr_contains("127.0.0.1", ip("127.0.0.1")));
+        assert!(cidr_contains("127.0.0.0/8", ip("::ffff:127.0.0.9")));
+        assert!(cidr_contains("::1/128", ip("::1")));
+        assert!(cidr_contains("0.0.0.0/0", ip("8.8.8.8")));
+        assert!(!cidr_contains("not-a-cidr", ip("8.8.8.8")));
+    }
+}

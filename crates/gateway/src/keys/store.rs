@@ -1,0 +1,452 @@
+//! The keys' tables (portable SQL for SQLite and PostgreSQL through sqlx's
+//! `Any` driver) and the usage writer.
+
+use std::collections::HashMap;
+use std::sync::Weak;
+use std::time::Duration;
+
+use serde::Deserialize;
+use sha2::Digest;
+use sqlx::any::AnyRow;
+use sqlx::{AnyPool, Row};
+
+use super::{KeyStore, StoredKey};
+
+const SCHEMA: &[&str] = &[
+    "CREATE TABLE IF NOT EXISTS gateway_keys (
+        id TEXT PRIMARY KEY,
+        hash TEXT NOT NULL UNIQUE,
+        name TEXT NOT NULL,
+        prefix TEXT NOT NULL,
+        owner TEXT,
+        models TEXT NOT NULL,
+        upstreams TEXT NOT NULL,
+        expires_at BIGINT,
+        disabled BIGINT NOT NULL,
+        quota_tokens BIGINT,
+        used_tokens BIGINT NOT NULL,
+        rpm BIGINT,
+        tpm BIGINT,
+        max_concurrent BIGINT,
+        ip_allow TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL
+    )",
+    "CREATE TABLE IF NOT EXISTS gateway_keys_version (id BIGINT PRIMARY KEY, version BIGINT NOT NULL)",
+    "INSERT INTO gateway_keys_version (id, version) SELECT 1, 0 WHERE NOT EXISTS (SELECT 1 FROM gateway_keys_version)",
+];
+
+const COLUMNS: &str = "id, hash, name, prefix, owner, models, upstreams, expires_at, disabled, quota_tokens, used_tokens, rpm, tpm, max_concurrent, ip_allow, created_at, updated_at";
+
+pub(super) async fn migrate(pool: &AnyPool) -> anyhow::Result<()> {
+    for stmt in SCHEMA {
+        // Constant statements of this module.
+        sqlx::query(sqlx::AssertSqlSafe(*stmt))
+            .execute(pool)
+            .await?;
+    }
+    Ok(())
+}
+
+pub(super) async fn version(pool: &AnyPool) -> anyhow::Result<i64> {
+    let row = sqlx::query("SELECT version FROM gateway_keys_version WHERE id = 1")
+        .fetch_one(pool)
+        .await?;
+    Ok(row.try_get(0)?)
+}
+
+async fn bump(pool: &AnyPool) -> anyhow::Result<()> {
+    sqlx::query("UPDATE gateway_keys_version SET version = version + 1 WHERE id = 1")
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+fn list(text: &str) -> Vec<String> {
+    serde_json::from_str(text).unwrap_or_default()
+}
+
+fn key_of(r: &AnyRow) -> Result<([u8; 32], StoredKey), sqlx::Error> {
+    let hash: String = r.try_get("hash")?;
+    let mut h = [0u8; 32];
+    for (i, b) in h.iter_mut().enumerate() {
+        *b = u8::from_str_radix(hash.get(i * 2..i * 2 + 2).unwrap_or("00"), 16).unwrap_or(0);
+    }
+    let k = StoredKey {
+        id: r.try_get("id")?,
+        name: r.try_get("name")?,
+        prefix: r.try_get("prefix")?,
+        owner: r.try_get("owner")?,
+        models: list(&r.try_get::<String, _>("models")?),
+        upstreams: list(&r.try_get::<String, _>("upstreams")?),
+        expires_at: r.try_get("expires_at")?,
+        disabled: r.try_get::<i64, _>("disabled")? != 0,
+        quota_tokens: r.try_get("quota_tokens")?,
+        used_tokens: r.try_get("used_tokens")?,
+        rpm: r.try_get("rpm")?,
+        tpm: r.try_get("tpm")?,
+        max_concurrent: r.try_get("max_concurrent")?,
+        ip_allow: list(&r.try_get::<String, _>("ip_allow")?),
+        created_at: r.try_get("created_at")?,
+        updated_at: r.try_get("updated_at")?,
+    };
+    Ok((h, k))
+}
+
+pub(super) async fn load(pool: &AnyPool) -> anyhow::Result<Vec<([u8; 32], StoredKey)>> {
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM gateway_keys"
+    )))
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.iter().map(key_of).collect::<Result<_, _>>()?)
+}
+
+/// A key to create.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewKey {
+    /// A name for people.
+    pub name: String,
+    /// Owner or group label.
+    #[serde(default)]
+    pub owner: Option<String>,
+    /// Model globs (empty: any).
+    #[serde(default)]
+    pub models: Vec<String>,
+    /// Upstream names (empty: any).
+    #[serde(default)]
+    pub upstreams: Vec<String>,
+    /// Expiry, Unix milliseconds.
+    #[serde(default)]
+    pub expires_at: Option<i64>,
+    /// Quota in tokens.
+    #[serde(default)]
+    pub quota_tokens: Option<i64>,
+    /// Requests per minute.
+    #[serde(default)]
+    pub rpm: Option<i64>,
+    /// Tokens per minute.
+    #[serde(default)]
+    pub tpm: Option<i64>,
+    /// Requests at once.
+    #[serde(default)]
+    pub max_concurrent: Option<i64>,
+    /// Client CIDRs (empty: any).
+    #[serde(default)]
+    pub ip_allow: Vec<String>,
+}
+
+/// Changes to a key: a field left out stays; `null` clears a limit.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyPatch {
+    /// A new name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// A new owner.
+    #[serde(default, with = "double")]
+    pub owner: Option<Option<String>>,
+    /// New model globs.
+    #[serde(default)]
+    pub models: Option<Vec<String>>,
+    /// New upstream names.
+    #[serde(default)]
+    pub upstreams: Option<Vec<String>>,
+    /// New expiry (`null`: none).
+    #[serde(default, with = "double")]
+    pub expires_at: Option<Option<i64>>,
+    /// On or off.
+    #[serde(default)]
+    pub disabled: Option<bool>,
+    /// New quota (`null`: none).
+    #[serde(default, with = "double")]
+    pub quota_tokens: Option<Option<i64>>,
+    /// Usage reset to this (e.g. 0 with a new quota period).
+    #[serde(default)]
+    pub used_tokens: Option<i64>,
+    /// New requests per minute (`null`: none).
+    #[serde(default, with = "double")]
+    pub rpm: Option<Option<i64>>,
+    /// New tokens per minute (`null`: none).
+    #[serde(default, with = "double")]
+    pub tpm: Option<Option<i64>>,
+    /// New concurrency limit (`null`: none).
+    #[serde(default, with = "double")]
+    pub max_concurrent: Option<Option<i64>>,
+    /// New client CIDRs.
+    #[serde(default)]
+    pub ip_allow: Option<Vec<String>>,
+}
+
+/// `Option<Option<T>>` from JSON: absent is `None`, `null` is `Some(None)`.
+mod double {
+    use serde::{Deserialize, Deserializer};
+
+    pub(super) fn deserialize<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+    where
+        D: Deserializer<'de>,
+        T: Deserialize<'de>,
+    {
+        Option::<T>::deserialize(d).map(Some)
+    }
+}
+
+fn now_ms() -> i64 {
+    i64::try_from(crate::ids::now_ms()).unwrap_or(i64::MAX)
+}
+
+/// Checks what an operator sent: names, limits and CIDRs.
+pub(super) fn check(
+    name: Option<&str>,
+    limits: &[(&str, Option<i64>)],
+    ip_allow: Option<&[String]>,
+) -> Result<(), String> {
+    if let Some(n) = name
+        && (n.trim().is_empty() || n.len() > 200)
+    {
+        return Err("name must hold 1 to 200 characters".into());
+    }
+    for (field, v) in limits {
+        if v.is_some_and(|v| v < 0) {
+            return Err(format!("{field} must not be negative"));
+        }
+    }
+    for c in ip_allow.into_iter().flatten() {
+        let addr = c.split('/').next().unwrap_or_default();
+        if addr.parse::<std::net::IpAddr>().is_err() {
+            return Err(format!("ip_allow: '{c}' is not an address or CIDR"));
+        }
+    }
+    Ok(())
+}
+
+pub(super) async fn create(pool: &AnyPool, k: NewKey) -> anyhow::Result<(String, StoredKey)> {
+    check(
+        Some(&k.name),
+        &[
+            ("quota_tokens", k.quota_tokens),
+            ("rpm", k.rpm),
+            ("tpm", k.tpm),
+            ("max_concurrent", k.max_concurrent),
+        ],
+        Some(&k.ip_allow),
+    )
+    .map_err(anyhow::Error::msg)?;
+    let secret = new_secret()?;
+    let hash = sha2::Sha256::digest(secret.as_bytes());
+    let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
+    let id = keyauth::KeyId::of(&secret).as_str().to_owned();
+    let now = now_ms();
+    let stored = StoredKey {
+        id,
+        name: k.name,
+        prefix: secret[..10].to_owned(),
+        owner: k.owner,
+        models: k.models,
+        upstreams: k.upstreams,
+        expires_at: k.expires_at,
+        disabled: false,
+        quota_tokens: k.quota_tokens,
+        used_tokens: 0,
+        rpm: k.rpm,
+        tpm: k.tpm,
+        max_concurrent: k.max_concurrent,
+        ip_allow: k.ip_allow,
+        created_at: now,
+        updated_at: now,
+    };
+    let json = |v: &Vec<String>| serde_json::to_string(v).unwrap_or_else(|_| "[]".into());
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO gateway_keys ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
+    )))
+    .bind(&stored.id)
+    .bind(hex)
+    .bind(&stored.name)
+    .bind(&stored.prefix)
+    .bind(&stored.owner)
+    .bind(json(&stored.models))
+    .bind(json(&stored.upstreams))
+    .bind(stored.expires_at)
+    .bind(0i64)
+    .bind(stored.quota_tokens)
+    .bind(0i64)
+    .bind(stored.rpm)
+    .bind(stored.tpm)
+    .bind(stored.max_concurrent)
+    .bind(json(&stored.ip_allow))
+    .bind(now)
+    .bind(now)
+    .execute(pool)
+    .await?;
+    bump(pool).await?;
+    Ok((secret, stored))
+}
+
+/// `sk-gw-` and 43 characters of base64url (256 random bits).
+fn new_secret() -> anyhow::Result<String> {
+    use base64::Engine as _;
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+    Ok(format!(
+        "sk-gw-{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    ))
+}
+
+pub(super) async fn update(pool: &AnyPool, id: &str, p: KeyPatch) -> anyhow::Result<bool> {
+    let flat = |v: &Option<Option<i64>>| v.flatten();
+    check(
+        p.name.as_deref(),
+        &[
+            ("quota_tokens", flat(&p.quota_tokens)),
+            ("rpm", flat(&p.rpm)),
+            ("tpm", flat(&p.tpm)),
+            ("max_concurrent", flat(&p.max_concurrent)),
+            ("used_tokens", p.used_tokens),
+        ],
+        p.ip_allow.as_deref(),
+    )
+    .map_err(anyhow::Error::msg)?;
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM gateway_keys WHERE id = $1"
+    )))
+    .bind(id)
+    .fetch_optional(pool)
+    .await?;
+    let Some(row) = row else { return Ok(false) };
+    let (_, mut k) = key_of(&row)?;
+    if let Some(v) = p.name {
+        k.name = v;
+    }
+    if let Some(v) = p.owner {
+        k.owner = v;
+    }
+    if let Some(v) = p.models {
+        k.models = v;
+    }
+    if let Some(v) = p.upstreams {
+        k.upstreams = v;
+    }
+    if let Some(v) = p.expires_at {
+        k.expires_at = v;
+    }
+    if let Some(v) = p.disabled {
+        k.disabled = v;
+    }
+    if let Some(v) = p.quota_tokens {
+        k.quota_tokens = v;
+    }
+    for (slot, v) in [
+        (&mut k.rpm, p.rpm),
+        (&mut k.tpm, p.tpm),
+        (&mut k.max_concurrent, p.max_concurrent),
+    ] {
+        if let Some(v) = v {
+            *slot = v;
+        }
+    }
+    if let Some(v) = p.ip_allow {
+        k.ip_allow = v;
+    }
+    let json = |v: &Vec<String>| serde_json::to_string(v).unwrap_or_else(|_| "[]".into());
+    // used_tokens is only ever added to here (replicas add concurrently),
+    // unless an operator resets it.
+    let used_sql = if p.used_tokens.is_some() {
+        "used_tokens = $13"
+    } else {
+        "used_tokens = used_tokens + $13"
+    };
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "UPDATE gateway_keys SET name = $2, owner = $3, models = $4, upstreams = $5, expires_at = $6, disabled = $7, quota_tokens = $8, rpm = $9, tpm = $10, max_concurrent = $11, ip_allow = $12, {used_sql}, updated_at = $14 WHERE id = $1"
+    )))
+    .bind(id)
+    .bind(&k.name)
+    .bind(&k.owner)
+    .bind(json(&k.models))
+    .bind(json(&k.upstreams))
+    .bind(k.expires_at)
+    .bind(i64::from(k.disabled))
+    .bind(k.quota_tokens)
+    .bind(k.rpm)
+    .bind(k.tpm)
+    .bind(k.max_concurrent)
+    .bind(json(&k.ip_allow))
+    .bind(p.used_tokens.unwrap_or(0))
+    .bind(now_ms())
+    .execute(pool)
+    .await?;
+    bump(pool).await?;
+    Ok(true)
+}
+
+pub(super) async fn delete(pool: &AnyPool, id: &str) -> anyhow::Result<bool> {
+    let n = sqlx::query("DELETE FROM gateway_keys WHERE id = $1")
+        .bind(id)
+        .execute(pool)
+        .await?
+        .rows_affected();
+    bump(pool).await?;
+    Ok(n > 0)
+}
+
+/// Writes settled usage in batches (every 200 ms at most), added to what
+/// the store holds, so replicas sharing it add up; each write bumps the
+/// version so every replica reads the new totals. A failed write is kept
+/// and tried again.
+pub(super) async fn write_usage(
+    ks: Weak<KeyStore>,
+    mut rx: tokio::sync::mpsc::UnboundedReceiver<(String, i64)>,
+) {
+    let mut owed: HashMap<String, i64> = HashMap::new();
+    loop {
+        let first = if owed.is_empty() {
+            match rx.recv().await {
+                Some(x) => Some(x),
+                None => return,
+            }
+        } else {
+            None
+        };
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        for (id, n) in first
+            .into_iter()
+            .chain(std::iter::from_fn(|| rx.try_recv().ok()))
+        {
+            *owed.entry(id).or_default() += n;
+        }
+        let Some(ks) = ks.upgrade() else { return };
+        let mut wrote = Vec::new();
+        for (id, n) in std::mem::take(&mut owed) {
+            let r =
+                sqlx::query("UPDATE gateway_keys SET used_tokens = used_tokens + $1 WHERE id = $2")
+                    .bind(n)
+                    .bind(&id)
+                    .execute(&ks.pool)
+                    .await;
+            match r {
+                Ok(_) => wrote.push((id, n)),
+                Err(e) => {
+                    tracing::warn!(error = %e, key_id = %id, "key usage not written yet; retrying");
+                    owed.insert(id, n);
+                }
+            }
+        }
+        if wrote.is_empty() {
+            continue;
+        }
+        if let Err(e) = bump(&ks.pool).await {
+            tracing::warn!(error = %e, "key store version not bumped");
+        }
+        if let Err(e) = ks.refresh().await {
+            tracing::warn!(error = %e, "stored keys could not be refreshed");
+        }
+        // Only now (the store's totals read back) is this replica's own
+        // count dropped: for a moment usage counts twice, never zero times.
+        for (id, n) in wrote {
+            ks.live(&id)
+                .pending
+                .fetch_sub(n, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+}

@@ -1,0 +1,211 @@
+//! Admission and settlement under a stored key. [`KeyStore::verify`] finds
+//! a presented key (401 for a disabled or expired one, saying which);
+//! [`KeyStore::admit`] checks the client's address, the quota, the
+//! concurrency and the rate windows, and reserves the request's estimated
+//! prompt; the [`Ticket`] it returns is settled once by the request's
+//! outcome with the tokens really used (dropped unsettled, it releases its
+//! reservation). A quota is overshot by at most the requests in flight.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use actix_web::http::StatusCode;
+use sha2::Digest;
+use subtle::ConstantTimeEq;
+
+use super::limits::{Quota, duration_text};
+use super::{KeyStore, Live, StoredKey, lock};
+use crate::error::ApiError;
+
+fn now_ms() -> i64 {
+    i64::try_from(crate::ids::now_ms()).unwrap_or(i64::MAX)
+}
+
+impl KeyStore {
+    /// The stored key `secret` is, if it is one: `Err` (401) when it is
+    /// disabled or expired. Memory only.
+    pub fn verify(&self, secret: &str) -> Result<Option<Arc<StoredKey>>, ApiError> {
+        let hash: [u8; 32] = sha2::Sha256::digest(secret.as_bytes()).into();
+        let Some(k) = self.find(&hash) else {
+            return Ok(None);
+        };
+        // The map found it by hash; compare the whole hash in constant time
+        // anyway (the id is its prefix).
+        let id = keyauth::KeyId::of(secret);
+        if !bool::from(id.as_str().as_bytes().ct_eq(k.id.as_bytes())) {
+            return Ok(None);
+        }
+        match k.status(now_ms(), self.used(&k)) {
+            "disabled" => Err(ApiError::unauthorized(
+                "This API key has been disabled. Ask the gateway's operator to enable it.",
+            )
+            .code("key_disabled")),
+            "expired" => Err(ApiError::unauthorized(format!(
+                "This API key expired at {} (Unix ms).",
+                k.expires_at.unwrap_or_default()
+            ))
+            .code("key_expired")),
+            _ => Ok(Some(k)),
+        }
+    }
+
+    /// Admits one request of key `k` from `ip` with `estimate` prompt
+    /// tokens: 403 for an address outside its allow-list, 429
+    /// `insufficient_quota` when its quota is used up, 429
+    /// `rate_limit_exceeded` (with `Retry-After` and `x-ratelimit-*`) over a
+    /// rate or concurrency limit.
+    pub fn admit(
+        self: &Arc<Self>,
+        k: &Arc<StoredKey>,
+        ip: Option<IpAddr>,
+        estimate: i64,
+    ) -> Result<Ticket, ApiError> {
+        if !k.ip_allowed(ip) {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "permission_error",
+                "ip_not_allowed",
+                "This API key may not be used from your address.",
+            )
+            .code("ip_not_allowed"));
+        }
+        let live = self.live(&k.id);
+        if let Some(q) = k.quota_tokens {
+            let taken = self.used(k) + live.reserved.load(Ordering::Relaxed);
+            if taken >= q {
+                return Err(ApiError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "insufficient_quota",
+                    "insufficient_quota",
+                    format!(
+                        "You exceeded your current quota: this API key's {q} tokens are used up."
+                    ),
+                )
+                .code("insufficient_quota"));
+            }
+        }
+        let inflight = live.inflight.fetch_add(1, Ordering::Relaxed) + 1;
+        if let Some(max) = k.max_concurrent
+            && inflight > max
+        {
+            live.inflight.fetch_sub(1, Ordering::Relaxed);
+            let mut e = limited(format!(
+                "Rate limit reached: this API key may run {max} requests at once."
+            ));
+            e.retry_after = Some("1".into());
+            return Err(e);
+        }
+        let now = now_ms();
+        let taken = {
+            let mut w = lock(&live.windows);
+            self.limiter().take(&mut w, now, k.rpm, k.tpm, estimate)
+        };
+        let quotas = match taken {
+            Ok(q) => q,
+            Err(r) => {
+                live.inflight.fetch_sub(1, Ordering::Relaxed);
+                let q = &r.quota;
+                let mut e = limited(format!(
+                    "Rate limit reached for this API key on {} per min: limit {}, remaining {}. Please try again in {}.",
+                    q.kind,
+                    q.limit,
+                    q.remaining,
+                    duration_text(r.retry_ms)
+                ));
+                e.body.error.kind = q.kind.into();
+                e.retry_after = Some(((r.retry_ms + 999) / 1000).max(1).to_string());
+                e.headers = headers(std::slice::from_ref(q));
+                return Err(e);
+            }
+        };
+        live.reserved.fetch_add(estimate, Ordering::Relaxed);
+        Ok(Ticket {
+            store: Arc::clone(self),
+            id: k.id.clone(),
+            live,
+            estimate,
+            settled: AtomicBool::new(false),
+            headers: headers(&quotas),
+        })
+    }
+}
+
+fn limited(message: String) -> ApiError {
+    ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "requests",
+        "rate_limited",
+        message,
+    )
+    .code("rate_limit_exceeded")
+}
+
+/// OpenAI's `x-ratelimit-*` headers for these limits.
+fn headers(quotas: &[Quota]) -> Vec<(&'static str, String)> {
+    let mut out = Vec::new();
+    for q in quotas {
+        let (l, r, t) = if q.kind == "requests" {
+            (
+                "x-ratelimit-limit-requests",
+                "x-ratelimit-remaining-requests",
+                "x-ratelimit-reset-requests",
+            )
+        } else {
+            (
+                "x-ratelimit-limit-tokens",
+                "x-ratelimit-remaining-tokens",
+                "x-ratelimit-reset-tokens",
+            )
+        };
+        out.push((l, q.limit.to_string()));
+        out.push((r, q.remaining.to_string()));
+        out.push((t, duration_text(q.reset_ms)));
+    }
+    out
+}
+
+/// A request admitted under a stored key.
+#[derive(Debug)]
+pub struct Ticket {
+    store: Arc<KeyStore>,
+    id: String,
+    live: Arc<Live>,
+    estimate: i64,
+    settled: AtomicBool,
+    /// The `x-ratelimit-*` values at admission.
+    pub headers: Vec<(&'static str, String)>,
+}
+
+impl Ticket {
+    /// The prompt tokens reserved at admission.
+    pub fn estimate(&self) -> i64 {
+        self.estimate
+    }
+
+    /// Settles the request with the `tokens` it used (once; later calls do
+    /// nothing): the reservation released, the usage counted here at once
+    /// and written to the store off the request path.
+    pub fn settle(&self, tokens: u64) {
+        if self.settled.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let tokens = i64::try_from(tokens).unwrap_or(i64::MAX);
+        let l = &self.live;
+        l.inflight.fetch_sub(1, Ordering::Relaxed);
+        l.reserved.fetch_sub(self.estimate, Ordering::Relaxed);
+        lock(&l.windows)
+            .tokens
+            .adjust(now_ms(), (tokens - self.estimate) as f64);
+        if tokens > 0 {
+            l.pending.fetch_add(tokens, Ordering::Relaxed);
+            let _ = self.store.settle.send((self.id.clone(), tokens));
+        }
+    }
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        self.settle(0);
+    }
+}
