@@ -13,6 +13,7 @@ mod dialects;
 mod disconnect;
 mod errors;
 mod hardening;
+mod keys;
 mod layers;
 mod observability;
 mod records;

@@ -9,7 +9,7 @@ use super::extract::authorize;
 use super::respond::json;
 use crate::error::ApiError;
 use crate::observe::metrics;
-use crate::routing::state::{AppState, Handle};
+use crate::routing::state::Handle;
 
 pub(super) async fn ping() -> HttpResponse {
     HttpResponse::Ok()
@@ -57,55 +57,6 @@ pub(super) async fn metrics_route(
                 .map(|h| (h.name.as_str(), h.state.gauge())),
             state.access.counters(),
         )))
-}
-
-/// The admin API's key check; without an admin key the API does not exist.
-async fn admin_auth(req: &HttpRequest, state: &AppState) -> Result<(), ApiError> {
-    let Some(admin) = &state.admin else {
-        return Err(ApiError::no_route(req.method().as_str(), req.path()));
-    };
-    let h = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
-    admin.verify_header(h).await?;
-    Ok(())
-}
-
-/// `GET /admin/upstreams`: every candidate's breaker and health.
-pub(super) async fn admin_list(
-    req: HttpRequest,
-    handle: web::Data<Handle>,
-) -> Result<HttpResponse, ApiError> {
-    let state = handle.state();
-    admin_auth(&req, &state).await?;
-    Ok(json(&serde_json::json!({
-        "object": "list",
-        "data": state.router.snapshot(),
-    })))
-}
-
-/// `POST /admin/upstreams/{disable|enable}/{name}`.
-pub(super) async fn admin_set(
-    req: HttpRequest,
-    path: web::Path<(String, String)>,
-    handle: web::Data<Handle>,
-) -> Result<HttpResponse, ApiError> {
-    let state = handle.state();
-    admin_auth(&req, &state).await?;
-    let (action, name) = path.into_inner();
-    if !state.router.set_disabled(&name, action == "disable") {
-        return Err(ApiError::new(
-            actix_web::http::StatusCode::NOT_FOUND,
-            "invalid_request_error",
-            "not_found",
-            format!("No upstream or model named '{name}'"),
-        )
-        .code("upstream_not_found"));
-    }
-    tracing::warn!(upstream = %name, action = %action, "admin changed an upstream");
-    let view = state.router.snapshot().into_iter().find(|v| v.name == name);
-    Ok(json(&view))
 }
 
 pub(super) async fn list_models(

@@ -3,6 +3,8 @@
 //! and the connection type. It holds no retry loop and no backend dispatch:
 //! those are `routing` and `backend`.
 
+mod admin;
+mod admin_doc;
 pub mod body;
 pub mod conn;
 pub mod extract;
@@ -18,7 +20,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use crate::error::ApiError;
 use crate::routing::state::Handle;
 use handlers::{chat, completions, embeddings};
-use info::{admin_list, admin_set, get_model, health, list_models, metrics_route, ping};
+use info::{get_model, health, list_models, metrics_route, ping};
 
 /// Registers every route.
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -32,11 +34,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/v1/responses", web::post().to(responses::responses))
         .route("/metrics", web::get().to(metrics_route))
         .route("/v1/metrics", web::get().to(metrics_route))
-        .route("/admin/upstreams", web::get().to(admin_list))
-        .route(
-            "/admin/upstreams/{action:(disable|enable)}/{name:.*}",
-            web::post().to(admin_set),
-        );
+        .configure(admin::routes);
 }
 
 /// Any other route: an OpenAI-shaped 404.

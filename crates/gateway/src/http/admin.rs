@@ -1,0 +1,239 @@
+//! The admin API, behind the admin key (without one it does not exist):
+//! upstreams (health, breaker, disable, enable), stored keys (create: the
+//! secret shown once; list; get; update; disable; enable; delete), usage
+//! per key and model from the request records, and its own OpenAPI
+//! document at `/admin/openapi.json`.
+
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde_json::{Value, json};
+
+use super::respond::json;
+use crate::error::ApiError;
+use crate::keys::{KeyPatch, KeyStore, NewKey, StoredKey};
+use crate::routing::state::{AppState, Handle};
+
+/// The admin API's key check; without an admin key the API does not exist.
+pub(super) async fn admin_auth(req: &HttpRequest, state: &AppState) -> Result<(), ApiError> {
+    let Some(admin) = &state.admin else {
+        return Err(ApiError::no_route(req.method().as_str(), req.path()));
+    };
+    let h = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    admin.verify_header(h).await?;
+    Ok(())
+}
+
+/// Registers the admin routes.
+pub(super) fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/admin/upstreams", web::get().to(upstreams))
+        .route(
+            "/admin/upstreams/{action:(disable|enable)}/{name:.*}",
+            web::post().to(set_upstream),
+        )
+        .route("/admin/keys", web::get().to(list_keys))
+        .route("/admin/keys", web::post().to(create_key))
+        .route("/admin/keys/{id}", web::get().to(get_key))
+        .route("/admin/keys/{id}", web::patch().to(update_key))
+        .route("/admin/keys/{id}", web::delete().to(delete_key))
+        .route(
+            "/admin/keys/{id}/{action:(disable|enable)}",
+            web::post().to(toggle_key),
+        )
+        .route("/admin/usage", web::get().to(usage))
+        .route("/admin/openapi.json", web::get().to(openapi));
+}
+
+/// `GET /admin/upstreams`: every candidate's breaker and health.
+async fn upstreams(req: HttpRequest, handle: web::Data<Handle>) -> Result<HttpResponse, ApiError> {
+    let state = handle.state();
+    admin_auth(&req, &state).await?;
+    Ok(json(&json!({
+        "object": "list",
+        "data": state.router.snapshot(),
+    })))
+}
+
+/// `POST /admin/upstreams/{disable|enable}/{name}`.
+async fn set_upstream(
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    handle: web::Data<Handle>,
+) -> Result<HttpResponse, ApiError> {
+    let state = handle.state();
+    admin_auth(&req, &state).await?;
+    let (action, name) = path.into_inner();
+    if !state.router.set_disabled(&name, action == "disable") {
+        return Err(
+            not_found(format!("No upstream or model named '{name}'")).code("upstream_not_found")
+        );
+    }
+    tracing::warn!(upstream = %name, action = %action, "admin changed an upstream");
+    let view = state.router.snapshot().into_iter().find(|v| v.name == name);
+    Ok(json(&view))
+}
+
+fn not_found(message: String) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "invalid_request_error",
+        "not_found",
+        message,
+    )
+}
+
+/// The key store, after the admin key check (503 when records are off).
+async fn store(req: &HttpRequest, state: &AppState) -> Result<std::sync::Arc<KeyStore>, ApiError> {
+    admin_auth(req, state).await?;
+    state.access.stored().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "server_error",
+            "no_key_store",
+            "Stored keys live in the records database: turn [records] on.",
+        )
+        .code("key_store_unavailable")
+    })
+}
+
+/// A key as the admin API shows it: never the secret or its hash.
+fn view(ks: &KeyStore, k: &StoredKey) -> Value {
+    let used = ks.used(k);
+    let mut v = serde_json::to_value(k).unwrap_or_default();
+    v["object"] = json!("key");
+    v["used_tokens"] = json!(used);
+    v["status"] = json!(k.status(crate::ids::now_ms() as i64, used));
+    v
+}
+
+fn missing(id: &str) -> ApiError {
+    not_found(format!("No key with id '{id}'")).code("key_not_found")
+}
+
+fn invalid(e: anyhow::Error) -> ApiError {
+    ApiError::invalid(format!("{e:#}"))
+}
+
+async fn list_keys(req: HttpRequest, handle: web::Data<Handle>) -> Result<HttpResponse, ApiError> {
+    let ks = store(&req, &handle.state()).await?;
+    let data: Vec<Value> = ks.list().iter().map(|k| view(&ks, k)).collect();
+    Ok(json(&json!({"object": "list", "data": data})))
+}
+
+async fn create_key(
+    req: HttpRequest,
+    body: web::Bytes,
+    handle: web::Data<Handle>,
+) -> Result<HttpResponse, ApiError> {
+    let ks = store(&req, &handle.state()).await?;
+    let new: NewKey = super::extract::parse(&body)?;
+    let (secret, k) = ks.create(new).await.map_err(invalid)?;
+    tracing::warn!(key_id = %k.id, name = %k.name, "admin created a key");
+    let mut v = view(&ks, &k);
+    // The only time the secret is shown.
+    v["key"] = json!(secret);
+    let mut resp = json(&v);
+    *resp.status_mut() = StatusCode::CREATED;
+    resp.headers_mut().insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-store"),
+    );
+    Ok(resp)
+}
+
+async fn get_key(
+    req: HttpRequest,
+    id: web::Path<String>,
+    handle: web::Data<Handle>,
+) -> Result<HttpResponse, ApiError> {
+    let ks = store(&req, &handle.state()).await?;
+    let k = ks.get(&id).ok_or_else(|| missing(&id))?;
+    Ok(json(&view(&ks, &k)))
+}
+
+async fn change(ks: &KeyStore, id: &str, patch: KeyPatch) -> Result<HttpResponse, ApiError> {
+    if !ks.update(id, patch).await.map_err(invalid)? {
+        return Err(missing(id));
+    }
+    tracing::warn!(key_id = %id, "admin changed a key");
+    let k = ks.get(id).ok_or_else(|| missing(id))?;
+    Ok(json(&view(ks, &k)))
+}
+
+async fn update_key(
+    req: HttpRequest,
+    id: web::Path<String>,
+    body: web::Bytes,
+    handle: web::Data<Handle>,
+) -> Result<HttpResponse, ApiError> {
+    let ks = store(&req, &handle.state()).await?;
+    let patch: KeyPatch = super::extract::parse(&body)?;
+    change(&ks, &id, patch).await
+}
+
+async fn toggle_key(
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    handle: web::Data<Handle>,
+) -> Result<HttpResponse, ApiError> {
+    let ks = store(&req, &handle.state()).await?;
+    let (id, action) = path.into_inner();
+    let patch = KeyPatch {
+        disabled: Some(action == "disable"),
+        ..KeyPatch::default()
+    };
+    change(&ks, &id, patch).await
+}
+
+async fn delete_key(
+    req: HttpRequest,
+    id: web::Path<String>,
+    handle: web::Data<Handle>,
+) -> Result<HttpResponse, ApiError> {
+    let ks = store(&req, &handle.state()).await?;
+    if !ks.delete(&id).await.map_err(invalid)? {
+        return Err(missing(&id));
+    }
+    tracing::warn!(key_id = %id, "admin deleted a key");
+    Ok(json(
+        &json!({"id": id.as_str(), "object": "key", "deleted": true}),
+    ))
+}
+
+/// `GET /admin/usage?since_ms=…`: requests, errors and tokens per model and
+/// key from the request records.
+async fn usage(req: HttpRequest, handle: web::Data<Handle>) -> Result<HttpResponse, ApiError> {
+    let state = handle.state();
+    admin_auth(&req, &state).await?;
+    let Some(rec) = &handle.recorder else {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "server_error",
+            "no_records",
+            "Usage is read from the request records: turn [records] on.",
+        ));
+    };
+    let q = web::Query::<std::collections::HashMap<String, String>>::from_query(req.query_string())
+        .map_err(|e| ApiError::invalid(e.to_string()))?;
+    let since_ms = match q.get("since_ms") {
+        Some(v) => v.parse::<i64>().map_err(|_| {
+            ApiError::invalid("since_ms must be Unix milliseconds").param("since_ms")
+        })?,
+        None => 0,
+    };
+    rec.flush().await;
+    let rows = crate::observe::records::summary(&rec.pool, since_ms)
+        .await
+        .map_err(|e| ApiError::internal(format!("the records could not be read: {e}")))?;
+    Ok(json(
+        &json!({"object": "list", "since_ms": since_ms, "data": rows}),
+    ))
+}
+
+/// `GET /admin/openapi.json`: this API, described.
+async fn openapi(req: HttpRequest, handle: web::Data<Handle>) -> Result<HttpResponse, ApiError> {
+    admin_auth(&req, &handle.state()).await?;
+    Ok(json(&super::admin_doc::document()))
+}

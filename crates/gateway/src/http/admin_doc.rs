@@ -1,0 +1,106 @@
+//! The admin API's OpenAPI 3.1 document, served at `/admin/openapi.json`.
+
+use serde_json::{Value, json};
+
+fn op(summary: &str, body: Option<&str>, ok: (&str, &str)) -> Value {
+    let mut o = json!({
+        "summary": summary,
+        "security": [{"adminKey": []}],
+        "responses": {
+            ok.0: {"description": "OK", "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{}", ok.1)}}}},
+            "401": {"$ref": "#/components/responses/Error"},
+            "404": {"$ref": "#/components/responses/Error"}
+        }
+    });
+    if let Some(b) = body {
+        o["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{b}")}}}});
+    }
+    o
+}
+
+fn id_param() -> Value {
+    json!([{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}, "description": "The key's id (first 8 bytes of its SHA-256, hex)."}])
+}
+
+/// The document.
+pub(super) fn document() -> Value {
+    let limits = json!({
+        "owner": {"type": ["string", "null"]},
+        "models": {"type": "array", "items": {"type": "string"}, "description": "Model globs (empty: any)."},
+        "upstreams": {"type": "array", "items": {"type": "string"}, "description": "Upstream names (empty: any)."},
+        "expires_at": {"type": ["integer", "null"], "description": "Unix milliseconds."},
+        "quota_tokens": {"type": ["integer", "null"], "minimum": 0},
+        "rpm": {"type": ["integer", "null"], "minimum": 0},
+        "tpm": {"type": ["integer", "null"], "minimum": 0},
+        "max_concurrent": {"type": ["integer", "null"], "minimum": 0},
+        "ip_allow": {"type": "array", "items": {"type": "string"}, "description": "CIDRs (empty: any)."}
+    });
+    let mut new_key = json!({"type": "object", "required": ["name"], "additionalProperties": false,
+        "properties": {"name": {"type": "string", "minLength": 1, "maxLength": 200}}});
+    let mut patch = json!({"type": "object", "additionalProperties": false, "properties": {
+        "name": {"type": "string"}, "disabled": {"type": "boolean"},
+        "used_tokens": {"type": "integer", "minimum": 0, "description": "Reset usage."}}});
+    let mut key = json!({"type": "object", "properties": {
+        "object": {"const": "key"}, "id": {"type": "string"}, "name": {"type": "string"},
+        "prefix": {"type": "string"}, "disabled": {"type": "boolean"},
+        "status": {"enum": ["active", "disabled", "expired", "exhausted"]},
+        "used_tokens": {"type": "integer"}, "created_at": {"type": "integer"}, "updated_at": {"type": "integer"}}});
+    for target in [&mut new_key, &mut patch, &mut key] {
+        for (k, v) in limits.as_object().into_iter().flatten() {
+            target["properties"][k] = v.clone();
+        }
+    }
+    let mut usage = op(
+        "Requests, errors and tokens per model and key",
+        None,
+        ("200", "Usage"),
+    );
+    usage["parameters"] = json!([{"name": "since_ms", "in": "query", "schema": {"type": "integer"}, "description": "Unix milliseconds."}]);
+    let name = json!([{"name": "name", "in": "path", "required": true, "schema": {"type": "string"}, "description": "An upstream's name or models/<name>."}]);
+    let mut created = key.clone();
+    created["properties"]["key"] =
+        json!({"type": "string", "description": "The secret: shown in this answer only."});
+    json!({
+        "openapi": "3.1.0",
+        "info": {"title": "oai-gateway admin API", "version": env!("CARGO_PKG_VERSION")},
+        "components": {
+            "securitySchemes": {"adminKey": {"type": "http", "scheme": "bearer", "description": "The admin key ([admin] key)."}},
+            "responses": {"Error": {"description": "An OpenAI-shaped error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}},
+            "schemas": {
+                "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "object",
+                    "required": ["message", "type", "param", "code"], "properties": {
+                    "message": {"type": "string"}, "type": {"type": "string"},
+                    "param": {"type": ["string", "null"]}, "code": {"type": ["string", "null"]}}}}},
+                "NewKey": new_key,
+                "KeyPatch": patch,
+                "Key": key,
+                "CreatedKey": created,
+                "KeyList": {"type": "object", "properties": {"object": {"const": "list"}, "data": {"type": "array", "items": {"$ref": "#/components/schemas/Key"}}}},
+                "Deleted": {"type": "object", "properties": {"id": {"type": "string"}, "object": {"const": "key"}, "deleted": {"type": "boolean"}}},
+                "Usage": {"type": "object", "properties": {"object": {"const": "list"}, "since_ms": {"type": "integer"}, "data": {"type": "array", "items": {"type": "object", "properties": {
+                    "model": {"type": "string"}, "key_id": {"type": "string"}, "requests": {"type": "integer"}, "errors": {"type": "integer"},
+                    "prompt_tokens": {"type": "integer"}, "completion_tokens": {"type": "integer"}}}}}},
+                "Upstreams": {"type": "object", "properties": {"object": {"const": "list"}, "data": {"type": "array", "items": {"type": "object"}}}},
+                "Upstream": {"type": "object"}
+            }
+        },
+        "paths": {
+            "/admin/keys": {
+                "get": op("List the stored keys", None, ("200", "KeyList")),
+                "post": op("Create a key (its secret is in this answer only)", Some("NewKey"), ("201", "CreatedKey"))
+            },
+            "/admin/keys/{id}": {
+                "parameters": id_param(),
+                "get": op("One key", None, ("200", "Key")),
+                "patch": op("Change a key's scope, quota, limits or expiry", Some("KeyPatch"), ("200", "Key")),
+                "delete": op("Delete a key", None, ("200", "Deleted"))
+            },
+            "/admin/keys/{id}/disable": {"parameters": id_param(), "post": op("Disable a key (refused within a second on every replica)", None, ("200", "Key"))},
+            "/admin/keys/{id}/enable": {"parameters": id_param(), "post": op("Enable a key", None, ("200", "Key"))},
+            "/admin/usage": {"get": usage},
+            "/admin/upstreams": {"get": op("Every candidate's health and breaker", None, ("200", "Upstreams"))},
+            "/admin/upstreams/disable/{name}": {"parameters": name, "post": op("Take a candidate out of rotation", None, ("200", "Upstream"))},
+            "/admin/upstreams/enable/{name}": {"parameters": name, "post": op("Put a candidate back", None, ("200", "Upstream"))}
+        }
+    })
+}

@@ -1,0 +1,291 @@
+//! Stored keys (issue 15): seed 004's One API walk through the admin API and
+//! the openai SDK (a quota used up ends in `insufficient_quota`), expiry,
+//! scope, disable, the client-address allow-list, per-minute limits with
+//! OpenAI's headers, no secret anywhere but the create answer, and two
+//! replicas sharing PostgreSQL.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::support::{Gateway, client, config, fake, run_python, start};
+
+const ADMIN: &str = "sk-admin-keys-test";
+
+fn admin_cfg() -> String {
+    config(&format!("[admin]\nkey = \"{ADMIN}\"\n"))
+}
+
+async fn admin(gw: &Gateway, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+    let url = format!("{}{path}", gw.url);
+    let mut r = match method {
+        "POST" => client().post(url),
+        "PATCH" => client().patch(url),
+        "DELETE" => client().delete(url),
+        _ => client().get(url),
+    }
+    .bearer_auth(ADMIN);
+    if let Some(b) = body {
+        r = r.json(&b);
+    }
+    let resp = r.send().await.unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+async fn create(gw: &Gateway, body: Value) -> (String, String) {
+    let (status, v) = admin(gw, "POST", "/admin/keys", Some(body)).await;
+    assert_eq!(status, 201, "{v}");
+    let secret = v["key"].as_str().unwrap().to_owned();
+    assert!(secret.starts_with("sk-gw-") && secret.starts_with(v["prefix"].as_str().unwrap()));
+    (secret, v["id"].as_str().unwrap().to_owned())
+}
+
+async fn chat(gw: &Gateway, key: &str, model: &str) -> reqwest::Response {
+    client()
+        .post(format!("{}/v1/chat/completions", gw.url))
+        .bearer_auth(key)
+        .json(&json!({"model": model, "messages": [{"role": "user", "content": "hello there"}]}))
+        .send()
+        .await
+        .unwrap()
+}
+
+const WALK: &str = r#"
+import os, openai
+from openai import OpenAI
+c = OpenAI(base_url=os.environ["BASE"] + "/v1", api_key=os.environ["KEY"], max_retries=0)
+served = 0
+for i in range(100):
+    try:
+        text = ""
+        for chunk in c.chat.completions.create(model="chat", stream=True,
+                messages=[{"role": "user", "content": "count to ten please"}]):
+            if chunk.choices and chunk.choices[0].delta.content:
+                text += chunk.choices[0].delta.content
+        served += 1
+    except openai.RateLimitError as e:
+        assert e.code == "insufficient_quota", e
+        assert e.type == "insufficient_quota", e
+        break
+else:
+    raise SystemExit("the quota never ran out")
+assert served >= 1, served
+try:
+    c.chat.completions.create(model="lmi", messages=[{"role": "user", "content": "x"}])
+    raise SystemExit("expected 403")
+except openai.PermissionDeniedError as e:
+    assert e.code == "model_not_allowed", e
+print("walk-ok", served)
+"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn seed_004_walk_quota_expiry_scope_disable() {
+    let f = fake().await;
+    let gw = start(&f.url(), &admin_cfg(), &[]);
+    // A key with a 100-token quota, scoped to two models.
+    let (secret, id) = create(
+        &gw,
+        json!({"name": "walk", "quota_tokens": 100, "models": ["chat", "tgi"], "owner": "team-a"}),
+    )
+    .await;
+    let env = vec![("BASE", gw.url.clone()), ("KEY", secret.clone())];
+    run_python(WALK, env, "walk-ok", &gw).await;
+    let (_, v) = admin(&gw, "GET", &format!("/admin/keys/{id}"), None).await;
+    assert_eq!(v["status"], "exhausted", "{v}");
+    let used = v["used_tokens"].as_i64().unwrap();
+    // Overshot by at most one request's tokens (one in flight at a time).
+    assert!((100..200).contains(&used), "used {used}");
+    // Usage per key from the records.
+    let (_, u) = admin(&gw, "GET", "/admin/usage", None).await;
+    let mine: Vec<&Value> = u["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["key_id"] == id.as_str())
+        .collect();
+    assert!(!mine.is_empty(), "{u}");
+
+    // Scope: another model is refused with 403.
+    let (scoped, _) = create(&gw, json!({"name": "scoped", "models": ["chat"]})).await;
+    assert_eq!(chat(&gw, &scoped, "chat").await.status(), 200);
+    assert_eq!(chat(&gw, &scoped, "lmi").await.status(), 403);
+
+    // Expiry.
+    let soon = gateway::ids::now_ms() as i64 + 1500;
+    let (expiring, _) = create(&gw, json!({"name": "soon", "expires_at": soon})).await;
+    assert_eq!(chat(&gw, &expiring, "chat").await.status(), 200);
+    tokio::time::sleep(Duration::from_millis(1700)).await;
+    let r = chat(&gw, &expiring, "chat").await;
+    assert_eq!(r.status(), 401);
+    let e: Value = r.json().await.unwrap();
+    assert!(
+        e["error"]["message"].as_str().unwrap().contains("expired"),
+        "{e}"
+    );
+
+    // Disable: refused within a second; enable: served again.
+    let (k, kid) = create(&gw, json!({"name": "toggle"})).await;
+    assert_eq!(chat(&gw, &k, "chat").await.status(), 200);
+    let t = Instant::now();
+    let (s, v) = admin(&gw, "POST", &format!("/admin/keys/{kid}/disable"), None).await;
+    assert_eq!((s, v["status"].as_str()), (200, Some("disabled")));
+    let r = chat(&gw, &k, "chat").await;
+    assert_eq!(r.status(), 401);
+    assert!(t.elapsed() < Duration::from_secs(1));
+    let e: Value = r.json().await.unwrap();
+    assert!(
+        e["error"]["message"].as_str().unwrap().contains("disabled"),
+        "{e}"
+    );
+    admin(&gw, "POST", &format!("/admin/keys/{kid}/enable"), None).await;
+    assert_eq!(chat(&gw, &k, "chat").await.status(), 200);
+    let (s, _) = admin(&gw, "DELETE", &format!("/admin/keys/{kid}"), None).await;
+    assert_eq!(s, 200);
+    assert_eq!(chat(&gw, &k, "chat").await.status(), 401);
+
+    // The client's address.
+    let (far, _) = create(&gw, json!({"name": "far", "ip_allow": ["10.0.0.0/8"]})).await;
+    assert_eq!(chat(&gw, &far, "chat").await.status(), 403);
+    let (near, _) = create(
+        &gw,
+        json!({"name": "near", "ip_allow": ["127.0.0.0/8", "::1/128"]}),
+    )
+    .await;
+    assert_eq!(chat(&gw, &near, "chat").await.status(), 200);
+
+    // Bad admin input is a 400 naming the field; other keys are not admins.
+    let (s, e) = admin(
+        &gw,
+        "POST",
+        "/admin/keys",
+        Some(json!({"name": "x", "rpm": -1})),
+    )
+    .await;
+    assert_eq!(s, 400, "{e}");
+    let (s, _) = admin(
+        &gw,
+        "POST",
+        "/admin/keys",
+        Some(json!({"name": "x", "colour": "red"})),
+    )
+    .await;
+    assert_eq!(s, 400);
+    let r = client()
+        .get(format!("{}/admin/keys", gw.url))
+        .bearer_auth(&near)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+
+    // No secret but in its create answer: not in the list, the records, the
+    // metrics or the log.
+    let (_, list) = admin(&gw, "GET", "/admin/keys", None).await;
+    let (_, doc) = admin(&gw, "GET", "/admin/openapi.json", None).await;
+    assert_eq!(doc["openapi"], "3.1.0");
+    assert!(doc["paths"]["/admin/keys"]["post"].is_object());
+    let metrics = client()
+        .get(format!("{}/metrics", gw.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let db = std::fs::read(gw.config_path().with_file_name("records.db")).unwrap_or_default();
+    for s in [&secret, &scoped, &expiring, &k, &far, &near] {
+        assert!(!list.to_string().contains(s.as_str()));
+        assert!(!metrics.contains(s.as_str()));
+        assert!(!gw.logs().contains(s.as_str()));
+        assert!(
+            memchr::memmem::find(&db, s.as_bytes()).is_none(),
+            "a secret in the records"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn per_minute_limits_answer_like_openai() {
+    let f = fake().await;
+    let gw = start(&f.url(), &admin_cfg(), &[]);
+    let (k, _) = create(&gw, json!({"name": "rpm", "rpm": 2})).await;
+    assert_eq!(chat(&gw, &k, "chat").await.status(), 200);
+    assert_eq!(chat(&gw, &k, "chat").await.status(), 200);
+    let r = chat(&gw, &k, "chat").await;
+    assert_eq!(r.status(), 429);
+    let h = r.headers().clone();
+    assert!(h["retry-after"].to_str().unwrap().parse::<u64>().unwrap() >= 1);
+    assert_eq!(h["x-ratelimit-limit-requests"], "2");
+    assert_eq!(h["x-ratelimit-remaining-requests"], "0");
+    assert!(h.contains_key("x-ratelimit-reset-requests"));
+    let e: Value = r.json().await.unwrap();
+    assert_eq!(e["error"]["code"], "rate_limit_exceeded");
+    assert_eq!(e["error"]["type"], "requests");
+
+    let (t, _) = create(&gw, json!({"name": "tpm", "tpm": 30})).await;
+    let mut codes = Vec::new();
+    for _ in 0..6 {
+        codes.push(chat(&gw, &t, "chat").await.status().as_u16());
+    }
+    assert!(codes.contains(&429), "{codes:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_replicas_share_keys_through_postgres() {
+    let url = std::env::var("TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    if gateway::observe::records::connect(&url).await.is_err() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "PostgreSQL at {url} is required in CI"
+        );
+        eprintln!("SKIP: no PostgreSQL at {url}");
+        return;
+    }
+    let f = fake().await;
+    let a = start(&f.url(), &admin_cfg(), &[("RECORDS_URL", &url)]);
+    let b = start(&f.url(), &admin_cfg(), &[("RECORDS_URL", &url)]);
+    let (k, id) = create(&a, json!({"name": "shared", "quota_tokens": 600})).await;
+    // Known to the other replica within a second.
+    let t = Instant::now();
+    while chat(&b, &k, "chat").await.status() != 200 {
+        assert!(
+            t.elapsed() < Duration::from_secs(1),
+            "replica b never saw the key"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // One quota over both: requests spread until it runs out.
+    let mut served = 1;
+    for i in 0..200 {
+        let gw = if i % 2 == 0 { &a } else { &b };
+        match chat(gw, &k, "chat").await.status().as_u16() {
+            200 => served += 1,
+            429 => break,
+            s => panic!("status {s}"),
+        }
+        // Settlements travel through the store.
+        tokio::time::sleep(Duration::from_millis(40)).await;
+    }
+    let (_, v) = admin(&a, "GET", &format!("/admin/keys/{id}"), None).await;
+    let used = v["used_tokens"].as_i64().unwrap();
+    let per = used / served;
+    assert!(
+        used >= 600 && used <= 600 + 4 * per,
+        "used {used} over {served} requests"
+    );
+    // Disabled on one, refused by the other within a second.
+    let (k2, id2) = create(&a, json!({"name": "revoked"})).await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(chat(&b, &k2, "chat").await.status(), 200);
+    admin(&a, "POST", &format!("/admin/keys/{id2}/disable"), None).await;
+    let t = Instant::now();
+    while chat(&b, &k2, "chat").await.status() != 401 {
+        assert!(
+            t.elapsed() < Duration::from_secs(1),
+            "replica b still serves a disabled key"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
