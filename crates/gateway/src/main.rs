@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::Parser;
 
 /// mimalloc: glibc took an arena lock for each cross-thread free (records
 /// freed by their writer), 3 % of the CPU under load (BENCHMARKS.md).
@@ -32,13 +32,7 @@ struct Cli {
     #[arg(long, value_name = "SECS")]
     sleep: Option<u64>,
     #[command(subcommand)]
-    command: Option<Command>,
-}
-
-#[derive(Subcommand)]
-enum Command {
-    /// Query request records (the store of `records.url` / `RECORDS_URL`).
-    Records(gateway::report::RecordsArgs),
+    command: Option<gateway::report::Command>,
 }
 
 #[actix_web::main]
@@ -69,11 +63,11 @@ async fn main() -> ExitCode {
                 return ExitCode::from(2);
             }
         };
-    if let Some(Command::Records(args)) = cli.command {
-        return match gateway::report::run(&config, args).await {
+    if let Some(cmd) = cli.command {
+        return match gateway::report::command(&config, cmd).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
-                eprintln!("records: {e:#}");
+                eprintln!("gateway: {e:#}");
                 ExitCode::FAILURE
             }
         };

@@ -289,3 +289,73 @@ async fn two_replicas_share_keys_through_postgres() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+fn cli(gw: &Gateway, db: &str, args: &[&str]) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_gateway"))
+        .arg("--config")
+        .arg(gw.config_path())
+        .args(args)
+        .env_clear()
+        .env("RECORDS_URL", db)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_keys_subcommand_manages_the_same_store() {
+    let f = fake().await;
+    let gw = start(&f.url(), &admin_cfg(), &[]);
+    let db = format!(
+        "sqlite://{}?mode=rwc",
+        gw.config_path().with_file_name("records.db").display()
+    );
+    let out = cli(
+        &gw,
+        &db,
+        &[
+            "keys", "create", "--name", "from-cli", "--models", "chat,tgi", "--rpm", "100",
+        ],
+    );
+    let secret = out
+        .lines()
+        .find_map(|l| l.strip_prefix("key: "))
+        .unwrap()
+        .to_owned();
+    let id = out
+        .lines()
+        .find_map(|l| l.strip_prefix("id:  "))
+        .unwrap()
+        .to_owned();
+    let t = Instant::now();
+    while chat(&gw, &secret, "chat").await.status() != 200 {
+        assert!(
+            t.elapsed() < Duration::from_secs(1),
+            "the gateway never saw the key"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let list = cli(&gw, &db, &["keys", "list"]);
+    assert!(
+        list.contains(&id) && list.contains("from-cli") && !list.contains(&secret),
+        "{list}"
+    );
+    let (_, v) = admin(&gw, "GET", &format!("/admin/keys/{id}"), None).await;
+    assert_eq!(v["models"], json!(["chat", "tgi"]));
+    cli(&gw, &db, &["keys", "disable", &id]);
+    let t = Instant::now();
+    while chat(&gw, &secret, "chat").await.status() != 401 {
+        assert!(
+            t.elapsed() < Duration::from_secs(1),
+            "still served after disable"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    cli(&gw, &db, &["keys", "delete", &id]);
+    assert!(!cli(&gw, &db, &["keys", "list", "--json"]).contains(&id));
+}

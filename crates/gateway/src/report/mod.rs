@@ -1,7 +1,28 @@
-//! `gateway records`: request records queried and printed, as a table or
-//! JSON lines, or usage summed per model and key.
+//! The subcommands: `gateway records` (request records queried and
+//! printed, as a table or JSON lines, or usage summed per model and key)
+//! and `gateway keys` ([`keys`]).
+
+pub mod keys;
 
 use crate::config::Config;
+
+/// A subcommand.
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Query request records (the store of `records.url` / `RECORDS_URL`).
+    Records(RecordsArgs),
+    /// Manage stored API keys (in the same store).
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
+}
+
+/// Runs a subcommand.
+pub async fn command(cfg: &Config, cmd: Command) -> anyhow::Result<()> {
+    match cmd {
+        Command::Records(args) => run(cfg, args).await,
+        Command::Keys(k) => keys::run(cfg, k).await,
+    }
+}
 
 /// What `gateway records` takes.
 #[derive(Debug, clap::Args)]
