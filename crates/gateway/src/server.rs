@@ -107,9 +107,14 @@ pub async fn build_state(config: Config) -> anyhow::Result<(Handle, aws_config::
             }
         });
     }
+    let limiter = match &config.rate_limits.redis_url {
+        Some(url) => crate::keys::limits::Limiter::redis(&url.0)
+            .context("rate_limits.redis_url is not a Redis URL")?,
+        None => crate::keys::limits::Limiter::local(),
+    };
     let stored = match &recorder {
         Some(r) => Some(
-            crate::keys::KeyStore::open(r.pool.clone(), crate::keys::limits::Limiter)
+            crate::keys::KeyStore::open(r.pool.clone(), limiter)
                 .await
                 .context("opening the key store (records.url)")?,
         ),

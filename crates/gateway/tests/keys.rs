@@ -359,3 +359,114 @@ async fn the_keys_subcommand_manages_the_same_store() {
     cli(&gw, &db, &["keys", "delete", &id]);
     assert!(!cli(&gw, &db, &["keys", "list", "--json"]).contains(&id));
 }
+
+/// PostgreSQL and Redis for the replicas, or `None` (skip) off CI.
+async fn shared_stores() -> Option<(String, String)> {
+    let pg = std::env::var("TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let redis =
+        std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379/".into());
+    let have_pg = gateway::observe::records::connect(&pg).await.is_ok();
+    let have_redis = tokio::net::TcpStream::connect("127.0.0.1:6379")
+        .await
+        .is_ok();
+    if !(have_pg && have_redis) {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "PostgreSQL and Redis are required in CI"
+        );
+        eprintln!("SKIP: needs PostgreSQL ({pg}) and Redis ({redis})");
+        return None;
+    }
+    Some((pg, redis))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_replicas_hold_one_rate_limit_through_redis() {
+    let Some((pg, redis)) = shared_stores().await else {
+        return;
+    };
+    let f = fake().await;
+    let env = [("RECORDS_URL", pg.as_str()), ("REDIS_URL", redis.as_str())];
+    let a = start(&f.url(), &admin_cfg(), &env);
+    let b = start(&f.url(), &admin_cfg(), &env);
+    let (k, _) = create(&a, json!({"name": "rpm-shared", "rpm": 20})).await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    // 60 requests over both replicas, 30 each at once.
+    let send = |gw: &Gateway| {
+        let (url, k) = (gw.url.clone(), k.clone());
+        async move {
+            let mut ok = 0;
+            for _ in 0..30 {
+                let r = client()
+                    .post(format!("{url}/v1/chat/completions"))
+                    .bearer_auth(&k)
+                    .json(
+                        &json!({"model": "chat", "messages": [{"role": "user", "content": "hi"}]}),
+                    )
+                    .send()
+                    .await
+                    .unwrap();
+                if r.status() == 200 {
+                    ok += 1;
+                } else {
+                    assert_eq!(r.status(), 429);
+                }
+            }
+            ok
+        }
+    };
+    let (x, y) = tokio::join!(send(&a), send(&b));
+    // One limit for both (each alone would have let 20 through): 20 ± 5 %.
+    assert!((19..=21).contains(&(x + y)), "{x} + {y} served");
+    let m = client()
+        .get(format!("{}/metrics", a.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        m.contains("gateway_ratelimit_redis_fallbacks 0"),
+        "Redis answered every check"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_redis_outage_falls_back_to_local_limits() {
+    let f = fake().await;
+    // Nothing listens on port 1: every check falls back.
+    let gw = start(
+        &f.url(),
+        &admin_cfg(),
+        &[("REDIS_URL", "redis://127.0.0.1:1/")],
+    );
+    let (k, _) = create(&gw, json!({"name": "rpm-local", "rpm": 3})).await;
+    let mut codes = Vec::new();
+    for _ in 0..5 {
+        codes.push(chat(&gw, &k, "chat").await.status().as_u16());
+    }
+    assert_eq!(
+        codes,
+        [200, 200, 200, 429, 429],
+        "served, with this replica's limit"
+    );
+    let m = client()
+        .get(format!("{}/metrics", gw.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let n: u64 = m
+        .lines()
+        .find_map(|l| l.strip_prefix("gateway_ratelimit_redis_fallbacks "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    assert!(n >= 5, "{n} fallbacks counted");
+    assert!(gw.logs().contains("Redis rate limits unavailable"));
+    // A static key is never limited.
+    assert_eq!(chat(&gw, crate::support::KEY, "chat").await.status(), 200);
+}

@@ -201,6 +201,9 @@ impl Config {
         if let Some(v) = env("RECORDS_URL").filter(|v| !v.is_empty()) {
             self.records.url = Secret(v);
         }
+        if let Some(v) = env("REDIS_URL").filter(|v| !v.is_empty()) {
+            self.rate_limits.redis_url = Some(Secret(v));
+        }
         if let Some(v) = env("RECORDS_ENABLED") {
             self.records.enabled = flag("RECORDS_ENABLED", &v)?;
         }
@@ -225,6 +228,7 @@ impl Config {
             .chain(self.admin.key.as_ref())
             .chain(self.metrics_token.as_ref())
             .chain(self.alerts.iter().filter_map(|a| a.token.as_ref()))
+            .chain(self.rate_limits.redis_url.as_ref())
             .map(|s| s.0.clone())
             .chain(
                 self.upstreams

@@ -104,10 +104,21 @@ pub struct Config {
     pub admin: AdminConfig,
     /// A bearer token for `/metrics` (open when unset).
     pub metrics_token: Option<Secret>,
-    /// Request records.
+    /// Request records (stored keys live in the same database).
     pub records: RecordsConfig,
+    /// Stored keys' per-minute limits.
+    pub rate_limits: RateLimitsConfig,
     /// Alert webhooks.
     pub alerts: Vec<AlertSink>,
+}
+
+/// Stored keys' per-minute limits.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimitsConfig {
+    /// `redis://…` (`REDIS_URL`): limits shared by every replica; without
+    /// it (or while it fails) each replica counts on its own.
+    pub redis_url: Option<Secret>,
 }
 
 /// Request records.
@@ -178,6 +189,7 @@ impl Default for Config {
             admin: AdminConfig::default(),
             metrics_token: None,
             records: RecordsConfig::default(),
+            rate_limits: RateLimitsConfig::default(),
             alerts: Vec::new(),
         }
     }

@@ -62,7 +62,7 @@ pub(super) async fn serve_chat<A: super::extract::Named>(
         Shape::Responses(_) => "responses",
     };
     let prompt_estimate = shape::estimate_prompt(&r);
-    let cands = admit(state, a, state.candidates(&r.model)?, prompt_estimate)?;
+    let cands = admit(state, a, state.candidates(&r.model)?, prompt_estimate).await?;
     let (id, created) = (new_id("chatcmpl"), now());
     let (stream, include_usage) = (r.is_stream(), r.include_usage());
     let mut call = Reusable::new(ChatCall {
@@ -129,7 +129,7 @@ pub(super) async fn completions(
         return Err(chat_only(&a.r.model));
     }
     let prompt_estimate = openai_types::tokens::estimate_tokens(&prompt);
-    let cands = admit(&state, &a, cands, prompt_estimate)?;
+    let cands = admit(&state, &a, cands, prompt_estimate).await?;
     let (id, created) = (new_id("cmpl"), now());
     let (stream, include_usage) = (a.r.is_stream(), a.r.include_usage());
     let writer = Writer::Chat(SseWriter::new(
@@ -182,7 +182,7 @@ pub(super) async fn embeddings(
 ) -> Result<HttpResponse, ApiError> {
     let state = handle.state();
     let a = accept::<EmbeddingRequest>(&req, payload, &state).await?;
-    let cands = admit(&state, &a, state.candidates(&a.r.model)?, 0)?;
+    let cands = admit(&state, &a, state.candidates(&a.r.model)?, 0).await?;
     let h = handle.clone();
     let (r, caller) = (a.r.clone(), a.caller.clone());
     let mut ask = |m: Arc<Model>, _more: bool| -> BoxFuture<'static, _> {
@@ -198,7 +198,7 @@ pub(super) async fn embeddings(
 /// try them (scopes), and a stored key's address, quota and rate limits
 /// checked with `estimate` prompt tokens reserved (its ticket goes to the
 /// request's outcome, which settles it).
-pub(super) fn admit<T>(
+pub(super) async fn admit<T>(
     state: &AppState,
     a: &Accepted<T>,
     cands: Vec<Arc<Model>>,
@@ -210,7 +210,8 @@ where
     let allowed = state
         .access
         .permit(a.key.as_ref(), a.r.model_name(), cands)?;
-    *a.ticket.borrow_mut() = state.access.reserve(a.key.as_ref(), a.ip, estimate)?;
+    let ticket = state.access.reserve(a.key.as_ref(), a.ip, estimate).await?;
+    *a.ticket.borrow_mut() = ticket;
     Ok(state.router.order(allowed))
 }
 

@@ -1,6 +1,13 @@
 //! Requests and tokens per minute, per key: a sliding window (the current
 //! minute's count plus the previous minute's, weighted by how much of it
-//! is still inside the window), local to this replica.
+//! is still inside the window). Local to this replica, or shared by every
+//! replica through Redis (one Lua script per check, both limits at once);
+//! a Redis that fails or is slow degrades to the local windows, with a
+//! warning and a counter, never to refusing traffic.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::time::Duration;
 
 /// The window.
 const WINDOW_MS: i64 = 60_000;
@@ -45,13 +52,7 @@ impl Window {
         }
         // The previous minute's share shrinks linearly; past it, the current
         // one starts over.
-        let over = used + n - limit;
-        let wait = if self.prev > 0.0 {
-            (over / self.prev * WINDOW_MS as f64).ceil() as i64
-        } else {
-            WINDOW_MS - (now_ms - self.start_ms)
-        };
-        Err(wait.clamp(1, WINDOW_MS))
+        Err(wait(used + n - limit, self.prev, now_ms - self.start_ms))
     }
 
     /// Changes the count by `n` (a settled request's real tokens against
@@ -97,55 +98,294 @@ pub struct Refused {
     pub retry_ms: i64,
 }
 
-/// The rate limiter (this replica's windows).
+/// Checks that fell back from Redis to the local windows.
+pub static REDIS_FALLBACKS: AtomicU64 = AtomicU64::new(0);
+
+/// The rate limiter.
 #[derive(Debug, Clone, Default)]
-pub struct Limiter;
+pub struct Limiter {
+    redis: Option<Arc<Shared>>,
+}
+
+/// Redis, shared by replicas.
+struct Shared {
+    conn: tokio::sync::Mutex<Option<redis::aio::ConnectionManager>>,
+    client: redis::Client,
+    script: redis::Script,
+    warned_ms: AtomicI64,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Redis")
+    }
+}
+
+/// How long a Redis check may take before the local windows decide.
+const REDIS_DEADLINE: Duration = Duration::from_millis(250);
+
+/// Both limits in one atomic step: KEYS are the requests' and tokens'
+/// current and previous windows; ARGV the two limits (-1: none), the
+/// tokens, the previous window's weight (parts per million) and the keys'
+/// lifetime. Returns {allowed, refused kind (0 requests, 1 tokens), used
+/// requests, used tokens, previous requests, previous tokens} before this
+/// request.
+const SCRIPT: &str = r"
+local function used(cur, prev)
+  local c = tonumber(redis.call('GET', cur) or '0')
+  local p = tonumber(redis.call('GET', prev) or '0')
+  return c + math.floor(p * tonumber(ARGV[4]) / 1000000), p
+end
+local ur, pr = used(KEYS[1], KEYS[2])
+local ut, pt = used(KEYS[3], KEYS[4])
+local rpm, tpm, n = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+if rpm >= 0 and ur + 1 > rpm and not (ur == 0 and 1 > rpm) then
+  return {0, 0, ur, ut, pr, pt}
+end
+if tpm >= 0 and ut + n > tpm and not (ut == 0 and n > tpm) then
+  return {0, 1, ur, ut, pr, pt}
+end
+redis.call('INCRBY', KEYS[1], 1)
+redis.call('PEXPIRE', KEYS[1], ARGV[5])
+if n > 0 then
+  redis.call('INCRBY', KEYS[3], n)
+  redis.call('PEXPIRE', KEYS[3], ARGV[5])
+end
+return {1, 0, ur, ut, pr, pt}
+";
 
 impl Limiter {
-    /// Takes one request and `tokens` from `w` under `rpm` and `tpm`:
+    /// Limits local to this replica.
+    pub fn local() -> Self {
+        Self::default()
+    }
+
+    /// Limits shared through the Redis at `url` (connected in the
+    /// background; until it answers, the local windows decide).
+    pub fn redis(url: &str) -> anyhow::Result<Self> {
+        let client = redis::Client::open(url)?;
+        Ok(Self {
+            redis: Some(Arc::new(Shared {
+                conn: tokio::sync::Mutex::new(None),
+                client,
+                script: redis::Script::new(SCRIPT),
+                warned_ms: AtomicI64::new(0),
+            })),
+        })
+    }
+
+    /// Takes one request and `tokens` of key `id` under `rpm` and `tpm`:
     /// the headers' values, or the limit that refused (nothing is taken
     /// then).
-    pub fn take(
+    pub async fn check(
         &self,
-        w: &mut Windows,
+        id: &str,
+        windows: &std::sync::Mutex<Windows>,
+        now_ms: i64,
+        (rpm, tpm): (Option<i64>, Option<i64>),
+        tokens: i64,
+    ) -> Result<Vec<Quota>, Refused> {
+        if rpm.is_none() && tpm.is_none() {
+            return Ok(Vec::new());
+        }
+        if let Some(r) = &self.redis {
+            match tokio::time::timeout(REDIS_DEADLINE, r.check(id, now_ms, rpm, tpm, tokens)).await
+            {
+                Ok(Ok(out)) => return out,
+                Ok(Err(e)) => r.degraded(now_ms, &e.to_string()),
+                Err(_) => r.degraded(now_ms, "no answer within 250 ms"),
+            }
+        }
+        let mut w = windows
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        take(&mut w, now_ms, rpm, tpm, tokens)
+    }
+
+    /// Corrects key `id`'s token count by `delta` (real usage against the
+    /// estimate taken at admission).
+    pub fn adjust(&self, id: &str, windows: &std::sync::Mutex<Windows>, now_ms: i64, delta: i64) {
+        if delta == 0 {
+            return;
+        }
+        windows
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .tokens
+            .adjust(now_ms, delta as f64);
+        if let Some(r) = &self.redis {
+            let (r, key) = (Arc::clone(r), window_key(id, 't', start_of(now_ms)));
+            if let Ok(rt) = tokio::runtime::Handle::try_current() {
+                rt.spawn(async move {
+                    if let Some(mut c) = r.conn.lock().await.clone() {
+                        let _ = tokio::time::timeout(
+                            REDIS_DEADLINE,
+                            redis::cmd("INCRBY").arg(&key).arg(delta).exec_async(&mut c),
+                        )
+                        .await;
+                    }
+                });
+            }
+        }
+    }
+}
+
+fn start_of(now_ms: i64) -> i64 {
+    now_ms - now_ms.rem_euclid(WINDOW_MS)
+}
+
+fn window_key(id: &str, kind: char, start: i64) -> String {
+    format!("gw:rl:{id}:{kind}:{start}")
+}
+
+impl Shared {
+    async fn connection(&self) -> redis::RedisResult<redis::aio::ConnectionManager> {
+        let mut g = self.conn.lock().await;
+        if let Some(c) = g.as_ref() {
+            return Ok(c.clone());
+        }
+        let cfg = redis::aio::ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(REDIS_DEADLINE))
+            .set_response_timeout(Some(REDIS_DEADLINE))
+            .set_number_of_retries(1);
+        let c = redis::aio::ConnectionManager::new_with_config(self.client.clone(), cfg).await?;
+        *g = Some(c.clone());
+        Ok(c)
+    }
+
+    async fn check(
+        &self,
+        id: &str,
         now_ms: i64,
         rpm: Option<i64>,
         tpm: Option<i64>,
         tokens: i64,
-    ) -> Result<Vec<Quota>, Refused> {
-        let mut out = Vec::new();
-        let before = (w.requests.clone(), w.tokens.clone());
-        for (kind, limit, n) in [("requests", rpm, 1), ("tokens", tpm, tokens)] {
-            let Some(limit) = limit else { continue };
-            let win = if kind == "requests" {
-                &mut w.requests
-            } else {
-                &mut w.tokens
-            };
-            match win.take(now_ms, n as f64, limit as f64) {
-                Ok(left) => out.push(Quota {
-                    kind,
-                    limit,
-                    remaining: left.floor() as i64,
-                    reset_ms: win.reset_ms(now_ms),
-                }),
-                Err(retry_ms) => {
-                    let used = win.count(now_ms);
-                    (w.requests, w.tokens) = before;
-                    return Err(Refused {
-                        quota: Quota {
-                            kind,
-                            limit,
-                            remaining: (limit as f64 - used).max(0.0).floor() as i64,
-                            reset_ms: retry_ms,
-                        },
-                        retry_ms,
-                    });
-                }
+    ) -> redis::RedisResult<Result<Vec<Quota>, Refused>> {
+        let mut c = self.connection().await?;
+        let start = start_of(now_ms);
+        let into = now_ms - start;
+        let weight = (WINDOW_MS - into) * 1_000_000 / WINDOW_MS;
+        let v: Vec<i64> = self
+            .script
+            .key(window_key(id, 'r', start))
+            .key(window_key(id, 'r', start - WINDOW_MS))
+            .key(window_key(id, 't', start))
+            .key(window_key(id, 't', start - WINDOW_MS))
+            .arg(rpm.unwrap_or(-1))
+            .arg(tpm.unwrap_or(-1))
+            .arg(tokens)
+            .arg(weight)
+            .arg(2 * WINDOW_MS)
+            .invoke_async(&mut c)
+            .await?;
+        let [allowed, kind, ur, ut, pr, pt] = v[..] else {
+            return Err(redis::RedisError::from((
+                redis::ErrorKind::UnexpectedReturnType,
+                "the rate-limit script answered oddly",
+            )));
+        };
+        let reset = WINDOW_MS - into;
+        let quota = |kind, limit: i64, used: i64, n: i64| Quota {
+            kind,
+            limit,
+            remaining: (limit - used - n).max(0),
+            reset_ms: reset,
+        };
+        if allowed == 1 {
+            let mut out = Vec::new();
+            if let Some(l) = rpm {
+                out.push(quota("requests", l, ur, 1));
+            }
+            if let Some(l) = tpm {
+                out.push(quota("tokens", l, ut, tokens));
+            }
+            return Ok(Ok(out));
+        }
+        let (kind, limit, used, n, prev) = if kind == 0 {
+            ("requests", rpm.unwrap_or(0), ur, 1, pr)
+        } else {
+            ("tokens", tpm.unwrap_or(0), ut, tokens, pt)
+        };
+        let retry_ms = wait(used as f64 + n as f64 - limit as f64, prev as f64, into);
+        Ok(Err(Refused {
+            quota: Quota {
+                kind,
+                limit,
+                remaining: (limit - used).max(0),
+                reset_ms: retry_ms,
+            },
+            retry_ms,
+        }))
+    }
+
+    fn degraded(&self, now_ms: i64, why: &str) {
+        REDIS_FALLBACKS.fetch_add(1, Ordering::Relaxed);
+        let last = self.warned_ms.load(Ordering::Relaxed);
+        if now_ms - last > 30_000
+            && self
+                .warned_ms
+                .compare_exchange(last, now_ms, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            tracing::warn!(
+                error = why,
+                "Redis rate limits unavailable: this replica's own limits apply until it answers"
+            );
+        }
+    }
+}
+
+/// How long until `over` (the excess) has left the window: the previous
+/// minute's share shrinks linearly, then the current one starts over.
+fn wait(over: f64, prev: f64, into_ms: i64) -> i64 {
+    let w = if prev > 0.0 {
+        (over / prev * WINDOW_MS as f64).ceil() as i64
+    } else {
+        WINDOW_MS - into_ms
+    };
+    w.clamp(1, WINDOW_MS)
+}
+
+/// Takes one request and `tokens` from the local windows `w`.
+fn take(
+    w: &mut Windows,
+    now_ms: i64,
+    rpm: Option<i64>,
+    tpm: Option<i64>,
+    tokens: i64,
+) -> Result<Vec<Quota>, Refused> {
+    let mut out = Vec::new();
+    let before = (w.requests.clone(), w.tokens.clone());
+    for (kind, limit, n) in [("requests", rpm, 1), ("tokens", tpm, tokens)] {
+        let Some(limit) = limit else { continue };
+        let win = if kind == "requests" {
+            &mut w.requests
+        } else {
+            &mut w.tokens
+        };
+        match win.take(now_ms, n as f64, limit as f64) {
+            Ok(left) => out.push(Quota {
+                kind,
+                limit,
+                remaining: left.floor() as i64,
+                reset_ms: win.reset_ms(now_ms),
+            }),
+            Err(retry_ms) => {
+                let used = win.count(now_ms);
+                (w.requests, w.tokens) = before;
+                return Err(Refused {
+                    quota: Quota {
+                        kind,
+                        limit,
+                        remaining: (limit as f64 - used).max(0.0).floor() as i64,
+                        reset_ms: retry_ms,
+                    },
+                    retry_ms,
+                });
             }
         }
-        Ok(out)
     }
+    Ok(out)
 }
 
 /// `6m0s`, `1.5s`, `20ms`: OpenAI's `x-ratelimit-reset-*` format.
@@ -169,34 +409,32 @@ mod tests {
 
     #[test]
     fn a_minute_holds_the_limit_and_slides() {
-        let l = Limiter;
         let mut w = Windows::default();
         let t0 = 600_000;
         for i in 0..5 {
-            let q = l.take(&mut w, t0 + i, Some(5), None, 0).unwrap();
+            let q = take(&mut w, t0 + i, Some(5), None, 0).unwrap();
             assert_eq!(q[0].remaining, 4 - i);
         }
-        let r = l.take(&mut w, t0 + 10, Some(5), None, 0).unwrap_err();
+        let r = take(&mut w, t0 + 10, Some(5), None, 0).unwrap_err();
         assert_eq!(r.quota.kind, "requests");
         assert!(r.retry_ms > 50_000, "{r:?}");
         // Half way into the next minute, half of the last one (2.5) still
         // counts: two more pass, the third does not.
-        assert!(l.take(&mut w, t0 + 90_000, Some(5), None, 0).is_ok());
-        assert!(l.take(&mut w, t0 + 90_001, Some(5), None, 0).is_ok());
-        assert!(l.take(&mut w, t0 + 90_002, Some(5), None, 0).is_err());
+        assert!(take(&mut w, t0 + 90_000, Some(5), None, 0).is_ok());
+        assert!(take(&mut w, t0 + 90_001, Some(5), None, 0).is_ok());
+        assert!(take(&mut w, t0 + 90_002, Some(5), None, 0).is_err());
     }
 
     #[test]
     fn a_refusal_takes_nothing_and_tokens_settle() {
-        let l = Limiter;
         let mut w = Windows::default();
         let t = 1_200_000;
-        l.take(&mut w, t, Some(10), Some(100), 90).unwrap();
-        let r = l.take(&mut w, t, Some(10), Some(100), 20).unwrap_err();
+        take(&mut w, t, Some(10), Some(100), 90).unwrap();
+        let r = take(&mut w, t, Some(10), Some(100), 20).unwrap_err();
         assert_eq!(r.quota.kind, "tokens");
         assert_eq!(w.requests.count(t), 1.0, "the refused request took nothing");
         w.tokens.adjust(t, -80.0);
-        assert!(l.take(&mut w, t, Some(10), Some(100), 20).is_ok());
+        assert!(take(&mut w, t, Some(10), Some(100), 20).is_ok());
     }
 
     #[test]

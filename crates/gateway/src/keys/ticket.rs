@@ -15,7 +15,7 @@ use sha2::Digest;
 use subtle::ConstantTimeEq;
 
 use super::limits::{Quota, duration_text};
-use super::{KeyStore, Live, StoredKey, lock};
+use super::{KeyStore, Live, StoredKey};
 use crate::error::ApiError;
 
 fn now_ms() -> i64 {
@@ -55,7 +55,7 @@ impl KeyStore {
     /// `insufficient_quota` when its quota is used up, 429
     /// `rate_limit_exceeded` (with `Retry-After` and `x-ratelimit-*`) over a
     /// rate or concurrency limit.
-    pub fn admit(
+    pub async fn admit(
         self: &Arc<Self>,
         k: &Arc<StoredKey>,
         ip: Option<IpAddr>,
@@ -97,10 +97,10 @@ impl KeyStore {
             return Err(e);
         }
         let now = now_ms();
-        let taken = {
-            let mut w = lock(&live.windows);
-            self.limiter().take(&mut w, now, k.rpm, k.tpm, estimate)
-        };
+        let taken = self
+            .limiter()
+            .check(&k.id, &live.windows, now, (k.rpm, k.tpm), estimate)
+            .await;
         let quotas = match taken {
             Ok(q) => q,
             Err(r) => {
@@ -194,9 +194,9 @@ impl Ticket {
         let l = &self.live;
         l.inflight.fetch_sub(1, Ordering::Relaxed);
         l.reserved.fetch_sub(self.estimate, Ordering::Relaxed);
-        lock(&l.windows)
-            .tokens
-            .adjust(now_ms(), (tokens - self.estimate) as f64);
+        self.store
+            .limiter()
+            .adjust(&self.id, &l.windows, now_ms(), tokens - self.estimate);
         if tokens > 0 {
             l.pending.fetch_add(tokens, Ordering::Relaxed);
             let _ = self.store.settle.send((self.id.clone(), tokens));

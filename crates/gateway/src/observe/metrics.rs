@@ -51,6 +51,8 @@ pub struct Metrics {
     pub records_dropped: IntGauge,
     /// Request records written.
     pub records_written: IntGauge,
+    /// Rate-limit checks that fell back from Redis to local windows.
+    pub ratelimit_fallbacks: IntGauge,
 }
 
 fn counter(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -164,6 +166,11 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
             "API-key cache counters since start",
             &["event"],
         ),
+        ratelimit_fallbacks: gauge(
+            &r,
+            "gateway_ratelimit_redis_fallbacks",
+            "Rate-limit checks Redis did not answer, decided by this replica's own windows (since start)",
+        ),
         records_queue: gauge(
             &r,
             "gateway_records_queue",
@@ -210,6 +217,12 @@ pub fn render<'a>(
             .with_label_values(&[k])
             .set(i64::try_from(v).unwrap_or(i64::MAX));
     }
+    m.ratelimit_fallbacks.set(
+        i64::try_from(
+            crate::keys::limits::REDIS_FALLBACKS.load(std::sync::atomic::Ordering::Relaxed),
+        )
+        .unwrap_or(i64::MAX),
+    );
     let mut out = Vec::new();
     let _ = TextEncoder::new().encode(&m.registry.gather(), &mut out);
     out

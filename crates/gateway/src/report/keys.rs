@@ -67,7 +67,7 @@ pub enum KeysCommand {
 /// Runs `cmd` on the store of `cfg.records.url`.
 pub async fn run(cfg: &Config, cmd: KeysCommand) -> anyhow::Result<()> {
     let pool = crate::observe::records::connect(&cfg.records.url.0).await?;
-    let ks = KeyStore::open(pool, Limiter).await?;
+    let ks = KeyStore::open(pool, Limiter::local()).await?;
     let now = crate::ids::now_ms() as i64;
     let row = |k: &StoredKey| {
         let used = ks.used(k);

@@ -143,7 +143,7 @@ impl Access {
     /// A stored key's admission: its address, quota and limits checked and
     /// the request's `estimate` of prompt tokens reserved. `None` for keys
     /// of other sources (no quota or limits).
-    pub fn reserve(
+    pub async fn reserve(
         &self,
         key: Option<&KeyId>,
         ip: Option<std::net::IpAddr>,
@@ -156,7 +156,7 @@ impl Access {
             return Ok(None);
         };
         let estimate = i64::try_from(estimate).unwrap_or(i64::MAX);
-        Ok(Some(Arc::new(store.admit(&k, ip, estimate)?)))
+        Ok(Some(Arc::new(store.admit(&k, ip, estimate).await?)))
     }
 
     /// Whether requests can be authenticated (keys loaded), and the state
