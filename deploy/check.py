@@ -225,7 +225,7 @@ def compose(cmd):
         check(f"{' '.join(cmd)} config ({label})", r.returncode == 0, r.stderr)
         if r.returncode == 0:
             services = yaml.safe_load(r.stdout)["services"]
-            want = {"gateway", "postgres", "prometheus", "grafana"} | (
+            want = {"gateway", "postgres", "redis", "prometheus", "grafana"} | (
                 {"demo-upstreams", "gateway-demo"} if extra else set())
             check(f"  services {sorted(want)}", want <= set(services), str(sorted(services)))
     doc = yaml.safe_load(open(f))
