@@ -77,7 +77,10 @@ pub(crate) fn python() -> String {
 fn test(extra: &[String]) -> Result<()> {
     let req = root().join("tests/requirements.txt");
     let have = Command::new(python())
-        .args(["-c", "import openai, moto.server, langchain_openai"])
+        .args([
+            "-c",
+            "import openai, moto.server, langchain_openai, playwright",
+        ])
         .output()
         .map(|o| o.status.success())
         .unwrap_or(false);

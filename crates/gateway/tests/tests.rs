@@ -9,6 +9,7 @@ mod api;
 mod bedrock;
 mod choices;
 mod clients;
+mod console;
 mod dialects;
 mod disconnect;
 mod errors;

@@ -22,6 +22,24 @@ pub(super) async fn admin_auth(req: &HttpRequest, state: &AppState) -> Result<()
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
+    // The console's session cookie stands for the key; its changes carry
+    // the session's CSRF token.
+    if h.is_none()
+        && let Some(key) = &state.config.admin.key
+        && let Some(s) = super::console::session(req, &key.0)
+    {
+        let reads = matches!(req.method().as_str(), "GET" | "HEAD");
+        if !reads && !super::console::csrf_ok(req, &key.0, &s) {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "permission_error",
+                "csrf",
+                "This change needs the console's CSRF token (x-csrf-token).",
+            )
+            .code("csrf_token_invalid"));
+        }
+        return Ok(());
+    }
     admin.verify_header(h).await?;
     Ok(())
 }
@@ -43,6 +61,12 @@ pub(super) fn routes(cfg: &mut web::ServiceConfig) {
             web::post().to(toggle_key),
         )
         .route("/admin/usage", web::get().to(usage))
+        .route("/admin/usage/daily", web::get().to(usage_daily))
+        .route("/admin/requests", web::get().to(requests))
+        .route(
+            "/admin/upstreams/test/{name:.*}",
+            web::post().to(test_upstream),
+        )
         .route("/admin/openapi.json", web::get().to(openapi));
 }
 
@@ -202,34 +226,109 @@ async fn delete_key(
     ))
 }
 
-/// `GET /admin/usage?since_ms=…`: requests, errors and tokens per model and
-/// key from the request records.
-async fn usage(req: HttpRequest, handle: web::Data<Handle>) -> Result<HttpResponse, ApiError> {
-    let state = handle.state();
-    admin_auth(&req, &state).await?;
+/// The records (flushed), after the admin key check, and the query's
+/// parameters.
+async fn records<'h>(
+    req: &HttpRequest,
+    handle: &'h Handle,
+) -> Result<(&'h crate::observe::records::Recorder, Params), ApiError> {
+    admin_auth(req, &handle.state()).await?;
     let Some(rec) = &handle.recorder else {
         return Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "server_error",
             "no_records",
-            "Usage is read from the request records: turn [records] on.",
+            "This is read from the request records: turn [records] on.",
         ));
     };
-    let q = web::Query::<std::collections::HashMap<String, String>>::from_query(req.query_string())
+    let q = web::Query::<Params>::from_query(req.query_string())
         .map_err(|e| ApiError::invalid(e.to_string()))?;
-    let since_ms = match q.get("since_ms") {
-        Some(v) => v.parse::<i64>().map_err(|_| {
-            ApiError::invalid("since_ms must be Unix milliseconds").param("since_ms")
-        })?,
-        None => 0,
-    };
     rec.flush().await;
-    let rows = crate::observe::records::summary(&rec.pool, since_ms)
+    Ok((rec, q.into_inner()))
+}
+
+/// Query parameters of the records' views.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Params {
+    /// Since, Unix ms.
+    #[serde(default)]
+    since_ms: i64,
+    /// One key.
+    key_id: Option<String>,
+    /// One model.
+    model: Option<String>,
+    /// At most this many records.
+    limit: Option<i64>,
+}
+
+fn unreadable(e: sqlx::Error) -> ApiError {
+    ApiError::internal(format!("the records could not be read: {e}"))
+}
+
+/// `GET /admin/usage?since_ms=…`: requests, errors and tokens per model and
+/// key from the request records.
+async fn usage(req: HttpRequest, handle: web::Data<Handle>) -> Result<HttpResponse, ApiError> {
+    let (rec, q) = records(&req, &handle).await?;
+    let rows = crate::observe::records::summary(&rec.pool, q.since_ms)
         .await
-        .map_err(|e| ApiError::internal(format!("the records could not be read: {e}")))?;
+        .map_err(unreadable)?;
     Ok(json(
-        &json!({"object": "list", "since_ms": since_ms, "data": rows}),
+        &json!({"object": "list", "since_ms": q.since_ms, "data": rows}),
     ))
+}
+
+/// `GET /admin/usage/daily?since_ms=…&key_id=…`: per day and model.
+async fn usage_daily(
+    req: HttpRequest,
+    handle: web::Data<Handle>,
+) -> Result<HttpResponse, ApiError> {
+    let (rec, q) = records(&req, &handle).await?;
+    let rows = crate::observe::records::daily(&rec.pool, q.since_ms, q.key_id.as_deref())
+        .await
+        .map_err(unreadable)?;
+    Ok(json(
+        &json!({"object": "list", "since_ms": q.since_ms, "data": rows}),
+    ))
+}
+
+/// `GET /admin/requests?limit=…&key_id=…&model=…`: recent request records.
+async fn requests(req: HttpRequest, handle: web::Data<Handle>) -> Result<HttpResponse, ApiError> {
+    let (rec, q) = records(&req, &handle).await?;
+    let query = crate::observe::records::Query {
+        since_ms: Some(q.since_ms),
+        model: q.model,
+        key_id: q.key_id,
+        status: None,
+        limit: q.limit.unwrap_or(50).clamp(1, 500),
+    };
+    let rows = crate::observe::records::query(&rec.pool, &query)
+        .await
+        .map_err(unreadable)?;
+    Ok(json(&json!({"object": "list", "data": rows})))
+}
+
+/// `POST /admin/upstreams/test/{name}`: a tiny request to one candidate
+/// (an upstream's model list; a model's one-token chat), timed.
+async fn test_upstream(
+    req: HttpRequest,
+    name: web::Path<String>,
+    handle: web::Data<Handle>,
+) -> Result<HttpResponse, ApiError> {
+    let state = handle.state();
+    admin_auth(&req, &state).await?;
+    let started = std::time::Instant::now();
+    let result = super::probe::probe(&state, &handle, &name).await?;
+    let ms = started.elapsed().as_millis() as u64;
+    tracing::info!(upstream = %name, ok = result.is_ok(), ms, "admin tested an upstream");
+    Ok(json(&match result {
+        Ok(status) => {
+            json!({"name": name.as_str(), "ok": true, "status": status, "latency_ms": ms})
+        }
+        Err(e) => {
+            json!({"name": name.as_str(), "ok": false, "status": e.status.as_u16(), "latency_ms": ms, "error": e.body.error.message})
+        }
+    }))
 }
 
 /// `GET /admin/openapi.json`: this API, described.

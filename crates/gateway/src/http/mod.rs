@@ -7,10 +7,12 @@ mod admin;
 mod admin_doc;
 pub mod body;
 pub mod conn;
+mod console;
 pub mod extract;
 mod handlers;
 mod info;
 pub mod passthrough;
+mod probe;
 pub mod respond;
 mod responses;
 pub mod sse;
@@ -34,7 +36,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/v1/responses", web::post().to(responses::responses))
         .route("/metrics", web::get().to(metrics_route))
         .route("/v1/metrics", web::get().to(metrics_route))
-        .configure(admin::routes);
+        .configure(admin::routes)
+        .configure(console::routes);
 }
 
 /// Any other route: an OpenAI-shaped 404.

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 mod read;
 
-pub use read::{Query, Usage, query, summary};
+pub use read::{Daily, Query, Usage, daily, query, summary};
 
 use sqlx::any::AnyPoolOptions;
 use sqlx::{AnyPool, Row};

@@ -95,3 +95,46 @@ pub async fn summary(pool: &AnyPool, since_ms: i64) -> Result<Vec<Usage>, sqlx::
         })
         .collect()
 }
+
+/// Per day (UTC) and model: requests and tokens.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Daily {
+    /// Days since 1970-01-01.
+    pub day: i64,
+    /// Model.
+    pub model: String,
+    /// Requests.
+    pub requests: i64,
+    /// Prompt tokens.
+    pub prompt_tokens: i64,
+    /// Completion tokens.
+    pub completion_tokens: i64,
+}
+
+/// Usage per day and model since `since_ms`, of one key if `key_id` is set.
+pub async fn daily(
+    pool: &AnyPool,
+    since_ms: i64,
+    key_id: Option<&str>,
+) -> Result<Vec<Daily>, sqlx::Error> {
+    let sql = "SELECT CAST(ts_ms / 86400000 AS BIGINT) AS day, COALESCE(model, '-') AS model, CAST(COUNT(*) AS BIGINT) AS requests, \
+               CAST(COALESCE(SUM(prompt_tokens), 0) AS BIGINT) AS prompt_tokens, CAST(COALESCE(SUM(completion_tokens), 0) AS BIGINT) AS completion_tokens \
+               FROM gateway_requests WHERE ts_ms >= $1 AND ($2 = '' OR key_id = $2) \
+               GROUP BY CAST(ts_ms / 86400000 AS BIGINT), COALESCE(model, '-') ORDER BY day, model";
+    let rows = sqlx::query(sql)
+        .bind(since_ms)
+        .bind(key_id.unwrap_or_default())
+        .fetch_all(pool)
+        .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(Daily {
+                day: r.try_get("day")?,
+                model: r.try_get("model")?,
+                requests: r.try_get("requests")?,
+                prompt_tokens: r.try_get("prompt_tokens")?,
+                completion_tokens: r.try_get("completion_tokens")?,
+            })
+        })
+        .collect()
+}
