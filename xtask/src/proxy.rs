@@ -36,7 +36,8 @@ struct Target<'a> {
     name: &'a str,
     addr: SocketAddr,
     path: &'a str,
-    auth: bool,
+    /// The client key sent, if any.
+    auth: Option<String>,
     pids: Vec<u32>,
 }
 
@@ -44,11 +45,11 @@ fn request(t: &Target<'_>, stream: bool) -> Vec<u8> {
     let body = format!(
         r#"{{"model":"bench-up","stream":{stream},"messages":[{{"role":"user","content":"benchmark the gateway please"}}]}}"#
     );
-    let auth = if t.auth {
-        format!("authorization: Bearer {KEY}\r\n")
-    } else {
-        String::new()
-    };
+    let auth = t
+        .auth
+        .as_ref()
+        .map(|k| format!("authorization: Bearer {k}\r\n"))
+        .unwrap_or_default();
     format!(
         "POST {} HTTP/1.1\r\nhost: bench\r\ncontent-type: application/json\r\n{auth}content-length: {}\r\n\r\n{body}",
         t.path,
@@ -394,6 +395,42 @@ name = "bench-up"
 endpoint = "bench-up"
 "#;
 
+/// Creates a stored key on gateway `name`'s records store; returns its
+/// secret (the gateway sees it within a second).
+fn stored_key(bin: &Path, dir: &Path, name: &str) -> Result<String> {
+    let out = Command::new(bin)
+        .arg("--config")
+        .arg(dir.join(format!("{name}.toml")))
+        .args([
+            "keys",
+            "create",
+            "--name",
+            "bench",
+            "--quota-tokens",
+            "1000000000000",
+            "--rpm",
+            "100000000",
+            "--tpm",
+            "100000000000",
+        ])
+        .env(
+            "RECORDS_URL",
+            format!(
+                "sqlite://{}?mode=rwc",
+                dir.join(format!("{name}.db")).display()
+            ),
+        )
+        .output()
+        .context("gateway keys create")?;
+    let text = String::from_utf8(out.stdout)?;
+    let key = text
+        .lines()
+        .find_map(|l| l.strip_prefix("key: "))
+        .with_context(|| format!("no key in: {text}"))?;
+    std::thread::sleep(Duration::from_millis(600));
+    Ok(key.to_owned())
+}
+
 /// Runs the comparison and prints the table.
 pub(crate) fn run(bin: PathBuf, secs: u64, conns: usize) -> Result<()> {
     let dur = Duration::from_secs(secs);
@@ -434,11 +471,22 @@ pub(crate) fn run(bin: PathBuf, secs: u64, conns: usize) -> Result<()> {
             ("AWS_SAGEMAKER_CLIENT", "sdk".into()),
         ],
     )?;
+    // The same gateway with a stored key (a quota and per-minute limits far
+    // above what the run uses), created with `gateway keys create` on its
+    // records store.
+    let (g_key, a_key) = start_gateway(
+        &bin,
+        &dir,
+        "stored-key",
+        &UPSTREAM_CONFIG.replace("UPSTREAM", &upstream_url),
+        &[],
+    )?;
+    let stored = stored_key(&bin, &dir, "stored-key")?;
     let mut targets = vec![Target {
         name: "direct (fast upstream alone)",
         addr: up.addr,
         path: "/v1/chat/completions",
-        auth: false,
+        auth: None,
         pids: Vec::new(),
     }];
     if let Some((child, addr)) = &nginx {
@@ -446,7 +494,7 @@ pub(crate) fn run(bin: PathBuf, secs: u64, conns: usize) -> Result<()> {
             name: "nginx (plain reverse proxy)",
             addr: *addr,
             path: "/v1/chat/completions",
-            auth: false,
+            auth: None,
             pids: family(child.id()),
         });
     }
@@ -454,31 +502,38 @@ pub(crate) fn run(bin: PathBuf, secs: u64, conns: usize) -> Result<()> {
         name: "gateway, OpenAI upstream, records on (README defaults)",
         addr: a_on,
         path: "/v1/chat/completions",
-        auth: true,
+        auth: Some(KEY.into()),
         pids: vec![g_on.id()],
     });
     targets.push(Target {
         name: "gateway, OpenAI upstream, records off",
         addr: a_off,
         path: "/v1/chat/completions",
-        auth: true,
+        auth: Some(KEY.into()),
         pids: vec![g_off.id()],
     });
     targets.push(Target {
         name: "gateway, SageMaker path, signed client (records on)",
         addr: a_sm,
         path: "/v1/chat/completions",
-        auth: true,
+        auth: Some(KEY.into()),
         pids: vec![g_sm.id()],
     });
     targets.push(Target {
         name: "gateway, SageMaker path, SDK client (records on)",
         addr: a_sdk,
         path: "/v1/chat/completions",
-        auth: true,
+        auth: Some(KEY.into()),
         pids: vec![g_sdk.id()],
     });
-    children.extend([g_on, g_off, g_sm, g_sdk]);
+    targets.push(Target {
+        name: "gateway, OpenAI upstream, stored key with quota and rpm/tpm limits (records on)",
+        addr: a_key,
+        path: "/v1/chat/completions",
+        auth: Some(stored),
+        pids: vec![g_key.id()],
+    });
+    children.extend([g_on, g_off, g_sm, g_sdk, g_key]);
     if let Some((child, _)) = nginx {
         children.push(child);
     }
