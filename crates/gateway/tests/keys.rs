@@ -470,3 +470,47 @@ async fn a_redis_outage_falls_back_to_local_limits() {
     // A static key is never limited.
     assert_eq!(chat(&gw, crate::support::KEY, "chat").await.status(), 200);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cost_quotas_use_the_price_table() {
+    let f = fake().await;
+    // US$1 per million prompt tokens, US$2 per million completion tokens:
+    // one micro-dollar a prompt token, two a completion token.
+    let cfg = config(&format!(
+        "[admin]\nkey = \"{ADMIN}\"\n\n[[prices]]\nmodel = \"ch*\"\nprompt = 1.0\ncompletion = 2.0\n"
+    ));
+    let gw = start(&f.url(), &cfg, &[]);
+    let (k, id) = create(&gw, json!({"name": "dollars", "quota_micro_usd": 60})).await;
+    let mut served = 0;
+    let mut spent = 0;
+    for _ in 0..20 {
+        let r = chat(&gw, &k, "chat").await;
+        if r.status() == 429 {
+            let e: Value = r.json().await.unwrap();
+            assert_eq!(e["error"]["code"], "insufficient_quota", "{e}");
+            assert!(
+                e["error"]["message"].as_str().unwrap().contains("US$0.00"),
+                "{e}"
+            );
+            break;
+        }
+        assert_eq!(r.status(), 200);
+        let v: Value = r.json().await.unwrap();
+        spent += v["usage"]["prompt_tokens"].as_i64().unwrap()
+            + 2 * v["usage"]["completion_tokens"].as_i64().unwrap();
+        served += 1;
+    }
+    assert!(
+        served >= 1 && spent >= 60 && spent - 60 < spent / served,
+        "{served} served, {spent} µ$"
+    );
+    let (_, v) = admin(&gw, "GET", &format!("/admin/keys/{id}"), None).await;
+    assert_eq!(v["used_micro_usd"], spent, "{v}");
+    assert_eq!(v["status"], "exhausted");
+    // Models without a price cost nothing against a cost quota.
+    assert_eq!(
+        chat(&gw, &k, "tgi").await.status(),
+        429,
+        "the quota is used up whatever the model"
+    );
+}

@@ -110,6 +110,42 @@ pub struct Config {
     pub rate_limits: RateLimitsConfig,
     /// Alert webhooks.
     pub alerts: Vec<AlertSink>,
+    /// Prices per model, for stored keys' cost quotas (first match wins).
+    pub prices: Vec<Price>,
+}
+
+/// What a model's tokens cost, in US dollars per million.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PriceConfig {
+    /// Prompt tokens.
+    pub prompt: f64,
+    /// Completion tokens.
+    pub completion: f64,
+    /// Prompt tokens read from a cache (default: the prompt price).
+    #[serde(default)]
+    pub cached_prompt: Option<f64>,
+}
+
+/// A price for the models a glob matches.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Price {
+    /// Model glob (`gpt-4o*`, `claude-*`, `*`).
+    pub model: String,
+    /// The price.
+    #[serde(flatten)]
+    pub per_million: PriceConfig,
+}
+
+impl Config {
+    /// The price of `model`'s tokens, if one is configured.
+    pub fn price_of(&self, model: &str) -> Option<PriceConfig> {
+        self.prices
+            .iter()
+            .find(|p| glob(&p.model, model))
+            .map(|p| p.per_million)
+    }
 }
 
 /// Stored keys' per-minute limits.
@@ -191,6 +227,7 @@ impl Default for Config {
             records: RecordsConfig::default(),
             rate_limits: RateLimitsConfig::default(),
             alerts: Vec::new(),
+            prices: Vec::new(),
         }
     }
 }

@@ -127,7 +127,8 @@ fn view(ks: &KeyStore, k: &StoredKey) -> Value {
     let used = ks.used(k);
     let mut v = serde_json::to_value(k).unwrap_or_default();
     v["object"] = json!("key");
-    v["used_tokens"] = json!(used);
+    v["used_tokens"] = json!(used.tokens);
+    v["used_micro_usd"] = json!(used.micro_usd);
     v["status"] = json!(k.status(crate::ids::now_ms() as i64, used));
     v
 }

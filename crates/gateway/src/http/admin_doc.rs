@@ -30,6 +30,7 @@ pub(super) fn document() -> Value {
         "upstreams": {"type": "array", "items": {"type": "string"}, "description": "Upstream names (empty: any)."},
         "expires_at": {"type": ["integer", "null"], "description": "Unix milliseconds."},
         "quota_tokens": {"type": ["integer", "null"], "minimum": 0},
+        "quota_micro_usd": {"type": ["integer", "null"], "minimum": 0, "description": "Cost quota in millionths of a US dollar, priced by [[prices]]."},
         "rpm": {"type": ["integer", "null"], "minimum": 0},
         "tpm": {"type": ["integer", "null"], "minimum": 0},
         "max_concurrent": {"type": ["integer", "null"], "minimum": 0},
@@ -44,7 +45,7 @@ pub(super) fn document() -> Value {
         "object": {"const": "key"}, "id": {"type": "string"}, "name": {"type": "string"},
         "prefix": {"type": "string"}, "disabled": {"type": "boolean"},
         "status": {"enum": ["active", "disabled", "expired", "exhausted"]},
-        "used_tokens": {"type": "integer"}, "created_at": {"type": "integer"}, "updated_at": {"type": "integer"}}});
+        "used_tokens": {"type": "integer"}, "used_micro_usd": {"type": "integer"}, "created_at": {"type": "integer"}, "updated_at": {"type": "integer"}}});
     for target in [&mut new_key, &mut patch, &mut key] {
         for (k, v) in limits.as_object().into_iter().flatten() {
             target["properties"][k] = v.clone();

@@ -210,7 +210,11 @@ where
     let allowed = state
         .access
         .permit(a.key.as_ref(), a.r.model_name(), cands)?;
-    let ticket = state.access.reserve(a.key.as_ref(), a.ip, estimate).await?;
+    let price = state.config.price_of(a.r.model_name());
+    let ticket = state
+        .access
+        .reserve(a.key.as_ref(), a.ip, estimate, price)
+        .await?;
     *a.ticket.borrow_mut() = ticket;
     Ok(state.router.order(allowed))
 }

@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::AnyPool;
 
 pub use store::NewKey;
-pub use ticket::Ticket;
+pub use ticket::{Spent, Ticket};
 
 /// A stored key as the gateway holds it (its secret is never held: only
 /// its SHA-256).
@@ -47,6 +47,10 @@ pub struct StoredKey {
     pub quota_tokens: Option<i64>,
     /// Tokens used so far (as last read from the store).
     pub used_tokens: i64,
+    /// Quota in cost, millionths of a US dollar (priced by `[[prices]]`).
+    pub quota_micro_usd: Option<i64>,
+    /// Cost so far, millionths of a US dollar (as last read).
+    pub used_micro_usd: i64,
     /// Requests per minute.
     pub rpm: Option<i64>,
     /// Tokens per minute.
@@ -62,13 +66,16 @@ pub struct StoredKey {
 }
 
 impl StoredKey {
-    /// `active`, `disabled`, `expired` or `exhausted`, at `now_ms`.
-    pub fn status(&self, now_ms: i64, used: i64) -> &'static str {
+    /// `active`, `disabled`, `expired` or `exhausted`, at `now_ms`, with
+    /// `used` tokens and cost.
+    pub fn status(&self, now_ms: i64, used: Used) -> &'static str {
         if self.disabled {
             "disabled"
         } else if self.expires_at.is_some_and(|e| e <= now_ms) {
             "expired"
-        } else if self.quota_tokens.is_some_and(|q| used >= q) {
+        } else if self.quota_tokens.is_some_and(|q| used.tokens >= q)
+            || self.quota_micro_usd.is_some_and(|q| used.micro_usd >= q)
+        {
             "exhausted"
         } else {
             "active"
@@ -113,13 +120,25 @@ pub fn cidr_contains(cidr: &str, ip: IpAddr) -> bool {
     }
 }
 
-/// A key's state on this replica: requests in flight, tokens reserved and
-/// tokens settled but not yet written to the store, its rate windows.
+/// Tokens and cost (millionths of a US dollar).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Used {
+    /// Tokens.
+    pub tokens: i64,
+    /// Cost.
+    pub micro_usd: i64,
+}
+
+/// A key's state on this replica: requests in flight, tokens and cost
+/// reserved, and settled but not yet written to the store; its rate
+/// windows.
 #[derive(Debug, Default)]
 pub struct Live {
     inflight: std::sync::atomic::AtomicI64,
     reserved: std::sync::atomic::AtomicI64,
+    reserved_cost: std::sync::atomic::AtomicI64,
     pending: std::sync::atomic::AtomicI64,
+    pending_cost: std::sync::atomic::AtomicI64,
     windows: Mutex<limits::Windows>,
 }
 
@@ -138,7 +157,7 @@ pub struct KeyStore {
     pool: AnyPool,
     snapshot: RwLock<Arc<Snapshot>>,
     live: Mutex<HashMap<String, Arc<Live>>>,
-    settle: tokio::sync::mpsc::UnboundedSender<(String, i64)>,
+    settle: tokio::sync::mpsc::UnboundedSender<(String, Used)>,
     limiter: limits::Limiter,
 }
 
@@ -222,13 +241,17 @@ impl KeyStore {
         Arc::clone(lock(&self.live).entry(id.to_owned()).or_default())
     }
 
-    /// Tokens key `k` has used: the store's count plus what this replica
+    /// What key `k` has used: the store's count plus what this replica
     /// settled and has not written yet.
-    pub fn used(&self, k: &StoredKey) -> i64 {
-        let pending = lock(&self.live)
-            .get(&k.id)
-            .map_or(0, |l| l.pending.load(std::sync::atomic::Ordering::Relaxed));
-        k.used_tokens + pending
+    pub fn used(&self, k: &StoredKey) -> Used {
+        use std::sync::atomic::Ordering::Relaxed;
+        let (tokens, cost) = lock(&self.live).get(&k.id).map_or((0, 0), |l| {
+            (l.pending.load(Relaxed), l.pending_cost.load(Relaxed))
+        });
+        Used {
+            tokens: k.used_tokens + tokens,
+            micro_usd: k.used_micro_usd + cost,
+        }
     }
 
     /// Creates a key: its secret (shown this once) and what is stored.

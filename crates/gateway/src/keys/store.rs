@@ -10,7 +10,7 @@ use sha2::Digest;
 use sqlx::any::AnyRow;
 use sqlx::{AnyPool, Row};
 
-use super::{KeyStore, StoredKey};
+use super::{KeyStore, StoredKey, Used};
 
 const SCHEMA: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS gateway_keys (
@@ -25,6 +25,8 @@ const SCHEMA: &[&str] = &[
         disabled BIGINT NOT NULL,
         quota_tokens BIGINT,
         used_tokens BIGINT NOT NULL,
+        quota_micro_usd BIGINT,
+        used_micro_usd BIGINT NOT NULL,
         rpm BIGINT,
         tpm BIGINT,
         max_concurrent BIGINT,
@@ -36,7 +38,22 @@ const SCHEMA: &[&str] = &[
     "INSERT INTO gateway_keys_version (id, version) SELECT 1, 0 WHERE NOT EXISTS (SELECT 1 FROM gateway_keys_version)",
 ];
 
-const COLUMNS: &str = "id, hash, name, prefix, owner, models, upstreams, expires_at, disabled, quota_tokens, used_tokens, rpm, tpm, max_concurrent, ip_allow, created_at, updated_at";
+const COLUMNS: &str = "id, hash, name, prefix, owner, models, upstreams, expires_at, disabled, quota_tokens, used_tokens, rpm, tpm, max_concurrent, ip_allow, created_at, updated_at, quota_micro_usd, used_micro_usd";
+
+/// Columns added after the table's first form: (column, its definition).
+const ADDED: &[(&str, &str)] = &[
+    ("quota_micro_usd", "BIGINT"),
+    ("used_micro_usd", "BIGINT NOT NULL DEFAULT 0"),
+];
+
+async fn has_column(pool: &AnyPool, column: &str) -> bool {
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {column} FROM gateway_keys LIMIT 0"
+    )))
+    .execute(pool)
+    .await
+    .is_ok()
+}
 
 pub(super) async fn migrate(pool: &AnyPool) -> anyhow::Result<()> {
     for stmt in SCHEMA {
@@ -44,6 +61,24 @@ pub(super) async fn migrate(pool: &AnyPool) -> anyhow::Result<()> {
         sqlx::query(sqlx::AssertSqlSafe(*stmt))
             .execute(pool)
             .await?;
+    }
+    // A store made by an earlier version: add what it lacks (portable
+    // across SQLite and PostgreSQL; a replica that loses the race finds
+    // the column there).
+    for (column, def) in ADDED {
+        if has_column(pool, column).await {
+            continue;
+        }
+        let added = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "ALTER TABLE gateway_keys ADD COLUMN {column} {def}"
+        )))
+        .execute(pool)
+        .await;
+        if let Err(e) = added
+            && !has_column(pool, column).await
+        {
+            return Err(e.into());
+        }
     }
     Ok(())
 }
@@ -83,6 +118,8 @@ fn key_of(r: &AnyRow) -> Result<([u8; 32], StoredKey), sqlx::Error> {
         disabled: r.try_get::<i64, _>("disabled")? != 0,
         quota_tokens: r.try_get("quota_tokens")?,
         used_tokens: r.try_get("used_tokens")?,
+        quota_micro_usd: r.try_get("quota_micro_usd")?,
+        used_micro_usd: r.try_get("used_micro_usd")?,
         rpm: r.try_get("rpm")?,
         tpm: r.try_get("tpm")?,
         max_concurrent: r.try_get("max_concurrent")?,
@@ -123,6 +160,9 @@ pub struct NewKey {
     /// Quota in tokens.
     #[serde(default)]
     pub quota_tokens: Option<i64>,
+    /// Quota in cost, millionths of a US dollar.
+    #[serde(default)]
+    pub quota_micro_usd: Option<i64>,
     /// Requests per minute.
     #[serde(default)]
     pub rpm: Option<i64>,
@@ -165,6 +205,12 @@ pub struct KeyPatch {
     /// Usage reset to this (e.g. 0 with a new quota period).
     #[serde(default)]
     pub used_tokens: Option<i64>,
+    /// New cost quota, millionths of a US dollar (`null`: none).
+    #[serde(default, with = "double")]
+    pub quota_micro_usd: Option<Option<i64>>,
+    /// Cost reset to this.
+    #[serde(default)]
+    pub used_micro_usd: Option<i64>,
     /// New requests per minute (`null`: none).
     #[serde(default, with = "double")]
     pub rpm: Option<Option<i64>>,
@@ -226,6 +272,7 @@ pub(super) async fn create(pool: &AnyPool, k: NewKey) -> anyhow::Result<(String,
         Some(&k.name),
         &[
             ("quota_tokens", k.quota_tokens),
+            ("quota_micro_usd", k.quota_micro_usd),
             ("rpm", k.rpm),
             ("tpm", k.tpm),
             ("max_concurrent", k.max_concurrent),
@@ -249,6 +296,8 @@ pub(super) async fn create(pool: &AnyPool, k: NewKey) -> anyhow::Result<(String,
         disabled: false,
         quota_tokens: k.quota_tokens,
         used_tokens: 0,
+        quota_micro_usd: k.quota_micro_usd,
+        used_micro_usd: 0,
         rpm: k.rpm,
         tpm: k.tpm,
         max_concurrent: k.max_concurrent,
@@ -258,7 +307,7 @@ pub(super) async fn create(pool: &AnyPool, k: NewKey) -> anyhow::Result<(String,
     };
     let json = |v: &Vec<String>| serde_json::to_string(v).unwrap_or_else(|_| "[]".into());
     sqlx::query(sqlx::AssertSqlSafe(format!(
-        "INSERT INTO gateway_keys ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
+        "INSERT INTO gateway_keys ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)"
     )))
     .bind(&stored.id)
     .bind(hex)
@@ -277,6 +326,8 @@ pub(super) async fn create(pool: &AnyPool, k: NewKey) -> anyhow::Result<(String,
     .bind(json(&stored.ip_allow))
     .bind(now)
     .bind(now)
+    .bind(stored.quota_micro_usd)
+    .bind(0i64)
     .execute(pool)
     .await?;
     bump(pool).await?;
@@ -300,6 +351,8 @@ pub(super) async fn update(pool: &AnyPool, id: &str, p: KeyPatch) -> anyhow::Res
         p.name.as_deref(),
         &[
             ("quota_tokens", flat(&p.quota_tokens)),
+            ("quota_micro_usd", flat(&p.quota_micro_usd)),
+            ("used_micro_usd", p.used_micro_usd),
             ("rpm", flat(&p.rpm)),
             ("tpm", flat(&p.tpm)),
             ("max_concurrent", flat(&p.max_concurrent)),
@@ -337,6 +390,9 @@ pub(super) async fn update(pool: &AnyPool, id: &str, p: KeyPatch) -> anyhow::Res
     if let Some(v) = p.quota_tokens {
         k.quota_tokens = v;
     }
+    if let Some(v) = p.quota_micro_usd {
+        k.quota_micro_usd = v;
+    }
     for (slot, v) in [
         (&mut k.rpm, p.rpm),
         (&mut k.tpm, p.tpm),
@@ -357,8 +413,13 @@ pub(super) async fn update(pool: &AnyPool, id: &str, p: KeyPatch) -> anyhow::Res
     } else {
         "used_tokens = used_tokens + $13"
     };
+    let cost_sql = if p.used_micro_usd.is_some() {
+        "used_micro_usd = $16"
+    } else {
+        "used_micro_usd = used_micro_usd + $16"
+    };
     sqlx::query(sqlx::AssertSqlSafe(format!(
-        "UPDATE gateway_keys SET name = $2, owner = $3, models = $4, upstreams = $5, expires_at = $6, disabled = $7, quota_tokens = $8, rpm = $9, tpm = $10, max_concurrent = $11, ip_allow = $12, {used_sql}, updated_at = $14 WHERE id = $1"
+        "UPDATE gateway_keys SET name = $2, owner = $3, models = $4, upstreams = $5, expires_at = $6, disabled = $7, quota_tokens = $8, rpm = $9, tpm = $10, max_concurrent = $11, ip_allow = $12, {used_sql}, updated_at = $14, quota_micro_usd = $15, {cost_sql} WHERE id = $1"
     )))
     .bind(id)
     .bind(&k.name)
@@ -374,6 +435,8 @@ pub(super) async fn update(pool: &AnyPool, id: &str, p: KeyPatch) -> anyhow::Res
     .bind(json(&k.ip_allow))
     .bind(p.used_tokens.unwrap_or(0))
     .bind(now_ms())
+    .bind(k.quota_micro_usd)
+    .bind(p.used_micro_usd.unwrap_or(0))
     .execute(pool)
     .await?;
     bump(pool).await?;
@@ -396,9 +459,9 @@ pub(super) async fn delete(pool: &AnyPool, id: &str) -> anyhow::Result<bool> {
 /// and tried again.
 pub(super) async fn write_usage(
     ks: Weak<KeyStore>,
-    mut rx: tokio::sync::mpsc::UnboundedReceiver<(String, i64)>,
+    mut rx: tokio::sync::mpsc::UnboundedReceiver<(String, Used)>,
 ) {
-    let mut owed: HashMap<String, i64> = HashMap::new();
+    let mut owed: HashMap<String, Used> = HashMap::new();
     loop {
         let first = if owed.is_empty() {
             match rx.recv().await {
@@ -413,17 +476,21 @@ pub(super) async fn write_usage(
             .into_iter()
             .chain(std::iter::from_fn(|| rx.try_recv().ok()))
         {
-            *owed.entry(id).or_default() += n;
+            let o = owed.entry(id).or_default();
+            o.tokens += n.tokens;
+            o.micro_usd += n.micro_usd;
         }
         let Some(ks) = ks.upgrade() else { return };
         let mut wrote = Vec::new();
         for (id, n) in std::mem::take(&mut owed) {
-            let r =
-                sqlx::query("UPDATE gateway_keys SET used_tokens = used_tokens + $1 WHERE id = $2")
-                    .bind(n)
-                    .bind(&id)
-                    .execute(&ks.pool)
-                    .await;
+            let r = sqlx::query(
+                "UPDATE gateway_keys SET used_tokens = used_tokens + $1, used_micro_usd = used_micro_usd + $2 WHERE id = $3",
+            )
+            .bind(n.tokens)
+            .bind(n.micro_usd)
+            .bind(&id)
+            .execute(&ks.pool)
+            .await;
             match r {
                 Ok(_) => wrote.push((id, n)),
                 Err(e) => {
@@ -444,9 +511,11 @@ pub(super) async fn write_usage(
         // Only now (the store's totals read back) is this replica's own
         // count dropped: for a moment usage counts twice, never zero times.
         for (id, n) in wrote {
-            ks.live(&id)
-                .pending
-                .fetch_sub(n, std::sync::atomic::Ordering::Relaxed);
+            let l = ks.live(&id);
+            l.pending
+                .fetch_sub(n.tokens, std::sync::atomic::Ordering::Relaxed);
+            l.pending_cost
+                .fetch_sub(n.micro_usd, std::sync::atomic::Ordering::Relaxed);
         }
     }
 }

@@ -15,7 +15,8 @@ use sha2::Digest;
 use subtle::ConstantTimeEq;
 
 use super::limits::{Quota, duration_text};
-use super::{KeyStore, Live, StoredKey};
+use super::{KeyStore, Live, StoredKey, Used};
+use crate::config::PriceConfig;
 use crate::error::ApiError;
 
 fn now_ms() -> i64 {
@@ -60,6 +61,7 @@ impl KeyStore {
         k: &Arc<StoredKey>,
         ip: Option<IpAddr>,
         estimate: i64,
+        price: Option<PriceConfig>,
     ) -> Result<Ticket, ApiError> {
         if !k.ip_allowed(ip) {
             return Err(ApiError::new(
@@ -71,18 +73,28 @@ impl KeyStore {
             .code("ip_not_allowed"));
         }
         let live = self.live(&k.id);
-        if let Some(q) = k.quota_tokens {
-            let taken = self.used(k) + live.reserved.load(Ordering::Relaxed);
-            if taken >= q {
-                return Err(ApiError::new(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "insufficient_quota",
-                    "insufficient_quota",
-                    format!(
-                        "You exceeded your current quota: this API key's {q} tokens are used up."
-                    ),
-                )
-                .code("insufficient_quota"));
+        let used = self.used(k);
+        let over = |what: String| {
+            ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "insufficient_quota",
+                "insufficient_quota",
+                format!("You exceeded your current quota: this API key's {what} are used up."),
+            )
+            .code("insufficient_quota")
+        };
+        if let Some(q) = k.quota_tokens
+            && used.tokens + live.reserved.load(Ordering::Relaxed) >= q
+        {
+            return Err(over(format!("{q} tokens")));
+        }
+        let estimate_cost = cost(price, estimate, 0, 0);
+        if let Some(q) = k.quota_micro_usd {
+            if price.is_none() {
+                tracing::warn!(key_id = %k.id, "a cost quota, but no [[prices]] entry for this model: its cost counts as 0");
+            }
+            if used.micro_usd + live.reserved_cost.load(Ordering::Relaxed) >= q {
+                return Err(over(format!("US${:.2}", q as f64 / 1e6)));
             }
         }
         let inflight = live.inflight.fetch_add(1, Ordering::Relaxed) + 1;
@@ -120,11 +132,15 @@ impl KeyStore {
             }
         };
         live.reserved.fetch_add(estimate, Ordering::Relaxed);
+        live.reserved_cost
+            .fetch_add(estimate_cost, Ordering::Relaxed);
         Ok(Ticket {
             store: Arc::clone(self),
             id: k.id.clone(),
             live,
             estimate,
+            estimate_cost,
+            price,
             settled: AtomicBool::new(false),
             headers: headers(&quotas),
         })
@@ -172,6 +188,8 @@ pub struct Ticket {
     id: String,
     live: Arc<Live>,
     estimate: i64,
+    estimate_cost: i64,
+    price: Option<PriceConfig>,
     settled: AtomicBool,
     /// The `x-ratelimit-*` values at admission.
     pub headers: Vec<(&'static str, String)>,
@@ -183,29 +201,91 @@ impl Ticket {
         self.estimate
     }
 
-    /// Settles the request with the `tokens` it used (once; later calls do
-    /// nothing): the reservation released, the usage counted here at once
-    /// and written to the store off the request path.
-    pub fn settle(&self, tokens: u64) {
+    /// Settles the request with what it `spent` (once; later calls do
+    /// nothing): the reservation released, the usage and its cost counted
+    /// here at once and written to the store off the request path.
+    pub fn settle(&self, spent: Spent) {
         if self.settled.swap(true, Ordering::AcqRel) {
             return;
         }
-        let tokens = i64::try_from(tokens).unwrap_or(i64::MAX);
+        let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        let tokens = n(spent.prompt).saturating_add(n(spent.completion));
+        let micro_usd = cost(
+            self.price,
+            n(spent.prompt),
+            n(spent.cached),
+            n(spent.completion),
+        );
         let l = &self.live;
         l.inflight.fetch_sub(1, Ordering::Relaxed);
         l.reserved.fetch_sub(self.estimate, Ordering::Relaxed);
+        l.reserved_cost
+            .fetch_sub(self.estimate_cost, Ordering::Relaxed);
         self.store
             .limiter()
             .adjust(&self.id, &l.windows, now_ms(), tokens - self.estimate);
-        if tokens > 0 {
+        if tokens > 0 || micro_usd > 0 {
             l.pending.fetch_add(tokens, Ordering::Relaxed);
-            let _ = self.store.settle.send((self.id.clone(), tokens));
+            l.pending_cost.fetch_add(micro_usd, Ordering::Relaxed);
+            let _ = self
+                .store
+                .settle
+                .send((self.id.clone(), Used { tokens, micro_usd }));
         }
     }
 }
 
 impl Drop for Ticket {
     fn drop(&mut self) {
-        self.settle(0);
+        self.settle(Spent::default());
+    }
+}
+
+/// What a request used: prompt tokens (of which `cached` were read from a
+/// cache) and completion tokens.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Spent {
+    /// Prompt tokens, cached ones included.
+    pub prompt: u64,
+    /// Prompt tokens read from a cache.
+    pub cached: u64,
+    /// Completion tokens.
+    pub completion: u64,
+}
+
+/// The cost of tokens at `price`, millionths of a US dollar (prices are per
+/// million tokens, so a token at US$1/M costs one micro-dollar).
+pub fn cost(price: Option<PriceConfig>, prompt: i64, cached: i64, completion: i64) -> i64 {
+    let Some(p) = price else { return 0 };
+    let cached = cached.clamp(0, prompt.max(0));
+    let fresh = prompt.max(0) - cached;
+    let total = fresh as f64 * p.prompt
+        + cached as f64 * p.cached_prompt.unwrap_or(p.prompt)
+        + completion.max(0) as f64 * p.completion;
+    total.ceil() as i64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn costs_follow_the_price_per_million() {
+        let p = PriceConfig {
+            prompt: 2.5,
+            completion: 10.0,
+            cached_prompt: Some(1.25),
+        };
+        // 1000 prompt tokens (400 cached), 100 completion tokens.
+        assert_eq!(
+            cost(Some(p), 1000, 400, 100),
+            600 * 5 / 2 + 400 * 5 / 4 + 1000
+        );
+        assert_eq!(cost(None, 1000, 0, 100), 0);
+        let plain = PriceConfig {
+            cached_prompt: None,
+            ..p
+        };
+        assert_eq!(cost(Some(plain), 10, 10, 0), 25);
     }
 }

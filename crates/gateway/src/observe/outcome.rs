@@ -63,7 +63,17 @@ impl Outcome {
         if let Some(t) = &self.ticket {
             // What the upstream reports (else the gateway's count); a
             // refused request costs nothing.
-            t.settle(usage.map_or(0, |u| u.prompt_tokens + u.completion_tokens));
+            t.settle(usage.map_or_else(Default::default, |u| {
+                crate::keys::Spent {
+                    prompt: u.prompt_tokens,
+                    cached: u
+                        .prompt_tokens_details
+                        .as_ref()
+                        .and_then(|d| d.cached_tokens)
+                        .unwrap_or(0),
+                    completion: u.completion_tokens,
+                }
+            }));
         }
         let m = &*METRICS;
         let total = self.started.elapsed();
@@ -154,7 +164,7 @@ impl Outcome {
     /// failed, or none was allowed).
     pub fn failed(&self, model: &str, e: &crate::error::ApiError) {
         if let Some(t) = &self.ticket {
-            t.settle(0);
+            t.settle(crate::keys::Spent::default());
         }
         METRICS
             .duration
@@ -176,7 +186,11 @@ impl Outcome {
     pub fn interrupted(&self, sent_tokens: u64) {
         if let Some(t) = &self.ticket {
             // The prompt (estimated) and what was sent.
-            t.settle(u64::try_from(t.estimate()).unwrap_or(0) + sent_tokens);
+            t.settle(crate::keys::Spent {
+                prompt: u64::try_from(t.estimate()).unwrap_or(0),
+                cached: 0,
+                completion: sent_tokens,
+            });
         }
         let sent = i64::try_from(sent_tokens).unwrap_or(i64::MAX);
         note(&self.patch, |p| {

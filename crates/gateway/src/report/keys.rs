@@ -28,6 +28,9 @@ pub enum KeysCommand {
         /// Quota in tokens.
         #[arg(long)]
         quota_tokens: Option<i64>,
+        /// Quota in US dollars (priced by `[[prices]]`).
+        #[arg(long)]
+        quota_usd: Option<f64>,
         /// Requests per minute.
         #[arg(long)]
         rpm: Option<i64>,
@@ -72,13 +75,14 @@ pub async fn run(cfg: &Config, cmd: KeysCommand) -> anyhow::Result<()> {
     let row = |k: &StoredKey| {
         let used = ks.used(k);
         format!(
-            "{:<18} {:<20} {:<12} {:<10} {:>12} {:>12}",
+            "{:<18} {:<20} {:<12} {:<10} {:>12} {:>12} {:>12}",
             k.id,
             k.name,
             k.prefix,
             k.status(now, used),
-            used,
-            k.quota_tokens.map(|q| q.to_string()).unwrap_or("-".into())
+            used.tokens,
+            k.quota_tokens.map(|q| q.to_string()).unwrap_or("-".into()),
+            format!("{:.4}", used.micro_usd as f64 / 1e6)
         )
     };
     match cmd {
@@ -89,6 +93,7 @@ pub async fn run(cfg: &Config, cmd: KeysCommand) -> anyhow::Result<()> {
             upstreams,
             expires_in_secs,
             quota_tokens,
+            quota_usd,
             rpm,
             tpm,
             max_concurrent,
@@ -103,6 +108,7 @@ pub async fn run(cfg: &Config, cmd: KeysCommand) -> anyhow::Result<()> {
                 upstreams,
                 expires_at,
                 quota_tokens,
+                quota_micro_usd: quota_usd.map(|d| (d * 1e6).round() as i64),
                 rpm,
                 tpm,
                 max_concurrent,
@@ -117,8 +123,8 @@ pub async fn run(cfg: &Config, cmd: KeysCommand) -> anyhow::Result<()> {
         KeysCommand::List { json } => {
             if !json {
                 println!(
-                    "{:<18} {:<20} {:<12} {:<10} {:>12} {:>12}",
-                    "id", "name", "prefix", "status", "used", "quota"
+                    "{:<18} {:<20} {:<12} {:<10} {:>12} {:>12} {:>12}",
+                    "id", "name", "prefix", "status", "used", "quota", "cost US$"
                 );
             }
             for k in ks.list() {

@@ -38,7 +38,14 @@ const svg = (tag, attrs) => {
 // ---------------------------------------------------------------- keys
 
 function usageCell(k) {
-  if (k.quota_tokens == null) return el('td', {}, `${k.used_tokens} tokens`);
+  const dollars = (m) => `US$${(m / 1e6).toFixed(4)}`;
+  if (k.quota_micro_usd != null) {
+    const share = Math.min(1, k.used_micro_usd / Math.max(1, k.quota_micro_usd));
+    const bar = el('span', { class: 'bar' + (share >= 1 ? ' full' : '') }, el('span'));
+    bar.firstChild.style.width = `${Math.round(share * 100)}%`;
+    return el('td', { class: 'usage' }, bar, `${dollars(k.used_micro_usd)} / ${dollars(k.quota_micro_usd)} (${k.used_tokens} tokens)`);
+  }
+  if (k.quota_tokens == null) return el('td', { class: 'usage' }, `${k.used_tokens} tokens`);
   const share = Math.min(1, k.used_tokens / Math.max(1, k.quota_tokens));
   const bar = el('span', { class: 'bar' + (share >= 1 ? ' full' : '') }, el('span'));
   bar.firstChild.style.width = `${Math.round(share * 100)}%`;
@@ -98,6 +105,7 @@ document.getElementById('new-key').addEventListener('submit', (ev) => {
     models: list(f.get('models')),
     ip_allow: list(f.get('ip_allow')),
     quota_tokens: num(f.get('quota_tokens')),
+    quota_micro_usd: num(f.get('quota_usd')) === undefined ? undefined : Math.round(num(f.get('quota_usd')) * 1e6),
     rpm: num(f.get('rpm')),
     tpm: num(f.get('tpm')),
     max_concurrent: num(f.get('max_concurrent')),
