@@ -381,6 +381,50 @@ async fn shared_stores() -> Option<(String, String)> {
     Some((pg, redis))
 }
 
+/// Sends `n` chat requests with `key`, `conc` at a time, spread over the
+/// gateways; returns how many were served, and the 429s' codes.
+async fn spread(gws: &[&Gateway], key: &str, n: usize, conc: usize) -> (usize, Vec<String>) {
+    use futures_util::StreamExt;
+    let urls: Vec<String> = gws.iter().map(|g| g.url.clone()).collect();
+    let results: Vec<(u16, String)> = futures_util::stream::iter(0..n)
+        .map(|i| {
+            let (url, key) = (urls[i % urls.len()].clone(), key.to_owned());
+            async move {
+                let r = client()
+                    .post(format!("{url}/v1/chat/completions"))
+                    .bearer_auth(key)
+                    .json(
+                        &json!({"model": "chat", "messages": [{"role": "user", "content": "hi"}]}),
+                    )
+                    .send()
+                    .await
+                    .unwrap();
+                let status = r.status().as_u16();
+                let v: Value = r.json().await.unwrap_or(Value::Null);
+                (
+                    status,
+                    v["error"]["code"].as_str().unwrap_or_default().to_owned(),
+                )
+            }
+        })
+        .buffer_unordered(conc)
+        .collect()
+        .await;
+    let served = results.iter().filter(|(s, _)| *s == 200).count();
+    assert!(
+        results.iter().all(|(s, _)| *s == 200 || *s == 429),
+        "{results:?}"
+    );
+    (
+        served,
+        results
+            .into_iter()
+            .filter(|(s, _)| *s == 429)
+            .map(|(_, c)| c)
+            .collect(),
+    )
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn two_replicas_hold_one_rate_limit_through_redis() {
     let Some((pg, redis)) = shared_stores().await else {
@@ -390,35 +434,23 @@ async fn two_replicas_hold_one_rate_limit_through_redis() {
     let env = [("RECORDS_URL", pg.as_str()), ("REDIS_URL", redis.as_str())];
     let a = start(&f.url(), &admin_cfg(), &env);
     let b = start(&f.url(), &admin_cfg(), &env);
-    let (k, _) = create(&a, json!({"name": "rpm-shared", "rpm": 20})).await;
+    // 1,000 requests over both replicas, 16 in flight, against one key with
+    // a per-minute limit of 200 (each replica alone would let 200 through).
+    let (k, _) = create(
+        &a,
+        json!({"name": "rpm-shared", "rpm": 200, "quota_tokens": 1_000_000}),
+    )
+    .await;
     tokio::time::sleep(Duration::from_millis(600)).await;
-    // 60 requests over both replicas, 30 each at once.
-    let send = |gw: &Gateway| {
-        let (url, k) = (gw.url.clone(), k.clone());
-        async move {
-            let mut ok = 0;
-            for _ in 0..30 {
-                let r = client()
-                    .post(format!("{url}/v1/chat/completions"))
-                    .bearer_auth(&k)
-                    .json(
-                        &json!({"model": "chat", "messages": [{"role": "user", "content": "hi"}]}),
-                    )
-                    .send()
-                    .await
-                    .unwrap();
-                if r.status() == 200 {
-                    ok += 1;
-                } else {
-                    assert_eq!(r.status(), 429);
-                }
-            }
-            ok
-        }
-    };
-    let (x, y) = tokio::join!(send(&a), send(&b));
-    // One limit for both (each alone would have let 20 through): 20 ± 5 %.
-    assert!((19..=21).contains(&(x + y)), "{x} + {y} served");
+    let (served, refused) = spread(&[&a, &b], &k, 1000, 16).await;
+    assert!(
+        (190..=210).contains(&served),
+        "{served} served: the limit holds within 5 %"
+    );
+    assert!(
+        refused.iter().all(|c| c == "rate_limit_exceeded"),
+        "{refused:?}"
+    );
     let m = client()
         .get(format!("{}/metrics", a.url))
         .send()
@@ -430,6 +462,23 @@ async fn two_replicas_hold_one_rate_limit_through_redis() {
     assert!(
         m.contains("gateway_ratelimit_redis_fallbacks 0"),
         "Redis answered every check"
+    );
+
+    // One quota over both: overshot by at most the requests in flight.
+    let (q, id) = create(&a, json!({"name": "quota-shared", "quota_tokens": 1600})).await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let (served, refused) = spread(&[&a, &b], &q, 1000, 16).await;
+    assert!(
+        refused.iter().all(|c| c == "insufficient_quota"),
+        "{refused:?}"
+    );
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let (_, v) = admin(&a, "GET", &format!("/admin/keys/{id}"), None).await;
+    let used = v["used_tokens"].as_i64().unwrap();
+    let per = used / served as i64;
+    assert!(
+        used >= 1600 && used <= 1600 + 16 * per,
+        "used {used} over {served} requests ({per} each)"
     );
 }
 

@@ -213,19 +213,120 @@ impl Limiter {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .tokens
             .adjust(now_ms, delta as f64);
+        self.redis_incr(window_key(id, 't', start_of(now_ms)), delta);
+    }
+}
+
+/// A quota counter shared by replicas: seeded from the store's total when
+/// Redis has none (KEYS[1]; ARGV: the seed, the quota, what to reserve).
+/// Returns {allowed, used before}.
+const QUOTA_SCRIPT: &str = r"
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  redis.call('SET', KEYS[1], ARGV[1], 'EX', 86400)
+end
+local used = tonumber(redis.call('GET', KEYS[1]))
+if used >= tonumber(ARGV[2]) then
+  return {0, used}
+end
+redis.call('INCRBY', KEYS[1], ARGV[3])
+redis.call('EXPIRE', KEYS[1], 86400)
+return {1, used}
+";
+
+/// What a quota check in Redis found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QuotaCheck {
+    /// Reserved in Redis (settle there too).
+    Reserved,
+    /// Used up (what Redis counts as used).
+    Exhausted(i64),
+    /// No Redis, or it failed: the replica's own count decides.
+    Local,
+}
+
+impl Limiter {
+    /// Reserves `n` of key `id`'s quota `kind` (`t` tokens, `c` cost) in
+    /// Redis, seeded with `seed` (the store's total as this replica knows
+    /// it), so replicas share one count between their batched writes.
+    pub async fn quota_take(
+        &self,
+        id: &str,
+        kind: char,
+        seed: i64,
+        quota: i64,
+        n: i64,
+    ) -> QuotaCheck {
+        let Some(r) = &self.redis else {
+            return QuotaCheck::Local;
+        };
+        let key = format!("gw:q:{id}:{kind}");
+        let call = async {
+            let mut c = r.connection().await?;
+            redis::Script::new(QUOTA_SCRIPT)
+                .key(&key)
+                .arg(seed)
+                .arg(quota)
+                .arg(n)
+                .invoke_async::<Vec<i64>>(&mut c)
+                .await
+        };
+        match tokio::time::timeout(REDIS_DEADLINE, call).await {
+            Ok(Ok(v)) if v.first() == Some(&1) => QuotaCheck::Reserved,
+            Ok(Ok(v)) => QuotaCheck::Exhausted(v.get(1).copied().unwrap_or(quota)),
+            Ok(Err(e)) => {
+                r.degraded(crate::ids::now_ms() as i64, &e.to_string());
+                QuotaCheck::Local
+            }
+            Err(_) => {
+                r.degraded(crate::ids::now_ms() as i64, "no answer within 250 ms");
+                QuotaCheck::Local
+            }
+        }
+    }
+
+    /// Corrects a quota counter reserved in Redis by `delta`.
+    pub fn quota_adjust(&self, id: &str, kind: char, delta: i64) {
+        self.redis_incr(format!("gw:q:{id}:{kind}"), delta);
+    }
+
+    /// Forgets key `id`'s quota counters (its usage was reset).
+    pub fn quota_reset(&self, id: &str) {
         if let Some(r) = &self.redis {
-            let (r, key) = (Arc::clone(r), window_key(id, 't', start_of(now_ms)));
+            let (r, keys) = (
+                Arc::clone(r),
+                [format!("gw:q:{id}:t"), format!("gw:q:{id}:c")],
+            );
             if let Ok(rt) = tokio::runtime::Handle::try_current() {
                 rt.spawn(async move {
-                    if let Some(mut c) = r.conn.lock().await.clone() {
+                    if let Ok(mut c) = r.connection().await {
                         let _ = tokio::time::timeout(
                             REDIS_DEADLINE,
-                            redis::cmd("INCRBY").arg(&key).arg(delta).exec_async(&mut c),
+                            redis::cmd("DEL").arg(&keys).exec_async(&mut c),
                         )
                         .await;
                     }
                 });
             }
+        }
+    }
+
+    /// `INCRBY key delta` in the background (an adjustment never waits).
+    fn redis_incr(&self, key: String, delta: i64) {
+        let Some(r) = &self.redis else { return };
+        if delta == 0 {
+            return;
+        }
+        let r = Arc::clone(r);
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(async move {
+                if let Ok(mut c) = r.connection().await {
+                    let _ = tokio::time::timeout(
+                        REDIS_DEADLINE,
+                        redis::cmd("INCRBY").arg(&key).arg(delta).exec_async(&mut c),
+                    )
+                    .await;
+                }
+            });
         }
     }
 }

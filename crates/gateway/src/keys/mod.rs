@@ -276,7 +276,11 @@ impl KeyStore {
     /// Changes a key's settings (`None` leaves a field as it is); `false`
     /// when there is no such key.
     pub async fn update(&self, id: &str, patch: store::KeyPatch) -> anyhow::Result<bool> {
+        let reset = patch.used_tokens.is_some() || patch.used_micro_usd.is_some();
         let found = store::update(&self.pool, id, patch).await?;
+        if reset {
+            self.limiter.quota_reset(id);
+        }
         self.refresh().await?;
         Ok(found)
     }
@@ -284,6 +288,7 @@ impl KeyStore {
     /// Deletes a key; `false` when there is no such key.
     pub async fn delete(&self, id: &str) -> anyhow::Result<bool> {
         let found = store::delete(&self.pool, id).await?;
+        self.limiter.quota_reset(id);
         self.refresh().await?;
         Ok(found)
     }

@@ -14,7 +14,7 @@ use actix_web::http::StatusCode;
 use sha2::Digest;
 use subtle::ConstantTimeEq;
 
-use super::limits::{Quota, duration_text};
+use super::limits::{Quota, QuotaCheck, duration_text};
 use super::{KeyStore, Live, StoredKey, Used};
 use crate::config::PriceConfig;
 use crate::error::ApiError;
@@ -83,18 +83,40 @@ impl KeyStore {
             )
             .code("insufficient_quota")
         };
-        if let Some(q) = k.quota_tokens
-            && used.tokens + live.reserved.load(Ordering::Relaxed) >= q
-        {
-            return Err(over(format!("{q} tokens")));
-        }
         let estimate_cost = cost(price, estimate, 0, 0);
-        if let Some(q) = k.quota_micro_usd {
-            if price.is_none() {
-                tracing::warn!(key_id = %k.id, "a cost quota, but no [[prices]] entry for this model: its cost counts as 0");
-            }
-            if used.micro_usd + live.reserved_cost.load(Ordering::Relaxed) >= q {
-                return Err(over(format!("US${:.2}", q as f64 / 1e6)));
+        if k.quota_micro_usd.is_some() && price.is_none() {
+            tracing::debug!(key_id = %k.id, "a cost quota, but no [[prices]] entry for this model: its cost counts as 0");
+        }
+        // Each quota: in Redis when there is one (one count for every
+        // replica), else this replica's view of the store plus what it has
+        // reserved.
+        let mut shared = Vec::new();
+        for (kind, quota, seed, reserved, n) in [
+            ('t', k.quota_tokens, used.tokens, &live.reserved, estimate),
+            (
+                'c',
+                k.quota_micro_usd,
+                used.micro_usd,
+                &live.reserved_cost,
+                estimate_cost,
+            ),
+        ] {
+            let Some(q) = quota else { continue };
+            let exhausted = match self.limiter().quota_take(&k.id, kind, seed, q, n).await {
+                QuotaCheck::Reserved => {
+                    shared.push((kind, n));
+                    false
+                }
+                QuotaCheck::Exhausted(_) => true,
+                QuotaCheck::Local => seed + reserved.load(Ordering::Relaxed) >= q,
+            };
+            if exhausted {
+                self.release(&k.id, &shared);
+                return Err(over(if kind == 't' {
+                    format!("{q} tokens")
+                } else {
+                    format!("US${:.2}", q as f64 / 1e6)
+                }));
             }
         }
         let inflight = live.inflight.fetch_add(1, Ordering::Relaxed) + 1;
@@ -102,6 +124,7 @@ impl KeyStore {
             && inflight > max
         {
             live.inflight.fetch_sub(1, Ordering::Relaxed);
+            self.release(&k.id, &shared);
             let mut e = limited(format!(
                 "Rate limit reached: this API key may run {max} requests at once."
             ));
@@ -117,6 +140,7 @@ impl KeyStore {
             Ok(q) => q,
             Err(r) => {
                 live.inflight.fetch_sub(1, Ordering::Relaxed);
+                self.release(&k.id, &shared);
                 let q = &r.quota;
                 let mut e = limited(format!(
                     "Rate limit reached for this API key on {} per min: limit {}, remaining {}. Please try again in {}.",
@@ -141,9 +165,19 @@ impl KeyStore {
             estimate,
             estimate_cost,
             price,
+            shared,
             settled: AtomicBool::new(false),
             headers: headers(&quotas),
         })
+    }
+}
+
+impl KeyStore {
+    /// Gives back quota reserved in Redis for a request that was refused.
+    fn release(&self, id: &str, shared: &[(char, i64)]) {
+        for &(kind, n) in shared {
+            self.limiter().quota_adjust(id, kind, -n);
+        }
     }
 }
 
@@ -190,6 +224,8 @@ pub struct Ticket {
     estimate: i64,
     estimate_cost: i64,
     price: Option<PriceConfig>,
+    /// Quotas reserved in Redis: (kind, amount).
+    shared: Vec<(char, i64)>,
     settled: AtomicBool,
     /// The `x-ratelimit-*` values at admission.
     pub headers: Vec<(&'static str, String)>,
@@ -221,9 +257,12 @@ impl Ticket {
         l.reserved.fetch_sub(self.estimate, Ordering::Relaxed);
         l.reserved_cost
             .fetch_sub(self.estimate_cost, Ordering::Relaxed);
-        self.store
-            .limiter()
-            .adjust(&self.id, &l.windows, now_ms(), tokens - self.estimate);
+        let limiter = self.store.limiter();
+        limiter.adjust(&self.id, &l.windows, now_ms(), tokens - self.estimate);
+        for &(kind, reserved) in &self.shared {
+            let real = if kind == 't' { tokens } else { micro_usd };
+            limiter.quota_adjust(&self.id, kind, real - reserved);
+        }
         if tokens > 0 || micro_usd > 0 {
             l.pending.fetch_add(tokens, Ordering::Relaxed);
             l.pending_cost.fetch_add(micro_usd, Ordering::Relaxed);
