@@ -82,9 +82,11 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
             "--release",
             "-p",
             "gateway",
+            "-p",
+            "xtask",
             "--bin",
             "gateway",
-            "-p",
+            "--bin",
             "xtask",
         ]))?;
         let release = crate::target_dir()?.join("release");

@@ -156,8 +156,18 @@ impl KeyId {
     /// The id of a key.
     pub fn of(key: &str) -> Self {
         use sha2::Digest;
-        let h = sha2::Sha256::digest(key.as_bytes());
-        Self(h[..8].iter().map(|b| format!("{b:02x}")).collect())
+        Self::from_digest(&sha2::Sha256::digest(key.as_bytes()).into())
+    }
+
+    /// The id of the key whose SHA-256 is `digest` (for callers that hashed
+    /// it already).
+    pub fn from_digest(digest: &[u8; 32]) -> Self {
+        use std::fmt::Write as _;
+        let mut s = String::with_capacity(16);
+        for b in &digest[..8] {
+            let _ = write!(s, "{b:02x}");
+        }
+        Self(s)
     }
 
     /// The hex id.

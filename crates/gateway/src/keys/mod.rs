@@ -139,7 +139,22 @@ pub struct Live {
     reserved_cost: std::sync::atomic::AtomicI64,
     pending: std::sync::atomic::AtomicI64,
     pending_cost: std::sync::atomic::AtomicI64,
+    /// Settled here and not yet sent to the store (the writer takes it).
+    unwritten: std::sync::atomic::AtomicI64,
+    unwritten_cost: std::sync::atomic::AtomicI64,
     windows: Mutex<limits::Windows>,
+}
+
+impl StoredKey {
+    /// What the key has used: the store's count plus what `live` (this
+    /// replica) settled and the store does not show yet.
+    pub fn used_with(&self, live: &Live) -> Used {
+        use std::sync::atomic::Ordering::Relaxed;
+        Used {
+            tokens: self.used_tokens + live.pending.load(Relaxed),
+            micro_usd: self.used_micro_usd + live.pending_cost.load(Relaxed),
+        }
+    }
 }
 
 /// Every stored key, by hash, as last read.
@@ -157,7 +172,6 @@ pub struct KeyStore {
     pool: AnyPool,
     snapshot: RwLock<Arc<Snapshot>>,
     live: Mutex<HashMap<String, Arc<Live>>>,
-    settle: tokio::sync::mpsc::UnboundedSender<(String, Used)>,
     limiter: limits::Limiter,
 }
 
@@ -173,7 +187,6 @@ impl KeyStore {
     /// every key, and starts the refresh and usage-writer tasks.
     pub async fn open(pool: AnyPool, limiter: limits::Limiter) -> anyhow::Result<Arc<Self>> {
         store::migrate(&pool).await?;
-        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         let ks = Arc::new(Self {
             pool,
             snapshot: RwLock::new(Arc::new(Snapshot {
@@ -181,11 +194,10 @@ impl KeyStore {
                 ..Snapshot::default()
             })),
             live: Mutex::new(HashMap::new()),
-            settle: tx,
             limiter,
         });
         ks.refresh().await?;
-        tokio::spawn(store::write_usage(Arc::downgrade(&ks), rx));
+        tokio::spawn(store::write_usage(Arc::downgrade(&ks)));
         let weak = Arc::downgrade(&ks);
         tokio::spawn(async move {
             loop {
@@ -238,7 +250,19 @@ impl KeyStore {
 
     /// This replica's state of key `id`.
     pub fn live(&self, id: &str) -> Arc<Live> {
-        Arc::clone(lock(&self.live).entry(id.to_owned()).or_default())
+        let mut map = lock(&self.live);
+        match map.get(id) {
+            Some(l) => Arc::clone(l),
+            None => Arc::clone(map.entry(id.to_owned()).or_default()),
+        }
+    }
+
+    /// Every key's state on this replica.
+    fn lives(&self) -> Vec<(String, Arc<Live>)> {
+        lock(&self.live)
+            .iter()
+            .map(|(k, v)| (k.clone(), Arc::clone(v)))
+            .collect()
     }
 
     /// What key `k` has used: the store's count plus what this replica

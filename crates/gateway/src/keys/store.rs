@@ -453,34 +453,30 @@ pub(super) async fn delete(pool: &AnyPool, id: &str) -> anyhow::Result<bool> {
     Ok(n > 0)
 }
 
-/// Writes settled usage in batches (every 200 ms at most), added to what
-/// the store holds, so replicas sharing it add up; each write bumps the
-/// version so every replica reads the new totals. A failed write is kept
-/// and tried again.
-pub(super) async fn write_usage(
-    ks: Weak<KeyStore>,
-    mut rx: tokio::sync::mpsc::UnboundedReceiver<(String, Used)>,
-) {
+/// Writes settled usage every 200 ms: what each key settled here since the
+/// last write, added to what the store holds (so replicas add up); a write
+/// bumps the version so every replica reads the new totals. A failed write
+/// is kept and tried again.
+pub(super) async fn write_usage(ks: Weak<KeyStore>) {
+    use std::sync::atomic::Ordering::Relaxed;
     let mut owed: HashMap<String, Used> = HashMap::new();
     loop {
-        let first = if owed.is_empty() {
-            match rx.recv().await {
-                Some(x) => Some(x),
-                None => return,
-            }
-        } else {
-            None
-        };
         tokio::time::sleep(Duration::from_millis(200)).await;
-        for (id, n) in first
-            .into_iter()
-            .chain(std::iter::from_fn(|| rx.try_recv().ok()))
-        {
-            let o = owed.entry(id).or_default();
-            o.tokens += n.tokens;
-            o.micro_usd += n.micro_usd;
-        }
         let Some(ks) = ks.upgrade() else { return };
+        for (id, l) in ks.lives() {
+            let (t, c) = (
+                l.unwritten.swap(0, Relaxed),
+                l.unwritten_cost.swap(0, Relaxed),
+            );
+            if t != 0 || c != 0 {
+                let o = owed.entry(id).or_default();
+                o.tokens += t;
+                o.micro_usd += c;
+            }
+        }
+        if owed.is_empty() {
+            continue;
+        }
         let mut wrote = Vec::new();
         for (id, n) in std::mem::take(&mut owed) {
             let r = sqlx::query(
@@ -512,10 +508,8 @@ pub(super) async fn write_usage(
         // count dropped: for a moment usage counts twice, never zero times.
         for (id, n) in wrote {
             let l = ks.live(&id);
-            l.pending
-                .fetch_sub(n.tokens, std::sync::atomic::Ordering::Relaxed);
-            l.pending_cost
-                .fetch_sub(n.micro_usd, std::sync::atomic::Ordering::Relaxed);
+            l.pending.fetch_sub(n.tokens, Relaxed);
+            l.pending_cost.fetch_sub(n.micro_usd, Relaxed);
         }
     }
 }

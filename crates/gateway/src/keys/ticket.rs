@@ -12,10 +12,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use actix_web::http::StatusCode;
 use sha2::Digest;
-use subtle::ConstantTimeEq;
 
 use super::limits::{Quota, QuotaCheck, duration_text};
-use super::{KeyStore, Live, StoredKey, Used};
+use super::{KeyStore, Live, StoredKey};
 use crate::config::PriceConfig;
 use crate::error::ApiError;
 
@@ -24,20 +23,18 @@ fn now_ms() -> i64 {
 }
 
 impl KeyStore {
-    /// The stored key `secret` is, if it is one: `Err` (401) when it is
-    /// disabled or expired. Memory only.
-    pub fn verify(&self, secret: &str) -> Result<Option<Arc<StoredKey>>, ApiError> {
+    /// The stored key `secret` is, if it is one, with its id: `Err` (401)
+    /// when it is disabled or expired. Memory only.
+    pub fn verify(&self, secret: &str) -> Result<Option<keyauth::KeyId>, ApiError> {
+        // Found by its whole SHA-256 (a digest's equality tells nothing
+        // about the secret).
         let hash: [u8; 32] = sha2::Sha256::digest(secret.as_bytes()).into();
         let Some(k) = self.find(&hash) else {
             return Ok(None);
         };
-        // The map found it by hash; compare the whole hash in constant time
-        // anyway (the id is its prefix).
-        let id = keyauth::KeyId::of(secret);
-        if !bool::from(id.as_str().as_bytes().ct_eq(k.id.as_bytes())) {
-            return Ok(None);
-        }
-        match k.status(now_ms(), self.used(&k)) {
+        let id = keyauth::KeyId::from_digest(&hash);
+        // Disabled or expired (usage is the admission's business).
+        match k.status(now_ms(), super::Used::default()) {
             "disabled" => Err(ApiError::unauthorized(
                 "This API key has been disabled. Ask the gateway's operator to enable it.",
             )
@@ -47,7 +44,7 @@ impl KeyStore {
                 k.expires_at.unwrap_or_default()
             ))
             .code("key_expired")),
-            _ => Ok(Some(k)),
+            _ => Ok(Some(id)),
         }
     }
 
@@ -73,7 +70,7 @@ impl KeyStore {
             .code("ip_not_allowed"));
         }
         let live = self.live(&k.id);
-        let used = self.used(k);
+        let used = k.used_with(&live);
         let over = |what: String| {
             ApiError::new(
                 StatusCode::TOO_MANY_REQUESTS,
@@ -136,8 +133,8 @@ impl KeyStore {
             .limiter()
             .check(&k.id, &live.windows, now, (k.rpm, k.tpm), estimate)
             .await;
-        let quotas = match taken {
-            Ok(q) => q,
+        match taken {
+            Ok(_) => {}
             Err(r) => {
                 live.inflight.fetch_sub(1, Ordering::Relaxed);
                 self.release(&k.id, &shared);
@@ -154,7 +151,7 @@ impl KeyStore {
                 e.headers = headers(std::slice::from_ref(q));
                 return Err(e);
             }
-        };
+        }
         live.reserved.fetch_add(estimate, Ordering::Relaxed);
         live.reserved_cost
             .fetch_add(estimate_cost, Ordering::Relaxed);
@@ -167,7 +164,6 @@ impl KeyStore {
             price,
             shared,
             settled: AtomicBool::new(false),
-            headers: headers(&quotas),
         })
     }
 }
@@ -227,8 +223,6 @@ pub struct Ticket {
     /// Quotas reserved in Redis: (kind, amount).
     shared: Vec<(char, i64)>,
     settled: AtomicBool,
-    /// The `x-ratelimit-*` values at admission.
-    pub headers: Vec<(&'static str, String)>,
 }
 
 impl Ticket {
@@ -264,12 +258,11 @@ impl Ticket {
             limiter.quota_adjust(&self.id, kind, real - reserved);
         }
         if tokens > 0 || micro_usd > 0 {
+            // Counted at once; the writer collects what is unwritten.
             l.pending.fetch_add(tokens, Ordering::Relaxed);
             l.pending_cost.fetch_add(micro_usd, Ordering::Relaxed);
-            let _ = self
-                .store
-                .settle
-                .send((self.id.clone(), Used { tokens, micro_usd }));
+            l.unwritten.fetch_add(tokens, Ordering::Relaxed);
+            l.unwritten_cost.fetch_add(micro_usd, Ordering::Relaxed);
         }
     }
 }

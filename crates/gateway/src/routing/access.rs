@@ -88,11 +88,15 @@ impl Access {
             STATIC_HITS.fetch_add(1, Ordering::Relaxed);
             return Ok(Some(id));
         }
-        if let Some(store) = &self.stored
-            && store.verify(key)?.is_some()
+        if let Some(id) = self
+            .stored
+            .as_ref()
+            .map(|s| s.verify(key))
+            .transpose()?
+            .flatten()
         {
             STATIC_HITS.fetch_add(1, Ordering::Relaxed);
-            return Ok(Some(KeyId::of(key)));
+            return Ok(Some(id));
         }
         match &self.secrets {
             Some(s) => Ok(Some(s.verify(key).await?)),
