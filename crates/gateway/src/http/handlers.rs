@@ -210,7 +210,7 @@ where
     let allowed = state
         .access
         .permit(a.key.as_ref(), a.r.model_name(), cands)?;
-    let price = state.config.price_of(a.r.model_name());
+    let price = || state.config.price_of(a.r.model_name());
     let ticket = state
         .access
         .reserve(a.key.as_ref(), a.ip, estimate, price)

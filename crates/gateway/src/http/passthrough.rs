@@ -343,7 +343,7 @@ async fn forward(
     // of a pass-through body: it reserves and settles none).
     let ticket = state
         .access
-        .reserve(key.as_ref(), req.peer_addr().map(|a| a.ip()), 0, None)
+        .reserve(key.as_ref(), req.peer_addr().map(|a| a.ip()), 0, || None)
         .await?;
     let query = req.query_string();
     let target = if query.is_empty() {

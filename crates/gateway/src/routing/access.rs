@@ -152,7 +152,7 @@ impl Access {
         key: Option<&KeyId>,
         ip: Option<std::net::IpAddr>,
         estimate: u64,
-        price: Option<crate::config::PriceConfig>,
+        price: impl FnOnce() -> Option<crate::config::PriceConfig>,
     ) -> Result<Option<Arc<Ticket>>, ApiError> {
         let (Some(store), Some(key)) = (&self.stored, key) else {
             return Ok(None);
@@ -161,7 +161,7 @@ impl Access {
             return Ok(None);
         };
         let estimate = i64::try_from(estimate).unwrap_or(i64::MAX);
-        Ok(Some(Arc::new(store.admit(&k, ip, estimate, price).await?)))
+        Ok(Some(Arc::new(store.admit(&k, ip, estimate, price()).await?)))
     }
 
     /// Whether requests can be authenticated (keys loaded), and the state
