@@ -161,7 +161,9 @@ impl Access {
             return Ok(None);
         };
         let estimate = i64::try_from(estimate).unwrap_or(i64::MAX);
-        Ok(Some(Arc::new(store.admit(&k, ip, estimate, price()).await?)))
+        Ok(Some(Arc::new(
+            store.admit(&k, ip, estimate, price()).await?,
+        )))
     }
 
     /// Whether requests can be authenticated (keys loaded), and the state
