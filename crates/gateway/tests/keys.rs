@@ -268,6 +268,9 @@ async fn two_replicas_share_keys_through_postgres() {
         // Settlements travel through the store.
         tokio::time::sleep(Duration::from_millis(40)).await;
     }
+    // Each replica writes its settlements every 200 ms and reads the
+    // other's within 250 ms after: wait for both before reading the total.
+    tokio::time::sleep(Duration::from_millis(800)).await;
     let (_, v) = admin(&a, "GET", &format!("/admin/keys/{id}"), None).await;
     let used = v["used_tokens"].as_i64().unwrap();
     let per = used / served;
