@@ -210,7 +210,19 @@ async fn observe(
         p
     });
     let span = tracing::info_span!("http", request_id = %rid);
-    let mut res = next.call(req).instrument(span).await?;
+    // Dropped unanswered when the client leaves first (the dispatcher drops
+    // the request's future on the connection's EOF: half-closed
+    // connections are not allowed): the request is still counted,
+    // recorded and logged, as 499.
+    let mut abandoned = Abandoned {
+        req: Some(req.request().clone()),
+        rid: rid.clone(),
+        t0,
+        record: recorder.clone().zip(patch.clone()),
+    };
+    let res = next.call(req).instrument(span).await;
+    abandoned.req = None;
+    let mut res = res?;
     if let Ok(v) = actix_web::http::header::HeaderValue::from_str(&rid) {
         res.headers_mut().insert(
             actix_web::http::header::HeaderName::from_static("x-request-id"),
@@ -255,6 +267,55 @@ async fn observe(
         .map_into_boxed_body()
         .map_body(|_, b| crate::observe::records::RecordingBody::new(b, patch, recorder, t0))
         .map_into_left_body())
+}
+
+/// A request whose future may be dropped before it has an answer.
+struct Abandoned {
+    req: Option<actix_web::HttpRequest>,
+    rid: String,
+    t0: std::time::Instant,
+    record: Option<(
+        crate::observe::records::Recorder,
+        crate::observe::records::RecPatch,
+    )>,
+}
+
+/// nginx's status for a client that closed the connection first.
+const CLIENT_CLOSED: u16 = 499;
+
+impl Drop for Abandoned {
+    fn drop(&mut self) {
+        let Some(req) = self.req.take() else {
+            return;
+        };
+        let route = req.match_pattern().unwrap_or_else(|| "passthrough".into());
+        let m = &*crate::observe::metrics::METRICS;
+        m.http_requests
+            .with_label_values(&[
+                route.as_str(),
+                crate::observe::metrics::class(CLIENT_CLOSED),
+            ])
+            .inc();
+        m.http_duration
+            .with_label_values(&[route.as_str()])
+            .observe(self.t0.elapsed().as_secs_f64());
+        tracing::info!(
+            request_id = %self.rid,
+            route = %route,
+            status = CLIENT_CLOSED,
+            duration_ms = self.t0.elapsed().as_millis() as u64,
+            "client left before the answer; upstream call dropped"
+        );
+        if let Some((recorder, patch)) = self.record.take() {
+            let mut r = patch.0.borrow().clone();
+            r.route = route;
+            r.status = i64::from(CLIENT_CLOSED);
+            r.interrupted = true;
+            r.error.get_or_insert_with(|| "client_closed".to_owned());
+            r.duration_ms = i64::try_from(self.t0.elapsed().as_millis()).unwrap_or(i64::MAX);
+            recorder.record(r);
+        }
+    }
 }
 
 /// Reloads on SIGHUP and when the config file changes (checked every 2 s):
@@ -346,6 +407,10 @@ pub async fn run(config: Config, path: Option<PathBuf>) -> anyhow::Result<()> {
                 })
                 .client_request_timeout(Duration::from_secs(5))
                 .client_disconnect_timeout(Duration::from_secs(1))
+                // A client's EOF ends the connection at once, dropping the
+                // request's future and with it the upstream call (HTTP/1.1
+                // clients do not half-close while awaiting an answer).
+                .h1_allow_half_closed(false)
                 .local_addr(addr)
                 .finish(actix_service::map_config(
                     actix_service::IntoServiceFactory::into_factory(app(web::Data::new(h))),

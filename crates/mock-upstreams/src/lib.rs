@@ -36,5 +36,6 @@ pub use bedrock::{
 pub use fast::{FastUpstream, STREAM_EVENTS, TOKENS};
 pub use openai::{FakeOpenAi, OpenAiFault, OpenAiRequest};
 pub use sagemaker::{
-    ContainerDialect, Endpoint, FakeSageMaker, Fault, RecordedRequest, Reply, StreamRecord,
+    ContainerDialect, Endpoint, FakeSageMaker, Fault, HangRecord, RecordedRequest, Reply,
+    StreamRecord,
 };

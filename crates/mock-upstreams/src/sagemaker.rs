@@ -129,6 +129,19 @@ struct Shared {
     endpoints: Mutex<HashMap<String, Endpoint>>,
     requests: Mutex<Vec<RecordedRequest>>,
     streams: Mutex<Vec<StreamRecord>>,
+    hangs: Mutex<Vec<HangRecord>>,
+}
+
+/// A request that [`Fault::HangBeforeHeaders`] held: when it came and when
+/// its caller closed the connection.
+#[derive(Debug, Clone)]
+pub struct HangRecord {
+    /// Endpoint name.
+    pub endpoint: String,
+    /// When the request was read.
+    pub started: Instant,
+    /// When the caller closed the connection.
+    pub closed: Option<Instant>,
 }
 
 /// A fake SageMaker runtime on a loopback port. Dropping it stops it.
@@ -186,6 +199,11 @@ impl FakeSageMaker {
     /// Streaming responses so far.
     pub fn streams(&self) -> Vec<StreamRecord> {
         lock(&self.shared.streams).clone()
+    }
+
+    /// Requests held by [`Fault::HangBeforeHeaders`] so far.
+    pub fn hangs(&self) -> Vec<HangRecord> {
+        lock(&self.shared.hangs).clone()
     }
 }
 
@@ -283,8 +301,20 @@ async fn handle(
         )),
         Fault::HangBeforeHeaders => {
             // Hold the connection until the client gives up.
+            let at = {
+                let mut h = lock(&shared.hangs);
+                h.push(HangRecord {
+                    endpoint: name.clone(),
+                    started: Instant::now(),
+                    closed: None,
+                });
+                h.len() - 1
+            };
             let mut buf = [0u8; 1];
             let _ = r.read(&mut buf).await;
+            if let Some(h) = lock(&shared.hangs).get_mut(at) {
+                h.closed = Some(Instant::now());
+            }
             return Ok(false);
         }
         _ => None,

@@ -31,12 +31,14 @@ pub mod completions;
 pub mod contract;
 pub mod embeddings;
 pub mod error;
+pub mod form;
 pub mod models;
 pub mod path;
 pub mod responses;
 pub mod stream;
 mod tag;
 pub mod tokens;
+pub mod top_level;
 pub mod usage;
 
 pub use error::{ErrorBody, ErrorResponse};

@@ -38,7 +38,18 @@ pub struct ChatCall {
     /// The most choices (`n`) a backend that generates one a call serves,
     /// as that many parallel calls.
     pub max_choices: u32,
+    /// Remote images fetched for this request (Bedrock), shared by every
+    /// copy of the call: fetched once, however many of the `n` calls or
+    /// failover candidates need them.
+    pub images: FetchedImages,
 }
+
+/// Remote images of one request, fetched once (by URL).
+pub type FetchedImages = std::sync::Arc<
+    tokio::sync::OnceCell<
+        std::collections::HashMap<String, bedrock_converse::wire::ImageBlock>,
+    >,
+>;
 
 /// How long a call may wait, from the configuration the request started
 /// with (so a reload applies to the next request on every backend).

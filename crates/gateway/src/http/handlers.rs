@@ -71,6 +71,7 @@ pub(super) async fn serve_chat<A: super::extract::Named>(
         created,
         client_auth: a.caller.clone(),
         max_choices: state.config.max_choices,
+        images: Default::default(),
         req: r,
     });
     let h = handle.clone();

@@ -11,6 +11,7 @@ mod console;
 pub mod extract;
 mod handlers;
 mod info;
+mod intake;
 pub mod passthrough;
 mod probe;
 pub mod respond;

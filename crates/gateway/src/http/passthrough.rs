@@ -1,31 +1,28 @@
 //! Every other `/v1/*` route (audio, images, moderations, responses,
 //! files…) passed through to OpenAI-style upstreams, both bodies streamed.
 //!
-//! The model is read from a JSON body's `model`, from a multipart form's
-//! `model` field (looked for in the first 64 KiB, where clients put their
-//! small fields), or else the URL path stands in for it (`audio/speech`).
-//! A JSON or empty body is held, so the request can fail over to the next
-//! upstream before the first byte; a multipart body is streamed to one
-//! upstream as it arrives, and so is every response.
+//! The body is taken by [`super::intake`]: its model is the outermost JSON
+//! object's `model` or the form's `model` field, else the URL path stands
+//! in for it (`audio/speech`). A body up to the replay size is held, so the
+//! request can fail over to the next upstream before the first byte; a
+//! larger one is streamed to one upstream as it arrives, and so is every
+//! response.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::http::{StatusCode, header};
+use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
-
-use crate::error::ApiError;
 use futures_util::future::BoxFuture;
 
+use super::intake::{self, Body, Incoming};
 use crate::backend::Model;
+use crate::error::ApiError;
 use crate::observe::outcome::Outcome;
 use crate::routing::failover::{self, Rules};
 use crate::routing::state::Handle;
-
-/// How much of a multipart body is searched for the `model` field.
-const MODEL_SCAN_BYTES: usize = 64 * 1024;
 
 /// Request headers not forwarded (hop-by-hop, or set by the gateway).
 const DROP_REQUEST: &[&str] = &[
@@ -52,15 +49,6 @@ const DROP_RESPONSE: &[&str] = &[
     "date",
 ];
 
-/// The `model` field's value in the start of a multipart body.
-pub fn multipart_model(prefix: &[u8]) -> Option<String> {
-    let text = String::from_utf8_lossy(prefix);
-    let rest = text.split("name=\"model\"").nth(1)?;
-    let value = rest.split("\r\n\r\n").nth(1)?;
-    let v = value.split("\r\n").next()?.trim();
-    (!v.is_empty() && value.contains("\r\n")).then(|| v.to_owned())
-}
-
 /// Refuses a client's path that could leave the upstream's base path once
 /// a URL parser has read it (see [`openai_types::path::check`]): 400 in the
 /// OpenAI envelope.
@@ -68,133 +56,6 @@ pub fn check_path(path: &str) -> Result<(), ApiError> {
     openai_types::path::check(path).map_err(|why| {
         ApiError::invalid(format!("The request path is not allowed: {why}")).code("invalid_path")
     })
-}
-
-/// The first `"model": "…"` in the start of a JSON body too large to hold
-/// (the body is streamed on; clients put `model` first).
-pub fn json_model(prefix: &[u8]) -> Option<String> {
-    let mut rest = prefix;
-    while let Some(i) = memchr::memmem::find(rest, b"\"model\"") {
-        rest = &rest[i + 7..];
-        let after = rest.trim_ascii_start();
-        let Some(after) = after.strip_prefix(b":") else {
-            continue;
-        };
-        let after = after.trim_ascii_start();
-        let Some(value) = after.strip_prefix(b"\"") else {
-            continue;
-        };
-        let end = value.iter().position(|&c| c == b'"' || c == b'\\')?;
-        if value[end] == b'\\' {
-            return None;
-        }
-        return std::str::from_utf8(&value[..end]).ok().map(str::to_owned);
-    }
-    None
-}
-
-enum Body {
-    /// Held whole: may be sent more than once.
-    Held(Bytes),
-    /// Streamed: one attempt.
-    Streamed(tokio::sync::mpsc::Receiver<Result<Bytes, std::io::Error>>),
-}
-
-/// Reads the rest of `payload` into a channel from a task on this worker, so
-/// the upstream request can stream it (the payload is not `Send`). A body
-/// over `limit` or past its deadline ends the upload with an error, and
-/// `late` says which.
-fn pump(
-    mut payload: web::Payload,
-    first: Bytes,
-    limit: usize,
-    deadline: super::body::Deadline,
-    late: Arc<std::sync::atomic::AtomicBool>,
-) -> tokio::sync::mpsc::Receiver<Result<Bytes, std::io::Error>> {
-    let (tx, rx) = tokio::sync::mpsc::channel(4);
-    actix_web::rt::spawn(async move {
-        let mut sent = first.len();
-        if !first.is_empty() && tx.send(Ok(first)).await.is_err() {
-            return;
-        }
-        loop {
-            let item = match deadline.next(&mut payload, sent).await {
-                Ok(None) => return,
-                Ok(Some(b)) => {
-                    sent += b.len();
-                    if sent > limit {
-                        Err(std::io::Error::other(
-                            "request body over the pass-through limit",
-                        ))
-                    } else {
-                        Ok(b)
-                    }
-                }
-                Err(e) => {
-                    if e.status == StatusCode::REQUEST_TIMEOUT {
-                        late.store(true, std::sync::atomic::Ordering::Relaxed);
-                    }
-                    Err(std::io::Error::other(e.body.error.message))
-                }
-            };
-            let stop = item.is_err();
-            if tx.send(item).await.is_err() || stop {
-                return;
-            }
-        }
-    });
-    rx
-}
-
-/// The start of the body: read whole if it fits `hold` bytes, else the
-/// first `hold` bytes and the rest streamed. For multipart, reading stops
-/// early once the `model` field has been seen.
-async fn take_body(
-    req: &HttpRequest,
-    mut payload: web::Payload,
-    state: &crate::routing::state::AppState,
-    multipart: bool,
-    hold: usize,
-    late: &Arc<std::sync::atomic::AtomicBool>,
-) -> Result<(Body, Option<String>), ApiError> {
-    let cfg = &state.config;
-    let limit = cfg.max_passthrough_body_bytes;
-    if super::body::declared_len(req).is_some_and(|n| n > limit) {
-        return Err(ApiError::too_large(limit));
-    }
-    let deadline = super::body::Deadline::new(cfg);
-    let hold = hold.min(limit);
-    let mut prefix = BytesMut::new();
-    loop {
-        let Some(chunk) = deadline.next(&mut payload, prefix.len()).await? else {
-            // Whole: held for failover.
-            let bytes = prefix.freeze();
-            let model = if multipart {
-                multipart_model(&bytes)
-            } else {
-                serde_json::from_slice::<serde_json::Value>(&bytes)
-                    .ok()
-                    .and_then(|v| v.get("model").and_then(|m| m.as_str()).map(str::to_owned))
-            };
-            return Ok((Body::Held(bytes), model));
-        };
-        if prefix.len() + chunk.len() > limit {
-            return Err(ApiError::too_large(limit));
-        }
-        prefix.extend_from_slice(&chunk);
-        let scanned = multipart && prefix.len() >= MODEL_SCAN_BYTES.min(hold);
-        if prefix.len() > hold || scanned {
-            break;
-        }
-    }
-    let scan = &prefix[..prefix.len().min(MODEL_SCAN_BYTES.max(hold))];
-    let model = if multipart {
-        multipart_model(scan)
-    } else {
-        json_model(scan)
-    };
-    let rx = pump(payload, prefix.freeze(), limit, deadline, Arc::clone(late));
-    Ok((Body::Streamed(rx), model))
 }
 
 /// The pass-through handler: the key checked, the path guarded, the body
@@ -214,81 +75,17 @@ pub async fn passthrough(
         .unwrap_or(req.path())
         .to_owned();
     check_path(&path)?;
-    let ctype = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_ascii_lowercase();
-    let late = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let multipart = ctype.starts_with("multipart/");
     let hold = state.config.passthrough_replay_bytes;
-    let (body, from_body) = take_body(&req, payload, &state, multipart, hold, &late).await?;
-    let model = from_body.unwrap_or_else(|| path.trim_start_matches('/').to_owned());
-    forward(&req, &handle, key, started, path, body, model, late).await
-}
-
-/// A JSON body taken for a route that serves some models itself and passes
-/// others through (`/v1/responses`): held whole up to `hold` bytes (so it
-/// can be parsed, or sent more than once), streamed beyond.
-#[derive(Debug)]
-pub struct Incoming {
-    body: Body,
-    /// The body's `model`.
-    pub model: Option<String>,
-    late: Arc<std::sync::atomic::AtomicBool>,
-}
-
-impl std::fmt::Debug for Body {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Held(b) => write!(f, "Held({} bytes)", b.len()),
-            Self::Streamed(_) => f.write_str("Streamed"),
-        }
-    }
-}
-
-impl Incoming {
-    /// The whole body, read to its end if it was being streamed: 413 above
-    /// `limit`, 408 past the body's deadline.
-    pub async fn whole(self, limit: usize) -> Result<Bytes, ApiError> {
-        let mut rx = match self.body {
-            Body::Held(b) if b.len() <= limit => return Ok(b),
-            Body::Held(_) => return Err(ApiError::too_large(limit)),
-            Body::Streamed(rx) => rx,
-        };
-        let mut out = BytesMut::new();
-        while let Some(chunk) = rx.recv().await {
-            let chunk = chunk.map_err(|e| {
-                if self.late.load(std::sync::atomic::Ordering::Relaxed) {
-                    ApiError::body_timeout()
-                } else {
-                    ApiError::invalid(format!("the request body could not be read: {e}"))
-                }
-            })?;
-            if out.len() + chunk.len() > limit {
-                return Err(ApiError::too_large(limit));
-            }
-            out.extend_from_slice(&chunk);
-        }
-        Ok(out.freeze())
-    }
-}
-
-/// Takes a JSON body as [`Incoming`].
-pub async fn take_json(
-    req: &HttpRequest,
-    payload: web::Payload,
-    state: &crate::routing::state::AppState,
-    hold: usize,
-) -> Result<Incoming, ApiError> {
-    let late = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let (body, model) = take_body(req, payload, state, false, hold, &late).await?;
-    Ok(Incoming { body, model, late })
+    let incoming = intake::take(&req, payload, &state, hold).await?;
+    let model = incoming
+        .model
+        .clone()
+        .unwrap_or_else(|| path.trim_start_matches('/').to_owned());
+    forward(&req, &handle, key, started, path, incoming, model).await
 }
 
 /// Passes an [`Incoming`] body through to the upstreams that serve `model`.
-pub async fn forward_incoming(
+pub(crate) async fn forward_incoming(
     req: &HttpRequest,
     handle: &web::Data<Handle>,
     key: Option<keyauth::KeyId>,
@@ -302,17 +99,7 @@ pub async fn forward_incoming(
         .unwrap_or(req.path())
         .to_owned();
     check_path(&path)?;
-    forward(
-        req,
-        handle,
-        key,
-        started,
-        path,
-        incoming.body,
-        model,
-        incoming.late,
-    )
-    .await
+    forward(req, handle, key, started, path, incoming, model).await
 }
 
 /// Sends `body` to the upstreams that serve `model`, in order.
@@ -323,10 +110,11 @@ async fn forward(
     key: Option<keyauth::KeyId>,
     started: std::time::Instant,
     path: String,
-    body: Body,
+    incoming: Incoming,
     model: String,
-    late: Arc<std::sync::atomic::AtomicBool>,
 ) -> Result<HttpResponse, ApiError> {
+    let limit = incoming.limit();
+    let (body, cut) = (incoming.body, incoming.cut);
     let state = handle.state();
     let cands = state.upstream_candidates(&model);
     if cands.is_empty() {
@@ -371,7 +159,7 @@ async fn forward(
                 caller.clone(),
                 headers.clone(),
             );
-            let (late, retry_on) = (Arc::clone(&late), retry_on.clone());
+            let (cut, retry_on) = (Arc::clone(&cut), retry_on.clone());
             let body = match body.take() {
                 Some(Body::Held(b)) => {
                     body = Some(Body::Held(b.clone()));
@@ -394,10 +182,9 @@ async fn forward(
                     r = r.header(name, value);
                 }
                 match r.body(body).send().await {
-                    Err(_) if late.load(std::sync::atomic::Ordering::Relaxed) => {
-                        Err(ApiError::body_timeout())
-                    }
-                    Err(e) => Err(crate::backend::openai::transport(up, &e)),
+                    Err(e) => Err(cut
+                        .error(limit)
+                        .unwrap_or_else(|| crate::backend::openai::transport(up, &e))),
                     Ok(resp) if held && retry_on.contains(&resp.status().as_u16()) => {
                         Err(crate::backend::openai::error_from(up, resp, &caller).await)
                     }
@@ -535,32 +322,5 @@ mod tests {
             }
         }
         assert!(n > 0, "empty corpus");
-    }
-
-    #[test]
-    fn the_model_is_found_in_a_json_prefix() {
-        assert_eq!(
-            json_model(br#"{"model" : "gpt-4o", "input": "#).as_deref(),
-            Some("gpt-4o")
-        );
-        assert_eq!(
-            json_model(br#"{"input": {"x": 1}, "model":"m1""#).as_deref(),
-            Some("m1")
-        );
-        assert_eq!(
-            json_model(br#"{"model": 5, "x": {"model": "m2"}}"#).as_deref(),
-            Some("m2")
-        );
-        assert_eq!(json_model(br#"{"model": "cut"#), None);
-        assert_eq!(json_model(br#"{"input": "x"}"#), None);
-    }
-
-    #[test]
-    fn the_model_field_is_found_in_a_multipart_prefix() {
-        let body = b"--b\r\nContent-Disposition: form-data; name=\"model\"\r\n\r\nwhisper-1\r\n--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.wav\"\r\n\r\nRIFF";
-        assert_eq!(multipart_model(body).as_deref(), Some("whisper-1"));
-        // Cut inside the value: not yet.
-        assert_eq!(multipart_model(&body[..60]), None);
-        assert_eq!(multipart_model(b"--b\r\nname=\"file\"\r\n\r\nxx"), None);
     }
 }

@@ -41,6 +41,7 @@ pub(super) async fn probe(
             prompt_estimate: 1,
             client_auth: caller,
             max_choices: 1,
+            images: Default::default(),
         };
         return Ok(handle.backends.chat(m, call).await.map(|_| 200));
     }

@@ -10,7 +10,7 @@ use openai_types::responses::chat::{response_base, to_chat};
 
 use super::extract::{authorize, received};
 use super::handlers::{Shape, serve_chat};
-use super::passthrough;
+use super::{intake, passthrough};
 use crate::error::ApiError;
 use crate::ids::{new_id, now};
 use crate::routing::state::Handle;
@@ -29,8 +29,10 @@ pub(super) async fn responses(
     // `max_body_bytes`) for a model served here.
     let limit = state.config.max_body_bytes;
     let hold = state.config.passthrough_replay_bytes;
-    let incoming = passthrough::take_json(&req, payload, &state, hold).await?;
-    let model = incoming.model.clone().unwrap_or_default();
+    let incoming = intake::take(&req, payload, &state, hold).await?;
+    let model = incoming.model.clone().ok_or_else(|| {
+        ApiError::invalid("you must provide a model parameter").param("model")
+    })?;
     let cands = state.candidates(&model)?;
     if cands.iter().all(|m| m.served_by().is_some()) {
         return passthrough::forward_incoming(&req, &handle, key, started, incoming, model).await;

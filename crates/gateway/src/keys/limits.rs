@@ -217,14 +217,20 @@ impl Limiter {
     }
 }
 
-/// A quota counter shared by replicas: seeded from the store's total when
-/// Redis has none (KEYS[1]; ARGV: the seed, the quota, what to reserve).
-/// Returns {allowed, used before}.
+/// A quota counter shared by replicas, reconciled with the store on every
+/// check: the larger of Redis' count and the store's total as this replica
+/// knows it (usage settled while Redis was away reaches the store, never
+/// Redis, so after a stall the store's figure wins) (KEYS[1]; ARGV: the
+/// store's total, the quota, what to reserve). Returns {allowed, used
+/// before}.
 const QUOTA_SCRIPT: &str = r"
-if redis.call('EXISTS', KEYS[1]) == 0 then
-  redis.call('SET', KEYS[1], ARGV[1], 'EX', 86400)
+local cur = redis.call('GET', KEYS[1])
+local used = cur and tonumber(cur) or 0
+local seed = tonumber(ARGV[1])
+if seed > used then
+  used = seed
+  redis.call('SET', KEYS[1], seed, 'EX', 86400)
 end
-local used = tonumber(redis.call('GET', KEYS[1]))
 if used >= tonumber(ARGV[2]) then
   return {0, used}
 end

@@ -9,6 +9,8 @@
 
 pub mod limits;
 mod store;
+
+pub(crate) use store::begin_migration;
 pub mod ticket;
 
 use std::collections::HashMap;

@@ -46,40 +46,64 @@ const ADDED: &[(&str, &str)] = &[
     ("used_micro_usd", "BIGINT NOT NULL DEFAULT 0"),
 ];
 
-async fn has_column(pool: &AnyPool, column: &str) -> bool {
-    sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT {column} FROM gateway_keys LIMIT 0"
-    )))
-    .execute(pool)
-    .await
-    .is_ok()
+/// Whether `gateway_keys` has `column` (asked of the catalog, which never
+/// fails a transaction as a failed `SELECT` would on PostgreSQL).
+async fn has_column(conn: &mut sqlx::AnyConnection, pg: bool, column: &str) -> sqlx::Result<bool> {
+    let q = if pg {
+        "SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = 'gateway_keys' AND column_name = $1"
+    } else {
+        "SELECT 1 FROM pragma_table_info('gateway_keys') WHERE name = $1"
+    };
+    Ok(sqlx::query(q)
+        .bind(column)
+        .fetch_optional(&mut *conn)
+        .await?
+        .is_some())
 }
 
+/// The key every gateway migration holds on PostgreSQL (a transaction's
+/// advisory lock): replicas starting together migrate one at a time, and
+/// the lock goes with the transaction, whatever happens to it.
+pub(crate) const MIGRATION_LOCK: i64 = 0x6761_7465_7761_7900;
+
+/// Begins a migration: a transaction holding [`MIGRATION_LOCK`] on
+/// PostgreSQL (SQLite's file lock serializes its writers). Returns it and
+/// whether the database is PostgreSQL.
+pub(crate) async fn begin_migration(
+    pool: &AnyPool,
+) -> sqlx::Result<(sqlx::Transaction<'static, sqlx::Any>, bool)> {
+    let mut tx = pool.begin().await?;
+    let pg = tx.backend_name() == "PostgreSQL";
+    if pg {
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(MIGRATION_LOCK)
+            .execute(&mut *tx)
+            .await?;
+    }
+    Ok((tx, pg))
+}
+
+/// Creates the keys' tables and adds the columns an older store lacks, in
+/// one transaction under the migration lock.
 pub(super) async fn migrate(pool: &AnyPool) -> anyhow::Result<()> {
+    let (mut tx, pg) = begin_migration(pool).await?;
     for stmt in SCHEMA {
         // Constant statements of this module.
         sqlx::query(sqlx::AssertSqlSafe(*stmt))
-            .execute(pool)
+            .execute(&mut *tx)
             .await?;
     }
-    // A store made by an earlier version: add what it lacks (portable
-    // across SQLite and PostgreSQL; a replica that loses the race finds
-    // the column there).
     for (column, def) in ADDED {
-        if has_column(pool, column).await {
-            continue;
-        }
-        let added = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "ALTER TABLE gateway_keys ADD COLUMN {column} {def}"
-        )))
-        .execute(pool)
-        .await;
-        if let Err(e) = added
-            && !has_column(pool, column).await
-        {
-            return Err(e.into());
+        if !has_column(&mut tx, pg, column).await? {
+            // Constant names of this module.
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "ALTER TABLE gateway_keys ADD COLUMN {column} {def}"
+            )))
+            .execute(&mut *tx)
+            .await?;
         }
     }
+    tx.commit().await?;
     Ok(())
 }
 

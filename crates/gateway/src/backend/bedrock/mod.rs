@@ -110,16 +110,22 @@ impl Bedrock {
             .code("too_many_images"));
         }
         let urls = bedrock_converse::request::remote_image_urls(&call.req);
+        let none = HashMap::new();
         let images = match &self.images {
-            Some(f) if !urls.is_empty() => f.fetch_all(&urls).await?,
-            _ => HashMap::new(),
+            // Once per request: the `n` calls and failover share them.
+            Some(f) if !urls.is_empty() => {
+                call.images
+                    .get_or_try_init(|| f.fetch_all(&urls))
+                    .await?
+            }
+            _ => &none,
         };
         let opts = RequestOptions {
             model_id: m.bedrock_model_id().to_owned(),
             reasoning: m.reasoning_style,
             default_max_tokens: self.default_max_tokens,
         };
-        Ok(bedrock_converse::to_converse(&call.req, &opts, &images)?)
+        Ok(bedrock_converse::to_converse(&call.req, &opts, images)?)
     }
 
     /// Sends a translated request through `send` (Converse or

@@ -153,19 +153,21 @@ pub async fn connect(url: &str) -> anyhow::Result<AnyPool> {
         })
         .connect(url)
         .await?;
+    // One replica at a time, all or nothing (see `begin_migration`).
+    let (mut tx, _) = crate::keys::begin_migration(&pool).await?;
     for stmt in SCHEMA {
         // Constant statements of this module.
         sqlx::query(sqlx::AssertSqlSafe(*stmt))
-            .execute(&pool)
+            .execute(&mut *tx)
             .await?;
     }
     let v: Option<i64> = sqlx::query("SELECT MAX(version) FROM gateway_schema")
-        .fetch_one(&pool)
+        .fetch_one(&mut *tx)
         .await?
         .try_get(0)?;
     if v.is_none() {
         sqlx::query("INSERT INTO gateway_schema (version) VALUES (1)")
-            .execute(&pool)
+            .execute(&mut *tx)
             .await?;
     }
     let mut version = v.unwrap_or(1);
@@ -173,15 +175,16 @@ pub async fn connect(url: &str) -> anyhow::Result<AnyPool> {
         if version < *to {
             // Constant statements of this module.
             sqlx::query(sqlx::AssertSqlSafe(*stmt))
-                .execute(&pool)
+                .execute(&mut *tx)
                 .await?;
             sqlx::query("UPDATE gateway_schema SET version = $1")
                 .bind(*to)
-                .execute(&pool)
+                .execute(&mut *tx)
                 .await?;
             version = *to;
         }
     }
+    tx.commit().await?;
     Ok(pool)
 }
 
