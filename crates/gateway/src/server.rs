@@ -215,13 +215,13 @@ async fn observe(
     // connections are not allowed): the request is still counted,
     // recorded and logged, as 499.
     let mut abandoned = Abandoned {
-        req: Some(req.request().clone()),
+        route: Some(route_label(req.path())),
         rid: rid.clone(),
         t0,
         record: recorder.clone().zip(patch.clone()),
     };
     let res = next.call(req).instrument(span).await;
-    abandoned.req = None;
+    abandoned.route = None;
     let mut res = res?;
     if let Ok(v) = actix_web::http::header::HeaderValue::from_str(&rid) {
         res.headers_mut().insert(
@@ -271,7 +271,9 @@ async fn observe(
 
 /// A request whose future may be dropped before it has an answer.
 struct Abandoned {
-    req: Option<actix_web::HttpRequest>,
+    /// The request's route as a label (`None` once answered). The request
+    /// itself cannot be kept: actix requires it unshared while routing.
+    route: Option<&'static str>,
     rid: String,
     t0: std::time::Instant,
     record: Option<(
@@ -280,24 +282,40 @@ struct Abandoned {
     )>,
 }
 
+/// A request path as a bounded label: the API routes by name, other
+/// `/v1/*` paths as `passthrough`, anything else `other`.
+fn route_label(path: &str) -> &'static str {
+    const ROUTES: &[&str] = &[
+        "/v1/chat/completions",
+        "/v1/completions",
+        "/v1/embeddings",
+        "/v1/responses",
+        "/v1/models",
+    ];
+    match ROUTES.iter().find(|r| **r == path) {
+        Some(r) => r,
+        None if path.starts_with("/v1/") => "passthrough",
+        None => "other",
+    }
+}
+
 /// nginx's status for a client that closed the connection first.
 const CLIENT_CLOSED: u16 = 499;
 
 impl Drop for Abandoned {
     fn drop(&mut self) {
-        let Some(req) = self.req.take() else {
+        let Some(route) = self.route.take() else {
             return;
         };
-        let route = req.match_pattern().unwrap_or_else(|| "passthrough".into());
         let m = &*crate::observe::metrics::METRICS;
         m.http_requests
             .with_label_values(&[
-                route.as_str(),
+                route,
                 crate::observe::metrics::class(CLIENT_CLOSED),
             ])
             .inc();
         m.http_duration
-            .with_label_values(&[route.as_str()])
+            .with_label_values(&[route])
             .observe(self.t0.elapsed().as_secs_f64());
         tracing::info!(
             request_id = %self.rid,
@@ -308,7 +326,7 @@ impl Drop for Abandoned {
         );
         if let Some((recorder, patch)) = self.record.take() {
             let mut r = patch.0.borrow().clone();
-            r.route = route;
+            r.route = route.to_owned();
             r.status = i64::from(CLIENT_CLOSED);
             r.interrupted = true;
             r.error.get_or_insert_with(|| "client_closed".to_owned());

@@ -5,6 +5,7 @@
 // Test code: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod abandoned;
 mod api;
 mod bedrock;
 mod choices;
@@ -14,10 +15,12 @@ mod dialects;
 mod disconnect;
 mod errors;
 mod hardening;
+mod intake;
 mod keys;
 mod layers;
 mod observability;
 mod records;
+mod replicas;
 mod responses;
 mod sagemaker_transport;
 mod sdk_clients;

@@ -237,6 +237,18 @@ async fn handle(
             .await?;
             Ok(true)
         }
+        ("POST", "/v1/moderations") => {
+            // The model it acted on (the last `model`, as JSON parsers keep).
+            let out = json!({"id": format!("modr-{}", s.name), "model": body["model"], "results": []});
+            http::write_full(
+                w,
+                200,
+                &[("content-type", "application/json".to_owned())],
+                out.to_string().as_bytes(),
+            )
+            .await?;
+            Ok(true)
+        }
         ("POST", "/v1/audio/transcriptions") => {
             // Multipart: report what arrived.
             let text = String::from_utf8_lossy(&req.body);
