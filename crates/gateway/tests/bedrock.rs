@@ -751,4 +751,23 @@ async fn images_per_request_are_capped_and_fetched_a_few_at_a_time() {
     assert_eq!(total.load(Ordering::SeqCst), 12);
     let p = peak.load(Ordering::SeqCst);
     assert!((2..=4).contains(&p), "peak concurrency {p}");
+    // n = 4, whole and streamed: each image fetched once per request and
+    // shared by every choice (issue 21, item 6: 80 fetches, 16 at once).
+    for stream in [false, true] {
+        let (before, _) = (total.load(Ordering::SeqCst), peak.store(0, Ordering::SeqCst));
+        let mut body = ask(20);
+        body["n"] = json!(4);
+        body["stream"] = json!(stream);
+        let r = post(&gw, "/v1/chat/completions", body).await;
+        assert_eq!(r.status(), 200);
+        let text = r.text().await.unwrap();
+        if !stream {
+            assert_eq!(text.matches("[image png").count(), 4 * 20, "{text}");
+        } else {
+            assert!(text.ends_with("data: [DONE]\n\n"), "{text}");
+        }
+        assert_eq!(total.load(Ordering::SeqCst) - before, 20, "stream {stream}");
+        let p = peak.load(Ordering::SeqCst);
+        assert!(p <= 4, "stream {stream}: peak concurrency {p}");
+    }
 }
