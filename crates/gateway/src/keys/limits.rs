@@ -52,7 +52,7 @@ impl Window {
         }
         // The previous minute's share shrinks linearly; past it, the current
         // one starts over.
-        Err(wait(used + n - limit, self.prev, now_ms - self.start_ms))
+        Err(wait(self.curr, self.prev, now_ms - self.start_ms, n, limit))
     }
 
     /// Changes the count by `n` (a settled request's real tokens against
@@ -413,7 +413,10 @@ impl Shared {
         } else {
             ("tokens", tpm.unwrap_or(0), ut, tokens, pt)
         };
-        let retry_ms = wait(used as f64 + n as f64 - limit as f64, prev as f64, into);
+        // This minute's own count (the script adds the previous minute's
+        // share to it).
+        let curr = used - prev * weight / 1_000_000;
+        let retry_ms = wait(curr as f64, prev as f64, into, n as f64, limit as f64);
         Ok(Err(Refused {
             quota: Quota {
                 kind,
@@ -442,15 +445,36 @@ impl Shared {
     }
 }
 
-/// How long until `over` (the excess) has left the window: the previous
-/// minute's share shrinks linearly, then the current one starts over.
-fn wait(over: f64, prev: f64, into_ms: i64) -> i64 {
-    let w = if prev > 0.0 {
-        (over / prev * WINDOW_MS as f64).ceil() as i64
+/// How long until a request of `n` fits under `limit` (ms), from a
+/// window holding `curr` this minute and `prev` the minute before, `into_ms`
+/// into this minute: the previous minute's share shrinks linearly until
+/// this minute ends; then this minute's count is the previous one and
+/// shrinks in turn. A retry after that long is admitted (if nothing else
+/// was taken meanwhile).
+fn wait(curr: f64, prev: f64, into_ms: i64, n: f64, limit: f64) -> i64 {
+    let x = into_ms as f64 / WINDOW_MS as f64;
+    let room = limit - n;
+    // One millisecond more than exact: the count is a float.
+    let ms = |t: f64| ((t * WINDOW_MS as f64).ceil() as i64 + 1).clamp(1, 2 * WINDOW_MS);
+    // Within this minute, as the previous one's share shrinks.
+    if room >= curr {
+        if prev <= 0.0 {
+            return 1;
+        }
+        let t = ((1.0 - x) - (room - curr) / prev).max(0.0);
+        if t < 1.0 - x {
+            return ms(t);
+        }
+    }
+    // In the next minute, as this one's count shrinks; past that, nothing
+    // is counted.
+    if room >= 0.0 && curr > 0.0 {
+        ms((1.0 - x) + (1.0 - room / curr).max(0.0))
+    } else if room >= 0.0 || curr <= 0.0 {
+        ms(1.0 - x)
     } else {
-        WINDOW_MS - into_ms
-    };
-    w.clamp(1, WINDOW_MS)
+        ms(2.0 - x)
+    }
 }
 
 /// Takes one request and `tokens` from the local windows `w`.
@@ -542,6 +566,47 @@ mod tests {
         assert_eq!(w.requests.count(t), 1.0, "the refused request took nothing");
         w.tokens.adjust(t, -80.0);
         assert!(take(&mut w, t, Some(10), Some(100), 20).is_ok());
+    }
+
+    /// A refusal's wait is a time after which the same request passes, for
+    /// any state of the window (issue 21, item 8: a retry at Retry-After +
+    /// 0.3 s was refused again, the minute just ended still counted).
+    #[test]
+    fn a_refused_request_passes_once_its_wait_is_over() {
+        let mut checked = 0;
+        for limit in [1i64, 2, 5, 60, 1000] {
+            for prev_n in [0i64, 1, 3, 5, 60, 999] {
+                for curr_n in [0i64, 1, 2, 5, 59, 1000] {
+                    for into in [0i64, 1, 999, 15_000, 30_000, 59_000, 59_999] {
+                        for n in [1i64, 7] {
+                            let base = 600_000;
+                            let mut w = Window::default();
+                            w.roll(base - WINDOW_MS);
+                            w.curr = prev_n as f64;
+                            w.roll(base);
+                            w.curr = curr_n as f64;
+                            let now = base + into;
+                            let Err(ms) = w.clone().take(now, n as f64, limit as f64) else {
+                                continue;
+                            };
+                            checked += 1;
+                            assert!(
+                                w.clone().take(now + ms, n as f64, limit as f64).is_ok(),
+                                "limit {limit} prev {prev_n} curr {curr_n} into {into} n {n}: still refused after {ms} ms"
+                            );
+                            // And not much sooner than needed.
+                            if ms > 1_000 {
+                                assert!(
+                                    w.clone().take(now + ms - 1_000, n as f64, limit as f64).is_err(),
+                                    "limit {limit} prev {prev_n} curr {curr_n} into {into} n {n}: {ms} ms is too long"
+                                );
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        assert!(checked > 100, "{checked}");
     }
 
     #[test]
