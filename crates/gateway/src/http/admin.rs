@@ -44,30 +44,35 @@ pub(super) async fn admin_auth(req: &HttpRequest, state: &AppState) -> Result<()
     Ok(())
 }
 
-/// Registers the admin routes.
-pub(super) fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/admin/upstreams", web::get().to(upstreams))
-        .route(
-            "/admin/upstreams/{action:(disable|enable)}/{name:.*}",
-            web::post().to(set_upstream),
-        )
-        .route("/admin/keys", web::get().to(list_keys))
-        .route("/admin/keys", web::post().to(create_key))
-        .route("/admin/keys/{id}", web::get().to(get_key))
-        .route("/admin/keys/{id}", web::patch().to(update_key))
-        .route("/admin/keys/{id}", web::delete().to(delete_key))
-        .route(
-            "/admin/keys/{id}/{action:(disable|enable)}",
-            web::post().to(toggle_key),
-        )
-        .route("/admin/usage", web::get().to(usage))
-        .route("/admin/usage/daily", web::get().to(usage_daily))
-        .route("/admin/requests", web::get().to(requests))
-        .route(
-            "/admin/upstreams/test/{name:.*}",
-            web::post().to(test_upstream),
-        )
-        .route("/admin/openapi.json", web::get().to(openapi));
+/// Declares the admin routes once: registered by `routes`, listed in
+/// `ROUTES` (which the OpenAPI document is checked against, so the two
+/// cannot drift).
+macro_rules! admin_routes {
+    ($($method:ident $path:literal => $handler:ident),* $(,)?) => {
+        /// Every admin route: method and actix pattern.
+        pub(super) const ROUTES: &[(&str, &str)] = &[$((stringify!($method), $path)),*];
+
+        /// Registers the admin routes.
+        pub(super) fn routes(cfg: &mut web::ServiceConfig) {
+            $(cfg.route($path, web::$method().to($handler));)*
+        }
+    };
+}
+
+admin_routes! {
+    get "/admin/upstreams" => upstreams,
+    post "/admin/upstreams/{action:(disable|enable)}/{name:.*}" => set_upstream,
+    get "/admin/keys" => list_keys,
+    post "/admin/keys" => create_key,
+    get "/admin/keys/{id}" => get_key,
+    patch "/admin/keys/{id}" => update_key,
+    delete "/admin/keys/{id}" => delete_key,
+    post "/admin/keys/{id}/{action:(disable|enable)}" => toggle_key,
+    get "/admin/usage" => usage,
+    get "/admin/usage/daily" => usage_daily,
+    get "/admin/requests" => requests,
+    post "/admin/upstreams/test/{name:.*}" => test_upstream,
+    get "/admin/openapi.json" => openapi,
 }
 
 /// `GET /admin/upstreams`: every candidate's breaker and health.
@@ -147,13 +152,31 @@ async fn list_keys(req: HttpRequest, handle: web::Data<Handle>) -> Result<HttpRe
     Ok(json(&json!({"object": "list", "data": data})))
 }
 
+/// The largest admin request body.
+const MAX_ADMIN_BODY: usize = 64 * 1024;
+
+/// An admin request's body: a JSON object, under [`MAX_ADMIN_BODY`] and the
+/// body deadline, refused in the OpenAI envelope otherwise (413, 408, 400).
+async fn object<T: serde::de::DeserializeOwned>(
+    req: &HttpRequest,
+    payload: web::Payload,
+    handle: &Handle,
+) -> Result<T, ApiError> {
+    let state = handle.state();
+    let body = super::body::read(req, payload, MAX_ADMIN_BODY, &state.config).await?;
+    if body.trim_ascii_start().first() != Some(&b'{') {
+        return Err(ApiError::invalid("The request body must be a JSON object"));
+    }
+    super::extract::parse(&body)
+}
+
 async fn create_key(
     req: HttpRequest,
-    body: web::Bytes,
+    payload: web::Payload,
     handle: web::Data<Handle>,
 ) -> Result<HttpResponse, ApiError> {
     let ks = store(&req, &handle.state()).await?;
-    let new: NewKey = super::extract::parse(&body)?;
+    let new: NewKey = object(&req, payload, &handle).await?;
     let (secret, k) = ks.create(new).await.map_err(invalid)?;
     tracing::warn!(key_id = %k.id, name = %k.name, "admin created a key");
     let mut v = view(&ks, &k);
@@ -190,11 +213,11 @@ async fn change(ks: &KeyStore, id: &str, patch: KeyPatch) -> Result<HttpResponse
 async fn update_key(
     req: HttpRequest,
     id: web::Path<String>,
-    body: web::Bytes,
+    payload: web::Payload,
     handle: web::Data<Handle>,
 ) -> Result<HttpResponse, ApiError> {
     let ks = store(&req, &handle.state()).await?;
-    let patch: KeyPatch = super::extract::parse(&body)?;
+    let patch: KeyPatch = object(&req, payload, &handle).await?;
     change(&ks, &id, patch).await
 }
 

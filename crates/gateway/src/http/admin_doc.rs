@@ -57,6 +57,19 @@ pub(super) fn document() -> Value {
         ("200", "Usage"),
     );
     usage["parameters"] = json!([{"name": "since_ms", "in": "query", "schema": {"type": "integer"}, "description": "Unix milliseconds."}]);
+    let mut daily = op(
+        "Requests and tokens per UTC day, model and key",
+        None,
+        ("200", "Usage"),
+    );
+    daily["parameters"] = usage["parameters"].clone();
+    let mut requests = op("Recent request records", None, ("200", "Records"));
+    requests["parameters"] = json!([
+        {"name": "since_ms", "in": "query", "schema": {"type": "integer"}, "description": "Unix milliseconds."},
+        {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 500}},
+        {"name": "model", "in": "query", "schema": {"type": "string"}},
+        {"name": "key_id", "in": "query", "schema": {"type": "string"}}
+    ]);
     let name = json!([{"name": "name", "in": "path", "required": true, "schema": {"type": "string"}, "description": "An upstream's name or models/<name>."}]);
     let mut created = key.clone();
     created["properties"]["key"] =
@@ -82,7 +95,10 @@ pub(super) fn document() -> Value {
                     "model": {"type": "string"}, "key_id": {"type": "string"}, "requests": {"type": "integer"}, "errors": {"type": "integer"},
                     "prompt_tokens": {"type": "integer"}, "completion_tokens": {"type": "integer"}}}}}},
                 "Upstreams": {"type": "object", "properties": {"object": {"const": "list"}, "data": {"type": "array", "items": {"type": "object"}}}},
-                "Upstream": {"type": "object"}
+                "Upstream": {"type": "object"},
+                "Records": {"type": "object", "properties": {"object": {"const": "list"}, "data": {"type": "array", "items": {"type": "object"}}}},
+                "Probe": {"type": "object", "description": "The probe's status and time."},
+                "Document": {"type": "object", "description": "This document."}
             }
         },
         "paths": {
@@ -99,9 +115,66 @@ pub(super) fn document() -> Value {
             "/admin/keys/{id}/disable": {"parameters": id_param(), "post": op("Disable a key (refused within a second on every replica)", None, ("200", "Key"))},
             "/admin/keys/{id}/enable": {"parameters": id_param(), "post": op("Enable a key", None, ("200", "Key"))},
             "/admin/usage": {"get": usage},
+            "/admin/usage/daily": {"get": daily},
+            "/admin/requests": {"get": requests},
+            "/admin/upstreams/test/{name}": {"parameters": name.clone(), "post": op("Send a tiny request to one candidate, timed", None, ("200", "Probe"))},
+            "/admin/openapi.json": {"get": op("This document", None, ("200", "Document"))},
             "/admin/upstreams": {"get": op("Every candidate's health and breaker", None, ("200", "Upstreams"))},
-            "/admin/upstreams/disable/{name}": {"parameters": name, "post": op("Take a candidate out of rotation", None, ("200", "Upstream"))},
+            "/admin/upstreams/disable/{name}": {"parameters": name.clone(), "post": op("Take a candidate out of rotation", None, ("200", "Upstream"))},
             "/admin/upstreams/enable/{name}": {"parameters": name, "post": op("Put a candidate back", None, ("200", "Upstream"))}
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    /// The OpenAPI paths an actix pattern stands for: `{x:(a|b)}` is each
+    /// alternative, `{x:.*}` is `{x}`.
+    fn paths(pattern: &str) -> Vec<String> {
+        let mut out = vec![String::new()];
+        for seg in pattern.split('/').skip(1) {
+            let alts: Vec<String> = match seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+                Some(inner) => match inner.split_once(':') {
+                    Some((_, re)) if re.starts_with('(') => re
+                        .trim_matches(|c| c == '(' || c == ')')
+                        .split('|')
+                        .map(str::to_owned)
+                        .collect(),
+                    Some((name, _)) => vec![format!("{{{name}}}")],
+                    None => vec![seg.to_owned()],
+                },
+                None => vec![seg.to_owned()],
+            };
+            out = out
+                .iter()
+                .flat_map(|p| alts.iter().map(move |a| format!("{p}/{a}")))
+                .collect();
+        }
+        out
+    }
+
+    /// Every route is documented, and nothing else is (issue 21, item 11).
+    #[test]
+    fn the_document_lists_exactly_the_routes() {
+        let routed: BTreeSet<(String, String)> = super::super::admin::ROUTES
+            .iter()
+            .flat_map(|(m, p)| paths(p).into_iter().map(move |p| ((*m).to_owned(), p)))
+            .collect();
+        let doc = super::document();
+        let documented: BTreeSet<(String, String)> = doc["paths"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .flat_map(|(p, ops)| {
+                ops.as_object()
+                    .into_iter()
+                    .flatten()
+                    .filter(|(m, _)| *m != "parameters")
+                    .map(move |(m, _)| (m.clone(), p.clone()))
+            })
+            .collect();
+        assert_eq!(routed, documented);
+    }
 }

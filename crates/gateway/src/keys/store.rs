@@ -266,43 +266,85 @@ fn now_ms() -> i64 {
     i64::try_from(crate::ids::now_ms()).unwrap_or(i64::MAX)
 }
 
-/// Checks what an operator sent: names, limits and CIDRs.
-pub(super) fn check(
-    name: Option<&str>,
-    limits: &[(&str, Option<i64>)],
-    ip_allow: Option<&[String]>,
-) -> Result<(), String> {
-    if let Some(n) = name
-        && (n.trim().is_empty() || n.len() > 200)
+/// What an operator sent, to check: texts, limits, lists and CIDRs.
+pub(super) struct Sent<'a> {
+    pub(super) name: Option<&'a str>,
+    pub(super) owner: Option<&'a str>,
+    pub(super) limits: &'a [(&'a str, Option<i64>)],
+    pub(super) lists: &'a [(&'a str, Option<&'a [String]>)],
+    pub(super) ip_allow: Option<&'a [String]>,
+}
+
+/// The most entries in a key's lists (models, upstreams, CIDRs).
+const MAX_LIST: usize = 256;
+/// The longest name, owner or list entry.
+const MAX_TEXT: usize = 200;
+
+/// Checks what an operator sent: names, owners, limits, lists and CIDRs
+/// (a prefix is a number within the address's bits).
+pub(super) fn check(s: &Sent<'_>) -> Result<(), String> {
+    if let Some(n) = s.name
+        && (n.trim().is_empty() || n.chars().count() > MAX_TEXT)
     {
-        return Err("name must hold 1 to 200 characters".into());
+        return Err(format!("name must hold 1 to {MAX_TEXT} characters"));
     }
-    for (field, v) in limits {
+    if s.owner.is_some_and(|o| o.chars().count() > MAX_TEXT) {
+        return Err(format!("owner must hold at most {MAX_TEXT} characters"));
+    }
+    for (field, v) in s.limits {
         if v.is_some_and(|v| v < 0) {
             return Err(format!("{field} must not be negative"));
         }
     }
-    for c in ip_allow.into_iter().flatten() {
-        let addr = c.split('/').next().unwrap_or_default();
-        if addr.parse::<std::net::IpAddr>().is_err() {
-            return Err(format!("ip_allow: '{c}' is not an address or CIDR"));
+    let ip = ("ip_allow", s.ip_allow);
+    for (field, list) in s.lists.iter().chain(std::iter::once(&ip)) {
+        let list = list.unwrap_or_default();
+        if list.len() > MAX_LIST {
+            return Err(format!("{field} may hold at most {MAX_LIST} entries"));
+        }
+        if list.iter().any(|e| e.is_empty() || e.chars().count() > MAX_TEXT) {
+            return Err(format!("{field}: entries must hold 1 to {MAX_TEXT} characters"));
+        }
+    }
+    for c in s.ip_allow.into_iter().flatten() {
+        let (addr, bits) = match c.split_once('/') {
+            Some((a, b)) => (a, Some(b)),
+            None => (c.as_str(), None),
+        };
+        let max = match addr.parse::<std::net::IpAddr>() {
+            Ok(std::net::IpAddr::V4(_)) => 32,
+            Ok(std::net::IpAddr::V6(_)) => 128,
+            Err(_) => return Err(format!("ip_allow: '{c}' is not an address or CIDR")),
+        };
+        if let Some(b) = bits
+            && !(b.bytes().all(|d| d.is_ascii_digit())
+                && b.parse::<u32>().is_ok_and(|b| b <= max))
+        {
+            return Err(format!(
+                "ip_allow: '{c}' has a prefix length that is not a number from 0 to {max}"
+            ));
         }
     }
     Ok(())
 }
 
 pub(super) async fn create(pool: &AnyPool, k: NewKey) -> anyhow::Result<(String, StoredKey)> {
-    check(
-        Some(&k.name),
-        &[
+    check(&Sent {
+        name: Some(&k.name),
+        owner: k.owner.as_deref(),
+        limits: &[
             ("quota_tokens", k.quota_tokens),
             ("quota_micro_usd", k.quota_micro_usd),
             ("rpm", k.rpm),
             ("tpm", k.tpm),
             ("max_concurrent", k.max_concurrent),
         ],
-        Some(&k.ip_allow),
-    )
+        lists: &[
+            ("models", Some(&k.models)),
+            ("upstreams", Some(&k.upstreams)),
+        ],
+        ip_allow: Some(&k.ip_allow),
+    })
     .map_err(anyhow::Error::msg)?;
     let secret = new_secret()?;
     let hash = sha2::Sha256::digest(secret.as_bytes());
@@ -371,9 +413,10 @@ fn new_secret() -> anyhow::Result<String> {
 
 pub(super) async fn update(pool: &AnyPool, id: &str, p: KeyPatch) -> anyhow::Result<bool> {
     let flat = |v: &Option<Option<i64>>| v.flatten();
-    check(
-        p.name.as_deref(),
-        &[
+    check(&Sent {
+        name: p.name.as_deref(),
+        owner: p.owner.as_ref().and_then(|o| o.as_deref()),
+        limits: &[
             ("quota_tokens", flat(&p.quota_tokens)),
             ("quota_micro_usd", flat(&p.quota_micro_usd)),
             ("used_micro_usd", p.used_micro_usd),
@@ -382,8 +425,12 @@ pub(super) async fn update(pool: &AnyPool, id: &str, p: KeyPatch) -> anyhow::Res
             ("max_concurrent", flat(&p.max_concurrent)),
             ("used_tokens", p.used_tokens),
         ],
-        p.ip_allow.as_deref(),
-    )
+        lists: &[
+            ("models", p.models.as_deref()),
+            ("upstreams", p.upstreams.as_deref()),
+        ],
+        ip_allow: p.ip_allow.as_deref(),
+    })
     .map_err(anyhow::Error::msg)?;
     let row = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM gateway_keys WHERE id = $1"
