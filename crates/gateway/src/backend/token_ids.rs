@@ -14,8 +14,36 @@ use crate::error::ApiError;
 const MAX_ARRAYS: usize = 2048;
 
 /// Replaces token-id input with the text it encodes; text input is left as
-/// it is. An id outside the vocabulary is a 400 naming the input.
-pub fn decode_input(req: &mut EmbeddingRequest) -> Result<(), ApiError> {
+/// it is. An id outside the vocabulary is a 400 naming the input. The
+/// decoding (and the vocabulary's first load, 100 to 400 ms) runs on
+/// tokio's blocking pool, never on the worker serving other requests.
+pub async fn decode_input(req: &mut EmbeddingRequest) -> Result<(), ApiError> {
+    if matches!(
+        req.input,
+        EmbeddingInput::String(_) | EmbeddingInput::Strings(_)
+    ) {
+        return Ok(());
+    }
+    let mut owned = EmbeddingRequest {
+        model: req.model.clone(),
+        input: std::mem::replace(&mut req.input, EmbeddingInput::Strings(Vec::new())),
+        encoding_format: None,
+        dimensions: None,
+        user: None,
+        extra: Default::default(),
+    };
+    let (owned, result) = tokio::task::spawn_blocking(move || {
+        let r = decode_now(&mut owned);
+        (owned, r)
+    })
+    .await
+    .map_err(|e| ApiError::internal(format!("token-id decoding stopped: {e}")))?;
+    req.input = owned.input;
+    result
+}
+
+/// [`decode_input`], on the calling thread.
+fn decode_now(req: &mut EmbeddingRequest) -> Result<(), ApiError> {
     let lists = match &req.input {
         EmbeddingInput::String(_) | EmbeddingInput::Strings(_) => return Ok(()),
         EmbeddingInput::Tokens(t) => vec![t.as_slice()],
@@ -99,7 +127,7 @@ mod tests {
         ] {
             let ids = bpe.encode_ordinary(text);
             let mut r = req(model, EmbeddingInput::TokenLists(vec![ids.clone(), ids]));
-            decode_input(&mut r).unwrap();
+            decode_now(&mut r).unwrap();
             assert_eq!(
                 r.input,
                 EmbeddingInput::Strings(vec![text.into(), text.into()]),
@@ -107,20 +135,20 @@ mod tests {
             );
         }
         let mut r = req("m", EmbeddingInput::Tokens(vec![9906]));
-        decode_input(&mut r).unwrap();
+        decode_now(&mut r).unwrap();
         assert_eq!(r.input, EmbeddingInput::String("Hello".into()));
     }
 
     #[test]
     fn text_passes_and_unknown_ids_are_refused() {
         let mut r = req("m", EmbeddingInput::String("x".into()));
-        decode_input(&mut r).unwrap();
+        decode_now(&mut r).unwrap();
         assert_eq!(r.input, EmbeddingInput::String("x".into()));
         let mut r = req("m", EmbeddingInput::Tokens(vec![u32::MAX]));
-        let e = decode_input(&mut r).unwrap_err();
+        let e = decode_now(&mut r).unwrap_err();
         assert_eq!(e.status, 400);
         assert!(e.body.error.message.contains("cl100k_base"), "{e:?}");
         let mut r = req("m", EmbeddingInput::TokenLists(vec![vec![]]));
-        assert_eq!(decode_input(&mut r).unwrap_err().status, 400);
+        assert_eq!(decode_now(&mut r).unwrap_err().status, 400);
     }
 }

@@ -269,7 +269,7 @@ impl Bedrock {
             .param("model")
             .code("model_not_supported")
         })?;
-        crate::backend::token_ids::decode_input(&mut req)?;
+        crate::backend::token_ids::decode_input(&mut req).await?;
         let plan = embeddings::plan(&req, family)?;
         if plan.bodies.len() > MAX_EMBEDDING_CALLS {
             return Err(ApiError::invalid(format!(
