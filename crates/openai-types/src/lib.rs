@@ -32,6 +32,8 @@ pub mod contract;
 pub mod embeddings;
 pub mod error;
 pub mod form;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod models;
 pub mod path;
 pub mod responses;

@@ -144,6 +144,12 @@ pub struct Live {
     /// Settled here and not yet sent to the store (the writer takes it).
     unwritten: std::sync::atomic::AtomicI64,
     unwritten_cost: std::sync::atomic::AtomicI64,
+    /// The store's usage figures, read since the last full load (usage is
+    /// not configuration: it is read row by row, never by reloading every
+    /// key).
+    stored: std::sync::atomic::AtomicI64,
+    stored_cost: std::sync::atomic::AtomicI64,
+    stored_fresh: std::sync::atomic::AtomicBool,
     windows: Mutex<limits::Windows>,
 }
 
@@ -152,9 +158,14 @@ impl StoredKey {
     /// replica) settled and the store does not show yet.
     pub fn used_with(&self, live: &Live) -> Used {
         use std::sync::atomic::Ordering::Relaxed;
+        let (tokens, micro_usd) = if live.stored_fresh.load(Relaxed) {
+            (live.stored.load(Relaxed), live.stored_cost.load(Relaxed))
+        } else {
+            (self.used_tokens, self.used_micro_usd)
+        };
         Used {
-            tokens: self.used_tokens + live.pending.load(Relaxed),
-            micro_usd: self.used_micro_usd + live.pending_cost.load(Relaxed),
+            tokens: tokens + live.pending.load(Relaxed),
+            micro_usd: micro_usd + live.pending_cost.load(Relaxed),
         }
     }
 }
@@ -162,6 +173,7 @@ impl StoredKey {
 /// Every stored key, by hash, as last read.
 #[derive(Debug, Default)]
 struct Snapshot {
+    /// The definitions' version.
     version: i64,
     by_hash: HashMap<[u8; 32], Arc<StoredKey>>,
     by_id: HashMap<String, Arc<StoredKey>>,
@@ -174,6 +186,8 @@ pub struct KeyStore {
     pool: AnyPool,
     snapshot: RwLock<Arc<Snapshot>>,
     live: Mutex<HashMap<String, Arc<Live>>>,
+    /// The usage version whose rows this replica has read.
+    usage_seen: std::sync::atomic::AtomicI64,
     limiter: limits::Limiter,
 }
 
@@ -196,6 +210,7 @@ impl KeyStore {
                 ..Snapshot::default()
             })),
             live: Mutex::new(HashMap::new()),
+            usage_seen: std::sync::atomic::AtomicI64::new(0),
             limiter,
         });
         ks.refresh().await?;
@@ -215,10 +230,23 @@ impl KeyStore {
 
     /// Reloads the keys if the store changed.
     pub async fn refresh(&self) -> anyhow::Result<()> {
-        let version = store::version(&self.pool).await?;
+        use std::sync::atomic::Ordering::Relaxed;
+        let (version, usage) = store::versions(&self.pool).await?;
         if version == self.current().version {
+            // Only usage changed: read the rows it changed.
+            let seen = self.usage_seen.load(Relaxed);
+            if usage > seen {
+                for (id, tokens, cost) in store::usage_since(&self.pool, seen).await? {
+                    let l = self.live(&id);
+                    l.stored.store(tokens, Relaxed);
+                    l.stored_cost.store(cost, Relaxed);
+                    l.stored_fresh.store(true, Relaxed);
+                }
+                self.usage_seen.fetch_max(usage, Relaxed);
+            }
             return Ok(());
         }
+        // Definitions changed: every key, usage included (as of `usage`).
         let keys = store::load(&self.pool).await?;
         let (mut by_hash, mut by_id) = (HashMap::new(), HashMap::new());
         for (hash, k) in keys {
@@ -235,6 +263,10 @@ impl KeyStore {
             Ok(mut g) => *g = next,
             Err(p) => *p.into_inner() = next,
         }
+        for (_, l) in self.lives() {
+            l.stored_fresh.store(false, Relaxed);
+        }
+        self.usage_seen.store(usage, Relaxed);
         Ok(())
     }
 
@@ -270,13 +302,13 @@ impl KeyStore {
     /// What key `k` has used: the store's count plus what this replica
     /// settled and has not written yet.
     pub fn used(&self, k: &StoredKey) -> Used {
-        use std::sync::atomic::Ordering::Relaxed;
-        let (tokens, cost) = lock(&self.live).get(&k.id).map_or((0, 0), |l| {
-            (l.pending.load(Relaxed), l.pending_cost.load(Relaxed))
-        });
-        Used {
-            tokens: k.used_tokens + tokens,
-            micro_usd: k.used_micro_usd + cost,
+        let live = lock(&self.live).get(&k.id).cloned();
+        match live {
+            Some(l) => k.used_with(&l),
+            None => Used {
+                tokens: k.used_tokens,
+                micro_usd: k.used_micro_usd,
+            },
         }
     }
 

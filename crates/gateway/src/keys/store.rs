@@ -35,7 +35,9 @@ const SCHEMA: &[&str] = &[
         updated_at BIGINT NOT NULL
     )",
     "CREATE TABLE IF NOT EXISTS gateway_keys_version (id BIGINT PRIMARY KEY, version BIGINT NOT NULL)",
-    "INSERT INTO gateway_keys_version (id, version) SELECT 1, 0 WHERE NOT EXISTS (SELECT 1 FROM gateway_keys_version)",
+    "INSERT INTO gateway_keys_version (id, version) SELECT 1, 0 WHERE NOT EXISTS (SELECT 1 FROM gateway_keys_version WHERE id = 1)",
+    // Usage has a version of its own: a usage write never reloads keys.
+    "INSERT INTO gateway_keys_version (id, version) SELECT 2, 0 WHERE NOT EXISTS (SELECT 1 FROM gateway_keys_version WHERE id = 2)",
 ];
 
 const COLUMNS: &str = "id, hash, name, prefix, owner, models, upstreams, expires_at, disabled, quota_tokens, used_tokens, rpm, tpm, max_concurrent, ip_allow, created_at, updated_at, quota_micro_usd, used_micro_usd";
@@ -44,6 +46,8 @@ const COLUMNS: &str = "id, hash, name, prefix, owner, models, upstreams, expires
 const ADDED: &[(&str, &str)] = &[
     ("quota_micro_usd", "BIGINT"),
     ("used_micro_usd", "BIGINT NOT NULL DEFAULT 0"),
+    // The usage version that last changed the row's usage.
+    ("usage_seq", "BIGINT NOT NULL DEFAULT 0"),
 ];
 
 /// Whether `gateway_keys` has `column` (asked of the catalog, which never
@@ -107,11 +111,60 @@ pub(super) async fn migrate(pool: &AnyPool) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub(super) async fn version(pool: &AnyPool) -> anyhow::Result<i64> {
-    let row = sqlx::query("SELECT version FROM gateway_keys_version WHERE id = 1")
-        .fetch_one(pool)
+/// The definitions' version and the usage version.
+pub(super) async fn versions(pool: &AnyPool) -> anyhow::Result<(i64, i64)> {
+    let rows = sqlx::query("SELECT id, version FROM gateway_keys_version")
+        .fetch_all(pool)
         .await?;
-    Ok(row.try_get(0)?)
+    let (mut defs, mut usage) = (0, 0);
+    for r in rows {
+        let (id, v): (i64, i64) = (r.try_get(0)?, r.try_get(1)?);
+        match id {
+            1 => defs = v,
+            2 => usage = v,
+            _ => {}
+        }
+    }
+    Ok((defs, usage))
+}
+
+/// The usage of the keys whose usage changed after usage version `seen`:
+/// (id, tokens, micro-dollars).
+pub(super) async fn usage_since(pool: &AnyPool, seen: i64) -> anyhow::Result<Vec<(String, i64, i64)>> {
+    let rows = sqlx::query(
+        "SELECT id, used_tokens, used_micro_usd FROM gateway_keys WHERE usage_seq > $1",
+    )
+    .bind(seen)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .iter()
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
+        .collect::<Result<_, sqlx::Error>>()?)
+}
+
+/// Adds usage to keys in one transaction, under a new usage version (so a
+/// reader that sees the version sees every row it stamped).
+async fn add_usage(pool: &AnyPool, owed: &HashMap<String, Used>) -> sqlx::Result<()> {
+    let mut tx = pool.begin().await?;
+    let seq: i64 = sqlx::query(
+        "UPDATE gateway_keys_version SET version = version + 1 WHERE id = 2 RETURNING version",
+    )
+    .fetch_one(&mut *tx)
+    .await?
+    .try_get(0)?;
+    for (id, n) in owed {
+        sqlx::query(
+            "UPDATE gateway_keys SET used_tokens = used_tokens + $1, used_micro_usd = used_micro_usd + $2, usage_seq = $3 WHERE id = $4",
+        )
+        .bind(n.tokens)
+        .bind(n.micro_usd)
+        .bind(seq)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await
 }
 
 async fn bump(pool: &AnyPool) -> anyhow::Result<()> {
@@ -548,29 +601,11 @@ pub(super) async fn write_usage(ks: Weak<KeyStore>) {
         if owed.is_empty() {
             continue;
         }
-        let mut wrote = Vec::new();
-        for (id, n) in std::mem::take(&mut owed) {
-            let r = sqlx::query(
-                "UPDATE gateway_keys SET used_tokens = used_tokens + $1, used_micro_usd = used_micro_usd + $2 WHERE id = $3",
-            )
-            .bind(n.tokens)
-            .bind(n.micro_usd)
-            .bind(&id)
-            .execute(&ks.pool)
-            .await;
-            match r {
-                Ok(_) => wrote.push((id, n)),
-                Err(e) => {
-                    tracing::warn!(error = %e, key_id = %id, "key usage not written yet; retrying");
-                    owed.insert(id, n);
-                }
-            }
-        }
-        if wrote.is_empty() {
+        let wrote = std::mem::take(&mut owed);
+        if let Err(e) = add_usage(&ks.pool, &wrote).await {
+            tracing::warn!(error = %e, "key usage not written yet; retrying");
+            owed = wrote;
             continue;
-        }
-        if let Err(e) = bump(&ks.pool).await {
-            tracing::warn!(error = %e, "key store version not bumped");
         }
         if let Err(e) = ks.refresh().await {
             tracing::warn!(error = %e, "stored keys could not be refreshed");

@@ -1,0 +1,120 @@
+//! Invariant checks the fuzz targets in `fuzz/` run, kept here so their
+//! corpora replay as ordinary tests. Each panics when an invariant breaks.
+#![allow(clippy::expect_used, clippy::panic, missing_docs)]
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::top_level::{FieldError, FieldScan, MAX_VALUE_BYTES};
+
+/// The member as serde reads it: a duplicate `model` is serde's error.
+#[derive(Deserialize)]
+struct Named {
+    #[serde(default)]
+    model: Option<Value>,
+}
+
+/// `top_level_model`: the scanner agrees with `serde_json` on every body
+/// `serde_json` reads as an object, and with itself at every split.
+pub fn check_top_level(data: &[u8]) {
+    let whole = FieldScan::scan(data, "model");
+    // Any split gives the same answer (the first byte picks the cut).
+    if let Some((&cut, rest)) = data.split_first() {
+        let at = usize::from(cut) * rest.len() / 255;
+        let mut s = FieldScan::new("model");
+        let split = s
+            .push(&rest[..at])
+            .and_then(|()| s.push(&rest[at..]))
+            .map(|()| s.take_value());
+        assert_eq!(split, FieldScan::scan(rest, "model"), "split at {at}");
+    }
+    if !matches!(serde_json::from_slice::<Value>(data), Ok(Value::Object(_))) {
+        return;
+    }
+    match serde_json::from_slice::<Named>(data) {
+        Ok(Named { model: None }) => assert_eq!(whole, Ok(None)),
+        Ok(Named {
+            model: Some(Value::String(m)),
+        }) => match whole {
+            Err(FieldError::TooLong) => assert!(m.len() > MAX_VALUE_BYTES / 6),
+            other => assert_eq!(other, Ok(Some(m))),
+        },
+        Ok(Named { model: Some(_) }) => assert_eq!(whole, Err(FieldError::NotString)),
+        Err(e) if e.to_string().contains("duplicate field") => assert!(
+            matches!(
+                whole,
+                Err(FieldError::Duplicate | FieldError::NotString | FieldError::TooLong)
+            ),
+            "{whole:?}"
+        ),
+        Err(e) => panic!("serde read the object but not its model: {e}"),
+    }
+}
+
+/// `responses_request`: a Responses API body that parses translates to a
+/// chat request or refuses by name, never panics; what translates
+/// serializes and parses back as a chat request; what parses serializes
+/// and parses back to the same JSON.
+pub fn check_responses_request(data: &[u8]) {
+    use crate::chat::ChatCompletionRequest;
+    use crate::responses::CreateResponse;
+    let Ok(req) = serde_json::from_slice::<CreateResponse>(data) else {
+        return;
+    };
+    let once = serde_json::to_value(&req).expect("a parsed request serializes");
+    let again: CreateResponse =
+        serde_json::from_value(once.clone()).expect("what we write parses back");
+    assert_eq!(serde_json::to_value(&again).expect("serializes"), once);
+    match crate::responses::chat::to_chat(&req) {
+        Ok(chat) => {
+            let text = serde_json::to_vec(&chat).expect("a chat request serializes");
+            serde_json::from_slice::<ChatCompletionRequest>(&text)
+                .expect("the chat request parses back");
+        }
+        Err(e) => assert!(!e.message.is_empty()),
+    }
+}
+
+/// `form_field`: the form scanner gives the same answer at every split.
+pub fn check_form(data: &[u8]) {
+    let Some((&cut, rest)) = data.split_first() else {
+        return;
+    };
+    let mut whole = crate::form::FormScan::new("b", "model");
+    let w = whole.push(rest).map(|()| whole.value().map(str::to_owned));
+    let at = usize::from(cut) * rest.len() / 255;
+    let mut s = crate::form::FormScan::new("b", "model");
+    let split = s
+        .push(&rest[..at])
+        .and_then(|()| s.push(&rest[at..]))
+        .map(|()| s.value().map(str::to_owned));
+    assert_eq!(split, w, "split at {at}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Replays each target's corpus (every input that ever found new
+    /// coverage) under the same checks.
+    #[test]
+    fn fuzz_corpora_replay_clean() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus");
+        let targets: [(&str, fn(&[u8])); 3] = [
+            ("top_level_model", check_top_level),
+            ("responses_request", check_responses_request),
+            ("form_field", check_form),
+        ];
+        for (name, check) in targets {
+            let Ok(dir) = std::fs::read_dir(root.join(name)) else {
+                continue;
+            };
+            for e in dir.flatten() {
+                check(&std::fs::read(e.path()).unwrap_or_default());
+            }
+        }
+        check_top_level(br#"x{"a":{"model":"n"},"model":"m"}"#);
+        check_responses_request(br#"{"model":"m","input":"hi"}"#);
+        check_form(b"\x80--b\r\nContent-Disposition: form-data; name=\"model\"\r\n\r\nm\r\n--b--");
+    }
+}
