@@ -25,6 +25,7 @@ mod responses;
 mod sagemaker_transport;
 mod sdk_clients;
 mod secrets;
+mod sessions;
 mod shutdown;
 mod structured;
 mod support;

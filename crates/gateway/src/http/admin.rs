@@ -26,7 +26,7 @@ pub(super) async fn admin_auth(req: &HttpRequest, state: &AppState) -> Result<()
     // the session's CSRF token.
     if h.is_none()
         && let Some(key) = &state.config.admin.key
-        && let Some(s) = super::console::session(req, &key.0)
+        && let Some(s) = super::console::session(req, &key.0, super::console::generation(state))
     {
         let reads = matches!(req.method().as_str(), "GET" | "HEAD");
         if !reads && !super::console::csrf_ok(req, &key.0, &s) {

@@ -1,8 +1,11 @@
 //! The web console at `/console`: pages built into the binary (no Node.js
 //! to build or run it) over the admin API. Logging in with the admin key
-//! sets a session cookie (`HttpOnly`, `SameSite=Strict`, 12 hours) that is
-//! a MAC under the admin key, so every replica accepts it and changing the
-//! key ends every session; a change made with the cookie must carry the
+//! sets a session cookie (`HttpOnly`, `SameSite=Strict`, one hour, renewed
+//! by each visit to the console page) that is a MAC under the admin key over
+//! the session generation, so every replica accepts it, changing the key
+//! ends every session, and signing out (a new generation, kept in the
+//! store and read by every replica within 250 ms) ends them too; a change
+//! made with the cookie must carry the
 //! session's CSRF token (`x-csrf-token`), which only the console's own page
 //! can read. Pages are served with a strict Content-Security-Policy (no
 //! inline script), `X-Frame-Options: DENY` and `no-store`.
@@ -16,7 +19,18 @@ use crate::error::ApiError;
 use crate::routing::state::Handle;
 
 const COOKIE: &str = "gw_console";
-const SESSION_MS: i64 = 12 * 3600 * 1000;
+const SESSION_MS: i64 = 3600 * 1000;
+
+/// The session generation when there is no store (one replica).
+static LOCAL_GENERATION: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+
+/// The current session generation.
+pub(super) fn generation(state: &crate::routing::state::AppState) -> i64 {
+    match state.access.stored() {
+        Some(ks) => ks.console_generation(),
+        None => LOCAL_GENERATION.load(std::sync::atomic::Ordering::Relaxed),
+    }
+}
 
 const LOGIN: &str = include_str!("console/login.html");
 const INDEX: &str = include_str!("console/index.html");
@@ -65,11 +79,11 @@ fn now_ms() -> i64 {
     i64::try_from(crate::ids::now_ms()).unwrap_or(i64::MAX)
 }
 
-/// A new session's cookie value: `expiry.nonce.mac`.
-fn new_session(admin_key: &str) -> Result<String, ApiError> {
+/// A new session's cookie value: `expiry.generation.nonce.mac`.
+fn new_session(admin_key: &str, generation: i64) -> Result<String, ApiError> {
     let mut nonce = [0u8; 16];
     getrandom::fill(&mut nonce).map_err(|e| ApiError::internal(format!("no randomness: {e}")))?;
-    let body = format!("{}.{}", now_ms() + SESSION_MS, hex(&nonce));
+    let body = format!("{}.{generation}.{}", now_ms() + SESSION_MS, hex(&nonce));
     let mac = hex(&hmac(
         admin_key.as_bytes(),
         format!("console|{body}").as_bytes(),
@@ -86,16 +100,34 @@ fn cookie<'r>(req: &'r HttpRequest, name: &str) -> Option<&'r str> {
         .find_map(|c| c.trim().strip_prefix(name)?.strip_prefix('='))
 }
 
-/// The session cookie of `req`, if it is valid under `admin_key`.
-pub(super) fn session(req: &HttpRequest, admin_key: &str) -> Option<String> {
+/// The session cookie of `req`, if it is valid under `admin_key` and of
+/// the current `generation`.
+pub(super) fn session(req: &HttpRequest, admin_key: &str, generation: i64) -> Option<String> {
     let value = cookie(req, COOKIE)?;
     let (body, mac) = value.rsplit_once('.')?;
-    let exp: i64 = body.split('.').next()?.parse().ok()?;
+    let mut parts = body.split('.');
+    let exp: i64 = parts.next()?.parse().ok()?;
+    let born: i64 = parts.next()?.parse().ok()?;
     let want = hex(&hmac(
         admin_key.as_bytes(),
         format!("console|{body}").as_bytes(),
     ));
-    (bool::from(want.as_bytes().ct_eq(mac.as_bytes())) && exp > now_ms()).then(|| value.to_owned())
+    (bool::from(want.as_bytes().ct_eq(mac.as_bytes())) && exp > now_ms() && born == generation)
+        .then(|| value.to_owned())
+}
+
+/// The `Set-Cookie` value of a new session.
+fn session_cookie(req: &HttpRequest, key: &str, generation: i64) -> Result<String, ApiError> {
+    let secure = if req.connection_info().scheme() == "https" {
+        "; Secure"
+    } else {
+        ""
+    };
+    Ok(format!(
+        "{COOKIE}={}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{secure}",
+        new_session(key, generation)?,
+        SESSION_MS / 1000
+    ))
 }
 
 /// The CSRF token of a session.
@@ -152,10 +184,25 @@ async fn page(req: HttpRequest, handle: web::Data<Handle>) -> HttpResponse {
             "<!doctype html><title>Console</title><p>The console needs an admin key ([admin] key or ADMIN_KEY).</p>".into(),
         );
     };
-    match session(&req, &key) {
-        Some(s) => html(StatusCode::OK, INDEX.replace("{{csrf}}", &csrf(&key, &s))),
-        None => login_page(StatusCode::OK, ""),
+    let generation = generation(&handle.state());
+    if session(&req, &key, generation).is_none() {
+        return login_page(StatusCode::OK, "");
     }
+    // A visit renews the session (one hour from now): an idle one ends.
+    let Ok(cookie) = session_cookie(&req, &key, generation) else {
+        return login_page(StatusCode::OK, "");
+    };
+    let fresh = cookie
+        .split(';')
+        .next()
+        .and_then(|c| c.split_once('='))
+        .map(|(_, v)| v.to_owned())
+        .unwrap_or_default();
+    let mut resp = html(StatusCode::OK, INDEX.replace("{{csrf}}", &csrf(&key, &fresh)));
+    if let Ok(v) = header::HeaderValue::from_str(&cookie) {
+        resp.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    resp
 }
 
 #[derive(serde::Deserialize)]
@@ -184,16 +231,7 @@ async fn login(
             "That is not the admin key.",
         ));
     }
-    let secure = if req.connection_info().scheme() == "https" {
-        "; Secure"
-    } else {
-        ""
-    };
-    let cookie = format!(
-        "{COOKIE}={}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{secure}",
-        new_session(&key)?,
-        SESSION_MS / 1000
-    );
+    let cookie = session_cookie(&req, &key, generation(&state))?;
     tracing::info!("console login");
     Ok(HttpResponse::SeeOther()
         .insert_header((header::LOCATION, "/console"))
@@ -201,9 +239,26 @@ async fn login(
         .finish())
 }
 
-/// `POST /console/logout`: the cookie cleared (a cross-site form cannot
-/// send the `SameSite=Strict` cookie, and logging out is all it could do).
-async fn logout() -> HttpResponse {
+/// `POST /console/logout`: every session ended (a new generation, on every
+/// replica) and the cookie cleared. Only a valid session can do it (a
+/// cross-site form cannot send the `SameSite=Strict` cookie).
+async fn logout(req: HttpRequest, handle: web::Data<Handle>) -> HttpResponse {
+    let state = handle.state();
+    if let Some(key) = admin_key(&handle)
+        && session(&req, &key, generation(&state)).is_some()
+    {
+        match state.access.stored() {
+            Some(ks) => {
+                if let Err(e) = ks.end_console_sessions().await {
+                    tracing::error!(error = %e, "console sessions could not be ended");
+                }
+            }
+            None => {
+                LOCAL_GENERATION.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+        tracing::warn!("console logout: every session ended");
+    }
     HttpResponse::SeeOther()
         .insert_header((header::LOCATION, "/console"))
         .insert_header((

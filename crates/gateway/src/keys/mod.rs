@@ -188,6 +188,8 @@ pub struct KeyStore {
     live: Mutex<HashMap<String, Arc<Live>>>,
     /// The usage version whose rows this replica has read.
     usage_seen: std::sync::atomic::AtomicI64,
+    /// The console's session generation, as last read.
+    console_gen: std::sync::atomic::AtomicI64,
     limiter: limits::Limiter,
 }
 
@@ -211,6 +213,7 @@ impl KeyStore {
             })),
             live: Mutex::new(HashMap::new()),
             usage_seen: std::sync::atomic::AtomicI64::new(0),
+            console_gen: std::sync::atomic::AtomicI64::new(0),
             limiter,
         });
         ks.refresh().await?;
@@ -231,7 +234,12 @@ impl KeyStore {
     /// Reloads the keys if the store changed.
     pub async fn refresh(&self) -> anyhow::Result<()> {
         use std::sync::atomic::Ordering::Relaxed;
-        let (version, usage) = store::versions(&self.pool).await?;
+        let store::Versions {
+            defs: version,
+            usage,
+            console,
+        } = store::versions(&self.pool).await?;
+        self.console_gen.store(console, Relaxed);
         if version == self.current().version {
             // Only usage changed: read the rows it changed.
             let seen = self.usage_seen.load(Relaxed);
@@ -349,6 +357,18 @@ impl KeyStore {
         self.limiter.quota_reset(id);
         self.refresh().await?;
         Ok(found)
+    }
+
+    /// The console's session generation: a session minted under another
+    /// one is over (every replica reads it within 250 ms).
+    pub fn console_generation(&self) -> i64 {
+        self.console_gen.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Ends every console session, on every replica.
+    pub async fn end_console_sessions(&self) -> anyhow::Result<()> {
+        store::end_console_sessions(&self.pool).await?;
+        self.refresh().await
     }
 
     /// The rate limiter (local, or Redis when configured).

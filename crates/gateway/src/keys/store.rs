@@ -38,6 +38,8 @@ const SCHEMA: &[&str] = &[
     "INSERT INTO gateway_keys_version (id, version) SELECT 1, 0 WHERE NOT EXISTS (SELECT 1 FROM gateway_keys_version WHERE id = 1)",
     // Usage has a version of its own: a usage write never reloads keys.
     "INSERT INTO gateway_keys_version (id, version) SELECT 2, 0 WHERE NOT EXISTS (SELECT 1 FROM gateway_keys_version WHERE id = 2)",
+    // The console's session generation: a logout ends every session.
+    "INSERT INTO gateway_keys_version (id, version) SELECT 3, 0 WHERE NOT EXISTS (SELECT 1 FROM gateway_keys_version WHERE id = 3)",
 ];
 
 const COLUMNS: &str = "id, hash, name, prefix, owner, models, upstreams, expires_at, disabled, quota_tokens, used_tokens, rpm, tpm, max_concurrent, ip_allow, created_at, updated_at, quota_micro_usd, used_micro_usd";
@@ -111,21 +113,40 @@ pub(super) async fn migrate(pool: &AnyPool) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The definitions' version and the usage version.
-pub(super) async fn versions(pool: &AnyPool) -> anyhow::Result<(i64, i64)> {
+/// The store's versions, read together.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct Versions {
+    /// The keys' definitions.
+    pub(super) defs: i64,
+    /// Their usage.
+    pub(super) usage: i64,
+    /// The console's session generation.
+    pub(super) console: i64,
+}
+
+pub(super) async fn versions(pool: &AnyPool) -> anyhow::Result<Versions> {
     let rows = sqlx::query("SELECT id, version FROM gateway_keys_version")
         .fetch_all(pool)
         .await?;
-    let (mut defs, mut usage) = (0, 0);
+    let mut v = Versions::default();
     for r in rows {
-        let (id, v): (i64, i64) = (r.try_get(0)?, r.try_get(1)?);
+        let (id, n): (i64, i64) = (r.try_get(0)?, r.try_get(1)?);
         match id {
-            1 => defs = v,
-            2 => usage = v,
+            1 => v.defs = n,
+            2 => v.usage = n,
+            3 => v.console = n,
             _ => {}
         }
     }
-    Ok((defs, usage))
+    Ok(v)
+}
+
+/// Ends every console session (a new generation).
+pub(super) async fn end_console_sessions(pool: &AnyPool) -> anyhow::Result<()> {
+    sqlx::query("UPDATE gateway_keys_version SET version = version + 1 WHERE id = 3")
+        .execute(pool)
+        .await?;
+    Ok(())
 }
 
 /// The usage of the keys whose usage changed after usage version `seen`:
