@@ -253,20 +253,70 @@ pub const ANSWER_TOOL: &str = "json_response";
 /// every object closed: `additionalProperties: false` is set on each object
 /// schema that does not say otherwise.
 fn output_config(f: &JsonSchemaFormat) -> OutputConfig {
-    let mut schema = f
-        .schema
-        .clone()
-        .unwrap_or_else(|| serde_json::json!({"type": "object"}));
-    close_objects(&mut schema);
+    // Written closed straight from the client's schema: no copy of its
+    // tree (a schema's tree costs ten times its text).
+    let schema = match &f.schema {
+        Some(s) => serde_json::to_string(&Closed(s)).unwrap_or_else(|_| s.to_string()),
+        None => r#"{"additionalProperties":false,"type":"object"}"#.to_owned(),
+    };
     OutputConfig {
         text_format: OutputFormat {
             kind: "json_schema".into(),
             structure: OutputStructure::JsonSchema(JsonSchemaDefinition {
-                schema: schema.to_string(),
+                schema,
                 name: Some(f.name.clone()),
                 description: f.description.clone(),
             }),
         },
+    }
+}
+
+/// A schema as [`close_objects`] would leave it, serialized without
+/// changing (or copying) the schema: the added member goes where the map
+/// would have put it.
+struct Closed<'a>(&'a Value);
+
+fn is_object_schema(map: &serde_json::Map<String, Value>) -> bool {
+    map.get("type").is_some_and(|t| {
+        t == "object" || t.as_array().is_some_and(|a| a.iter().any(|t| t == "object"))
+    }) || map.contains_key("properties")
+}
+
+/// Keys whose values are data, not schemas.
+fn is_data_key(k: &str) -> bool {
+    matches!(k, "enum" | "const" | "default" | "examples")
+}
+
+impl serde::Serialize for Closed<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        match self.0 {
+            Value::Object(map) => {
+                const ADDED: &str = "additionalProperties";
+                let mut add = is_object_schema(map) && !map.contains_key(ADDED);
+                // Where an inserted key lands: in key order, unless the map
+                // keeps insertion order (then last).
+                let sorted = map.keys().zip(map.keys().skip(1)).all(|(a, b)| a < b);
+                let mut m = s.serialize_map(Some(map.len() + usize::from(add)))?;
+                for (k, v) in map {
+                    if add && sorted && k.as_str() > ADDED {
+                        m.serialize_entry(ADDED, &false)?;
+                        add = false;
+                    }
+                    if is_data_key(k) {
+                        m.serialize_entry(k, v)?;
+                    } else {
+                        m.serialize_entry(k, &Closed(v))?;
+                    }
+                }
+                if add {
+                    m.serialize_entry(ADDED, &false)?;
+                }
+                m.end()
+            }
+            Value::Array(items) => s.collect_seq(items.iter().map(Closed)),
+            other => other.serialize(s),
+        }
     }
 }
 
@@ -275,17 +325,11 @@ fn output_config(f: &JsonSchemaFormat) -> OutputConfig {
 pub fn close_objects(schema: &mut Value) {
     match schema {
         Value::Object(map) => {
-            let is_object = map.get("type").is_some_and(|t| {
-                t == "object"
-                    || t.as_array()
-                        .is_some_and(|a| a.iter().any(|t| t == "object"))
-            }) || map.contains_key("properties");
-            if is_object && !map.contains_key("additionalProperties") {
+            if is_object_schema(map) && !map.contains_key("additionalProperties") {
                 map.insert("additionalProperties".into(), Value::Bool(false));
             }
             for (k, v) in map.iter_mut() {
-                // Values under these keys are data, not schemas.
-                if !matches!(k.as_str(), "enum" | "const" | "default" | "examples") {
+                if !is_data_key(k) {
                     close_objects(v);
                 }
             }
@@ -550,6 +594,28 @@ fn user_blocks(
                 }
             }
             Ok(out)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// Writing a schema closed gives the text closing a copy gives.
+    #[test]
+    fn closed_writing_matches_closing_a_copy() {
+        for s in [
+            r#"{"type":"object","properties":{"a":{"type":"object","properties":{"z":{"type":"string"}}},"b":{"type":["object","null"]}},"$defs":{"x":{"properties":{}}}}"#,
+            r#"{"anyOf":[{"type":"object"},{"type":"array","items":{"type":"object","additionalProperties":true}}],"enum":[{"type":"object"}]}"#,
+            r#"{"type":"string"}"#,
+            r#"{"zzz":1,"properties":{"b":{}},"aaa":{"type":"object"}}"#,
+        ] {
+            let v: Value = serde_json::from_str(s).unwrap();
+            let mut copy = v.clone();
+            close_objects(&mut copy);
+            assert_eq!(serde_json::to_string(&Closed(&v)).unwrap(), copy.to_string(), "{s}");
         }
     }
 }

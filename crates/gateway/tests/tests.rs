@@ -18,6 +18,7 @@ mod hardening;
 mod intake;
 mod keys;
 mod layers;
+mod memory;
 mod observability;
 mod records;
 mod replicas;

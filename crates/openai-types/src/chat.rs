@@ -318,8 +318,12 @@ pub struct FunctionDefinition {
     /// What it does.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
-    /// JSON schema of the arguments.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// JSON schema of the arguments (read under [`crate::schema::bounded`]).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::schema::bounded"
+    )]
     pub parameters: Option<Value>,
     /// Strict schema adherence.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -365,9 +369,11 @@ pub struct FunctionName {
     pub name: String,
 }
 
-/// `response_format`.
+/// `response_format`. Read through a plain struct, not as an internally
+/// tagged enum (which would buffer the whole schema in serde's own tree
+/// before reading it).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[serde(tag = "type", rename_all = "snake_case", try_from = "RawResponseFormat")]
 pub enum ResponseFormat {
     /// Free text.
     Text,
@@ -380,6 +386,31 @@ pub enum ResponseFormat {
     },
 }
 
+/// `response_format` as it is read.
+#[derive(Deserialize)]
+struct RawResponseFormat {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    json_schema: Option<JsonSchemaFormat>,
+}
+
+impl TryFrom<RawResponseFormat> for ResponseFormat {
+    type Error = String;
+
+    fn try_from(r: RawResponseFormat) -> Result<Self, String> {
+        match (r.kind.as_str(), r.json_schema) {
+            ("text", _) => Ok(Self::Text),
+            ("json_object", _) => Ok(Self::JsonObject),
+            ("json_schema", Some(json_schema)) => Ok(Self::JsonSchema { json_schema }),
+            ("json_schema", None) => Err("missing field `json_schema`".into()),
+            (other, _) => Err(format!(
+                "unknown variant `{other}`, expected one of `text`, `json_object`, `json_schema`"
+            )),
+        }
+    }
+}
+
 /// `response_format.json_schema`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JsonSchemaFormat {
@@ -388,8 +419,12 @@ pub struct JsonSchemaFormat {
     /// What it is for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
-    /// The JSON schema.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The JSON schema (read under [`crate::schema::bounded`]).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::schema::bounded"
+    )]
     pub schema: Option<Value>,
     /// Strict adherence.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -11,8 +11,10 @@ fixed_tag!(
     EmbeddingObject = "embedding"
 );
 
-/// The input to embed.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// The input to embed. Read element by element (an untagged enum would
+/// first buffer every token id in serde's own tree, several times its
+/// size).
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum EmbeddingInput {
     /// One text.
@@ -23,6 +25,100 @@ pub enum EmbeddingInput {
     Tokens(Vec<u32>),
     /// Several token arrays.
     TokenLists(Vec<Vec<u32>>),
+}
+
+impl<'de> Deserialize<'de> for EmbeddingInput {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(InputVisitor)
+    }
+}
+
+struct InputVisitor;
+
+const EXPECTED: &str = "a string, a list of strings, a list of token ids or a list of token-id lists";
+
+impl<'de> serde::de::Visitor<'de> for InputVisitor {
+    type Value = EmbeddingInput;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(EXPECTED)
+    }
+
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(EmbeddingInput::String(v.to_owned()))
+    }
+
+    fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Self::Value, E> {
+        Ok(EmbeddingInput::String(v))
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut out = match seq.next_element::<Item>()? {
+            None => return Ok(EmbeddingInput::Strings(Vec::new())),
+            Some(Item::Text(t)) => EmbeddingInput::Strings(vec![t]),
+            Some(Item::Id(i)) => EmbeddingInput::Tokens(vec![i]),
+            Some(Item::Ids(ids)) => EmbeddingInput::TokenLists(vec![ids]),
+        };
+        let mixed = || serde::de::Error::custom(format!("expected {EXPECTED}, not a mix"));
+        while let Some(item) = seq.next_element::<Item>()? {
+            match (&mut out, item) {
+                (EmbeddingInput::Strings(v), Item::Text(t)) => v.push(t),
+                (EmbeddingInput::Tokens(v), Item::Id(i)) => v.push(i),
+                (EmbeddingInput::TokenLists(v), Item::Ids(ids)) => v.push(ids),
+                _ => return Err(mixed()),
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// One element of an input list.
+enum Item {
+    Text(String),
+    Id(u32),
+    Ids(Vec<u32>),
+}
+
+impl<'de> Deserialize<'de> for Item {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Item;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string, a token id or a list of token ids")
+            }
+
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Item, E> {
+                Ok(Item::Text(v.to_owned()))
+            }
+
+            fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Item, E> {
+                Ok(Item::Text(v))
+            }
+
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Item, E> {
+                u32::try_from(v)
+                    .map(Item::Id)
+                    .map_err(|_| E::custom("a token id is at most 4294967295"))
+            }
+
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Item, E> {
+                u32::try_from(v)
+                    .map(Item::Id)
+                    .map_err(|_| E::custom("a token id is a number from 0 to 4294967295"))
+            }
+
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Item, A::Error> {
+                let mut ids = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(4096));
+                while let Some(i) = seq.next_element::<u32>()? {
+                    ids.push(i);
+                }
+                Ok(Item::Ids(ids))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 /// `float` (default) or `base64` (little-endian float32).

@@ -37,6 +37,7 @@ pub mod fuzzing;
 pub mod models;
 pub mod path;
 pub mod responses;
+pub mod schema;
 pub mod stream;
 mod tag;
 pub mod tokens;

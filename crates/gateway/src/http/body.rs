@@ -76,11 +76,14 @@ pub async fn read(
     limit: usize,
     cfg: &Config,
 ) -> Result<Bytes, ApiError> {
-    if declared_len(req).is_some_and(|n| n > limit) {
+    let declared = declared_len(req);
+    if declared.is_some_and(|n| n > limit) {
         return Err(ApiError::too_large(limit));
     }
     let deadline = Deadline::new(cfg);
-    let mut body = BytesMut::new();
+    // The declared size at once (growing by doubling would hold up to
+    // twice the body).
+    let mut body = BytesMut::with_capacity(declared.unwrap_or(0).min(limit));
     while let Some(chunk) = deadline.next(&mut payload, body.len()).await? {
         if body.len() + chunk.len() > limit {
             return Err(ApiError::too_large(limit));

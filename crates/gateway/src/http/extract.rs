@@ -231,6 +231,36 @@ impl Received {
     }
 }
 
+/// The model a request names, standing in for the request once
+/// [`Accepted::split`] has taken it out.
+#[derive(Debug, Clone)]
+pub struct ModelName(pub String);
+
+impl Named for ModelName {
+    fn model_name(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<T: Named> Accepted<T> {
+    /// Takes the request out without copying it (a body can be megabytes):
+    /// what stays carries the model's name.
+    pub fn split(self) -> (Accepted<ModelName>, T) {
+        let name = ModelName(self.r.model_name().to_owned());
+        let meta = Accepted {
+            started: self.started,
+            key: self.key,
+            r: name,
+            rid: self.rid,
+            patch: self.patch,
+            caller: self.caller,
+            ip: self.ip,
+            ticket: self.ticket,
+        };
+        (meta, self.r)
+    }
+}
+
 /// The request id the middleware assigned (from `x-request-id` or new).
 pub fn request_id(req: &HttpRequest) -> String {
     req.extensions()

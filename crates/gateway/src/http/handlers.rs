@@ -33,8 +33,9 @@ pub(super) async fn chat(
     handle: web::Data<Handle>,
 ) -> Result<HttpResponse, ApiError> {
     let state = handle.state();
-    let a = accept::<ChatCompletionRequest>(&req, payload, &state).await?;
-    let r = a.r.clone();
+    let (a, r) = accept::<ChatCompletionRequest>(&req, payload, &state)
+        .await?
+        .split();
     serve_chat(&handle, &state, &a, r, Shape::Chat).await
 }
 
@@ -122,26 +123,28 @@ pub(super) async fn completions(
     handle: web::Data<Handle>,
 ) -> Result<HttpResponse, ApiError> {
     let state = handle.state();
-    let a = accept::<CompletionRequest>(&req, payload, &state).await?;
-    let prompt = shape::validate_completion(&a.r)?;
-    let mut cands = state.candidates(&a.r.model)?;
+    let (a, r) = accept::<CompletionRequest>(&req, payload, &state)
+        .await?
+        .split();
+    let prompt = shape::validate_completion(&r)?;
+    let mut cands = state.candidates(&r.model)?;
     cands.retain(|m| handle.backends.serves_completions(m));
     if cands.is_empty() {
-        return Err(chat_only(&a.r.model));
+        return Err(chat_only(&r.model));
     }
     let prompt_estimate = openai_types::tokens::estimate_tokens(&prompt);
     let cands = admit(&state, &a, cands, prompt_estimate).await?;
     let (id, created) = (new_id("cmpl"), now());
-    let (stream, include_usage) = (a.r.is_stream(), a.r.include_usage());
+    let (stream, include_usage) = (r.is_stream(), r.include_usage());
     let writer = Writer::Chat(SseWriter::new(
         &id,
-        &a.r.model,
+        &r.model,
         created,
         OutputShape::Completion,
     ));
     let mut call = Reusable::new(CompletionCall {
         prompt_estimate,
-        req: a.r.clone(),
+        req: r,
         prompt,
         id,
         created,
@@ -182,13 +185,17 @@ pub(super) async fn embeddings(
     handle: web::Data<Handle>,
 ) -> Result<HttpResponse, ApiError> {
     let state = handle.state();
-    let a = accept::<EmbeddingRequest>(&req, payload, &state).await?;
-    let cands = admit(&state, &a, state.candidates(&a.r.model)?, 0).await?;
+    let (a, r) = accept::<EmbeddingRequest>(&req, payload, &state)
+        .await?
+        .split();
+    let cands = admit(&state, &a, state.candidates(&r.model)?, 0).await?;
     let h = handle.clone();
-    let (r, caller) = (a.r.clone(), a.caller.clone());
-    let mut ask = |m: Arc<Model>, _more: bool| -> BoxFuture<'static, _> {
-        let (h, r, caller) = (h.clone(), r.clone(), caller.clone());
-        Box::pin(async move { h.backends.embeddings(&m, r, caller).await })
+    let caller = a.caller.clone();
+    // A copy only while another candidate may need one.
+    let mut r = Reusable::new(r);
+    let mut ask = |m: Arc<Model>, more: bool| -> BoxFuture<'static, _> {
+        let (h, r, caller) = (h.clone(), r.take(more), caller.clone());
+        Box::pin(async move { h.backends.embeddings(&m, r?, caller).await })
     };
     let served = whole(&state, &a, "embeddings", cands, &mut ask).await?;
     let usage = Usage::new(served.value.usage.prompt_tokens, 0);

@@ -9,8 +9,10 @@
 //! whole body as it streams through: a second `model` later in the body,
 //! or a form's `model` field after the window when the window had none,
 //! cuts the upload (the upstream never acts on a body whose model was not
-//! the one checked) and the client gets a 400. A JSON object over the
-//! window must name its model inside it.
+//! the one checked) and the client gets a 400. A JSON object that has not
+//! named its model by the end of the window is held further, up to
+//! `max_body_bytes` (clients that sort their keys send `input` or
+//! `messages` first), and refused beyond.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -195,19 +197,23 @@ pub(crate) async fn take(
         scan.push(&chunk).map_err(model_error)?;
         prefix.extend_from_slice(&chunk);
         if prefix.len() > hold {
-            break;
+            // A JSON object must name its model before it streams on
+            // (clients that sort their keys put `input` or `messages`
+            // first): held further, up to `max_body_bytes`.
+            let unnamed = matches!(&scan, Scan::Json(s) if s.is_object()) && scan.value().is_none();
+            if !unnamed {
+                break;
+            }
+            let most = cfg.max_body_bytes.max(hold);
+            if prefix.len() > most {
+                return Err(ApiError::invalid(format!(
+                    "A request body must name its `model` within its first {most} bytes"
+                ))
+                .param("model"));
+            }
         }
     }
     let model = scan.value().map(str::to_owned);
-    if model.is_none()
-        && let Scan::Json(s) = &scan
-        && s.is_object()
-    {
-        return Err(ApiError::invalid(format!(
-            "A request body over {hold} bytes must name its `model` within its first {hold} bytes"
-        ))
-        .param("model"));
-    }
     let rx = pump(payload, prefix.freeze(), limit, deadline, scan, Arc::clone(&cut));
     Ok(Incoming {
         body: Body::Streamed(rx),

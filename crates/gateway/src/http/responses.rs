@@ -38,10 +38,14 @@ pub(super) async fn responses(
         return passthrough::forward_incoming(&req, &handle, key, started, incoming, model).await;
     }
     let body = incoming.whole(limit).await?;
-    let a = received(&req, &state, started, key, body).parse::<CreateResponse>()?;
-    let chat = to_chat(&a.r).map_err(|e| ApiError::invalid(e.message).param(e.param))?;
+    let (a, r) = received(&req, &state, started, key, body)
+        .parse::<CreateResponse>()?
+        .split();
+    let chat = to_chat(&r).map_err(|e| ApiError::invalid(e.message).param(e.param))?;
     // OpenAI's response ids are `resp_…` (chat's are `chatcmpl-…`).
     let id = new_id("resp").replacen('-', "_", 1);
-    let base = response_base(&a.r, &id, now());
+    let base = response_base(&r, &id, now());
+    // The chat request stands for it from here.
+    drop(r);
     serve_chat(&handle, &state, &a, chat, Shape::Responses(Box::new(base))).await
 }

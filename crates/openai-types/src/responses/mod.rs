@@ -20,20 +20,35 @@ use crate::Extra;
 pub struct CreateResponse {
     /// The model.
     pub model: String,
-    /// A string, or a list of input items.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// A string, or a list of input items (read under
+    /// [`crate::schema::bounded_input`]).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::schema::bounded_input"
+    )]
     pub input: Option<Value>,
     /// A system (developer) message put first.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub instructions: Option<String>,
-    /// Tools the model may call.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Tools the model may call (read under
+    /// [`crate::schema::bounded_list`]).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::schema::bounded_list"
+    )]
     pub tools: Option<Vec<Value>>,
     /// `auto`, `none`, `required` or `{"type":"function","name":…}`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tool_choice: Option<Value>,
-    /// `{"format": {…}}`: text, JSON object or JSON schema.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// `{"format": {…}}`: text, JSON object or JSON schema (read under
+    /// [`crate::schema::bounded`]).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::schema::bounded"
+    )]
     pub text: Option<Value>,
     /// `{"effort": …}`.
     #[serde(default, skip_serializing_if = "Option::is_none")]

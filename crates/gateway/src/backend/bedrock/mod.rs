@@ -152,16 +152,19 @@ impl Bedrock {
         if r.output_config.is_some() && lock(&self.no_output_config).contains(model_id) {
             answer_tool = structured_output_fallback(&mut r);
         }
-        // Kept while a refusal of outputConfig may need a second request.
-        let retry = r.output_config.is_some().then(|| r.clone());
-        match (send(to_sdk(r)?).await, retry) {
-            (Err(e), Some(mut r)) if refuses_output_config(&e) => {
+        // A refusal of outputConfig needs a second request: made again from
+        // the call (no copy of a large request is held meanwhile; remote
+        // images are fetched once per call).
+        let structured = r.output_config.is_some();
+        match send(to_sdk(r)?).await {
+            Err(e) if structured && refuses_output_config(&e) => {
                 tracing::info!(model = %model_id, "the model refuses outputConfig: structured output through a forced tool");
                 lock(&self.no_output_config).insert(model_id.to_owned());
+                let mut r = self.converse_request(m, call).await?;
                 answer_tool = structured_output_fallback(&mut r);
                 Ok((send(to_sdk(r)?).await?, answer_tool))
             }
-            (out, _) => Ok((out?, answer_tool)),
+            out => Ok((out?, answer_tool)),
         }
     }
 
@@ -270,16 +273,17 @@ impl Bedrock {
             .code("model_not_supported")
         })?;
         crate::backend::token_ids::decode_input(&mut req).await?;
-        let plan = embeddings::plan(&req, family)?;
+        let mut plan = embeddings::plan(&req, family)?;
+        // The bodies hold the text now: neither is kept twice.
+        req.input = openai_types::embeddings::EmbeddingInput::Strings(Vec::new());
         if plan.bodies.len() > MAX_EMBEDDING_CALLS {
             return Err(ApiError::invalid(format!(
                 "'input' takes at most {MAX_EMBEDDING_CALLS} items for this model"
             ))
             .param("input"));
         }
-        let calls: Vec<_> = plan
-            .bodies
-            .iter()
+        let calls: Vec<_> = std::mem::take(&mut plan.bodies)
+            .into_iter()
             .map(|body| {
                 let call = self
                     .client
@@ -287,7 +291,7 @@ impl Bedrock {
                     .model_id(m.bedrock_model_id())
                     .content_type("application/json")
                     .accept("application/json")
-                    .body(Blob::new(body.clone()))
+                    .body(Blob::new(body))
                     .send();
                 async move {
                     let out = tokio::time::timeout(limit, call)
