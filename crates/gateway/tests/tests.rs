@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod abandoned;
+mod admin_input;
 mod api;
 mod bedrock;
 mod choices;
