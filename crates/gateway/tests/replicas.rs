@@ -186,3 +186,89 @@ async fn a_quota_holds_across_a_redis_stall() {
     // One request in flight at a time: over by at most one request.
     assert!(total < QUOTA + largest, "served {total} of a {QUOTA}-token quota: {served:?}");
 }
+
+/// CPU time (user + system) of a process, in clock ticks.
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // Fields after the command name (which may hold spaces), from field 3.
+    let rest = &stat[stat.rfind(')').unwrap() + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap()
+}
+
+/// Issue 21, item 7: usage is not configuration. With 100,000 stored keys
+/// and one key at 5 requests a second, a usage write reads back the rows
+/// it changed, never every key: the gateway's CPU over 10 s stays a
+/// fraction of what one full reload per write cost (each a second of CPU
+/// in a debug build at this size).
+#[tokio::test(flavor = "multi_thread")]
+async fn usage_writes_do_not_reload_every_key() {
+    let f = fake().await;
+    let dir = std::env::temp_dir().join(format!("gw-100k-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = format!("sqlite://{}?mode=rwc", dir.join("keys.db").display());
+    let text = config(&format!("[admin]\nkey = \"{ADMIN}\"\n"));
+    let gw = start(&f.url(), &text, &[("RECORDS_URL", &db)]);
+    let v = admin(&gw, reqwest::Method::POST, "/admin/keys", Some(json!({"name": "busy", "quota_tokens": 100_000_000}))).await;
+    let key = v["key"].as_str().unwrap().to_owned();
+    // 100,000 more keys, straight into the store, then one reload.
+    let pool = gateway::observe::records::connect(&db).await.unwrap();
+    let mut tx = pool.begin().await.unwrap();
+    for i in 0..100_000u32 {
+        sqlx::query("INSERT INTO gateway_keys (id, hash, name, prefix, owner, models, upstreams, expires_at, disabled, quota_tokens, used_tokens, quota_micro_usd, used_micro_usd, rpm, tpm, max_concurrent, ip_allow, created_at, updated_at) VALUES ($1, $2, 'bulk', 'sk-gw-bulk', NULL, '[]', '[]', NULL, 0, 1000, 0, NULL, 0, NULL, NULL, NULL, '[]', 0, 0)")
+            .bind(format!("bulk{i:012}"))
+            .bind(format!("{i:064x}"))
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+    }
+    sqlx::query("UPDATE gateway_keys_version SET version = version + 1 WHERE id = 1")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let t = Instant::now();
+    loop {
+        let v = admin(&gw, reqwest::Method::GET, "/admin/keys/bulk000000099999", None).await;
+        if v["id"] == "bulk000000099999" {
+            break;
+        }
+        assert!(t.elapsed() < Duration::from_secs(60), "the keys never loaded");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let pid = gw.child.id();
+    let before = cpu_ticks(pid);
+    let t = Instant::now();
+    let mut served = 0;
+    while t.elapsed() < Duration::from_secs(10) {
+        assert!(chat(&gw, &key).await.is_some());
+        served += 1;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let ticks = cpu_ticks(pid) - before;
+    let share = ticks as f64 / 100.0 / t.elapsed().as_secs_f64();
+    eprintln!("100,000 keys, {served} requests in 10 s: gateway CPU {:.1} % of a core", share * 100.0);
+    // Requests included (a debug build): one full reload per usage write
+    // would take most of a core.
+    assert!(share < 0.12, "gateway CPU {:.1} % of a core", share * 100.0);
+    // The usage reached the store and reads back.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let v = admin(&gw, reqwest::Method::GET, &format!("/admin/keys/{}", v_id(&gw, &key).await), None).await;
+    assert!(v["used_tokens"].as_i64().unwrap() > 0, "{v}");
+    drop(gw);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The id of the stored key `secret`.
+async fn v_id(gw: &Gateway, secret: &str) -> String {
+    let list = admin(gw, reqwest::Method::GET, "/admin/keys", None).await;
+    let prefix = &secret[..10];
+    list["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["prefix"] == prefix && k["name"] == "busy")
+        .map(|k| k["id"].as_str().unwrap().to_owned())
+        .unwrap()
+}

@@ -109,6 +109,10 @@ pub(super) async fn migrate(pool: &AnyPool) -> anyhow::Result<()> {
             .await?;
         }
     }
+    // Replicas read the rows a usage write changed by this column.
+    sqlx::query("CREATE INDEX IF NOT EXISTS gateway_keys_usage_seq ON gateway_keys (usage_seq)")
+        .execute(&mut *tx)
+        .await?;
     tx.commit().await?;
     Ok(())
 }
