@@ -278,7 +278,9 @@ struct Closed<'a>(&'a Value);
 
 fn is_object_schema(map: &serde_json::Map<String, Value>) -> bool {
     map.get("type").is_some_and(|t| {
-        t == "object" || t.as_array().is_some_and(|a| a.iter().any(|t| t == "object"))
+        t == "object"
+            || t.as_array()
+                .is_some_and(|a| a.iter().any(|t| t == "object"))
     }) || map.contains_key("properties")
 }
 
@@ -615,7 +617,11 @@ mod tests {
             let v: Value = serde_json::from_str(s).unwrap();
             let mut copy = v.clone();
             close_objects(&mut copy);
-            assert_eq!(serde_json::to_string(&Closed(&v)).unwrap(), copy.to_string(), "{s}");
+            assert_eq!(
+                serde_json::to_string(&Closed(&v)).unwrap(),
+                copy.to_string(),
+                "{s}"
+            );
         }
     }
 }

@@ -309,10 +309,7 @@ impl Drop for Abandoned {
         };
         let m = &*crate::observe::metrics::METRICS;
         m.http_requests
-            .with_label_values(&[
-                route,
-                crate::observe::metrics::class(CLIENT_CLOSED),
-            ])
+            .with_label_values(&[route, crate::observe::metrics::class(CLIENT_CLOSED)])
             .inc();
         m.http_duration
             .with_label_values(&[route])

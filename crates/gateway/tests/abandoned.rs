@@ -44,7 +44,10 @@ models_allow = ["hang"]
         up.base_url()
     ))
     // Long deadlines: only the client's leaving may end these calls.
-    .replace("first_byte_timeout_secs = 2", "first_byte_timeout_secs = 60")
+    .replace(
+        "first_byte_timeout_secs = 2",
+        "first_byte_timeout_secs = 60",
+    )
     .replace("request_timeout_secs = 2", "request_timeout_secs = 60");
     let gw = start(&f.url(), &text, &[]);
     let chat = |stream: bool, n: u32| {
@@ -55,7 +58,12 @@ models_allow = ["hang"]
         ("whole chat", "/v1/chat/completions", chat(false, 1), 1),
         ("streamed chat", "/v1/chat/completions", chat(true, 1), 1),
         ("fan-out n=3", "/v1/chat/completions", chat(true, 3), 3),
-        ("whole fan-out n=2", "/v1/chat/completions", chat(false, 2), 2),
+        (
+            "whole fan-out n=2",
+            "/v1/chat/completions",
+            chat(false, 2),
+            2,
+        ),
         (
             "responses",
             "/v1/responses",

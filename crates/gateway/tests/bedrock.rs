@@ -754,7 +754,10 @@ async fn images_per_request_are_capped_and_fetched_a_few_at_a_time() {
     // n = 4, whole and streamed: each image fetched once per request and
     // shared by every choice (issue 21, item 6: 80 fetches, 16 at once).
     for stream in [false, true] {
-        let (before, _) = (total.load(Ordering::SeqCst), peak.store(0, Ordering::SeqCst));
+        let (before, _) = (
+            total.load(Ordering::SeqCst),
+            peak.store(0, Ordering::SeqCst),
+        );
         let mut body = ask(20);
         body["n"] = json!(4);
         body["stream"] = json!(stream);
@@ -779,7 +782,11 @@ async fn images_per_request_are_capped_and_fetched_a_few_at_a_time() {
 async fn loading_a_vocabulary_never_stalls_the_worker() {
     let f = fake_bedrock().await;
     let url = f.url();
-    let text = config(&models()).replacen("log_format = \"json\"", "log_format = \"json\"\nworkers = 1", 1);
+    let text = config(&models()).replacen(
+        "log_format = \"json\"",
+        "log_format = \"json\"\nworkers = 1",
+        1,
+    );
     let gw = start(
         "http://127.0.0.1:9",
         &text,
@@ -799,7 +806,11 @@ async fn loading_a_vocabulary_never_stalls_the_worker() {
         tokio::time::sleep(Duration::from_millis(5)).await;
         for _ in 0..20 {
             let t = Instant::now();
-            let r = crate::support::client().get(format!("{}/ping", gw.url)).send().await.unwrap();
+            let r = crate::support::client()
+                .get(format!("{}/ping", gw.url))
+                .send()
+                .await
+                .unwrap();
             assert_eq!(r.status(), 200);
             worst = worst.max(t.elapsed());
             tokio::time::sleep(Duration::from_millis(10)).await;

@@ -62,7 +62,12 @@ fn body(head: &str, size: usize, tail: &str) -> Vec<u8> {
 fn served_models(up: &FakeOpenAi) -> Vec<String> {
     up.requests()
         .iter()
-        .filter_map(|r| r.json.get("model").and_then(Value::as_str).map(str::to_owned))
+        .filter_map(|r| {
+            r.json
+                .get("model")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        })
         .collect()
 }
 
@@ -89,10 +94,21 @@ async fn a_scoped_key_gets_only_its_models_whatever_the_body_size() {
             for size in [100, 2 * MIB] {
                 let what = format!("{key} {path} {size}");
                 // Its own model: served.
-                let (s, v) = send(&gw, key, path, "application/json", body(r#""model":"gpt-cheap-1""#, size, "")).await;
+                let (s, v) = send(
+                    &gw,
+                    key,
+                    path,
+                    "application/json",
+                    body(r#""model":"gpt-cheap-1""#, size, ""),
+                )
+                .await;
                 assert_eq!(s, 200, "{what}: {v}");
                 // Another model: refused, with the cheap one nested first.
-                let fooled = body(r#""metadata":{"model":"gpt-cheap-1"},"model":"gpt-premium-1""#, size, "");
+                let fooled = body(
+                    r#""metadata":{"model":"gpt-cheap-1"},"model":"gpt-premium-1""#,
+                    size,
+                    "",
+                );
                 let (s, v) = send(&gw, key, path, "application/json", fooled).await;
                 assert_eq!(s, 403, "{what}: {v}");
                 // Escaped key.
@@ -100,7 +116,11 @@ async fn a_scoped_key_gets_only_its_models_whatever_the_body_size() {
                 let (s, v) = send(&gw, key, path, "application/json", escaped).await;
                 assert_eq!(s, 403, "{what}: {v}");
                 // Two models: the upstream would act on the last.
-                let two = body(r#""model":"gpt-cheap-1""#, size, r#""model":"gpt-premium-1""#);
+                let two = body(
+                    r#""model":"gpt-cheap-1""#,
+                    size,
+                    r#""model":"gpt-premium-1""#,
+                );
                 let (s, v) = send(&gw, key, path, "application/json", two).await;
                 assert_eq!(s, 400, "{what}: {v}");
                 assert_eq!(v["error"]["param"], "model", "{v}");
@@ -112,8 +132,19 @@ async fn a_scoped_key_gets_only_its_models_whatever_the_body_size() {
     let (s, v) = send(&gw, KEY, "/v1/moderations", "application/json", late).await;
     assert_eq!(s, 400, "{v}");
     // A deeply nested Responses body is a 400, not a 404.
-    let deep = format!(r#"{{"model":"chat","input":{}1{}}}"#, "[".repeat(200), "]".repeat(200));
-    let (s, v) = send(&gw, KEY, "/v1/responses", "application/json", deep.into_bytes()).await;
+    let deep = format!(
+        r#"{{"model":"chat","input":{}1{}}}"#,
+        "[".repeat(200),
+        "]".repeat(200)
+    );
+    let (s, v) = send(
+        &gw,
+        KEY,
+        "/v1/responses",
+        "application/json",
+        deep.into_bytes(),
+    )
+    .await;
     assert_eq!(s, 400, "{v}");
     // No premium request ever reached the upstream.
     let models = served_models(&up);
@@ -161,30 +192,52 @@ async fn a_form_names_its_model_once() {
     let ctype = "multipart/form-data; boundary=BOUNDARYxyz";
     let audio = vec![0x5au8; 2 * MIB];
     let path = "/v1/audio/transcriptions";
-    let ok = form(&[("model", None, b"gpt-cheap-1"), ("file", Some("a.wav"), &audio)]);
+    let ok = form(&[
+        ("model", None, b"gpt-cheap-1"),
+        ("file", Some("a.wav"), &audio),
+    ]);
     let (s, v) = send(&gw, CHEAP, path, ctype, ok).await;
     assert_eq!(s, 200, "{v}");
-    let other = form(&[("model", None, b"gpt-premium-1"), ("file", Some("a.wav"), &audio)]);
+    let other = form(&[
+        ("model", None, b"gpt-premium-1"),
+        ("file", Some("a.wav"), &audio),
+    ]);
     assert_eq!(send(&gw, CHEAP, path, ctype, other).await.0, 403);
     // The file's name is not the field's name.
-    let named = form(&[("file", Some("model"), b"gpt-cheap-1"), ("model", None, b"gpt-premium-1")]);
+    let named = form(&[
+        ("file", Some("model"), b"gpt-cheap-1"),
+        ("model", None, b"gpt-premium-1"),
+    ]);
     assert_eq!(send(&gw, CHEAP, path, ctype, named).await.0, 403);
     // Twice, small and large.
     for body in [
-        form(&[("model", None, b"gpt-cheap-1"), ("model", None, b"gpt-premium-1")]),
-        form(&[("model", None, b"gpt-cheap-1"), ("file", Some("a.wav"), &audio), ("model", None, b"gpt-premium-1")]),
+        form(&[
+            ("model", None, b"gpt-cheap-1"),
+            ("model", None, b"gpt-premium-1"),
+        ]),
+        form(&[
+            ("model", None, b"gpt-cheap-1"),
+            ("file", Some("a.wav"), &audio),
+            ("model", None, b"gpt-premium-1"),
+        ]),
     ] {
         let (s, v) = send(&gw, KEY, path, ctype, body).await;
         assert_eq!(s, 400, "{v}");
     }
     // After the file in a large body: the path stands in for the model
     // (404 here: no upstream serves it), never the model found later.
-    let late = form(&[("file", Some("a.wav"), &audio), ("model", None, b"gpt-premium-1")]);
+    let late = form(&[
+        ("file", Some("a.wav"), &audio),
+        ("model", None, b"gpt-premium-1"),
+    ]);
     let (s, v) = send(&gw, KEY, path, ctype, late).await;
     assert!(s == 400 || s == 404, "{v}");
     let asked: Vec<usize> = up.requests().iter().map(|r| r.body_len).collect();
     assert_eq!(
-        up.requests().iter().filter(|r| r.path == "/v1/audio/transcriptions").count(),
+        up.requests()
+            .iter()
+            .filter(|r| r.path == "/v1/audio/transcriptions")
+            .count(),
         1,
         "only the admissible form reached the upstream whole: {asked:?}"
     );

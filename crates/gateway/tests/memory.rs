@@ -31,8 +31,19 @@ fn status_kib(gw: &Gateway, field: &str) -> u64 {
 /// RSS growth a second later, both as ratios.
 async fn measure(gw: &Gateway, path: &str, small: Value, body: Vec<u8>) -> (f64, f64) {
     let url = format!("{}{path}", gw.url);
-    let warm = client().post(&url).bearer_auth(KEY).json(&small).send().await.unwrap();
-    assert_eq!(warm.status(), 200, "{}", warm.text().await.unwrap_or_default());
+    let warm = client()
+        .post(&url)
+        .bearer_auth(KEY)
+        .json(&small)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        warm.status(),
+        200,
+        "{}",
+        warm.text().await.unwrap_or_default()
+    );
     tokio::time::sleep(Duration::from_millis(200)).await;
     let before = status_kib(gw, "VmRSS:");
     let hwm_before = status_kib(gw, "VmHWM:");
@@ -84,14 +95,17 @@ fn text(n: usize) -> String {
 fn big(text: String) -> String {
     text.replace("max_body_bytes = 65536", "max_body_bytes = 5242880")
         .replace("request_timeout_secs = 2", "request_timeout_secs = 60")
-        .replace("first_byte_timeout_secs = 2", "first_byte_timeout_secs = 60")
+        .replace(
+            "first_byte_timeout_secs = 2",
+            "first_byte_timeout_secs = 60",
+        )
 }
 
 fn check(route: &str, (peak, kept): (f64, f64), table: &mut Vec<String>) {
-    table.push(format!(
-        "| {route} | {peak:.2} | {kept:.2} |"
-    ));
-    eprintln!("{route}: peak RSS growth {peak:.2}× the bytes in flight, {kept:.2}× kept a second later");
+    table.push(format!("| {route} | {peak:.2} | {kept:.2} |"));
+    eprintln!(
+        "{route}: peak RSS growth {peak:.2}× the bytes in flight, {kept:.2}× kept a second later"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -120,14 +134,26 @@ async fn eight_maximum_bodies_cost_at_most_four_times_their_size_on_every_route(
     let gw = start(&f.url(), &big(sm_cfg.clone()), &[]);
     let big_resp =
         serde_json::to_vec(&json!({"model": "short", "input": text(BODY - 100)})).unwrap();
-    let resp = measure(&gw, "/v1/responses", json!({"model": "short", "input": "hi"}), big_resp).await;
+    let resp = measure(
+        &gw,
+        "/v1/responses",
+        json!({"model": "short", "input": "hi"}),
+        big_resp,
+    )
+    .await;
     check("responses (SageMaker)", resp, &mut table);
     drop(gw);
     // Bedrock: structured output with a large schema, and token-id
     // embeddings.
     let b = FakeBedrock::start().await.unwrap();
-    b.add("amazon.nova-pro-v1:0", BedrockModel::new(BedrockReply::Text("{}".into())));
-    b.add("amazon.titan-embed-text-v2:0", BedrockModel::new(BedrockReply::Embedding));
+    b.add(
+        "amazon.nova-pro-v1:0",
+        BedrockModel::new(BedrockReply::Text("{}".into())),
+    );
+    b.add(
+        "amazon.titan-embed-text-v2:0",
+        BedrockModel::new(BedrockReply::Embedding),
+    );
     let url = b.url();
     let br_cfg = config(
         "[[models]]\nname = \"nova\"\nbackend = \"bedrock\"\nmodel_id = \"amazon.nova-pro-v1:0\"\n\n[[models]]\nname = \"embed\"\nbackend = \"bedrock\"\nmodel_id = \"amazon.titan-embed-text-v2:0\"\n",
@@ -141,7 +167,12 @@ async fn eight_maximum_bodies_cost_at_most_four_times_their_size_on_every_route(
     // the body a long message.
     let schema_of = |n: usize| {
         let props: serde_json::Map<String, Value> = (0..n)
-            .map(|i| (format!("field_{i:06}"), json!({"type": "string", "description": "a field of the answer"})))
+            .map(|i| {
+                (
+                    format!("field_{i:06}"),
+                    json!({"type": "string", "description": "a field of the answer"}),
+                )
+            })
             .collect();
         json!({"type": "object", "properties": props})
     };
@@ -171,23 +202,44 @@ async fn eight_maximum_bodies_cost_at_most_four_times_their_size_on_every_route(
         .unwrap();
     assert_eq!(r.status(), 400);
     let e: Value = r.json().await.unwrap();
-    assert!(e["error"]["message"].as_str().unwrap().contains("20000 values"), "{e}");
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("20000 values"),
+        "{e}"
+    );
     let grew = status_kib(&gw, "VmHWM:").saturating_sub(before) as f64 * 1024.0 / over.len() as f64;
-    assert!(grew <= MAX_RATIO, "a refused schema grew peak RSS {grew:.2}× its size");
+    assert!(
+        grew <= MAX_RATIO,
+        "a refused schema grew peak RSS {grew:.2}× its size"
+    );
     drop(gw);
     let ids: Vec<u32> = (0..700_000).map(|i| 1000 + (i % 30_000)).collect();
     let big_ids = serde_json::to_vec(&json!({"model": "embed", "input": [ids]})).unwrap();
     let gw = start("http://127.0.0.1:9", &br_cfg, &env);
-    let emb = measure(&gw, "/v1/embeddings", json!({"model": "embed", "input": "hi"}), big_ids).await;
+    let emb = measure(
+        &gw,
+        "/v1/embeddings",
+        json!({"model": "embed", "input": "hi"}),
+        big_ids,
+    )
+    .await;
     check("embeddings token ids (Bedrock)", emb, &mut table);
     drop(gw);
-    eprintln!("| route | peak RSS growth ÷ bytes in flight | kept after 1 s ÷ bytes |\n|---|---|---|\n{}", table.join("\n"));
+    eprintln!(
+        "| route | peak RSS growth ÷ bytes in flight | kept after 1 s ÷ bytes |\n|---|---|---|\n{}",
+        table.join("\n")
+    );
     for (route, (peak, _)) in [
         ("chat", chat),
         ("responses", resp),
         ("structured", structured),
         ("embeddings", emb),
     ] {
-        assert!(peak <= MAX_RATIO, "{route}: peak RSS grew {peak:.2}× the bytes in flight");
+        assert!(
+            peak <= MAX_RATIO,
+            "{route}: peak RSS grew {peak:.2}× the bytes in flight"
+        );
     }
 }

@@ -48,7 +48,10 @@ async fn four_replicas_start_together_on_an_empty_database() {
                 .await
                 .unwrap();
         }
-        let (base, _) = pg_url().rsplit_once('/').map(|(b, d)| (b.to_owned(), d.to_owned())).unwrap();
+        let (base, _) = pg_url()
+            .rsplit_once('/')
+            .map(|(b, d)| (b.to_owned(), d.to_owned()))
+            .unwrap();
         let url = format!("{base}/{db}");
         // Four at once: each start waits for its own listener (or panics
         // with the logs if the process exits).
@@ -60,7 +63,10 @@ async fn four_replicas_start_together_on_an_empty_database() {
             .collect();
         let gws: Vec<Gateway> = starts
             .into_iter()
-            .map(|t| t.join().unwrap_or_else(|_| panic!("round {round}: a replica failed to start")))
+            .map(|t| {
+                t.join()
+                    .unwrap_or_else(|_| panic!("round {round}: a replica failed to start"))
+            })
             .collect();
         for gw in &gws {
             let r = client()
@@ -72,10 +78,12 @@ async fn four_replicas_start_together_on_an_empty_database() {
             assert_eq!(r.status(), 200, "round {round}");
         }
         drop(gws);
-        sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)")))
-            .execute(&pool)
-            .await
-            .unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {db} WITH (FORCE)"
+        )))
+        .execute(&pool)
+        .await
+        .unwrap();
     }
 }
 
@@ -87,7 +95,9 @@ struct OwnRedis {
 
 impl Drop for OwnRedis {
     fn drop(&mut self) {
-        let _ = Command::new("kill").args(["-CONT", &self.child.id().to_string()]).status();
+        let _ = Command::new("kill")
+            .args(["-CONT", &self.child.id().to_string()])
+            .status();
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -99,30 +109,50 @@ fn own_redis() -> Option<OwnRedis> {
         .map(|a| a.port())
         .ok()?;
     let child = Command::new("redis-server")
-        .args(["--port", &port.to_string(), "--save", "", "--appendonly", "no", "--bind", "127.0.0.1"])
+        .args([
+            "--port",
+            &port.to_string(),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--bind",
+            "127.0.0.1",
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn();
     let Ok(child) = child else {
-        assert!(std::env::var_os("CI").is_none(), "redis-server is required in CI");
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "redis-server is required in CI"
+        );
         eprintln!("SKIP: no redis-server");
         return None;
     };
     let t = Instant::now();
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(t.elapsed() < Duration::from_secs(10), "redis-server did not start");
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "redis-server did not start"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     Some(OwnRedis { child, port })
 }
 
 fn signal(r: &OwnRedis, sig: &str) {
-    let ok = Command::new("kill").args([sig, &r.child.id().to_string()]).status().unwrap();
+    let ok = Command::new("kill")
+        .args([sig, &r.child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(ok.success());
 }
 
 async fn admin(gw: &Gateway, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
-    let mut r = client().request(method, format!("{}{path}", gw.url)).bearer_auth(ADMIN);
+    let mut r = client()
+        .request(method, format!("{}{path}", gw.url))
+        .bearer_auth(ADMIN);
     if let Some(b) = body {
         r = r.json(&b);
     }
@@ -139,7 +169,11 @@ async fn chat(gw: &Gateway, key: &str) -> Option<u64> {
         .await
         .unwrap();
     match r.status().as_u16() {
-        200 => Some(r.json::<Value>().await.unwrap()["usage"]["total_tokens"].as_u64().unwrap()),
+        200 => Some(
+            r.json::<Value>().await.unwrap()["usage"]["total_tokens"]
+                .as_u64()
+                .unwrap(),
+        ),
         429 => None,
         s => panic!("status {s}"),
     }
@@ -153,7 +187,13 @@ async fn a_quota_holds_across_a_redis_stall() {
     let url = format!("redis://127.0.0.1:{}/", redis.port);
     let gw = start(&f.url(), &text, &[("REDIS_URL", &url)]);
     const QUOTA: u64 = 400;
-    let v = admin(&gw, reqwest::Method::POST, "/admin/keys", Some(json!({"name": "stall", "quota_tokens": QUOTA}))).await;
+    let v = admin(
+        &gw,
+        reqwest::Method::POST,
+        "/admin/keys",
+        Some(json!({"name": "stall", "quota_tokens": QUOTA})),
+    )
+    .await;
     let key = v["key"].as_str().unwrap().to_owned();
     let mut served = Vec::new();
     // Before, during and after the stall, one request at a time.
@@ -182,9 +222,15 @@ async fn a_quota_holds_across_a_redis_stall() {
     assert!(refused, "the quota never ran out: {served:?}");
     let total: u64 = served.iter().sum();
     let largest = *served.iter().max().unwrap();
-    eprintln!("quota {QUOTA}: served {total} tokens in {} requests", served.len());
+    eprintln!(
+        "quota {QUOTA}: served {total} tokens in {} requests",
+        served.len()
+    );
     // One request in flight at a time: over by at most one request.
-    assert!(total < QUOTA + largest, "served {total} of a {QUOTA}-token quota: {served:?}");
+    assert!(
+        total < QUOTA + largest,
+        "served {total} of a {QUOTA}-token quota: {served:?}"
+    );
 }
 
 /// CPU time (user + system) of a process, in clock ticks.
@@ -209,7 +255,13 @@ async fn usage_writes_do_not_reload_every_key() {
     let db = format!("sqlite://{}?mode=rwc", dir.join("keys.db").display());
     let text = config(&format!("[admin]\nkey = \"{ADMIN}\"\n"));
     let gw = start(&f.url(), &text, &[("RECORDS_URL", &db)]);
-    let v = admin(&gw, reqwest::Method::POST, "/admin/keys", Some(json!({"name": "busy", "quota_tokens": 100_000_000}))).await;
+    let v = admin(
+        &gw,
+        reqwest::Method::POST,
+        "/admin/keys",
+        Some(json!({"name": "busy", "quota_tokens": 100_000_000})),
+    )
+    .await;
     let key = v["key"].as_str().unwrap().to_owned();
     // 100,000 more keys, straight into the store, then one reload.
     let pool = gateway::observe::records::connect(&db).await.unwrap();
@@ -229,11 +281,20 @@ async fn usage_writes_do_not_reload_every_key() {
     tx.commit().await.unwrap();
     let t = Instant::now();
     loop {
-        let v = admin(&gw, reqwest::Method::GET, "/admin/keys/bulk000000099999", None).await;
+        let v = admin(
+            &gw,
+            reqwest::Method::GET,
+            "/admin/keys/bulk000000099999",
+            None,
+        )
+        .await;
         if v["id"] == "bulk000000099999" {
             break;
         }
-        assert!(t.elapsed() < Duration::from_secs(60), "the keys never loaded");
+        assert!(
+            t.elapsed() < Duration::from_secs(60),
+            "the keys never loaded"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -248,13 +309,22 @@ async fn usage_writes_do_not_reload_every_key() {
     }
     let ticks = cpu_ticks(pid) - before;
     let share = ticks as f64 / 100.0 / t.elapsed().as_secs_f64();
-    eprintln!("100,000 keys, {served} requests in 10 s: gateway CPU {:.1} % of a core", share * 100.0);
+    eprintln!(
+        "100,000 keys, {served} requests in 10 s: gateway CPU {:.1} % of a core",
+        share * 100.0
+    );
     // Requests included (a debug build): one full reload per usage write
     // would take most of a core.
     assert!(share < 0.12, "gateway CPU {:.1} % of a core", share * 100.0);
     // The usage reached the store and reads back.
     tokio::time::sleep(Duration::from_millis(800)).await;
-    let v = admin(&gw, reqwest::Method::GET, &format!("/admin/keys/{}", v_id(&gw, &key).await), None).await;
+    let v = admin(
+        &gw,
+        reqwest::Method::GET,
+        &format!("/admin/keys/{}", v_id(&gw, &key).await),
+        None,
+    )
+    .await;
     assert!(v["used_tokens"].as_i64().unwrap() > 0, "{v}");
     drop(gw);
     let _ = std::fs::remove_dir_all(&dir);

@@ -52,7 +52,11 @@ async fn signing_out_ends_the_session_on_every_replica() {
     let cookie = login(&a.url).await;
     let other = login(&a.url).await;
     assert_eq!(keys_status(&a.url, &cookie).await, 200);
-    assert_eq!(keys_status(&b.url, &cookie).await, 200, "every replica accepts it");
+    assert_eq!(
+        keys_status(&b.url, &cookie).await,
+        200,
+        "every replica accepts it"
+    );
     // The page renews the session.
     let page = browser()
         .get(format!("{}/console", a.url))
@@ -73,7 +77,10 @@ async fn signing_out_ends_the_session_on_every_replica() {
     // Replica b within a second; the other session ends too.
     let t = Instant::now();
     while keys_status(&b.url, &cookie).await != 401 {
-        assert!(t.elapsed() < Duration::from_secs(1), "replica b still accepts the session");
+        assert!(
+            t.elapsed() < Duration::from_secs(1),
+            "replica b still accepts the session"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(keys_status(&b.url, &other).await, 401);

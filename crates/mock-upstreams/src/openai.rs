@@ -239,7 +239,8 @@ async fn handle(
         }
         ("POST", "/v1/moderations") => {
             // The model it acted on (the last `model`, as JSON parsers keep).
-            let out = json!({"id": format!("modr-{}", s.name), "model": body["model"], "results": []});
+            let out =
+                json!({"id": format!("modr-{}", s.name), "model": body["model"], "results": []});
             http::write_full(
                 w,
                 200,

@@ -373,7 +373,11 @@ pub struct FunctionName {
 /// tagged enum (which would buffer the whole schema in serde's own tree
 /// before reading it).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case", try_from = "RawResponseFormat")]
+#[serde(
+    tag = "type",
+    rename_all = "snake_case",
+    try_from = "RawResponseFormat"
+)]
 pub enum ResponseFormat {
     /// Free text.
     Text,

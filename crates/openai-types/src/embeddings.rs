@@ -35,7 +35,8 @@ impl<'de> Deserialize<'de> for EmbeddingInput {
 
 struct InputVisitor;
 
-const EXPECTED: &str = "a string, a list of strings, a list of token ids or a list of token-id lists";
+const EXPECTED: &str =
+    "a string, a list of strings, a list of token ids or a list of token-id lists";
 
 impl<'de> serde::de::Visitor<'de> for InputVisitor {
     type Value = EmbeddingInput;

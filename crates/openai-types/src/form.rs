@@ -118,7 +118,10 @@ impl FormScan {
                             }
                             at
                         } else {
-                            self.pending.len().saturating_sub(self.delim.len() - 1).max(at)
+                            self.pending
+                                .len()
+                                .saturating_sub(self.delim.len() - 1)
+                                .max(at)
                         };
                         at = keep_from;
                         break;
@@ -212,12 +215,16 @@ mod tests {
     use super::*;
 
     fn part(name: &str, extra: &str, value: &str) -> String {
-        format!("--xyz\r\nContent-Disposition: form-data; name=\"{name}\"{extra}\r\nContent-Type: text/plain\r\n\r\n{value}\r\n")
+        format!(
+            "--xyz\r\nContent-Disposition: form-data; name=\"{name}\"{extra}\r\nContent-Type: text/plain\r\n\r\n{value}\r\n"
+        )
     }
 
     fn model(body: &str) -> Result<Option<String>, FieldError> {
         let mut whole = FormScan::new("xyz", "model");
-        let want = whole.push(body.as_bytes()).map(|()| whole.value().map(str::to_owned));
+        let want = whole
+            .push(body.as_bytes())
+            .map(|()| whole.value().map(str::to_owned));
         for cut in 0..=body.len() {
             let mut s = FormScan::new("xyz", "model");
             let got = s
@@ -231,31 +238,60 @@ mod tests {
 
     #[test]
     fn the_field_is_read_wherever_it_comes() {
-        let first = format!("{}{}--xyz--\r\n", part("model", "", "whisper-1"), part("file", "; filename=\"a.wav\"", "RIFF name=\"model\" x"));
+        let first = format!(
+            "{}{}--xyz--\r\n",
+            part("model", "", "whisper-1"),
+            part("file", "; filename=\"a.wav\"", "RIFF name=\"model\" x")
+        );
         assert_eq!(model(&first), Ok(Some("whisper-1".into())));
-        let last = format!("{}{}--xyz--\r\n", part("file", "; filename=\"model\"", "data"), part("model", "", "m2"));
+        let last = format!(
+            "{}{}--xyz--\r\n",
+            part("file", "; filename=\"model\"", "data"),
+            part("model", "", "m2")
+        );
         assert_eq!(model(&last), Ok(Some("m2".into())));
         let none = format!("{}--xyz--\r\n", part("purpose", "", "batch"));
         assert_eq!(model(&none), Ok(None));
         let empty = format!("{}--xyz--\r\n", part("model", "", ""));
         assert_eq!(model(&empty), Ok(Some(String::new())));
         // A file whose content holds a fake part head without the boundary.
-        let fake = format!("{}--xyz--\r\n", part("file", "; filename=\"f\"", "\r\n--xy\r\nContent-Disposition: form-data; name=\"model\"\r\n\r\nevil\r\n"));
+        let fake = format!(
+            "{}--xyz--\r\n",
+            part(
+                "file",
+                "; filename=\"f\"",
+                "\r\n--xy\r\nContent-Disposition: form-data; name=\"model\"\r\n\r\nevil\r\n"
+            )
+        );
         assert_eq!(model(&fake), Ok(None));
     }
 
     #[test]
     fn a_second_field_is_refused() {
-        let two = format!("{}{}{}--xyz--\r\n", part("model", "", "cheap-1"), part("file", "; filename=\"a\"", "x"), part("model", "", "premium-1"));
+        let two = format!(
+            "{}{}{}--xyz--\r\n",
+            part("model", "", "cheap-1"),
+            part("file", "; filename=\"a\"", "x"),
+            part("model", "", "premium-1")
+        );
         assert_eq!(model(&two), Err(FieldError::Duplicate));
-        let big = format!("{}--xyz--\r\n", part("model", "", &"m".repeat(MAX_VALUE_BYTES + 1)));
+        let big = format!(
+            "{}--xyz--\r\n",
+            part("model", "", &"m".repeat(MAX_VALUE_BYTES + 1))
+        );
         assert_eq!(model(&big), Err(FieldError::TooLong));
     }
 
     #[test]
     fn the_boundary_comes_from_the_content_type() {
-        assert_eq!(FormScan::boundary("multipart/form-data; boundary=abc"), Some("abc"));
-        assert_eq!(FormScan::boundary("multipart/form-data; charset=x; BOUNDARY=\"a b\""), Some("a b"));
+        assert_eq!(
+            FormScan::boundary("multipart/form-data; boundary=abc"),
+            Some("abc")
+        );
+        assert_eq!(
+            FormScan::boundary("multipart/form-data; charset=x; BOUNDARY=\"a b\""),
+            Some("a b")
+        );
         assert_eq!(FormScan::boundary("multipart/form-data"), None);
     }
 }

@@ -42,9 +42,10 @@ struct Budget {
 
 impl Budget {
     fn take<E: de::Error>(&mut self, bytes: usize) -> Result<(), E> {
-        self.values = self.values.checked_sub(1).ok_or_else(|| {
-            E::custom(format!("the schema holds more than {MAX_VALUES} values"))
-        })?;
+        self.values = self
+            .values
+            .checked_sub(1)
+            .ok_or_else(|| E::custom(format!("the schema holds more than {MAX_VALUES} values")))?;
         self.bytes = self.bytes.checked_sub(bytes).ok_or_else(|| {
             E::custom(format!(
                 "the schema holds more than {MAX_STRING_BYTES} bytes of names and strings"
@@ -240,15 +241,30 @@ mod tests {
         let f: F = serde_json::from_str(s).unwrap();
         let want: Value = serde_json::from_str(s).unwrap();
         assert_eq!(f.schema.as_ref(), Some(&want["schema"]));
-        assert!(serde_json::from_str::<F>(r#"{"schema":null}"#).unwrap().schema.is_none());
+        assert!(
+            serde_json::from_str::<F>(r#"{"schema":null}"#)
+                .unwrap()
+                .schema
+                .is_none()
+        );
         assert!(serde_json::from_str::<F>("{}").unwrap().schema.is_none());
         let many = format!(r#"{{"schema":[{}0]}}"#, "0,".repeat(MAX_VALUES));
         let e = serde_json::from_str::<F>(&many).unwrap_err().to_string();
         assert!(e.contains("more than 20000 values"), "{e}");
-        let long = format!(r#"{{"schema":{{"description":"{}"}}}}"#, "x".repeat(MAX_STRING_BYTES + 1));
+        let long = format!(
+            r#"{{"schema":{{"description":"{}"}}}}"#,
+            "x".repeat(MAX_STRING_BYTES + 1)
+        );
         assert!(serde_json::from_str::<F>(&long).is_err());
-        let deep = format!(r#"{{"schema":{}{}}}"#, "{\"a\":".repeat(MAX_DEPTH + 1), "}".repeat(MAX_DEPTH + 1));
-        let e = serde_json::from_str::<F>(&deep.replace("{}", "1")).map(|_| ()).unwrap_err().to_string();
+        let deep = format!(
+            r#"{{"schema":{}{}}}"#,
+            "{\"a\":".repeat(MAX_DEPTH + 1),
+            "}".repeat(MAX_DEPTH + 1)
+        );
+        let e = serde_json::from_str::<F>(&deep.replace("{}", "1"))
+            .map(|_| ())
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("nested") || e.contains("recursion"), "{e}");
     }
 }

@@ -354,16 +354,31 @@ mod tests {
     fn the_top_level_member_is_read_and_nesting_does_not_fool_it() {
         let cases: &[(&str, Result<Option<&str>, FieldError>)] = &[
             (r#"{"model":"m"}"#, Ok(Some("m"))),
-            (r#" { "model" : "gpt-4o" , "input" : [1,2] } "#, Ok(Some("gpt-4o"))),
-            (r#"{"metadata":{"model":"cheap-1"},"model":"premium-1"}"#, Ok(Some("premium-1"))),
-            (r#"{"a":["model","x"],"b":"model","model":"m"}"#, Ok(Some("m"))),
+            (
+                r#" { "model" : "gpt-4o" , "input" : [1,2] } "#,
+                Ok(Some("gpt-4o")),
+            ),
+            (
+                r#"{"metadata":{"model":"cheap-1"},"model":"premium-1"}"#,
+                Ok(Some("premium-1")),
+            ),
+            (
+                r#"{"a":["model","x"],"b":"model","model":"m"}"#,
+                Ok(Some("m")),
+            ),
             (r#"{"a":{"b":{"model":"x"}}}"#, Ok(None)),
             (r#"{"a":"{\"model\":\"x\"}"}"#, Ok(None)),
             (r#"{"mod\u0065l":"p"}"#, Ok(Some("p"))),
             (r#"{"model":"pre\u006dium"}"#, Ok(Some("premium"))),
             (r#"{"model":"a\"b"}"#, Ok(Some("a\"b"))),
-            (r#"{"model":"cheap-1","model":"premium-1"}"#, Err(FieldError::Duplicate)),
-            (r#"{"model":"a","mod\u0065l":"b"}"#, Err(FieldError::Duplicate)),
+            (
+                r#"{"model":"cheap-1","model":"premium-1"}"#,
+                Err(FieldError::Duplicate),
+            ),
+            (
+                r#"{"model":"a","mod\u0065l":"b"}"#,
+                Err(FieldError::Duplicate),
+            ),
             (r#"{"model":5}"#, Err(FieldError::NotString)),
             (r#"{"model":{"id":"x"}}"#, Err(FieldError::NotString)),
             (r#"{"model":null}"#, Err(FieldError::NotString)),
@@ -396,7 +411,14 @@ mod tests {
         s.push(br#""}"#).unwrap();
         assert!(s.is_complete());
         // Deep nesting is counted, not recursed into.
-        let deep = format!(r#"{{"a":{}1{},"model":"m"}}"#, "[".repeat(100_000), "]".repeat(100_000));
-        assert_eq!(FieldScan::scan(deep.as_bytes(), "model"), Ok(Some("m".into())));
+        let deep = format!(
+            r#"{{"a":{}1{},"model":"m"}}"#,
+            "[".repeat(100_000),
+            "]".repeat(100_000)
+        );
+        assert_eq!(
+            FieldScan::scan(deep.as_bytes(), "model"),
+            Ok(Some("m".into()))
+        );
     }
 }

@@ -46,9 +46,7 @@ pub struct ChatCall {
 
 /// Remote images of one request, fetched once (by URL).
 pub type FetchedImages = std::sync::Arc<
-    tokio::sync::OnceCell<
-        std::collections::HashMap<String, bedrock_converse::wire::ImageBlock>,
-    >,
+    tokio::sync::OnceCell<std::collections::HashMap<String, bedrock_converse::wire::ImageBlock>>,
 >;
 
 /// How long a call may wait, from the configuration the request started

@@ -65,7 +65,10 @@ fn decode_now(req: &mut EmbeddingRequest) -> Result<(), ApiError> {
                     .param(format!("input[{i}]")));
             }
             bpe.decode_bytes(ids)
-                .map(|b| String::from_utf8(b).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
+                .map(|b| {
+                    String::from_utf8(b)
+                        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+                })
                 .map_err(|e| {
                     ApiError::invalid(format!(
                         "token id {} is not in the {} vocabulary",

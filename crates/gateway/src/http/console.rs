@@ -198,7 +198,10 @@ async fn page(req: HttpRequest, handle: web::Data<Handle>) -> HttpResponse {
         .and_then(|c| c.split_once('='))
         .map(|(_, v)| v.to_owned())
         .unwrap_or_default();
-    let mut resp = html(StatusCode::OK, INDEX.replace("{{csrf}}", &csrf(&key, &fresh)));
+    let mut resp = html(
+        StatusCode::OK,
+        INDEX.replace("{{csrf}}", &csrf(&key, &fresh)),
+    );
     if let Ok(v) = header::HeaderValue::from_str(&cookie) {
         resp.headers_mut().insert(header::SET_COOKIE, v);
     }

@@ -189,7 +189,12 @@ pub(crate) async fn take(
         let Some(chunk) = deadline.next(&mut payload, prefix.len()).await? else {
             let model = scan.value().map(str::to_owned);
             let body = Body::Held(prefix.freeze());
-            return Ok(Incoming { body, model, cut, limit });
+            return Ok(Incoming {
+                body,
+                model,
+                cut,
+                limit,
+            });
         };
         if prefix.len() + chunk.len() > limit {
             return Err(ApiError::too_large(limit));
@@ -214,7 +219,14 @@ pub(crate) async fn take(
         }
     }
     let model = scan.value().map(str::to_owned);
-    let rx = pump(payload, prefix.freeze(), limit, deadline, scan, Arc::clone(&cut));
+    let rx = pump(
+        payload,
+        prefix.freeze(),
+        limit,
+        deadline,
+        scan,
+        Arc::clone(&cut),
+    );
     Ok(Incoming {
         body: Body::Streamed(rx),
         model,

@@ -30,9 +30,10 @@ pub(super) async fn responses(
     let limit = state.config.max_body_bytes;
     let hold = state.config.passthrough_replay_bytes;
     let incoming = intake::take(&req, payload, &state, hold).await?;
-    let model = incoming.model.clone().ok_or_else(|| {
-        ApiError::invalid("you must provide a model parameter").param("model")
-    })?;
+    let model = incoming
+        .model
+        .clone()
+        .ok_or_else(|| ApiError::invalid("you must provide a model parameter").param("model"))?;
     let cands = state.candidates(&model)?;
     if cands.iter().all(|m| m.served_by().is_some()) {
         return passthrough::forward_incoming(&req, &handle, key, started, incoming, model).await;

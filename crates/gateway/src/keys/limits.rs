@@ -597,7 +597,9 @@ mod tests {
                             // And not much sooner than needed.
                             if ms > 1_000 {
                                 assert!(
-                                    w.clone().take(now + ms - 1_000, n as f64, limit as f64).is_err(),
+                                    w.clone()
+                                        .take(now + ms - 1_000, n as f64, limit as f64)
+                                        .is_err(),
                                     "limit {limit} prev {prev_n} curr {curr_n} into {into} n {n}: {ms} ms is too long"
                                 );
                             }

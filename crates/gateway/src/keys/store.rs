@@ -155,7 +155,10 @@ pub(super) async fn end_console_sessions(pool: &AnyPool) -> anyhow::Result<()> {
 
 /// The usage of the keys whose usage changed after usage version `seen`:
 /// (id, tokens, micro-dollars).
-pub(super) async fn usage_since(pool: &AnyPool, seen: i64) -> anyhow::Result<Vec<(String, i64, i64)>> {
+pub(super) async fn usage_since(
+    pool: &AnyPool,
+    seen: i64,
+) -> anyhow::Result<Vec<(String, i64, i64)>> {
     let rows = sqlx::query(
         "SELECT id, used_tokens, used_micro_usd FROM gateway_keys WHERE usage_seq > $1",
     )
@@ -380,8 +383,13 @@ pub(super) fn check(s: &Sent<'_>) -> Result<(), String> {
         if list.len() > MAX_LIST {
             return Err(format!("{field} may hold at most {MAX_LIST} entries"));
         }
-        if list.iter().any(|e| e.is_empty() || e.chars().count() > MAX_TEXT) {
-            return Err(format!("{field}: entries must hold 1 to {MAX_TEXT} characters"));
+        if list
+            .iter()
+            .any(|e| e.is_empty() || e.chars().count() > MAX_TEXT)
+        {
+            return Err(format!(
+                "{field}: entries must hold 1 to {MAX_TEXT} characters"
+            ));
         }
     }
     for c in s.ip_allow.into_iter().flatten() {
@@ -395,8 +403,7 @@ pub(super) fn check(s: &Sent<'_>) -> Result<(), String> {
             Err(_) => return Err(format!("ip_allow: '{c}' is not an address or CIDR")),
         };
         if let Some(b) = bits
-            && !(b.bytes().all(|d| d.is_ascii_digit())
-                && b.parse::<u32>().is_ok_and(|b| b <= max))
+            && !(b.bytes().all(|d| d.is_ascii_digit()) && b.parse::<u32>().is_ok_and(|b| b <= max))
         {
             return Err(format!(
                 "ip_allow: '{c}' has a prefix length that is not a number from 0 to {max}"

@@ -114,9 +114,7 @@ impl Bedrock {
         let images = match &self.images {
             // Once per request: the `n` calls and failover share them.
             Some(f) if !urls.is_empty() => {
-                call.images
-                    .get_or_try_init(|| f.fetch_all(&urls))
-                    .await?
+                call.images.get_or_try_init(|| f.fetch_all(&urls)).await?
             }
             _ => &none,
         };
