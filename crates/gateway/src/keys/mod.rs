@@ -8,9 +8,10 @@
 //! [`limits`].
 
 pub mod limits;
+mod schema;
 mod store;
 
-pub(crate) use store::begin_migration;
+pub(crate) use schema::begin_migration;
 pub mod ticket;
 
 use std::collections::HashMap;
@@ -204,7 +205,7 @@ impl KeyStore {
     /// Opens the store on the records database (creating its tables), loads
     /// every key, and starts the refresh and usage-writer tasks.
     pub async fn open(pool: AnyPool, limiter: limits::Limiter) -> anyhow::Result<Arc<Self>> {
-        store::migrate(&pool).await?;
+        schema::migrate(&pool).await?;
         let ks = Arc::new(Self {
             pool,
             snapshot: RwLock::new(Arc::new(Snapshot {
@@ -234,17 +235,17 @@ impl KeyStore {
     /// Reloads the keys if the store changed.
     pub async fn refresh(&self) -> anyhow::Result<()> {
         use std::sync::atomic::Ordering::Relaxed;
-        let store::Versions {
+        let schema::Versions {
             defs: version,
             usage,
             console,
-        } = store::versions(&self.pool).await?;
+        } = schema::versions(&self.pool).await?;
         self.console_gen.store(console, Relaxed);
         if version == self.current().version {
             // Only usage changed: read the rows it changed.
             let seen = self.usage_seen.load(Relaxed);
             if usage > seen {
-                for (id, tokens, cost) in store::usage_since(&self.pool, seen).await? {
+                for (id, tokens, cost) in schema::usage_since(&self.pool, seen).await? {
                     let l = self.live(&id);
                     l.stored.store(tokens, Relaxed);
                     l.stored_cost.store(cost, Relaxed);
@@ -367,7 +368,7 @@ impl KeyStore {
 
     /// Ends every console session, on every replica.
     pub async fn end_console_sessions(&self) -> anyhow::Result<()> {
-        store::end_console_sessions(&self.pool).await?;
+        schema::end_console_sessions(&self.pool).await?;
         self.refresh().await
     }
 
