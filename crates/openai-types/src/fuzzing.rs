@@ -100,7 +100,8 @@ mod tests {
     #[test]
     fn fuzz_corpora_replay_clean() {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus");
-        let targets: [(&str, fn(&[u8])); 3] = [
+        type Check = fn(&[u8]);
+        let targets: [(&str, Check); 3] = [
             ("top_level_model", check_top_level),
             ("responses_request", check_responses_request),
             ("form_field", check_form),
