@@ -90,7 +90,7 @@ async fn a_scoped_key_gets_only_its_models_whatever_the_body_size() {
     let gw = start("http://127.0.0.1:9", &cfg(&up), &[]);
     let stored = stored_key(&gw).await;
     for key in [CHEAP, stored.as_str()] {
-        for path in ["/v1/responses", "/v1/moderations"] {
+        for path in ["/v1/responses", "/v1/classifications"] {
             for size in [100, 2 * MIB] {
                 let what = format!("{key} {path} {size}");
                 // Its own model: served.
@@ -129,7 +129,7 @@ async fn a_scoped_key_gets_only_its_models_whatever_the_body_size() {
     }
     // A large body that names its model only after the window.
     let late = body(r#""user":"u""#, 2 * MIB, r#""model":"gpt-cheap-1""#);
-    let (s, v) = send(&gw, KEY, "/v1/moderations", "application/json", late).await;
+    let (s, v) = send(&gw, KEY, "/v1/classifications", "application/json", late).await;
     assert_eq!(s, 400, "{v}");
     // A deeply nested Responses body is a 400, not a 404.
     let deep = format!(

@@ -237,7 +237,7 @@ async fn handle(
             .await?;
             Ok(true)
         }
-        ("POST", "/v1/moderations") => {
+        ("POST", "/v1/classifications") => {
             // The model it acted on (the last `model`, as JSON parsers keep).
             let out =
                 json!({"id": format!("modr-{}", s.name), "model": body["model"], "results": []});
