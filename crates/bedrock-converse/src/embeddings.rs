@@ -115,6 +115,29 @@ fn dims(req: &EmbeddingRequest, allowed: &[u32]) -> Result<Option<u32>, Error> {
     }
 }
 
+/// A Titan body, written straight from the borrowed text (no copy of the
+/// text in a JSON tree, no growth of the output: it is sized first). Keys
+/// in the order a JSON map sorts them.
+#[derive(serde::Serialize)]
+struct TitanBody<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dimensions: Option<u32>,
+    #[serde(rename = "inputText")]
+    input_text: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    normalize: Option<bool>,
+}
+
+impl TitanBody<'_> {
+    fn bytes(&self) -> Vec<u8> {
+        // Room for the text, its escapes in the common case, and the rest.
+        let mut out = Vec::with_capacity(self.input_text.len() + self.input_text.len() / 16 + 96);
+        // A struct of plain fields always serializes.
+        let _ = serde_json::to_writer(&mut out, self);
+        out
+    }
+}
+
 /// Plans the calls for a request to a model of `family`.
 pub fn plan(req: &EmbeddingRequest, family: Family) -> Result<Plan, Error> {
     let inputs = texts(&req.input)?;
@@ -127,7 +150,14 @@ pub fn plan(req: &EmbeddingRequest, family: Family) -> Result<Plan, Error> {
             dims(req, &[1536])?;
             inputs
                 .iter()
-                .map(|t| body(json!({ "inputText": t })))
+                .map(|t| {
+                    TitanBody {
+                        dimensions: None,
+                        input_text: t,
+                        normalize: None,
+                    }
+                    .bytes()
+                })
                 .collect()
         }
         Family::TitanV2 => {
@@ -140,11 +170,12 @@ pub fn plan(req: &EmbeddingRequest, family: Family) -> Result<Plan, Error> {
             inputs
                 .iter()
                 .map(|t| {
-                    let mut v = json!({ "inputText": t, "normalize": normalize });
-                    if let Some(d) = d {
-                        v["dimensions"] = d.into();
+                    TitanBody {
+                        dimensions: d,
+                        input_text: t,
+                        normalize: Some(normalize),
                     }
-                    body(v)
+                    .bytes()
                 })
                 .collect()
         }
