@@ -11,7 +11,7 @@ use mock_upstreams::{FakeOpenAi, OpenAiFault};
 use openai_types::contract::check_error;
 use serde_json::{Value, json};
 
-use crate::support::{Gateway, KEY, client, config, get_json, post, start};
+use crate::support::{Gateway, KEY, client, config, get_json, post, start, status_kib};
 
 const ADMIN: &str = "sk-admin-canary-hard";
 const UPSTREAM_KEY: &str = "sk-upstream-canary-hard";
@@ -430,16 +430,6 @@ async fn large_pass_through_bodies_are_streamed_not_held() {
         .await
         .unwrap();
     assert_eq!(r.status(), 413);
-}
-
-fn status_kib(gw: &Gateway, field: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{}/status", gw.child.id()))
-        .unwrap()
-        .lines()
-        .find(|l| l.starts_with(field))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|n| n.parse().ok())
-        .unwrap()
 }
 
 fn rss_kib(gw: &Gateway) -> u64 {

@@ -9,22 +9,12 @@ use std::time::Duration;
 use mock_upstreams::{BedrockModel, BedrockReply, ContainerDialect, Endpoint, FakeBedrock, Reply};
 use serde_json::{Value, json};
 
-use crate::support::{Gateway, KEY, client, config, fake, start};
+use crate::support::{Gateway, KEY, client, config, fake, start, status_kib};
 
 const BODY: usize = 4_800_000;
 const CONCURRENT: usize = 8;
 /// The most peak RSS may grow, as a multiple of the bytes in flight.
 const MAX_RATIO: f64 = 4.0;
-
-fn status_kib(gw: &Gateway, field: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{}/status", gw.child.id()))
-        .unwrap()
-        .lines()
-        .find(|l| l.starts_with(field))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|n| n.parse().ok())
-        .unwrap()
-}
 
 /// Sends `CONCURRENT` copies of `body` to `path` at once (after a small
 /// warm-up request); returns peak RSS growth over the bytes in flight and

@@ -307,3 +307,15 @@ pub(crate) async fn run_python(
         gw.logs()
     );
 }
+
+/// A field of the gateway process's `/proc/PID/status`, in KiB (`VmRSS:`,
+/// `VmHWM:`).
+pub(crate) fn status_kib(gw: &Gateway, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{}/status", gw.child.id()))
+        .unwrap()
+        .lines()
+        .find(|l| l.starts_with(field))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|n| n.parse().ok())
+        .unwrap()
+}

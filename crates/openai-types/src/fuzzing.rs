@@ -72,8 +72,7 @@ pub fn check_responses_request(data: &[u8]) {
     }
     // The round trip the wire makes: bytes out, bytes in.
     let once = serde_json::to_vec(&req).expect("a parsed request serializes");
-    let again: CreateResponse =
-        serde_json::from_slice(&once).expect("what we write parses back");
+    let again: CreateResponse = serde_json::from_slice(&once).expect("what we write parses back");
     assert_eq!(serde_json::to_vec(&again).expect("serializes"), once);
     match crate::responses::chat::to_chat(&req) {
         Ok(chat) => {
