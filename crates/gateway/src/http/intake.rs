@@ -46,8 +46,12 @@ impl std::fmt::Debug for Body {
 
 /// Why a streamed upload was cut, told by the task that reads it to the
 /// request that sends it.
-#[derive(Debug, Default)]
-pub(crate) struct Cut(AtomicU8);
+#[derive(Debug)]
+pub(crate) struct Cut {
+    why: AtomicU8,
+    /// The upload limit the body was taken under.
+    limit: usize,
+}
 
 const LATE: u8 = 1;
 const TOO_LARGE: u8 = 2;
@@ -57,14 +61,14 @@ const BAD_MODEL: u8 = 5;
 
 impl Cut {
     fn set(&self, why: u8) {
-        self.0.store(why, Ordering::Relaxed);
+        self.why.store(why, Ordering::Relaxed);
     }
 
     /// The client's error, if the upload was cut.
-    pub(crate) fn error(&self, limit: usize) -> Option<ApiError> {
-        Some(match self.0.load(Ordering::Relaxed) {
+    pub(crate) fn error(&self) -> Option<ApiError> {
+        Some(match self.why.load(Ordering::Relaxed) {
             LATE => ApiError::body_timeout(),
-            TOO_LARGE => ApiError::too_large(limit),
+            TOO_LARGE => ApiError::too_large(self.limit),
             DUPLICATE => model_error(FieldError::Duplicate),
             BAD_MODEL => model_error(FieldError::BadString),
             MODEL_LATE => ApiError::invalid(
@@ -134,15 +138,9 @@ pub(crate) struct Incoming {
     /// The body's `model`.
     pub(crate) model: Option<String>,
     pub(crate) cut: Arc<Cut>,
-    limit: usize,
 }
 
 impl Incoming {
-    /// The upload limit this body was taken under.
-    pub(crate) fn limit(&self) -> usize {
-        self.limit
-    }
-
     /// The whole body, read to its end if it was being streamed: 413 above
     /// `limit`, 408 past the body's deadline.
     pub(crate) async fn whole(self, limit: usize) -> Result<Bytes, ApiError> {
@@ -154,7 +152,7 @@ impl Incoming {
         let mut out = BytesMut::new();
         while let Some(chunk) = rx.recv().await {
             let chunk = chunk.map_err(|e| {
-                self.cut.error(self.limit).unwrap_or_else(|| {
+                self.cut.error().unwrap_or_else(|| {
                     ApiError::invalid(format!("the request body could not be read: {e}"))
                 })
             })?;
@@ -184,17 +182,15 @@ pub(crate) async fn take(
     let deadline = Deadline::new(cfg);
     let hold = hold.min(limit);
     let mut prefix = BytesMut::new();
-    let cut = Arc::new(Cut::default());
+    let cut = Arc::new(Cut {
+        why: AtomicU8::new(0),
+        limit,
+    });
     loop {
         let Some(chunk) = deadline.next(&mut payload, prefix.len()).await? else {
             let model = scan.value().map(str::to_owned);
             let body = Body::Held(prefix.freeze());
-            return Ok(Incoming {
-                body,
-                model,
-                cut,
-                limit,
-            });
+            return Ok(Incoming { body, model, cut });
         };
         if prefix.len() + chunk.len() > limit {
             return Err(ApiError::too_large(limit));
@@ -231,7 +227,6 @@ pub(crate) async fn take(
         body: Body::Streamed(rx),
         model,
         cut,
-        limit,
     })
 }
 

@@ -113,7 +113,6 @@ async fn forward(
     incoming: Incoming,
     model: String,
 ) -> Result<HttpResponse, ApiError> {
-    let limit = incoming.limit();
     let (body, cut) = (incoming.body, incoming.cut);
     let state = handle.state();
     let cands = state.upstream_candidates(&model);
@@ -183,7 +182,7 @@ async fn forward(
                 }
                 match r.body(body).send().await {
                     Err(e) => Err(cut
-                        .error(limit)
+                        .error()
                         .unwrap_or_else(|| crate::backend::openai::transport(up, &e))),
                     Ok(resp) if held && retry_on.contains(&resp.status().as_u16()) => {
                         Err(crate::backend::openai::error_from(up, resp, &caller).await)
