@@ -2,9 +2,9 @@
 //! test servers and fixtures).
 
 use aws_smithy_types::event_stream::Message;
+use event_frames::{MessageDecoder, header_str};
 use serde::Deserialize;
 use serde_json::Value;
-use sm_stream::frame::{MessageDecoder, header_str};
 
 use crate::Error;
 use crate::wire::{BlockDelta, Role, StreamEvent, TokenUsage, ToolUseStart};
@@ -218,8 +218,8 @@ pub fn decode_event(name: &str, payload: &[u8]) -> Result<StreamEvent, Error> {
 /// servers, fixtures and benchmarks; the gateway only decodes).
 pub mod encode {
     use bytes::Bytes;
+    use event_frames::encode::frame;
     use serde_json::Value;
-    use sm_stream::frame::encode::frame;
 
     /// An event frame: `:event-type` `name`, a JSON payload.
     pub fn event(name: &str, payload: &Value) -> Vec<u8> {

@@ -3,7 +3,7 @@
 //! in pieces.
 
 use bytes::{Bytes, BytesMut};
-use sm_stream::frame::encode::frame;
+use event_frames::encode::frame;
 
 use crate::{ReasoningOutput, StreamConfig, StreamTranslator};
 

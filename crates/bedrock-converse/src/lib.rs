@@ -12,9 +12,12 @@
 //! * [`embeddings`]: `InvokeModel` bodies for Titan, Cohere and Nova
 //!   embedding models and their answers in OpenAI's shape;
 //! * [`model`]: model ids, inference profile ids and ARNs;
-//! * [`wire`]: the Converse JSON shapes, for any transport.
+//! * [`wire`]: the Converse JSON shapes, for any transport;
+//! * `sdk` (feature `aws-sdk`): the [`wire`] types to and from
+//!   `aws-sdk-bedrockruntime`'s, so the translation runs on an SDK client.
 //!
-//! The crate does no I/O. Remote image URLs are listed by
+//! Event-stream frames are read by the `event-frames` crate. The crate
+//! does no I/O. Remote image URLs are listed by
 //! [`request::remote_image_urls`] for the caller to fetch under its own policy.
 //!
 //! ```
@@ -40,6 +43,8 @@
 //! assert!(text.ends_with("data: [DONE]\n\n"));
 //! ```
 
+#![deny(missing_docs)]
+
 pub mod embeddings;
 mod error;
 pub mod event;
@@ -49,6 +54,8 @@ pub mod fuzzing;
 pub mod model;
 pub mod request;
 pub mod response;
+#[cfg(feature = "aws-sdk")]
+pub mod sdk;
 pub mod stream;
 pub mod wire;
 

@@ -238,6 +238,13 @@ impl ApiError {
     }
 }
 
+/// A request outside the spec's ranges: 400 naming the parameter.
+impl From<openai_types::validate::Invalid> for ApiError {
+    fn from(e: openai_types::validate::Invalid) -> Self {
+        Self::invalid(e.message).param(e.param)
+    }
+}
+
 impl From<keyauth::Error> for ApiError {
     fn from(e: keyauth::Error) -> Self {
         match e {

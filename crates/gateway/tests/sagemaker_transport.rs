@@ -85,7 +85,7 @@ async fn call(sm: &SageMaker, m: &ModelConfig, stream: bool, body: &[u8]) -> Out
             Err(e) => error(&e),
         };
     }
-    match sm.stream_items(m, body.to_vec(), tcfg(), limit).await {
+    match sm.stream_items(m, body.to_vec(), tcfg()).await {
         Ok(s) => Outcome::Items(s.flat_map(futures_util::stream::iter).collect().await),
         Err(e) => error(&e),
     }

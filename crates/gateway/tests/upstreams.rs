@@ -414,6 +414,45 @@ async fn legacy_completions_through_an_upstream() {
     assert_eq!(events.last().unwrap(), "[DONE]");
 }
 
+/// What the spec allows and only SageMaker endpoints refuse (a list of
+/// prompts, token ids, `best_of`) reaches an upstream as sent; a SageMaker
+/// model still refuses it by name.
+#[tokio::test(flavor = "multi_thread")]
+async fn upstreams_take_prompt_lists_token_ids_and_best_of() {
+    let s = setup("").await;
+    for prompt in [json!(["one", "two"]), json!([[1, 2], [3]])] {
+        let body = json!({"model": "gpt-3.5-turbo-instruct", "prompt": prompt, "best_of": 2});
+        let r = post(&s.gw, "/v1/completions", body).await;
+        assert_eq!(r.status(), 200, "{prompt}");
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(v["choices"].as_array().unwrap().len(), 2, "{v}");
+        let sent = s.a.requests().pop().unwrap().json;
+        assert_eq!(sent["prompt"], prompt);
+        assert_eq!(sent["best_of"], 2);
+    }
+    for (body, param) in [
+        (json!({"model": "tgi", "prompt": ["one", "two"]}), "prompt"),
+        (json!({"model": "tgi", "prompt": [1, 2]}), "prompt"),
+        (
+            json!({"model": "tgi", "prompt": "x", "best_of": 2}),
+            "best_of",
+        ),
+        (
+            json!({"model": "gpt-3.5-turbo-instruct", "prompt": "x", "best_of": 1, "n": 2}),
+            "best_of",
+        ),
+        (
+            json!({"model": "gpt-3.5-turbo-instruct", "prompt": []}),
+            "prompt",
+        ),
+    ] {
+        let r = post(&s.gw, "/v1/completions", body.clone()).await;
+        assert_eq!(r.status(), 400, "{body}");
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(v["error"]["param"], param, "{v}");
+    }
+}
+
 fn peak_rss_kib(gw: &Gateway) -> u64 {
     std::fs::read_to_string(format!("/proc/{}/status", gw.child.id()))
         .unwrap()

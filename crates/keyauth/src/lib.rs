@@ -32,6 +32,8 @@
 //! # }
 //! ```
 
+#![deny(missing_docs)]
+
 mod cache;
 mod secret;
 #[cfg(feature = "secretsmanager")]

@@ -310,15 +310,24 @@ async fn handle(
 }
 
 async fn completion(body: &Value, w: &mut OwnedWriteHalf, s: &Shared) -> Result<bool> {
-    let text = format!(
-        "{} completes: {}",
-        s.name,
-        body["prompt"].as_str().unwrap_or("")
-    );
+    // One choice per prompt, as OpenAI answers a list of prompts.
+    let prompts: Vec<String> = match &body["prompt"] {
+        Value::Array(v) => v
+            .iter()
+            .map(|p| p.as_str().map_or_else(|| p.to_string(), str::to_owned))
+            .collect(),
+        p => vec![p.as_str().unwrap_or("").to_owned()],
+    };
+    let text = format!("{} completes: {}", s.name, prompts[0]);
     let model = body["model"].clone();
     if body["stream"] != true {
+        let choices: Vec<Value> = prompts
+            .iter()
+            .enumerate()
+            .map(|(i, p)| json!({"text": format!("{} completes: {p}", s.name), "index": i, "logprobs": null, "finish_reason": "stop"}))
+            .collect();
         let out = json!({"id": "cmpl-up", "object": "text_completion", "created": 1, "model": model,
-            "choices": [{"text": text, "index": 0, "logprobs": null, "finish_reason": "stop"}],
+            "choices": choices,
             "usage": {"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7}});
         http::write_full(
             w,

@@ -100,6 +100,30 @@ pub fn check_form(data: &[u8]) {
     assert_eq!(split, w, "split at {at}");
 }
 
+/// `path_guard`: a client's `/v1` path that the pass-through guard
+/// ([`crate::path::check`]) accepts never leaves the upstream's base path
+/// or host, whatever the URL parser resolves.
+#[cfg(feature = "fuzzing")]
+pub fn check_path_guard(data: &[u8]) {
+    let Ok(tail) = std::str::from_utf8(data) else {
+        return;
+    };
+    // The gateway sees the path without its query.
+    let path = format!("/{}", tail.split(['?', '#']).next().unwrap_or(""));
+    if crate::path::check(&path).is_err() {
+        return;
+    }
+    let Ok(url) = url::Url::parse(&format!("http://up.example/base/v1{path}")) else {
+        return;
+    };
+    assert_eq!(url.host_str(), Some("up.example"), "{path:?} -> {url}");
+    let p = url.path();
+    assert!(
+        p == "/base/v1" || p.starts_with("/base/v1/"),
+        "{path:?} -> {url}"
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -110,19 +134,25 @@ mod tests {
     fn fuzz_corpora_replay_clean() {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus");
         type Check = fn(&[u8]);
-        let targets: [(&str, Check); 3] = [
+        let targets: [(&str, Check); 4] = [
             ("top_level_model", check_top_level),
             ("responses_request", check_responses_request),
             ("form_field", check_form),
+            ("path_guard", check_path_guard),
         ];
         for (name, check) in targets {
-            let Ok(dir) = std::fs::read_dir(root.join(name)) else {
-                continue;
-            };
-            for e in dir.flatten() {
+            let dir = root.join(name);
+            let mut n = 0;
+            for e in std::fs::read_dir(&dir)
+                .expect("the corpus is committed")
+                .flatten()
+            {
                 check(&std::fs::read(e.path()).unwrap_or_default());
+                n += 1;
             }
+            assert!(n > 0, "empty corpus at {dir:?}");
         }
+        check_path_guard(b"chat/completions");
         check_top_level(br#"x{"a":{"model":"n"},"model":"m"}"#);
         check_responses_request(br#"{"model":"m","input":"hi"}"#);
         check_form(b"\x80--b\r\nContent-Disposition: form-data; name=\"model\"\r\n\r\nm\r\n--b--");

@@ -25,6 +25,8 @@
 //! assert_eq!(serde_json::to_value(&req).unwrap()["x-vendor"], 1);
 //! ```
 
+#![deny(missing_docs)]
+
 pub mod chat;
 pub mod completions;
 #[cfg(feature = "contract")]
@@ -43,6 +45,7 @@ mod tag;
 pub mod tokens;
 pub mod top_level;
 pub mod usage;
+pub mod validate;
 
 pub use error::{ErrorBody, ErrorResponse};
 pub use usage::Usage;

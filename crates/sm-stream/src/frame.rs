@@ -1,14 +1,18 @@
 //! Layer 1: `application/vnd.amazon.eventstream` frames to SageMaker events.
 
-use aws_smithy_eventstream::frame::{DecodedFrame, MessageFrameDecoder};
-use aws_smithy_types::event_stream::{HeaderValue, Message};
-use bytes::{Buf, Bytes, BytesMut};
+use aws_smithy_types::event_stream::Message;
+use bytes::Bytes;
+/// The generic framing, from the `event-frames` crate (re-exported so this
+/// crate's users need no second dependency).
+pub use event_frames::{MAX_FRAME_BYTES, MessageDecoder, header_str};
 
 use crate::Error;
 
-/// The most bytes buffered for one frame: the event-stream format's own
-/// 16 MiB message limit, plus room for the prelude and CRC.
-pub const MAX_FRAME_BYTES: usize = 16 * 1024 * 1024 + 16;
+impl From<event_frames::Error> for Error {
+    fn from(e: event_frames::Error) -> Self {
+        Self::Frame(e.to_string())
+    }
+}
 
 /// One event of `InvokeEndpointWithResponseStream`'s response stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,64 +72,6 @@ impl SmEvent {
     }
 }
 
-/// Incremental event-stream message decoder for any service (SageMaker,
-/// Bedrock, …): feed bytes as they arrive, take whole CRC-checked messages
-/// out.
-///
-/// [`MessageDecoder::next_message`] returns `Ok(None)` when more bytes are
-/// needed. Bytes buffered for an unfinished frame are limited to
-/// [`MAX_FRAME_BYTES`].
-#[derive(Debug, Default)]
-pub struct MessageDecoder {
-    buf: BytesMut,
-    inner: MessageFrameDecoder,
-    /// Bytes of the current frame already consumed by `inner` (its prelude).
-    in_frame: bool,
-}
-
-impl MessageDecoder {
-    /// A new decoder.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Appends bytes from the wire.
-    pub fn push(&mut self, bytes: &[u8]) {
-        self.buf.extend_from_slice(bytes);
-    }
-
-    /// Decodes the next complete message, if there is one.
-    pub fn next_message(&mut self) -> Result<Option<Message>, Error> {
-        if self.buf.len() > MAX_FRAME_BYTES {
-            return Err(Error::Frame(format!(
-                "more than {MAX_FRAME_BYTES} bytes without a complete frame"
-            )));
-        }
-        let before = self.buf.remaining();
-        let decoded = self
-            .inner
-            .decode_frame(&mut self.buf)
-            .map_err(|e| Error::Frame(e.to_string()))?;
-        match decoded {
-            DecodedFrame::Incomplete => {
-                if self.buf.remaining() != before {
-                    self.in_frame = true;
-                }
-                Ok(None)
-            }
-            DecodedFrame::Complete(message) => {
-                self.in_frame = false;
-                Ok(Some(message))
-            }
-        }
-    }
-
-    /// Whether bytes of an unfinished frame are pending (a cut stream).
-    pub fn has_partial(&self) -> bool {
-        self.in_frame || !self.buf.is_empty()
-    }
-}
-
 /// Incremental SageMaker frame decoder: a [`MessageDecoder`] whose messages
 /// are read as [`SmEvent`]s.
 #[derive(Debug, Default)]
@@ -156,18 +102,6 @@ impl FrameDecoder {
     pub fn has_partial(&self) -> bool {
         self.inner.has_partial()
     }
-}
-
-/// A string header of a message (`:event-type`, `:message-type`…).
-pub fn header_str<'m>(message: &'m Message, name: &str) -> Option<&'m str> {
-    message
-        .headers()
-        .iter()
-        .find(|h| h.name().as_str() == name)
-        .and_then(|h| match h.value() {
-            HeaderValue::String(s) => Some(s.as_str()),
-            _ => None,
-        })
 }
 
 #[derive(serde::Deserialize)]
@@ -232,22 +166,8 @@ fn to_event(message: Message) -> Result<SmEvent, Error> {
 /// Encodes events as event-stream frames, exactly as AWS services send them
 /// (for test servers, fixtures and fuzzing; the gateway only decodes).
 pub mod encode {
-    use aws_smithy_eventstream::frame::write_message_to;
-    use aws_smithy_types::event_stream::{Header, HeaderValue, Message};
     use bytes::Bytes;
-
-    /// A frame with string headers.
-    pub fn frame(headers: Vec<(&'static str, &str)>, payload: Bytes) -> Vec<u8> {
-        let mut m = Message::new(payload);
-        for (k, v) in headers {
-            m = m.add_header(Header::new(k, HeaderValue::String(v.to_owned().into())));
-        }
-        let mut out = Vec::new();
-        // Writing to a Vec fails only for headers or payloads over the
-        // format's limits (16 MiB), which callers do not send.
-        let _ = write_message_to(&m, &mut out);
-        out
-    }
+    pub use event_frames::encode::frame;
 
     /// A `PayloadPart` event frame.
     pub fn payload_part(bytes: &[u8]) -> Vec<u8> {

@@ -5,7 +5,7 @@
 //! module each:
 //!
 //! 1. [`frame`]: `application/vnd.amazon.eventstream` frames (CRC-checked, by
-//!    `aws-smithy-eventstream`) to `PayloadPart` bytes or exception events;
+//!    `event-frames`) to `PayloadPart` bytes or exception events;
 //! 2. [`record`]: payload bytes, cut anywhere, re-framed into whole SSE events
 //!    or JSON lines (UTF-8 is decoded only once a record is whole);
 //! 3. `dialect`: the container's format (OpenAI chunks, TGI
@@ -41,10 +41,15 @@
 //! assert!(text.ends_with("data: [DONE]\n\n"));
 //! ```
 
+#![deny(missing_docs)]
+
 pub mod complete;
 mod dialect;
+mod emit;
 mod error;
 pub mod frame;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 pub mod record;
 pub mod think;
 mod translate;

@@ -22,10 +22,7 @@ pub fn choices(m: &Model, call: &ChatCall, max: u32) -> Result<u32, ApiError> {
     if n > max {
         return Err(ApiError::invalid(format!(
             "{} models generate one choice a call; this gateway serves n up to {max} as parallel calls (asked: {n})",
-            match m.backend() {
-                "bedrock" => "Bedrock",
-                _ => "SageMaker",
-            }
+            m.backend_title()
         ))
         .param("n"));
     }
@@ -126,4 +123,55 @@ pub async fn chat_stream(
             .clone(),
         )];
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ModelConfig;
+
+    fn call(n: Option<u32>) -> ChatCall {
+        let mut req: openai_types::chat::ChatCompletionRequest = serde_json::from_value(
+            serde_json::json!({"model": "m", "messages": [{"role": "user", "content": "hi"}]}),
+        )
+        .unwrap();
+        req.n = n;
+        ChatCall {
+            req,
+            id: "chatcmpl-1".into(),
+            created: 0,
+            prompt_estimate: 1,
+            client_auth: Default::default(),
+            max_choices: 8,
+            images: Default::default(),
+        }
+    }
+
+    #[test]
+    fn choices_are_bounded_and_the_refusal_names_the_backend() {
+        let sm = Model::configured(ModelConfig::for_endpoint("ep"), 0).unwrap();
+        let br = Model::configured(ModelConfig::for_bedrock("anthropic.claude"), 0).unwrap();
+        for (n, max, want) in [
+            (None, 8, Ok(1)),
+            (Some(1), 8, Ok(1)),
+            (Some(8), 8, Ok(8)),
+            (Some(9), 8, Err(())),
+        ] {
+            for m in [&sm, &br] {
+                let got = choices(m, &call(n), max);
+                match want {
+                    Ok(x) => assert_eq!(got.unwrap(), x),
+                    Err(()) => {
+                        let e = got.unwrap_err();
+                        assert_eq!(e.body.error.param.as_deref(), Some("n"));
+                        assert!(
+                            e.body.error.message.starts_with(m.backend_title()),
+                            "{}",
+                            e.body.error.message
+                        );
+                    }
+                }
+            }
+        }
+    }
 }

@@ -6,6 +6,7 @@
 
 pub mod aws;
 pub mod bedrock;
+pub mod call;
 pub mod fanout;
 pub mod openai;
 pub mod provider;
@@ -17,7 +18,7 @@ use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 use openai_types::chat::ChatCompletion;
-use openai_types::completions::Completion;
+use openai_types::completions::{Completion, CompletionRequest};
 use openai_types::embeddings::{EmbeddingRequest, EmbeddingResponse};
 
 pub use provider::{Caller, ChatCall, CompletionCall, Deadlines, ItemStream, Provider, chat_only};
@@ -133,6 +134,15 @@ impl Model {
         }
     }
 
+    /// Its backend as people write it, for messages.
+    pub fn backend_title(&self) -> &'static str {
+        match &self.target {
+            Target::SageMaker(_) => "SageMaker",
+            Target::Bedrock => "Bedrock",
+            Target::Upstream(_) => "OpenAI-style upstream",
+        }
+    }
+
     /// Its name as a metric label: the configured name, or for an upstream
     /// the allow-list pattern that admitted it (clients choose the names an
     /// upstream sees; labels must stay few).
@@ -154,12 +164,43 @@ impl Model {
         self.served_by().map_or(self.cfg.weight, |u| u.cfg.weight)
     }
 
+    /// How long a stream from it may stay silent, and take in all, given
+    /// the gateway's idle limit: an upstream's own limits where it has
+    /// them (the shorter idle limit wins).
+    pub fn stream_limits(&self, idle: Duration) -> StreamLimits {
+        match self.served_by() {
+            Some(u) => StreamLimits {
+                idle: idle.min(Duration::from_secs(u.cfg.timeouts.idle_secs)),
+                total: Some(Duration::from_secs(u.cfg.timeouts.total_secs)),
+            },
+            None => StreamLimits { idle, total: None },
+        }
+    }
+
+    /// How long a passed-through response may take to send its head.
+    pub fn head_first_byte(&self, default: Duration) -> Duration {
+        self.served_by().map_or(default, |u| {
+            Duration::from_secs(u.cfg.timeouts.first_byte_secs)
+        })
+    }
+
     /// How long a stream may take to send its first chunk.
     pub fn stream_first_byte(&self, default: Duration) -> Duration {
         self.served_by().map_or(default, |u| {
             Duration::from_secs(u.cfg.timeouts.stream_first_byte_secs)
         })
     }
+}
+
+/// How long a stream may stay silent, and last in all (from its first
+/// byte's request).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamLimits {
+    /// The longest gap between two events.
+    pub idle: Duration,
+    /// The longest a whole stream may take, its wait for the first batch
+    /// included.
+    pub total: Option<Duration>,
 }
 
 /// Every backend, as one worker holds them (its own AWS clients).
@@ -238,12 +279,13 @@ impl Backends {
         dispatch!(self, m, chat_stream(call))
     }
 
-    /// Whether `m` serves legacy completions.
-    pub fn serves_completions(&self, m: &Model) -> bool {
+    /// Whether `m` serves this legacy completion request; the refusal says
+    /// why not.
+    pub fn takes_completion(&self, m: &Model, req: &CompletionRequest) -> Result<(), ApiError> {
         match &m.target {
-            Target::SageMaker(_) => self.sagemaker.serves_completions(),
-            Target::Bedrock => self.bedrock.serves_completions(),
-            Target::Upstream(_) => OpenAi.serves_completions(),
+            Target::SageMaker(_) => self.sagemaker.takes_completion(req),
+            Target::Bedrock => self.bedrock.takes_completion(req),
+            Target::Upstream(_) => OpenAi.takes_completion(req),
         }
     }
 

@@ -13,6 +13,7 @@ use futures_util::future::BoxFuture;
 use futures_util::{FutureExt, StreamExt};
 use openai_types::chat::ChatCompletion;
 use openai_types::completions::Completion;
+use openai_types::completions::CompletionRequest;
 use openai_types::embeddings::{EmbeddingRequest, EmbeddingResponse};
 use openai_types::{ErrorResponse, Extra};
 use sm_stream::{DialectKind, Translator, TranslatorConfig};
@@ -416,8 +417,10 @@ fn whole_answer(up: &Upstream) -> Duration {
     Duration::from_secs(t.first_byte_secs.min(t.total_secs))
 }
 
-/// Sends a streaming request and translates its SSE: the upstream's
-/// first-byte timeout for the head, its idle and total timeouts after.
+/// Sends a streaming request and translates its SSE. Its deadlines are
+/// owned elsewhere: the head's by failover (the upstream's
+/// `stream_first_byte_secs`), idle and total by the SSE response
+/// ([`crate::backend::Model::stream_limits`]).
 async fn open_stream(
     up: Arc<Upstream>,
     path: &str,
@@ -425,48 +428,29 @@ async fn open_stream(
     mut tcfg: TranslatorConfig,
     client_auth: Caller,
 ) -> Result<ItemStream, ApiError> {
-    let t = up.cfg.timeouts;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(t.total_secs);
-    let resp = tokio::time::timeout(
-        Duration::from_secs(t.stream_first_byte_secs),
-        up.request(reqwest::Method::POST, path, &client_auth)?
-            .json(&body)
-            .send(),
-    )
-    .await
-    .map_err(|_| timeout(&up, "answer"))?
-    .map_err(|e| transport(&up, &e))?;
+    let resp = up
+        .request(reqwest::Method::POST, path, &client_auth)?
+        .json(&body)
+        .send()
+        .await
+        .map_err(|e| transport(&up, &e))?;
     if !resp.status().is_success() {
         return Err(error_from(&up, resp, &client_auth).await);
     }
     tcfg.dialect = DialectKind::OpenAiChat;
     tcfg.include_usage = true;
     let mut tr = Translator::new(tcfg);
-    let idle = Duration::from_secs(t.idle_secs);
     let mut bytes = resp.bytes_stream();
     Ok(Box::pin(async_stream::stream! {
         loop {
             let mut items = Vec::new();
-            let wait = (tokio::time::Instant::now() + idle).min(deadline);
-            match tokio::time::timeout_at(wait, bytes.next()).await {
-                Ok(Some(Ok(b))) => tr.push_payload_bytes(b, &mut items),
-                Ok(Some(Err(e))) => tr.push_error(
+            match bytes.next().await {
+                Some(Ok(b)) => tr.push_payload_bytes(b, &mut items),
+                Some(Err(e)) => tr.push_error(
                     sm_stream::Error::Truncated(format!("upstream '{}' failed mid-stream: {e}", up.cfg.name)),
                     &mut items,
                 ),
-                Ok(None) => tr.finish(&mut items),
-                Err(_) => tr.push_error(
-                    sm_stream::Error::Upstream {
-                        kind: "upstream_idle_timeout".into(),
-                        message: if wait == deadline {
-                            format!("upstream '{}' exceeded its total time of {} s", up.cfg.name, t.total_secs)
-                        } else {
-                            format!("upstream '{}' sent nothing for {} s", up.cfg.name, t.idle_secs)
-                        },
-                        code: Some("upstream_idle_timeout".into()),
-                    },
-                    &mut items,
-                ),
+                None => tr.finish(&mut items),
             }
             if !items.is_empty() {
                 yield items;
@@ -499,8 +483,8 @@ impl Provider for OpenAi {
         OpenAi::chat_stream(self, up, call).boxed()
     }
 
-    fn serves_completions(&self) -> bool {
-        true
+    fn takes_completion(&self, _: &CompletionRequest) -> Result<(), ApiError> {
+        Ok(())
     }
 
     fn completion<'a>(

@@ -53,17 +53,16 @@ pub type FetchedImages = std::sync::Arc<
 /// with (so a reload applies to the next request on every backend).
 #[derive(Debug, Clone, Copy)]
 pub struct Deadlines {
-    /// A whole (non-streaming) answer.
+    /// A whole (non-streaming) answer. A stream's deadlines are not here:
+    /// its first batch is failover's, its idle and total time the SSE
+    /// response's.
     pub request: std::time::Duration,
-    /// A stream's response head.
-    pub first_byte: std::time::Duration,
 }
 
 impl Default for Deadlines {
     fn default() -> Self {
         Self {
             request: std::time::Duration::from_secs(120),
-            first_byte: std::time::Duration::from_secs(120),
         }
     }
 }
@@ -75,7 +74,7 @@ pub struct Caller {
     pub auth: Option<String>,
     /// The request id (`x-request-id`).
     pub request_id: String,
-    /// The AWS backends' deadlines.
+    /// How long a whole answer may take.
     pub deadlines: Deadlines,
 }
 
@@ -104,8 +103,6 @@ impl std::fmt::Debug for ChatCall {
 pub struct CompletionCall {
     /// The validated request.
     pub req: CompletionRequest,
-    /// Its prompt as one text.
-    pub prompt: String,
     /// `cmpl-…`.
     pub id: String,
     /// Unix seconds.
@@ -149,9 +146,11 @@ pub trait Provider: Send + Sync {
         call: ChatCall,
     ) -> BoxFuture<'a, Result<ItemStream, ApiError>>;
 
-    /// Whether it serves legacy completions.
-    fn serves_completions(&self) -> bool {
-        false
+    /// Whether it serves this legacy completion request (which is within
+    /// the spec's ranges): the refusal says why not. Backends without
+    /// legacy completions refuse every one.
+    fn takes_completion(&self, req: &CompletionRequest) -> Result<(), ApiError> {
+        Err(chat_only(&req.model))
     }
 
     /// A whole legacy completion.

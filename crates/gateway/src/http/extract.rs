@@ -15,6 +15,7 @@ use crate::backend::{Caller, Deadlines};
 use crate::error::ApiError;
 use crate::observe::outcome::{Outcome, note};
 use crate::observe::records::RecPatch;
+use crate::routing::admission::{Admitted, Ask};
 use crate::routing::state::AppState;
 
 /// Checks the client's key: its id, `None` when authentication is off.
@@ -103,13 +104,23 @@ pub struct Accepted<T> {
     pub caller: Caller,
     /// The client's address.
     pub ip: Option<std::net::IpAddr>,
-    /// A stored key's admission (set by the admission hook).
-    pub ticket: std::cell::RefCell<Option<std::sync::Arc<crate::keys::Ticket>>>,
+}
+
+impl<T: Named> Accepted<T> {
+    /// What admission needs of it, with `estimate` prompt tokens.
+    pub fn ask(&self, estimate: u64) -> Ask<'_> {
+        Ask {
+            key: self.key.as_ref(),
+            ip: self.ip,
+            model: self.r.model_name(),
+            estimate,
+        }
+    }
 }
 
 impl<T> Accepted<T> {
     /// The request's outcome, on `route`, before any candidate serves it.
-    pub fn outcome(&self, route: &'static str) -> Outcome {
+    pub fn outcome(&self, route: &'static str, admitted: &Admitted) -> Outcome {
         Outcome {
             key_id: self.key.as_ref().map(|k| k.as_str().to_owned()),
             started: self.started,
@@ -118,7 +129,7 @@ impl<T> Accepted<T> {
             served: None,
             upstream_time: None,
             patch: self.patch.clone(),
-            ticket: self.ticket.borrow().clone(),
+            ticket: admitted.ticket(),
         }
     }
 }
@@ -226,7 +237,6 @@ impl Received {
             patch: self.patch,
             caller: self.caller,
             ip: self.ip,
-            ticket: std::cell::RefCell::new(None),
         }
     }
 }
@@ -255,7 +265,6 @@ impl<T: Named> Accepted<T> {
             patch: self.patch,
             caller: self.caller,
             ip: self.ip,
-            ticket: self.ticket,
         };
         (meta, self.r)
     }
@@ -289,7 +298,6 @@ pub fn client_auth(req: &HttpRequest, state: &AppState) -> Caller {
         request_id: request_id(req),
         deadlines: Deadlines {
             request: Duration::from_secs(state.config.request_timeout_secs),
-            first_byte: Duration::from_secs(state.config.first_byte_timeout_secs),
         },
     }
 }

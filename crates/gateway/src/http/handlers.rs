@@ -1,12 +1,10 @@
-//! The inference routes. Each adapts: accept (key, body), admit (the
-//! candidates this key may use, in order), fail over (`routing::failover`),
-//! respond (a whole answer, or the SSE response), with the outcome told
-//! once whatever happens.
-
-use std::sync::Arc;
+//! The inference routes. Each adapts: accept (key, body), validate, admit
+//! (`AppState::admit`: the candidates this key may use, in order, and its
+//! ticket), serve (`routing::serve`: one path for every [`Call`]), respond
+//! (a whole answer, or the SSE response), with the outcome told once
+//! whatever happens.
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use futures_util::future::BoxFuture;
 use openai_types::Usage;
 use openai_types::chat::ChatCompletionRequest;
 use openai_types::completions::CompletionRequest;
@@ -15,15 +13,17 @@ use openai_types::responses::Response;
 use openai_types::responses::chat::EventWriter;
 use openai_types::stream::{OutputShape, SseWriter};
 
-use super::extract::{Accepted, accept};
+use super::extract::{Accepted, Named, accept};
 use super::respond::{json, served_by, served_by_of};
 use super::sse::{self, Writer};
-use crate::backend::sagemaker::shape;
-use crate::backend::{ChatCall, CompletionCall, Model, chat_only};
+use crate::backend::call::{Call, EmbeddingCall};
+use crate::backend::{ChatCall, CompletionCall, chat_only};
 use crate::error::ApiError;
 use crate::ids::{new_id, now};
 use crate::observe::outcome::Outcome;
-use crate::routing::failover::{self, Opened, Rules, Served};
+use crate::routing::admission::Admitted;
+use crate::routing::failover::Served;
+use crate::routing::serve;
 use crate::routing::state::{AppState, Handle};
 
 /// `POST /v1/chat/completions`.
@@ -48,7 +48,7 @@ pub(super) enum Shape {
 }
 
 /// Serves a chat request for `a` (a chat request, or a Responses request
-/// translated to one): validated, admitted, failed over, answered whole or
+/// translated to one): validated, admitted, served, answered whole or
 /// streamed in `shape`.
 pub(super) async fn serve_chat<A: super::extract::Named>(
     handle: &web::Data<Handle>,
@@ -57,16 +57,29 @@ pub(super) async fn serve_chat<A: super::extract::Named>(
     r: ChatCompletionRequest,
     shape: Shape,
 ) -> Result<HttpResponse, ApiError> {
-    shape::validate_chat(&r)?;
+    openai_types::validate::chat(&r)?;
     let route = match shape {
         Shape::Chat => "chat",
         Shape::Responses(_) => "responses",
     };
-    let prompt_estimate = shape::estimate_prompt(&r);
-    let cands = admit(state, a, state.candidates(&r.model)?, prompt_estimate).await?;
+    let prompt_estimate = openai_types::validate::chat_prompt_tokens(&r);
+    let admitted = state
+        .admit(a.ask(prompt_estimate), state.candidates(&r.model)?)
+        .await?;
+    let serving = Serving {
+        handle,
+        state,
+        a,
+        admitted,
+        route,
+    };
     let (id, created) = (new_id("chatcmpl"), now());
     let (stream, include_usage) = (r.is_stream(), r.include_usage());
-    let mut call = Reusable::new(ChatCall {
+    let writer = stream.then(|| match &shape {
+        Shape::Chat => Writer::Chat(SseWriter::new(&id, &r.model, created, OutputShape::Chat)),
+        Shape::Responses(base) => Writer::Responses(Box::new(EventWriter::new((**base).clone()))),
+    });
+    let call = ChatCall {
         prompt_estimate,
         id,
         created,
@@ -74,44 +87,21 @@ pub(super) async fn serve_chat<A: super::extract::Named>(
         max_choices: state.config.max_choices,
         images: Default::default(),
         req: r,
-    });
-    let h = handle.clone();
-    if stream {
-        let writer = match shape {
-            Shape::Chat => {
-                let c = call.peek()?;
-                Writer::Chat(SseWriter::new(
-                    &c.id,
-                    &c.req.model,
-                    created,
-                    OutputShape::Chat,
-                ))
-            }
-            Shape::Responses(base) => Writer::Responses(Box::new(EventWriter::new(*base))),
-        };
-        let mut open = |m: Arc<Model>, more: bool| -> BoxFuture<'static, _> {
-            let (h, call) = (h.clone(), call.take(more));
-            Box::pin(async move {
-                failover::first_batch(h.backends.chat_stream(&m, call?).await?).await
-            })
-        };
-        return streamed(state, a, route, cands, &mut open, writer, include_usage).await;
-    }
-    let mut ask = |m: Arc<Model>, more: bool| -> BoxFuture<'static, _> {
-        let (h, call) = (h.clone(), call.take(more));
-        Box::pin(async move { h.backends.chat(&m, call?).await })
     };
-    let served = whole(state, a, route, cands, &mut ask).await?;
+    if let Some(writer) = writer {
+        return serving.streamed(call, writer, include_usage).await;
+    }
+    let served = serving.whole(call).await?;
     let usage = served.value.usage.clone();
     Ok(match shape {
-        Shape::Chat => answer(a, route, &served, usage.as_ref()),
+        Shape::Chat => serving.answer(&served, usage.as_ref()),
         Shape::Responses(base) => {
             let served = Served {
                 value: openai_types::responses::chat::from_chat(*base, &served.value),
                 model: served.model,
                 took: served.took,
             };
-            answer(a, route, &served, usage.as_ref())
+            serving.answer(&served, usage.as_ref())
         }
     })
 }
@@ -126,14 +116,29 @@ pub(super) async fn completions(
     let (a, r) = accept::<CompletionRequest>(&req, payload, &state)
         .await?
         .split();
-    let prompt = shape::validate_completion(&r)?;
+    openai_types::validate::completion(&r)?;
+    // Only candidates whose backend takes this request (a SageMaker
+    // endpoint takes one text prompt; an upstream takes what the spec does).
+    let mut refusal = None;
     let mut cands = state.candidates(&r.model)?;
-    cands.retain(|m| handle.backends.serves_completions(m));
+    cands.retain(|m| match handle.backends.takes_completion(m, &r) {
+        Ok(()) => true,
+        Err(e) => {
+            refusal.get_or_insert(e);
+            false
+        }
+    });
     if cands.is_empty() {
-        return Err(chat_only(&r.model));
+        return Err(refusal.unwrap_or_else(|| chat_only(&r.model)));
     }
-    let prompt_estimate = openai_types::tokens::estimate_tokens(&prompt);
-    let cands = admit(&state, &a, cands, prompt_estimate).await?;
+    let prompt_estimate = openai_types::validate::completion_prompt_tokens(&r);
+    let serving = Serving {
+        handle: &handle,
+        state: &state,
+        a: &a,
+        admitted: state.admit(a.ask(prompt_estimate), cands).await?,
+        route: "completions",
+    };
     let (id, created) = (new_id("cmpl"), now());
     let (stream, include_usage) = (r.is_stream(), r.include_usage());
     let writer = Writer::Chat(SseWriter::new(
@@ -142,40 +147,19 @@ pub(super) async fn completions(
         created,
         OutputShape::Completion,
     ));
-    let mut call = Reusable::new(CompletionCall {
+    let call = CompletionCall {
         prompt_estimate,
         req: r,
-        prompt,
         id,
         created,
         client_auth: a.caller.clone(),
-    });
-    let h = handle.clone();
-    if stream {
-        let mut open = |m: Arc<Model>, more: bool| -> BoxFuture<'static, _> {
-            let (h, call) = (h.clone(), call.take(more));
-            Box::pin(async move {
-                failover::first_batch(h.backends.completion_stream(&m, call?).await?).await
-            })
-        };
-        return streamed(
-            &state,
-            &a,
-            "completions",
-            cands,
-            &mut open,
-            writer,
-            include_usage,
-        )
-        .await;
-    }
-    let mut ask = |m: Arc<Model>, more: bool| -> BoxFuture<'static, _> {
-        let (h, call) = (h.clone(), call.take(more));
-        Box::pin(async move { h.backends.completion(&m, call?).await })
     };
-    let served = whole(&state, &a, "completions", cands, &mut ask).await?;
+    if stream {
+        return serving.streamed(call, writer, include_usage).await;
+    }
+    let served = serving.whole(call).await?;
     let usage = served.value.usage.clone();
-    Ok(answer(&a, "completions", &served, usage.as_ref()))
+    Ok(serving.answer(&served, usage.as_ref()))
 }
 
 /// `POST /v1/embeddings`.
@@ -185,127 +169,82 @@ pub(super) async fn embeddings(
     handle: web::Data<Handle>,
 ) -> Result<HttpResponse, ApiError> {
     let state = handle.state();
-    let (a, r) = accept::<EmbeddingRequest>(&req, payload, &state)
+    let (a, req) = accept::<EmbeddingRequest>(&req, payload, &state)
         .await?
         .split();
-    let cands = admit(&state, &a, state.candidates(&r.model)?, 0).await?;
-    let h = handle.clone();
-    let caller = a.caller.clone();
-    // A copy only while another candidate may need one.
-    let mut r = Reusable::new(r);
-    let mut ask = |m: Arc<Model>, more: bool| -> BoxFuture<'static, _> {
-        let (h, r, caller) = (h.clone(), r.take(more), caller.clone());
-        Box::pin(async move { h.backends.embeddings(&m, r?, caller).await })
+    let serving = Serving {
+        handle: &handle,
+        state: &state,
+        a: &a,
+        admitted: state.admit(a.ask(0), state.candidates(&req.model)?).await?,
+        route: "embeddings",
     };
-    let served = whole(&state, &a, "embeddings", cands, &mut ask).await?;
+    let call = EmbeddingCall {
+        req,
+        caller: a.caller.clone(),
+    };
+    let served = serving.whole(call).await?;
     let usage = Usage::new(served.value.usage.prompt_tokens, 0);
-    Ok(answer(&a, "embeddings", &served, Some(&usage)))
+    Ok(serving.answer(&served, Some(&usage)))
 }
 
-/// The admission hook: the candidates this key may use, in the order to
-/// try them (scopes), and a stored key's address, quota and rate limits
-/// checked with `estimate` prompt tokens reserved (its ticket goes to the
-/// request's outcome, which settles it).
-pub(super) async fn admit<T>(
-    state: &AppState,
-    a: &Accepted<T>,
-    cands: Vec<Arc<Model>>,
-    estimate: u64,
-) -> Result<Vec<Arc<Model>>, ApiError>
-where
-    T: super::extract::Named,
-{
-    let allowed = state
-        .access
-        .permit(a.key.as_ref(), a.r.model_name(), cands)?;
-    let price = || state.config.price_of(a.r.model_name());
-    let ticket = state
-        .access
-        .reserve(a.key.as_ref(), a.ip, estimate, price)
-        .await?;
-    *a.ticket.borrow_mut() = ticket;
-    Ok(state.router.order(allowed))
+/// An admitted request on its way to an answer: what every answer path
+/// needs, held once.
+struct Serving<'a, A> {
+    handle: &'a Handle,
+    state: &'a AppState,
+    a: &'a Accepted<A>,
+    admitted: Admitted,
+    route: &'static str,
 }
 
-/// A request that is sent whole to one candidate at a time: kept while
-/// another may follow, moved into the last attempt.
-struct Reusable<C>(Option<C>);
-
-impl<C: Clone> Reusable<C> {
-    fn new(c: C) -> Self {
-        Self(Some(c))
+impl<A: Named> Serving<'_, A> {
+    /// A whole answer through the serve path; a failure's outcome told.
+    async fn whole<C: Call>(&self, call: C) -> Result<Served<C::Answer>, ApiError> {
+        serve::whole(self.state, &self.handle.backends, &self.admitted, call)
+            .await
+            .inspect_err(|e| self.failed(e))
     }
 
-    fn peek(&self) -> Result<&C, ApiError> {
-        self.0
-            .as_ref()
-            .ok_or_else(|| ApiError::internal("request already sent"))
+    fn failed(&self, e: &ApiError) {
+        self.a
+            .outcome(self.route, &self.admitted)
+            .failed(self.a.r.model_name(), e);
     }
 
-    fn take(&mut self, more: bool) -> Result<C, ApiError> {
-        if more { self.0.clone() } else { self.0.take() }
-            .ok_or_else(|| ApiError::internal("request already sent"))
+    /// A whole answer: its outcome told, written with its `Content-Length`,
+    /// naming the candidate that served it.
+    fn answer<T: serde::Serialize>(
+        &self,
+        served: &Served<T>,
+        usage: Option<&Usage>,
+    ) -> HttpResponse {
+        let mut outcome = self.a.outcome(self.route, &self.admitted);
+        outcome.served = Some(served_by_of(&served.model));
+        outcome.upstream_time = Some(served.took);
+        outcome.finish(200, usage, false);
+        let mut resp = json(&served.value);
+        served_by(&mut resp, &served.model);
+        resp
     }
-}
 
-/// A whole answer through failover; a failure's outcome told.
-async fn whole<T, A>(
-    state: &AppState,
-    a: &Accepted<A>,
-    route: &'static str,
-    cands: Vec<Arc<Model>>,
-    ask: &mut failover::Attempt<'_, T>,
-) -> Result<Served<T>, ApiError>
-where
-    A: super::extract::Named,
-{
-    failover::run(state, cands, a.r.model_name(), Rules::default(), ask)
-        .await
-        .inspect_err(|e| a.outcome(route).failed(a.r.model_name(), e))
-}
-
-/// A whole answer: its outcome told, written with its `Content-Length`,
-/// naming the candidate that served it.
-fn answer<T: serde::Serialize, A>(
-    a: &Accepted<A>,
-    route: &'static str,
-    served: &Served<T>,
-    usage: Option<&Usage>,
-) -> HttpResponse {
-    let mut outcome = a.outcome(route);
-    outcome.served = Some(served_by_of(&served.model));
-    outcome.upstream_time = Some(served.took);
-    outcome.finish(200, usage, false);
-    let mut resp = json(&served.value);
-    served_by(&mut resp, &served.model);
-    resp
-}
-
-/// A stream through failover (the first batch in hand before anything is
-/// sent), then the SSE response.
-async fn streamed<A>(
-    state: &AppState,
-    a: &Accepted<A>,
-    route: &'static str,
-    cands: Vec<Arc<Model>>,
-    open: &mut failover::Attempt<'_, Opened>,
-    writer: Writer,
-    include_usage: bool,
-) -> Result<HttpResponse, ApiError>
-where
-    A: super::extract::Named,
-{
-    let rules = Rules {
-        first_byte: Some(failover::stream_first_byte),
-        ..Rules::default()
-    };
-    let served = failover::run(state, cands, a.r.model_name(), rules, open)
-        .await
-        .inspect_err(|e| a.outcome(route).failed(a.r.model_name(), e))?;
-    let mut outcome: Outcome = a.outcome(route);
-    outcome.served = Some(served_by_of(&served.model));
-    outcome.first_token(served.took);
-    let mut resp = sse::response(state, outcome, served.value, writer, include_usage);
-    served_by(&mut resp, &served.model);
-    Ok(resp)
+    /// A stream through the serve path (the first batch in hand before
+    /// anything is sent), then the SSE response.
+    async fn streamed<C: Call>(
+        &self,
+        call: C,
+        writer: Writer,
+        include_usage: bool,
+    ) -> Result<HttpResponse, ApiError> {
+        let served = serve::stream(self.state, &self.handle.backends, &self.admitted, call)
+            .await
+            .inspect_err(|e| self.failed(e))?;
+        let mut outcome: Outcome = self.a.outcome(self.route, &self.admitted);
+        outcome.served = Some(served_by_of(&served.model));
+        outcome.first_token(served.took);
+        let model = std::sync::Arc::clone(&served.model);
+        let mut resp = sse::response(self.state, outcome, served, writer, include_usage);
+        served_by(&mut resp, &model);
+        Ok(resp)
+    }
 }

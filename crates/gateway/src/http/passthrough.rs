@@ -21,7 +21,8 @@ use super::intake::{self, Body, Incoming};
 use crate::backend::Model;
 use crate::error::ApiError;
 use crate::observe::outcome::Outcome;
-use crate::routing::failover::{self, Rules};
+use crate::routing::admission::Ask;
+use crate::routing::failover::{self, FirstByte, Rules};
 use crate::routing::state::Handle;
 
 /// Request headers not forwarded (hop-by-hop, or set by the gateway).
@@ -123,15 +124,15 @@ async fn forward(
             req.path()
         )));
     }
-    let cands = state
-        .router
-        .order(state.access.permit(key.as_ref(), &model, cands)?);
     // A stored key's address, quota and rate limits (no tokens are known
     // of a pass-through body: it reserves and settles none).
-    let ticket = state
-        .access
-        .reserve(key.as_ref(), req.peer_addr().map(|a| a.ip()), 0, || None)
-        .await?;
+    let ask = Ask {
+        key: key.as_ref(),
+        ip: req.peer_addr().map(|a| a.ip()),
+        model: &model,
+        estimate: 0,
+    };
+    let admitted = state.admit(ask, cands).await?;
     let query = req.query_string();
     let target = if query.is_empty() {
         path
@@ -194,12 +195,9 @@ async fn forward(
     let rules = Rules {
         // A body that was streamed cannot be sent again.
         attempts: (!held).then_some(1),
-        first_byte: Some(|m, _| {
-            Duration::from_secs(
-                m.served_by()
-                    .map_or(120, |u| u.cfg.timeouts.first_byte_secs),
-            )
-        }),
+        first_byte: Some(FirstByte::Head(Duration::from_secs(
+            state.config.first_byte_timeout_secs,
+        ))),
     };
     let mut outcome = Outcome {
         key_id: key.as_ref().map(|k| k.as_str().to_owned()),
@@ -209,9 +207,9 @@ async fn forward(
         served: None,
         upstream_time: None,
         patch: super::extract::patch_of(req),
-        ticket,
+        ticket: admitted.ticket(),
     };
-    let served = failover::run(&state, cands, &model, rules, &mut send)
+    let served = failover::run(state.walk(), &admitted, &model, rules, &mut send)
         .await
         .inspect_err(|e| outcome.failed(&model, e))?;
     let up = served
@@ -288,38 +286,4 @@ async fn respond(
         }
     };
     out.streaming(s)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Replays the `path_guard` fuzz corpus: a path the guard accepts keeps
-    /// an upstream URL under its base.
-    #[test]
-    fn path_guard_corpus_replays_clean() {
-        let dir =
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus/path_guard");
-        let mut n = 0;
-        for e in std::fs::read_dir(&dir).unwrap() {
-            let data = std::fs::read(e.unwrap().path()).unwrap();
-            n += 1;
-            let Ok(tail) = std::str::from_utf8(&data) else {
-                continue;
-            };
-            let path = format!("/{}", tail.split(['?', '#']).next().unwrap_or(""));
-            if check_path(&path).is_err() {
-                continue;
-            }
-            if let Ok(url) = url::Url::parse(&format!("http://up.example/base/v1{path}")) {
-                assert_eq!(url.host_str(), Some("up.example"), "{path:?}");
-                let p = url.path();
-                assert!(
-                    p == "/base/v1" || p.starts_with("/base/v1/"),
-                    "{path:?} -> {url}"
-                );
-            }
-        }
-        assert!(n > 0, "empty corpus");
-    }
 }

@@ -20,7 +20,6 @@ pub(super) async fn probe(
         request_id: crate::ids::new_id("probe"),
         deadlines: Deadlines {
             request: std::time::Duration::from_secs(10),
-            first_byte: std::time::Duration::from_secs(10),
         },
     };
     if let Some(model) = name.strip_prefix("models/") {

@@ -42,7 +42,7 @@ pub(super) async fn responses(
     let (a, r) = received(&req, &state, started, key, body)
         .parse::<CreateResponse>()?
         .split();
-    let chat = to_chat(&r).map_err(|e| ApiError::invalid(e.message).param(e.param))?;
+    let chat = to_chat(&r)?;
     // OpenAI's response ids are `resp_…` (chat's are `chatcmpl-…`).
     let id = new_id("resp").replacen('-', "_", 1);
     let base = response_base(&r, &id, now());

@@ -13,7 +13,7 @@ use openai_types::stream::{SseWriter, StreamItem};
 
 use crate::observe::metrics::METRICS;
 use crate::observe::outcome::{Outcome, note};
-use crate::routing::failover::Opened;
+use crate::routing::failover::{Opened, Served};
 use crate::routing::state::AppState;
 
 /// How items are written: chat (or legacy completion) chunks, or the
@@ -42,22 +42,33 @@ impl Writer {
 }
 
 /// Streams a provider's items as SSE: each batch written and flushed as it
-/// comes, a stream silent for `stream_idle_timeout_secs` ended with an error
-/// event, the usage chunk forwarded only when the client asked for it.
+/// comes, a stream silent for its idle limit or past its total time ended
+/// with an error event, the usage chunk forwarded only when the client
+/// asked for it.
 ///
-/// The only idle timer of a stream is here. The response starts with the
-/// opened stream's first batch, which failover already holds.
+/// A stream's idle and total timers are here and nowhere else (its first
+/// batch's deadline is failover's, which already holds that batch).
 pub fn response(
     state: &AppState,
     outcome: Outcome,
-    opened: Opened,
+    served: Served<Opened>,
     mut writer: Writer,
     include_usage: bool,
 ) -> HttpResponse {
     let include_usage = include_usage || writer.wants_usage();
-    let Opened { first, rest } = opened;
+    let limits = served.model.stream_limits(std::time::Duration::from_secs(
+        state.config.stream_idle_timeout_secs,
+    ));
+    // The total time counts the wait for the first batch too.
+    let deadline = limits.total.map(|t| {
+        (
+            tokio::time::Instant::now() + t.saturating_sub(served.took),
+            t,
+        )
+    });
+    let Opened { first, rest } = served.value;
     let mut items = Box::pin(futures_util::stream::once(async move { first }).chain(rest));
-    let idle = std::time::Duration::from_secs(state.config.stream_idle_timeout_secs);
+    let idle = limits.idle;
     let redactor = Arc::clone(&state.redactor);
     METRICS.active_streams.inc();
     let mut guard = StreamGuard {
@@ -69,7 +80,9 @@ pub fn response(
         let mut out = BytesMut::new();
         let mut usage = None;
         loop {
-            let mut batch = match tokio::time::timeout(idle, items.next()).await {
+            let next_idle = tokio::time::Instant::now() + idle;
+            let wait = deadline.map_or(next_idle, |(d, _)| d.min(next_idle));
+            let mut batch = match tokio::time::timeout_at(wait, items.next()).await {
                 Ok(Some(b)) => b,
                 Ok(None) => vec![StreamItem::Error(
                     openai_types::ErrorResponse::new("the upstream stream ended without a result", "server_error")
@@ -77,7 +90,12 @@ pub fn response(
                 )],
                 Err(_) => vec![StreamItem::Error(
                     openai_types::ErrorResponse::new(
-                        format!("the model sent nothing for {} s", idle.as_secs()),
+                        match deadline {
+                            Some((d, total)) if wait == d => {
+                                format!("the upstream exceeded its total time of {} s", total.as_secs())
+                            }
+                            _ => format!("the model sent nothing for {} s", idle.as_secs()),
+                        },
                         "server_error",
                     )
                     .with_code("upstream_idle_timeout"),

@@ -16,6 +16,9 @@ use openai_types::stream::StreamItem;
 use crate::backend::{ItemStream, Model};
 use crate::error::ApiError;
 use crate::observe::metrics::METRICS;
+use crate::observe::redact::Redactor;
+use crate::routing::admission::Admitted;
+use crate::routing::breaker::Router;
 use crate::routing::state::AppState;
 
 /// What an attempt produced, and who produced it.
@@ -47,9 +50,9 @@ impl std::fmt::Debug for Opened {
 }
 
 /// An attempt on one candidate (`more`: another may follow, so the request
-/// must be kept).
-pub type Attempt<'s, T> =
-    dyn FnMut(Arc<Model>, bool) -> BoxFuture<'static, Result<T, ApiError>> + Send + 's;
+/// must be kept), whose future may borrow for `'f`.
+pub type Attempt<'s, 'f, T> =
+    dyn FnMut(Arc<Model>, bool) -> BoxFuture<'f, Result<T, ApiError>> + Send + 's;
 
 /// How the loop runs.
 #[derive(Debug, Clone, Copy, Default)]
@@ -57,33 +60,70 @@ pub struct Rules {
     /// Attempts at most (default: the routing budget). A request whose body
     /// cannot be replayed gets one.
     pub attempts: Option<usize>,
-    /// Each attempt's deadline, per candidate (streams: the first batch).
-    pub first_byte: Option<fn(&Model, &AppState) -> Duration>,
+    /// Each attempt's deadline, per candidate (`None`: the backend's own
+    /// deadline for a whole answer applies).
+    pub first_byte: Option<FirstByte>,
 }
 
-/// A stream's first-byte deadline: the upstream's own, else the gateway's.
-pub fn stream_first_byte(m: &Model, state: &AppState) -> Duration {
-    m.stream_first_byte(Duration::from_secs(state.config.first_byte_timeout_secs))
+/// What an attempt's deadline covers, with the gateway's default for
+/// candidates that set none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FirstByte {
+    /// A stream's first batch: an upstream's `stream_first_byte_secs`.
+    Stream(Duration),
+    /// A passed-through response's head: an upstream's `first_byte_secs`.
+    Head(Duration),
 }
 
-/// Tries `cands` in order under `rules`.
-pub async fn run<T>(
-    state: &AppState,
-    cands: Vec<Arc<Model>>,
+impl FirstByte {
+    /// The deadline for `m`.
+    pub fn limit(self, m: &Model) -> Duration {
+        match self {
+            Self::Stream(d) => m.stream_first_byte(d),
+            Self::Head(d) => m.head_first_byte(d),
+        }
+    }
+}
+
+/// What the loop consults and tells: the breakers, and the redactor that
+/// scrubs an upstream's words before a breaker keeps them.
+#[derive(Debug, Clone, Copy)]
+pub struct Walk<'a> {
+    /// The breakers and the retry policy.
+    pub router: &'a Router,
+    /// Scrubs keys out of failure texts.
+    pub redactor: &'a Redactor,
+}
+
+impl AppState {
+    /// The failover loop's view of this state.
+    pub fn walk(&self) -> Walk<'_> {
+        Walk {
+            router: &self.router,
+            redactor: &self.redactor,
+        }
+    }
+}
+
+/// Tries the admitted candidates in order under `rules`.
+pub async fn run<'f, T>(
+    state: Walk<'_>,
+    admitted: &Admitted,
     model_name: &str,
     rules: Rules,
-    attempt: &mut Attempt<'_, T>,
+    attempt: &mut Attempt<'_, 'f, T>,
 ) -> Result<Served<T>, ApiError> {
     let budget = rules
         .attempts
         .unwrap_or(state.router.config().max_attempts)
         .min(state.router.config().max_attempts);
+    let cands = admitted.candidates();
     let n = cands.len();
     let mut tried = 0;
     let mut last = None;
     // The soonest an open breaker lets a probe through.
     let mut reopens: Option<Duration> = None;
-    for (i, m) in cands.into_iter().enumerate() {
+    for (i, m) in cands.iter().enumerate() {
         if tried >= budget {
             break;
         }
@@ -97,8 +137,8 @@ pub async fn run<T>(
         tried += 1;
         let more = i + 1 < n && tried < budget;
         let t0 = Instant::now();
-        let fut = attempt(Arc::clone(&m), more);
-        let result = match rules.first_byte.map(|f| f(&m, state)) {
+        let fut = attempt(Arc::clone(m), more);
+        let result = match rules.first_byte.map(|f| f.limit(m)) {
             Some(limit) => tokio::time::timeout(limit, fut)
                 .await
                 .unwrap_or_else(|_| Err(ApiError::first_byte_timeout(&key, limit))),
@@ -110,7 +150,7 @@ pub async fn run<T>(
                 state.router.success(&key, took);
                 return Ok(Served {
                     value,
-                    model: m,
+                    model: Arc::clone(m),
                     took,
                 });
             }
@@ -158,7 +198,7 @@ pub async fn first_batch(mut items: ItemStream) -> Result<Opened, ApiError> {
 /// reported to its breaker (its text scrubbed of keys); the caller moves on.
 /// Throttling (429) is counted too but is not a failure of the upstream:
 /// the breaker only gets its probe slot back.
-pub fn attempt_failed(state: &AppState, key: &str, e: &ApiError) {
+pub fn attempt_failed(state: Walk<'_>, key: &str, e: &ApiError) {
     METRICS
         .upstream_errors
         .with_label_values(&[key, e.label])
@@ -194,3 +234,7 @@ pub fn exhausted(last: Option<ApiError>, model: &str, reopens: Option<Duration>)
         }
     }
 }
+
+#[cfg(test)]
+#[path = "failover_tests.rs"]
+mod tests;

@@ -3,6 +3,8 @@
 //! breakers.
 
 pub mod access;
+pub mod admission;
 pub mod breaker;
 pub mod failover;
+pub mod serve;
 pub mod state;

@@ -14,21 +14,8 @@ use crate::ErrorResponse;
 use crate::chat::{ChatCompletion, ChatCompletionRequest, FinishReason};
 use crate::stream::StreamItem;
 
-/// A request a chat backend cannot serve: what is wrong, and where.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Invalid {
-    /// The message.
-    pub message: String,
-    /// The parameter's path (`input[2].type`).
-    pub param: String,
-}
-
-fn invalid(message: impl Into<String>, param: impl Into<String>) -> Invalid {
-    Invalid {
-        message: message.into(),
-        param: param.into(),
-    }
-}
+pub use crate::validate::Invalid;
+use crate::validate::invalid;
 
 /// The chat request that serves `req`. `previous_response_id`, `store:
 /// true`, `background` and `conversation` need a response store and are

@@ -7,7 +7,7 @@ use serde::Deserialize;
 use super::tgi::{Details, apply_details};
 use super::{Dialect, error_value, invalid};
 use crate::Error;
-use crate::translate::Emitter;
+use crate::emit::Emitter;
 
 #[derive(Debug, Default)]
 pub(crate) struct Lmi {

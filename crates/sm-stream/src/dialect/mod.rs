@@ -10,8 +10,8 @@ use std::borrow::Cow;
 use serde::Deserialize;
 
 use crate::Error;
+use crate::emit::Emitter;
 use crate::record::Framing;
-use crate::translate::Emitter;
 
 pub(crate) use lmi::Lmi;
 pub(crate) use openai::OpenAiChat;

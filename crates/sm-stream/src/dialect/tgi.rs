@@ -6,7 +6,7 @@ use serde::Deserialize;
 
 use super::{Dialect, error_value, invalid};
 use crate::Error;
-use crate::translate::{Emitter, map_finish_reason};
+use crate::emit::{Emitter, map_finish_reason};
 use openai_types::Usage;
 
 #[derive(Debug, Default)]

@@ -3,12 +3,15 @@
 //! model discovery through `aws-sdk-bedrock`, and remote images fetched under
 //! an SSRF guard.
 
-mod convert;
 mod discovery;
 pub mod images;
 
-use convert::{SdkRequest, from_sdk_event, from_sdk_message, from_sdk_usage, to_sdk};
-pub use convert::{from_document, to_document};
+use bedrock_converse::sdk::{SdkRequest, from_sdk_event};
+
+/// The request in the SDK's types: a builder's refusal is ours (500).
+fn to_sdk(r: bedrock_converse::wire::ConverseRequest) -> Result<SdkRequest, ApiError> {
+    bedrock_converse::sdk::to_sdk(r).map_err(|e| ApiError::internal(e.to_string()))
+}
 pub use discovery::{Catalog, Discovered};
 
 use std::collections::{HashMap, HashSet};
@@ -180,24 +183,14 @@ impl Bedrock {
                 })
             })
             .await?;
-        let response = wire::ConverseResponse {
-            output: match out.output {
-                Some(sdk::ConverseOutput::Message(msg)) => {
-                    wire::ConverseOutput::Message(from_sdk_message(msg))
-                }
-                _ => {
-                    return Err(ApiError::upstream(
-                        StatusCode::BAD_GATEWAY,
-                        "bad_upstream_response",
-                        "Bedrock's Converse response held no message",
-                    )
-                    .code("bad_upstream_response"));
-                }
-            },
-            stop_reason: out.stop_reason.as_str().to_owned(),
-            usage: out.usage.as_ref().map(from_sdk_usage).unwrap_or_default(),
-            additional_model_response_fields: None,
-        };
+        let response = bedrock_converse::sdk::from_sdk_response(out).ok_or_else(|| {
+            ApiError::upstream(
+                StatusCode::BAD_GATEWAY,
+                "bad_upstream_response",
+                "Bedrock's Converse response held no message",
+            )
+            .code("bad_upstream_response")
+        })?;
         Ok(bedrock_converse::to_chat_completion(
             response,
             ResponseMeta {
@@ -211,17 +204,12 @@ impl Bedrock {
     }
 
     async fn chat_stream(&self, m: &ModelConfig, call: ChatCall) -> Result<ItemStream, ApiError> {
-        let limit = call.client_auth.deadlines.first_byte;
+        // The head's deadline is failover's first-byte deadline.
         let (client, model_id) = (self.client.clone(), m.bedrock_model_id().to_owned());
         let (out, answer_tool) = self
             .send_converse(m, &call, |r| {
                 let req = converse_input!(client.converse_stream(), model_id, r);
-                Box::pin(async move {
-                    tokio::time::timeout(limit, req.send())
-                        .await
-                        .map_err(|_| timeout(limit))?
-                        .map_err(|e| map_sdk_error(&e))
-                })
+                Box::pin(async move { req.send().await.map_err(|e| map_sdk_error(&e)) })
             })
             .await?;
         let mut upstream = out.stream;

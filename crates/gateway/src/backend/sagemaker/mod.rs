@@ -24,7 +24,7 @@ use bytes::Bytes;
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 use openai_types::chat::ChatCompletion;
-use openai_types::completions::{Completion, CompletionChoice};
+use openai_types::completions::{Completion, CompletionChoice, CompletionRequest};
 use sm_stream::{DialectKind, Translator, TranslatorConfig};
 
 use crate::backend::provider::{ChatCall, CompletionCall, ItemStream, Provider};
@@ -149,29 +149,24 @@ impl SageMaker {
             .map_err(|_| timeout(limit))?
     }
 
-    /// `InvokeEndpointWithResponseStream`: waits for the response head (up to
-    /// the first-byte timeout) and returns the event stream.
+    /// `InvokeEndpointWithResponseStream`: waits for the response head and
+    /// returns the event stream. Its deadline is the caller's: failover's
+    /// first-byte deadline covers the head and the first event together.
     pub async fn invoke_stream(
         &self,
         m: &ModelConfig,
         body: Vec<u8>,
-        limit: Duration,
     ) -> Result<UpstreamStream, ApiError> {
-        let call = async {
-            match &self.transport {
-                Transport::Sdk(client) => {
-                    let out = target!(client.invoke_endpoint_with_response_stream(), m, body)
-                        .send()
-                        .await
-                        .map_err(|e| map_stream_error(&e))?;
-                    Ok(UpstreamStream::Sdk(out.body))
-                }
-                Transport::Signed(s) => Ok(UpstreamStream::Raw(s.send(m, true, body).await?)),
+        match &self.transport {
+            Transport::Sdk(client) => {
+                let out = target!(client.invoke_endpoint_with_response_stream(), m, body)
+                    .send()
+                    .await
+                    .map_err(|e| map_stream_error(&e))?;
+                Ok(UpstreamStream::Sdk(out.body))
             }
-        };
-        tokio::time::timeout(limit, call)
-            .await
-            .map_err(|_| timeout(limit))?
+            Transport::Signed(s) => Ok(UpstreamStream::Raw(s.send(m, true, body).await?)),
+        }
     }
 }
 
@@ -205,9 +200,8 @@ impl SageMaker {
         m: &ModelConfig,
         up: Vec<u8>,
         mut tcfg: TranslatorConfig,
-        limit: Duration,
     ) -> Result<ItemStream, ApiError> {
-        let mut upstream = self.invoke_stream(m, up, limit).await?;
+        let mut upstream = self.invoke_stream(m, up).await?;
         tcfg.include_usage = true;
         let mut t = Translator::new(tcfg);
         Ok(Box::pin(async_stream::stream! {
@@ -372,14 +366,13 @@ impl Provider for SageMaker {
         async move {
             let tcfg = translator(cfg, &call);
             let up = shape::chat_body(cfg, ep.template.as_ref(), call.req, true)?;
-            self.stream_items(cfg, up, tcfg, call.client_auth.deadlines.first_byte)
-                .await
+            self.stream_items(cfg, up, tcfg).await
         }
         .boxed()
     }
 
-    fn serves_completions(&self) -> bool {
-        true
+    fn takes_completion(&self, req: &CompletionRequest) -> Result<(), ApiError> {
+        shape::one_prompt(req).map(drop)
     }
 
     fn completion<'a>(
@@ -390,8 +383,7 @@ impl Provider for SageMaker {
     ) -> BoxFuture<'a, Result<Completion, ApiError>> {
         async move {
             let tcfg = translator(cfg, &call);
-            let body =
-                shape::completion_body(cfg, ep.template.as_ref(), &call.req, call.prompt, false)?;
+            let body = shape::completion_body(cfg, ep.template.as_ref(), &call.req, false)?;
             let c = self
                 .complete(cfg, body, tcfg.clone(), call.client_auth.deadlines.request)
                 .await?;
@@ -425,10 +417,8 @@ impl Provider for SageMaker {
     ) -> BoxFuture<'a, Result<ItemStream, ApiError>> {
         async move {
             let tcfg = translator(cfg, &call);
-            let body =
-                shape::completion_body(cfg, ep.template.as_ref(), &call.req, call.prompt, true)?;
-            self.stream_items(cfg, body, tcfg, call.client_auth.deadlines.first_byte)
-                .await
+            let body = shape::completion_body(cfg, ep.template.as_ref(), &call.req, true)?;
+            self.stream_items(cfg, body, tcfg).await
         }
         .boxed()
     }

@@ -10,81 +10,32 @@ use crate::backend::sagemaker::template::ChatTemplate;
 use crate::config::ModelConfig;
 use crate::error::ApiError;
 
-/// Checks the request against the spec's ranges and what we support.
-pub fn validate_chat(r: &ChatCompletionRequest) -> Result<(), ApiError> {
-    if r.messages.is_empty() {
-        return Err(
-            ApiError::invalid("'messages' must contain at least one message").param("messages"),
-        );
+/// The one text prompt a SageMaker endpoint is sent for a legacy
+/// completion: it generates one choice a call (`n` and `best_of` of 1) and
+/// takes text, one prompt a request.
+pub fn one_prompt(r: &CompletionRequest) -> Result<&str, ApiError> {
+    if r.n.is_some_and(|n| n != 1) {
+        return Err(ApiError::invalid(
+            "SageMaker models serve legacy completions with n = 1; use /v1/chat/completions for more choices",
+        )
+        .param("n"));
     }
-    common(
-        r.n,
-        r.temperature,
-        r.top_p,
-        r.max_output_tokens(),
-        r.stop.as_ref().map(|s| s.as_slice().len()),
-    )?;
-    for (name, v) in [
-        ("presence_penalty", r.presence_penalty),
-        ("frequency_penalty", r.frequency_penalty),
-    ] {
-        if let Some(v) = v
-            && !(-2.0..=2.0).contains(&v)
-        {
-            return Err(
-                ApiError::invalid(format!("'{name}' must be between -2 and 2")).param(name),
-            );
-        }
-    }
-    Ok(())
-}
-
-fn common(
-    n: Option<u32>,
-    temperature: Option<f64>,
-    top_p: Option<f64>,
-    max_tokens: Option<u32>,
-    stops: Option<usize>,
-) -> Result<(), ApiError> {
-    if n.is_some_and(|n| !(1..=128).contains(&n)) {
-        return Err(ApiError::invalid("'n' must be between 1 and 128").param("n"));
-    }
-    if temperature.is_some_and(|t| !(0.0..=2.0).contains(&t)) {
-        return Err(ApiError::invalid("'temperature' must be between 0 and 2").param("temperature"));
-    }
-    if top_p.is_some_and(|t| !(0.0..=1.0).contains(&t)) {
-        return Err(ApiError::invalid("'top_p' must be between 0 and 1").param("top_p"));
-    }
-    if max_tokens == Some(0) {
-        return Err(ApiError::invalid("the token limit must be at least 1").param("max_tokens"));
-    }
-    if stops.is_some_and(|n| n > 4) {
-        return Err(ApiError::invalid("'stop' takes at most 4 sequences").param("stop"));
-    }
-    Ok(())
-}
-
-/// Validates a legacy completion request and returns its one prompt.
-pub fn validate_completion(r: &CompletionRequest) -> Result<String, ApiError> {
-    common(
-        r.n,
-        r.temperature,
-        r.top_p,
-        r.max_tokens,
-        r.stop.as_ref().map(|s| s.as_slice().len()),
-    )?;
-    if r.best_of.is_some_and(|b| b != 1) {
-        return Err(ApiError::invalid("only best_of = 1 is supported").param("best_of"));
+    if r.best_of.is_some_and(|b| b > 1) {
+        return Err(ApiError::invalid(
+            "SageMaker models serve legacy completions with best_of = 1",
+        )
+        .param("best_of"));
     }
     match &r.prompt {
-        Prompt::String(s) => Ok(s.clone()),
-        Prompt::Strings(v) if v.len() == 1 => Ok(v[0].clone()),
+        Prompt::String(s) => Ok(s),
+        Prompt::Strings(v) if v.len() == 1 => Ok(&v[0]),
         Prompt::Strings(_) => {
-            Err(ApiError::invalid("only one prompt per request is supported").param("prompt"))
+            Err(ApiError::invalid("SageMaker models take one prompt per request").param("prompt"))
         }
-        Prompt::Tokens(_) | Prompt::TokenLists(_) => {
-            Err(ApiError::invalid("token-id prompts are not supported; send text").param("prompt"))
-        }
+        Prompt::Tokens(_) | Prompt::TokenLists(_) => Err(ApiError::invalid(
+            "SageMaker models take text prompts, not token ids",
+        )
+        .param("prompt")),
     }
 }
 
@@ -139,15 +90,9 @@ pub fn completion_body(
     cfg: &ModelConfig,
     template: Option<&ChatTemplate>,
     r: &CompletionRequest,
-    prompt: String,
     stream: bool,
 ) -> Result<Vec<u8>, ApiError> {
-    if r.n.is_some_and(|n| n != 1) {
-        return Err(ApiError::invalid(
-            "SageMaker models serve legacy completions with n = 1; use /v1/chat/completions for more choices",
-        )
-        .param("n"));
-    }
+    let prompt = one_prompt(r)?.to_owned();
     match cfg.dialect {
         DialectKind::Tgi | DialectKind::Lmi => {
             let v = generate_body(
@@ -241,26 +186,6 @@ fn generate_body(cfg: &ModelConfig, prompt: String, stream: bool, p: Params) -> 
     json!({"inputs": prompt, "parameters": params, "stream": stream})
 }
 
-/// A rough prompt-token estimate, for usage when the upstream reports none.
-pub fn estimate_prompt(r: &ChatCompletionRequest) -> u64 {
-    let mut n = 0;
-    for m in &r.messages {
-        let text = match m {
-            ChatMessage::System(s) | ChatMessage::Developer(s) => s.content.text().into_owned(),
-            ChatMessage::User(u) => u.content.text().into_owned(),
-            ChatMessage::Assistant(a) => a
-                .content
-                .as_ref()
-                .map(|c| c.text().into_owned())
-                .unwrap_or_default(),
-            ChatMessage::Tool(t) => t.content.text().into_owned(),
-        };
-        // ~4 tokens of role and separators per message.
-        n += openai_types::tokens::estimate_tokens(&text) + 4;
-    }
-    n
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -351,20 +276,25 @@ mod tests {
     }
 
     #[test]
-    fn validation_names_the_param() {
+    fn endpoints_take_one_text_prompt_with_one_choice() {
+        let r = |v: serde_json::Value| -> CompletionRequest {
+            let mut b = json!({"model": "m", "prompt": "hi"});
+            for (k, x) in v.as_object().unwrap() {
+                b[k] = x.clone();
+            }
+            serde_json::from_value(b).unwrap()
+        };
+        assert_eq!(one_prompt(&r(json!({}))).unwrap(), "hi");
+        assert_eq!(one_prompt(&r(json!({"prompt": ["one"]}))).unwrap(), "one");
         for (extra, param) in [
-            (json!({"n": 0}), "n"),
-            (json!({"n": 129}), "n"),
-            (json!({"temperature": 2.5}), "temperature"),
-            (json!({"top_p": -0.1}), "top_p"),
-            (json!({"max_tokens": 0}), "max_tokens"),
-            (json!({"stop": ["a", "b", "c", "d", "e"]}), "stop"),
-            (json!({"presence_penalty": 3}), "presence_penalty"),
+            (json!({"prompt": ["a", "b"]}), "prompt"),
+            (json!({"prompt": [1, 2]}), "prompt"),
+            (json!({"best_of": 2}), "best_of"),
+            (json!({"n": 2}), "n"),
         ] {
-            let e = validate_chat(&req(extra)).unwrap_err();
+            let e = one_prompt(&r(extra)).unwrap_err();
             assert_eq!(e.body.error.param.as_deref(), Some(param));
             assert_eq!(e.status.as_u16(), 400);
         }
-        assert!(validate_chat(&req(json!({"temperature": 2, "top_p": 1}))).is_ok());
     }
 }

@@ -1,27 +1,70 @@
-//! Bedrock's wire types (bedrock-converse, plain serde) to and from the
-//! SDK's types.
+//! The [`wire`] types to and from `aws-sdk-bedrockruntime`'s (feature
+//! `aws-sdk`): a [`wire::ConverseRequest`] as the parts of the SDK's
+//! `Converse` / `ConverseStream` builders ([`to_sdk`]), and the SDK's
+//! answer and stream events back as [`wire`] types
+//! ([`from_sdk_message`], [`from_sdk_usage`], [`from_sdk_event`]), so
+//! the translation to and from OpenAI's types runs on an SDK client:
+//!
+//! ```no_run
+//! # async fn run(client: aws_sdk_bedrockruntime::Client, chat: openai_types::chat::ChatCompletionRequest) -> Result<(), Box<dyn std::error::Error>> {
+//! use bedrock_converse::{RequestOptions, ReasoningStyle, sdk};
+//!
+//! let opts = RequestOptions {
+//!     model_id: "anthropic.claude-3-haiku-20240307-v1:0".into(),
+//!     reasoning: ReasoningStyle::Auto,
+//!     default_max_tokens: None,
+//! };
+//! let converse = bedrock_converse::to_converse(&chat, &opts, &Default::default())?;
+//! let r = sdk::to_sdk(converse)?;
+//! let out = client
+//!     .converse()
+//!     .model_id(&opts.model_id)
+//!     .set_messages(Some(r.messages))
+//!     .set_system(r.system)
+//!     .set_inference_config(r.inference)
+//!     .set_tool_config(r.tools)
+//!     .set_additional_model_request_fields(r.extra)
+//!     .send()
+//!     .await?;
+//! let answer = sdk::from_sdk_response(out).ok_or("no message")?;
+//! # let _ = answer; Ok(()) }
+//! ```
 
 use aws_sdk_bedrockruntime::types as sdk;
 use aws_smithy_types::{Blob, Document, Number};
-use bedrock_converse::wire::{self, BlockDelta, StreamEvent};
 use serde_json::Value;
 
-use crate::error::ApiError;
+use crate::wire::{self, BlockDelta, StreamEvent};
 
-pub(super) struct SdkRequest {
-    pub(super) messages: Vec<sdk::Message>,
-    pub(super) system: Option<Vec<sdk::SystemContentBlock>>,
-    pub(super) inference: Option<sdk::InferenceConfiguration>,
-    pub(super) tools: Option<sdk::ToolConfiguration>,
-    pub(super) extra: Option<Document>,
-    pub(super) output: Option<sdk::OutputConfig>,
+/// A Converse request as the SDK builders' parts.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct SdkRequest {
+    /// `messages`.
+    pub messages: Vec<sdk::Message>,
+    /// `system`.
+    pub system: Option<Vec<sdk::SystemContentBlock>>,
+    /// `inferenceConfig`.
+    pub inference: Option<sdk::InferenceConfiguration>,
+    /// `toolConfig`.
+    pub tools: Option<sdk::ToolConfiguration>,
+    /// `additionalModelRequestFields`.
+    pub extra: Option<Document>,
+    /// `outputConfig`.
+    pub output: Option<sdk::OutputConfig>,
 }
 
-pub(super) fn build_err(e: aws_smithy_types::error::operation::BuildError) -> ApiError {
-    ApiError::internal(format!("could not build the Bedrock request: {e}"))
+/// An SDK builder refused a value (a required field missing).
+#[derive(Debug, thiserror::Error)]
+#[error("could not build the Bedrock request: {0}")]
+pub struct BuildError(String);
+
+fn build_err(e: aws_smithy_types::error::operation::BuildError) -> BuildError {
+    BuildError(e.to_string())
 }
 
-pub(super) fn to_sdk(r: wire::ConverseRequest) -> Result<SdkRequest, ApiError> {
+/// A Converse request as the SDK builders' parts.
+pub fn to_sdk(r: wire::ConverseRequest) -> Result<SdkRequest, BuildError> {
     let messages = r
         .messages
         .into_iter()
@@ -132,7 +175,8 @@ pub(super) fn to_sdk(r: wire::ConverseRequest) -> Result<SdkRequest, ApiError> {
     })
 }
 
-pub(super) fn image_to_sdk(i: wire::ImageBlock) -> Result<sdk::ImageBlock, ApiError> {
+/// An image block as the SDK's.
+pub fn image_to_sdk(i: wire::ImageBlock) -> Result<sdk::ImageBlock, BuildError> {
     let wire::ImageSource::Bytes(bytes) = i.source;
     sdk::ImageBlock::builder()
         .format(sdk::ImageFormat::from(i.format.as_str()))
@@ -141,7 +185,8 @@ pub(super) fn image_to_sdk(i: wire::ImageBlock) -> Result<sdk::ImageBlock, ApiEr
         .map_err(build_err)
 }
 
-pub(super) fn block_to_sdk(b: wire::ContentBlock) -> Result<sdk::ContentBlock, ApiError> {
+/// A content block as the SDK's.
+pub fn block_to_sdk(b: wire::ContentBlock) -> Result<sdk::ContentBlock, BuildError> {
     Ok(match b {
         wire::ContentBlock::Text(t) => sdk::ContentBlock::Text(t),
         wire::ContentBlock::Image(i) => sdk::ContentBlock::Image(image_to_sdk(i)?),
@@ -168,7 +213,7 @@ pub(super) fn block_to_sdk(b: wire::ContentBlock) -> Result<sdk::ContentBlock, A
                         }
                     })
                 })
-                .collect::<Result<Vec<_>, ApiError>>()?;
+                .collect::<Result<Vec<_>, BuildError>>()?;
             sdk::ContentBlock::ToolResult(
                 sdk::ToolResultBlock::builder()
                     .tool_use_id(r.tool_use_id)
@@ -195,7 +240,9 @@ pub(super) fn block_to_sdk(b: wire::ContentBlock) -> Result<sdk::ContentBlock, A
     })
 }
 
-pub(super) fn from_sdk_message(m: sdk::Message) -> wire::Message {
+/// The SDK's answer message as the wire's (the blocks the translation
+/// reads: text, tool use, reasoning text).
+pub fn from_sdk_message(m: sdk::Message) -> wire::Message {
     let content = m
         .content
         .into_iter()
@@ -223,11 +270,29 @@ pub(super) fn from_sdk_message(m: sdk::Message) -> wire::Message {
     }
 }
 
-pub(super) fn count(v: i32) -> u64 {
+fn count(v: i32) -> u64 {
     u64::try_from(v).unwrap_or(0)
 }
 
-pub(super) fn from_sdk_usage(u: &sdk::TokenUsage) -> wire::TokenUsage {
+/// The SDK's `Converse` answer as the wire's, for
+/// [`crate::to_chat_completion`]: `None` when it holds no message.
+pub fn from_sdk_response(
+    out: aws_sdk_bedrockruntime::operation::converse::ConverseOutput,
+) -> Option<wire::ConverseResponse> {
+    let message = match out.output {
+        Some(sdk::ConverseOutput::Message(m)) => from_sdk_message(m),
+        _ => return None,
+    };
+    Some(wire::ConverseResponse {
+        output: wire::ConverseOutput::Message(message),
+        stop_reason: out.stop_reason.as_str().to_owned(),
+        usage: out.usage.as_ref().map(from_sdk_usage).unwrap_or_default(),
+        additional_model_response_fields: None,
+    })
+}
+
+/// The SDK's token usage as the wire's.
+pub fn from_sdk_usage(u: &sdk::TokenUsage) -> wire::TokenUsage {
     wire::TokenUsage {
         input_tokens: count(u.input_tokens),
         output_tokens: count(u.output_tokens),
@@ -237,12 +302,12 @@ pub(super) fn from_sdk_usage(u: &sdk::TokenUsage) -> wire::TokenUsage {
     }
 }
 
-pub(super) fn index(i: i32) -> u32 {
+fn index(i: i32) -> u32 {
     u32::try_from(i).unwrap_or(0)
 }
 
 /// An SDK stream event as the library's event.
-pub(super) fn from_sdk_event(e: sdk::ConverseStreamOutput) -> StreamEvent {
+pub fn from_sdk_event(e: sdk::ConverseStreamOutput) -> StreamEvent {
     use sdk::ConverseStreamOutput as O;
     match e {
         O::MessageStart(_) => StreamEvent::MessageStart {

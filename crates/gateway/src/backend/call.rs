@@ -1,0 +1,118 @@
+//! What the one serve path asks of a request: answer it whole on a
+//! candidate, or open its stream there. Chat, legacy completions and
+//! embeddings implement [`Call`]; [`crate::routing::serve`] runs any of
+//! them through admission's candidates, so a new route served by backends
+//! is a type and an impl, not a copy of the serve path.
+
+use futures_util::future::BoxFuture;
+use openai_types::chat::ChatCompletion;
+use openai_types::completions::Completion;
+use openai_types::embeddings::{EmbeddingRequest, EmbeddingResponse};
+
+use super::{Backends, Caller, ChatCall, CompletionCall, ItemStream, Model};
+use crate::error::ApiError;
+
+/// A request one candidate at a time can serve. Cloned only while another
+/// candidate may follow (the last attempt takes it).
+pub trait Call: Clone + Send + Sync + 'static {
+    /// Its whole answer.
+    type Answer: Send + 'static;
+
+    /// The model name the request names.
+    fn model(&self) -> &str;
+
+    /// Its whole answer from `m`.
+    fn whole<'a>(
+        self,
+        backends: &'a Backends,
+        m: &'a Model,
+    ) -> BoxFuture<'a, Result<Self::Answer, ApiError>>;
+
+    /// Its stream from `m` (errors before the first byte returned here).
+    fn stream<'a>(
+        self,
+        backends: &'a Backends,
+        m: &'a Model,
+    ) -> BoxFuture<'a, Result<ItemStream, ApiError>>;
+}
+
+impl Call for ChatCall {
+    type Answer = ChatCompletion;
+
+    fn model(&self) -> &str {
+        &self.req.model
+    }
+
+    fn whole<'a>(
+        self,
+        backends: &'a Backends,
+        m: &'a Model,
+    ) -> BoxFuture<'a, Result<ChatCompletion, ApiError>> {
+        backends.chat(m, self)
+    }
+
+    fn stream<'a>(
+        self,
+        backends: &'a Backends,
+        m: &'a Model,
+    ) -> BoxFuture<'a, Result<ItemStream, ApiError>> {
+        backends.chat_stream(m, self)
+    }
+}
+
+impl Call for CompletionCall {
+    type Answer = Completion;
+
+    fn model(&self) -> &str {
+        &self.req.model
+    }
+
+    fn whole<'a>(
+        self,
+        backends: &'a Backends,
+        m: &'a Model,
+    ) -> BoxFuture<'a, Result<Completion, ApiError>> {
+        backends.completion(m, self)
+    }
+
+    fn stream<'a>(
+        self,
+        backends: &'a Backends,
+        m: &'a Model,
+    ) -> BoxFuture<'a, Result<ItemStream, ApiError>> {
+        backends.completion_stream(m, self)
+    }
+}
+
+/// An embeddings request and who asked.
+#[derive(Debug, Clone)]
+pub struct EmbeddingCall {
+    /// The request.
+    pub req: EmbeddingRequest,
+    /// Who asked.
+    pub caller: Caller,
+}
+
+impl Call for EmbeddingCall {
+    type Answer = EmbeddingResponse;
+
+    fn model(&self) -> &str {
+        &self.req.model
+    }
+
+    fn whole<'a>(
+        self,
+        backends: &'a Backends,
+        m: &'a Model,
+    ) -> BoxFuture<'a, Result<EmbeddingResponse, ApiError>> {
+        backends.embeddings(m, self.req, self.caller)
+    }
+
+    fn stream<'a>(
+        self,
+        _: &'a Backends,
+        _: &'a Model,
+    ) -> BoxFuture<'a, Result<ItemStream, ApiError>> {
+        Box::pin(async { Err(ApiError::invalid("embeddings are not streamed").param("stream")) })
+    }
+}

@@ -1,0 +1,80 @@
+//! Admission, the one gate of every route served by candidates: a scoped
+//! key's limits (the model and the upstreams it may use), a stored key's
+//! address, quota and rate limits (its prompt estimate reserved), and the
+//! order to try what remains. It returns the [`Admitted`] ticket that
+//! [`crate::routing::failover::run`] requires: a route that skips admission
+//! does not compile.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use keyauth::KeyId;
+
+use crate::backend::Model;
+use crate::error::ApiError;
+use crate::keys::Ticket;
+use crate::routing::state::AppState;
+
+/// Who asks and for what, as admission needs it: plain values, so any
+/// front door can fill it.
+#[derive(Debug, Clone, Copy)]
+pub struct Ask<'a> {
+    /// The client key's id (`None` when authentication is off).
+    pub key: Option<&'a KeyId>,
+    /// The client's address.
+    pub ip: Option<IpAddr>,
+    /// The model name the request names.
+    pub model: &'a str,
+    /// Prompt tokens to reserve against a stored key's quota (0 when
+    /// unknown, as for a pass-through body).
+    pub estimate: u64,
+}
+
+/// A request admitted: the candidates its key may use, in the order to try
+/// them, and a stored key's ticket (settled by the request's outcome).
+/// Only [`AppState::admit`] makes one.
+#[derive(Debug)]
+pub struct Admitted {
+    cands: Vec<Arc<Model>>,
+    ticket: Option<Arc<Ticket>>,
+}
+
+impl Admitted {
+    /// Candidates admitted as they are, for the failover loop's tests.
+    #[cfg(test)]
+    pub(crate) fn for_tests(cands: Vec<Arc<Model>>) -> Self {
+        Self {
+            cands,
+            ticket: None,
+        }
+    }
+
+    /// The candidates, in order.
+    pub fn candidates(&self) -> &[Arc<Model>] {
+        &self.cands
+    }
+
+    /// A stored key's admission, for the outcome to settle.
+    pub fn ticket(&self) -> Option<Arc<Ticket>> {
+        self.ticket.clone()
+    }
+}
+
+impl AppState {
+    /// Admits `ask` over `cands` (every candidate that serves its model):
+    /// 403 when the key may not use the model or any of its candidates,
+    /// 403/429 from a stored key's address, quota or limits.
+    pub async fn admit(&self, ask: Ask<'_>, cands: Vec<Arc<Model>>) -> Result<Admitted, ApiError> {
+        let allowed = self.access.permit(ask.key, ask.model, cands)?;
+        let ticket = self
+            .access
+            .reserve(ask.key, ask.ip, ask.estimate, || {
+                self.config.price_of(ask.model)
+            })
+            .await?;
+        Ok(Admitted {
+            cands: self.router.order(allowed),
+            ticket,
+        })
+    }
+}
