@@ -14,6 +14,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+
+use crate::measure::{cpu_ticks, pct, rss_kib, status_kib};
 use futures_util::StreamExt;
 use mock_upstreams::{
     BedrockModel, BedrockReply, ContainerDialect, Endpoint, FakeBedrock, FakeOpenAi, FakeSageMaker,
@@ -119,50 +121,11 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     rt.block_on(load(bin, Duration::from_secs(secs), conns, streams, pin))
 }
 
-/// A `/proc/<pid>/status` field in KiB (`VmRSS`, `RssAnon`, `RssFile`).
-fn status_kib(pid: u32, field: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with(field) && l[field.len()..].starts_with(':'))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|n| n.parse().ok())
-        })
-        .unwrap_or(0)
-}
-
-/// Resident set size of a process, in KiB.
-fn rss_kib(pid: u32) -> u64 {
-    status_kib(pid, "VmRSS")
-}
-
-/// User plus system CPU time of a process, in clock ticks (1/100 s).
-pub(crate) fn cpu_ticks(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|s| {
-            let rest = s.rsplit_once(')')?.1;
-            let f: Vec<&str> = rest.split_whitespace().collect();
-            Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
-        })
-        .unwrap_or(0)
-}
-
 #[derive(Default)]
 struct Stats {
     latencies: Vec<Duration>,
     ttfb: Vec<Duration>,
     errors: u64,
-}
-
-pub(crate) fn pct(v: &mut [Duration], p: f64) -> f64 {
-    if v.is_empty() {
-        return f64::NAN;
-    }
-    v.sort_unstable();
-    let i = ((v.len() as f64 - 1.0) * p).round() as usize;
-    v[i].as_secs_f64() * 1000.0
 }
 
 #[derive(Clone, Copy, PartialEq)]

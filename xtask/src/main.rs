@@ -13,7 +13,9 @@
 mod bench;
 mod demo;
 mod deploy;
+mod measure;
 mod proxy;
+mod test;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -24,10 +26,10 @@ fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let rest = args.get(1..).unwrap_or_default().to_vec();
     match args.first().map(String::as_str) {
-        Some("test") => test(&rest),
+        Some("test") => test::run(&rest),
         Some("demo") => demo::run(&rest),
         Some("bench") => bench::run(&rest),
-        Some("fixtures") => fixtures(),
+        Some("fixtures") => test::fixtures(),
         Some("deploy-check") => deploy::run(),
         _ => {
             eprintln!("usage: cargo xtask <test|demo|bench|deploy-check|fixtures>");
@@ -72,73 +74,4 @@ pub(crate) fn run(cmd: &mut Command) -> Result<()> {
 /// The Python interpreter the tests use (`PYTHON`, else `python3`).
 pub(crate) fn python() -> String {
     std::env::var("PYTHON").unwrap_or_else(|_| "python3".into())
-}
-
-fn test(extra: &[String]) -> Result<()> {
-    let req = root().join("tests/requirements.txt");
-    let have = Command::new(python())
-        .args([
-            "-c",
-            "import openai, moto.server, langchain_openai, playwright",
-        ])
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    if !have {
-        eprintln!("xtask: installing {}", req.display());
-        run(Command::new(python())
-            .args(["-m", "pip", "install", "-q", "-r"])
-            .arg(&req))?;
-    }
-    let node = node_clients()?;
-    run(cargo()
-        .args(["test", "--workspace", "--locked"])
-        .args(extra)
-        .env("OAI_NODE_MODULES", node))
-}
-
-/// The official OpenAI SDK for Node.js, installed with npm (pinned in
-/// `tests/node/package.json` and its lock file) into the target directory;
-/// returns its `node_modules`.
-fn node_clients() -> Result<PathBuf> {
-    let dir = target_dir()?.join("tools/node-clients");
-    let modules = dir.join("node_modules");
-    let src = root().join("tests/node");
-    let lock = std::fs::read(src.join("package-lock.json"))?;
-    if std::fs::read(dir.join("package-lock.json")).ok().as_deref() != Some(lock.as_slice())
-        || !modules.join("openai").exists()
-    {
-        eprintln!(
-            "xtask: installing the Node.js OpenAI SDK into {}",
-            dir.display()
-        );
-        std::fs::create_dir_all(&dir)?;
-        for f in ["package.json", "package-lock.json"] {
-            std::fs::copy(src.join(f), dir.join(f))?;
-        }
-        run(Command::new("npm")
-            .args(["ci", "--no-audit", "--no-fund", "--silent"])
-            .current_dir(&dir))?;
-    }
-    Ok(modules)
-}
-
-fn fixtures() -> Result<()> {
-    run(cargo()
-        .args([
-            "test",
-            "-p",
-            "sm-stream",
-            "--test",
-            "integration",
-            "fixtures",
-        ])
-        .env("UPDATE_SNAPSHOTS", "1"))?;
-    run(cargo()
-        .args(["test", "-p", "bedrock-converse", "--test", "integration"])
-        .env("UPDATE_SNAPSHOTS", "1"))?;
-    eprintln!(
-        "snapshots rewritten: review `git diff crates/sm-stream/test_data crates/bedrock-converse/test_data`"
-    );
-    Ok(())
 }

@@ -19,6 +19,8 @@ use mock_upstreams::{FastUpstream, STREAM_EVENTS};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+use crate::measure::{cpu_us, family, pct};
+
 const KEY: &str = "sk-bench-key";
 
 /// What one run measured.
@@ -161,14 +163,6 @@ fn find(h: &[u8], n: &[u8]) -> Option<usize> {
     h.windows(n.len()).position(|w| w == n)
 }
 
-/// CPU time of processes, in microseconds.
-fn cpu_us(pids: &[u32]) -> u64 {
-    let tick_us = 10_000; // USER_HZ = 100
-    pids.iter()
-        .map(|p| crate::bench::cpu_ticks(*p) * tick_us)
-        .sum()
-}
-
 /// Drives `conns` keep-alive connections for `dur`, each sending the next
 /// request when its last answer is read (`pace` `None`: closed loop) or on
 /// its own fixed schedule (`Some(interval)`, staggered: open loop; a late
@@ -252,8 +246,8 @@ fn closed_loop(t: &Target<'_>, stream: bool, conns: usize, dur: Duration) -> Res
     let n = lat.len();
     Ok(Run {
         rps: n as f64 / secs,
-        p50: crate::bench::pct(&mut lat, 0.5),
-        p99: crate::bench::pct(&mut lat, 0.99),
+        p50: pct(&mut lat, 0.5),
+        p99: pct(&mut lat, 0.99),
         errors,
         cpu_us_per_req: (!t.pids.is_empty() && n > 0).then(|| cpu as f64 / n as f64),
     })
@@ -268,8 +262,8 @@ fn open_loop(t: &Target<'_>, rate: u32, conns: usize, dur: Duration, ttft: bool)
     let (mut lat, errors) = drive(t, ttft, conns, dur, Some(pace), ttft)?;
     Ok(Run {
         rps: lat.len() as f64 / dur.as_secs_f64(),
-        p50: crate::bench::pct(&mut lat, 0.5),
-        p99: crate::bench::pct(&mut lat, 0.99),
+        p50: pct(&mut lat, 0.5),
+        p99: pct(&mut lat, 0.99),
         errors,
         cpu_us_per_req: None,
     })
@@ -327,15 +321,6 @@ fn free_port() -> Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port())
-}
-
-/// A process and its children (nginx's workers).
-fn family(pid: u32) -> Vec<u32> {
-    let mut out = vec![pid];
-    if let Ok(s) = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")) {
-        out.extend(s.split_whitespace().filter_map(|p| p.parse::<u32>().ok()));
-    }
-    out
 }
 
 /// Starts the gateway with `config` and `env`; returns it and its address.

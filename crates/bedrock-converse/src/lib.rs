@@ -57,10 +57,11 @@ pub mod response;
 #[cfg(feature = "aws-sdk")]
 pub mod sdk;
 pub mod stream;
+mod structured;
 pub mod wire;
 
 pub use error::{Error, HttpMapping, exception_mapping};
 pub use model::{ModelRef, ReasoningStyle};
 pub use request::{RequestOptions, to_converse};
-pub use response::{ResponseMeta, to_chat_completion};
-pub use stream::{ReasoningOutput, StreamConfig, StreamTranslator};
+pub use response::{ReasoningOutput, ResponseMeta, to_chat_completion};
+pub use stream::{StreamConfig, StreamTranslator};

@@ -6,7 +6,6 @@ use openai_types::chat::{
 };
 use openai_types::usage::PromptTokensDetails;
 
-use crate::stream::ReasoningOutput;
 use crate::wire::{ContentBlock, ConverseOutput, ConverseResponse, ReasoningContent, TokenUsage};
 
 /// Bedrock's `stopReason` as an OpenAI `finish_reason`.
@@ -33,6 +32,20 @@ pub fn usage(u: &TokenUsage) -> Usage {
         });
     }
     out
+}
+
+/// Where the model's reasoning goes in the output.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReasoningOutput {
+    /// `reasoning_content` (the DeepSeek-style field most clients read).
+    #[default]
+    Field,
+    /// Inline in `content` as `<think>…</think>`, for clients that only show
+    /// content.
+    InlineThink,
+    /// Left out.
+    Drop,
 }
 
 /// What the response is labelled with.

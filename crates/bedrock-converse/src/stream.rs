@@ -10,23 +10,10 @@ use openai_types::stream::{OutputShape, SseWriter, StreamItem};
 
 use crate::Error;
 use crate::event::EventDecoder;
+pub use crate::response::ReasoningOutput;
 use crate::response::{finish_reason, usage};
 use crate::wire::{BlockDelta, StreamEvent};
 use openai_types::tokens::TokenCounter;
-
-/// Where the model's reasoning goes in the output.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ReasoningOutput {
-    /// `reasoning_content` (the DeepSeek-style field most clients read).
-    #[default]
-    Field,
-    /// Inline in `content` as `<think>…</think>`, for clients that only show
-    /// content.
-    InlineThink,
-    /// Left out.
-    Drop,
-}
 
 /// Per-stream settings.
 #[derive(Debug, Clone, Default)]

@@ -18,7 +18,6 @@ mod errors;
 mod hardening;
 mod intake;
 mod keys;
-mod layers;
 mod memory;
 mod observability;
 mod records;

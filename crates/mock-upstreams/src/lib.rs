@@ -22,6 +22,7 @@
 //! This is test support, never the product: `publish = false`.
 
 mod bedrock;
+mod bedrock_model;
 mod bedrock_rules;
 pub mod demo;
 mod fast;

@@ -1,6 +1,6 @@
 //! What the one serve path asks of a request: answer it whole on a
 //! candidate, or open its stream there. Chat, legacy completions and
-//! embeddings implement [`Call`]; [`crate::routing::serve`] runs any of
+//! embeddings implement [`Call`]; the routing layer's serve path runs any of
 //! them through admission's candidates, so a new route served by backends
 //! is a type and an impl, not a copy of the serve path.
 

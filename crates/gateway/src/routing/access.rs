@@ -109,7 +109,7 @@ impl Access {
 
     /// A scoped key's limits applied: the model must be allowed (403
     /// otherwise), and only the allowed candidates remain (403 if none).
-    /// Part of [`AppState::admit`](crate::routing::state::AppState::admit).
+    /// The first step of admission (`AppState::admit`).
     pub fn permit(
         &self,
         key: Option<&KeyId>,

@@ -1,9 +1,8 @@
 //! Admission, the one gate of every route served by candidates: a scoped
 //! key's limits (the model and the upstreams it may use), a stored key's
 //! address, quota and rate limits (its prompt estimate reserved), and the
-//! order to try what remains. It returns the [`Admitted`] ticket that
-//! [`crate::routing::failover::run`] requires: a route that skips admission
-//! does not compile.
+//! order to try what remains. It returns the [`Admitted`] ticket that the
+//! failover loop requires: a route that skips admission does not compile.
 
 use std::net::IpAddr;
 use std::sync::Arc;

@@ -1,0 +1,81 @@
+//! The test chores: the whole suite with its Python and Node.js clients
+//! installed, and the golden fixtures rewritten.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use anyhow::Result;
+
+use crate::{cargo, python, root, run, target_dir};
+
+/// `cargo xtask test`: every test of the workspace, with the clients it
+/// drives installed first.
+pub(crate) fn run(extra: &[String]) -> Result<()> {
+    let req = root().join("tests/requirements.txt");
+    let have = Command::new(python())
+        .args([
+            "-c",
+            "import openai, moto.server, langchain_openai, playwright",
+        ])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if !have {
+        eprintln!("xtask: installing {}", req.display());
+        run(Command::new(python())
+            .args(["-m", "pip", "install", "-q", "-r"])
+            .arg(&req))?;
+    }
+    let node = node_clients()?;
+    run(cargo()
+        .args(["test", "--workspace", "--locked"])
+        .args(extra)
+        .env("OAI_NODE_MODULES", node))
+}
+
+/// The official OpenAI SDK for Node.js, installed with npm (pinned in
+/// `tests/node/package.json` and its lock file) into the target directory;
+/// returns its `node_modules`.
+fn node_clients() -> Result<PathBuf> {
+    let dir = target_dir()?.join("tools/node-clients");
+    let modules = dir.join("node_modules");
+    let src = root().join("tests/node");
+    let lock = std::fs::read(src.join("package-lock.json"))?;
+    if std::fs::read(dir.join("package-lock.json")).ok().as_deref() != Some(lock.as_slice())
+        || !modules.join("openai").exists()
+    {
+        eprintln!(
+            "xtask: installing the Node.js OpenAI SDK into {}",
+            dir.display()
+        );
+        std::fs::create_dir_all(&dir)?;
+        for f in ["package.json", "package-lock.json"] {
+            std::fs::copy(src.join(f), dir.join(f))?;
+        }
+        run(Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund", "--silent"])
+            .current_dir(&dir))?;
+    }
+    Ok(modules)
+}
+
+/// `cargo xtask fixtures`: rewrites the golden fixtures' snapshots.
+pub(crate) fn fixtures() -> Result<()> {
+    run(cargo()
+        .args([
+            "test",
+            "-p",
+            "sm-stream",
+            "--test",
+            "integration",
+            "fixtures",
+        ])
+        .env("UPDATE_SNAPSHOTS", "1"))?;
+    run(cargo()
+        .args(["test", "-p", "bedrock-converse", "--test", "integration"])
+        .env("UPDATE_SNAPSHOTS", "1"))?;
+    eprintln!(
+        "snapshots rewritten: review `git diff crates/sm-stream/test_data crates/bedrock-converse/test_data`"
+    );
+    Ok(())
+}
