@@ -26,7 +26,7 @@ fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let rest = args.get(1..).unwrap_or_default().to_vec();
     match args.first().map(String::as_str) {
-        Some("test") => test::run(&rest),
+        Some("test") => test::all(&rest),
         Some("demo") => demo::run(&rest),
         Some("bench") => bench::run(&rest),
         Some("fixtures") => test::fixtures(),

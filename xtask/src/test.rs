@@ -6,11 +6,11 @@ use std::process::Command;
 
 use anyhow::Result;
 
-use crate::{cargo, python, root, run, target_dir};
+use crate::{cargo, python, root, target_dir};
 
 /// `cargo xtask test`: every test of the workspace, with the clients it
 /// drives installed first.
-pub(crate) fn run(extra: &[String]) -> Result<()> {
+pub(crate) fn all(extra: &[String]) -> Result<()> {
     let req = root().join("tests/requirements.txt");
     let have = Command::new(python())
         .args([
@@ -22,15 +22,19 @@ pub(crate) fn run(extra: &[String]) -> Result<()> {
         .unwrap_or(false);
     if !have {
         eprintln!("xtask: installing {}", req.display());
-        run(Command::new(python())
-            .args(["-m", "pip", "install", "-q", "-r"])
-            .arg(&req))?;
+        crate::run(
+            Command::new(python())
+                .args(["-m", "pip", "install", "-q", "-r"])
+                .arg(&req),
+        )?;
     }
     let node = node_clients()?;
-    run(cargo()
-        .args(["test", "--workspace", "--locked"])
-        .args(extra)
-        .env("OAI_NODE_MODULES", node))
+    crate::run(
+        cargo()
+            .args(["test", "--workspace", "--locked"])
+            .args(extra)
+            .env("OAI_NODE_MODULES", node),
+    )
 }
 
 /// The official OpenAI SDK for Node.js, installed with npm (pinned in
@@ -52,28 +56,34 @@ fn node_clients() -> Result<PathBuf> {
         for f in ["package.json", "package-lock.json"] {
             std::fs::copy(src.join(f), dir.join(f))?;
         }
-        run(Command::new("npm")
-            .args(["ci", "--no-audit", "--no-fund", "--silent"])
-            .current_dir(&dir))?;
+        crate::run(
+            Command::new("npm")
+                .args(["ci", "--no-audit", "--no-fund", "--silent"])
+                .current_dir(&dir),
+        )?;
     }
     Ok(modules)
 }
 
 /// `cargo xtask fixtures`: rewrites the golden fixtures' snapshots.
 pub(crate) fn fixtures() -> Result<()> {
-    run(cargo()
-        .args([
-            "test",
-            "-p",
-            "sm-stream",
-            "--test",
-            "integration",
-            "fixtures",
-        ])
-        .env("UPDATE_SNAPSHOTS", "1"))?;
-    run(cargo()
-        .args(["test", "-p", "bedrock-converse", "--test", "integration"])
-        .env("UPDATE_SNAPSHOTS", "1"))?;
+    crate::run(
+        cargo()
+            .args([
+                "test",
+                "-p",
+                "sm-stream",
+                "--test",
+                "integration",
+                "fixtures",
+            ])
+            .env("UPDATE_SNAPSHOTS", "1"),
+    )?;
+    crate::run(
+        cargo()
+            .args(["test", "-p", "bedrock-converse", "--test", "integration"])
+            .env("UPDATE_SNAPSHOTS", "1"),
+    )?;
     eprintln!(
         "snapshots rewritten: review `git diff crates/sm-stream/test_data crates/bedrock-converse/test_data`"
     );

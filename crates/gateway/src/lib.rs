@@ -8,12 +8,12 @@
 pub mod backend;
 pub mod config;
 pub mod error;
-pub mod http;
+pub(crate) mod http;
 pub mod ids;
-pub mod keys;
+pub(crate) mod keys;
 pub mod observe;
 pub mod report;
-pub mod routing;
+pub(crate) mod routing;
 pub mod server;
 
 use config::LogFormat;

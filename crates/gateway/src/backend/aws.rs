@@ -11,7 +11,7 @@ const SEE_LOG: &str = "the gateway's log has the details under this response's x
 
 /// A service that could not be reached (502), or not within the connect
 /// timeout (504); the details are logged by the caller, not answered.
-pub fn unreachable(service: &str, timeout: bool) -> ApiError {
+pub(crate) fn unreachable(service: &str, timeout: bool) -> ApiError {
     if timeout {
         let mut e = ApiError::unreachable(format!("Timed out connecting to {service}; {SEE_LOG}"));
         e.status = StatusCode::GATEWAY_TIMEOUT;
@@ -24,7 +24,7 @@ pub fn unreachable(service: &str, timeout: bool) -> ApiError {
 /// The error of a call that failed before the service answered (timeout,
 /// connection, request construction), for any AWS service; `None` for a
 /// service error.
-pub fn transport_error<E, R>(e: &SdkError<E, R>, service: &str) -> Option<ApiError>
+pub(crate) fn transport_error<E, R>(e: &SdkError<E, R>, service: &str) -> Option<ApiError>
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug,

@@ -14,7 +14,7 @@ use crate::error::ApiError;
 
 /// A request one candidate at a time can serve. Cloned only while another
 /// candidate may follow (the last attempt takes it).
-pub trait Call: Clone + Send + Sync + 'static {
+pub(crate) trait Call: Clone + Send + Sync + 'static {
     /// Its whole answer.
     type Answer: Send + 'static;
 
@@ -86,7 +86,7 @@ impl Call for CompletionCall {
 
 /// An embeddings request and who asked.
 #[derive(Debug, Clone)]
-pub struct EmbeddingCall {
+pub(crate) struct EmbeddingCall {
     /// The request.
     pub req: EmbeddingRequest,
     /// Who asked.

@@ -17,7 +17,7 @@ use crate::error::ApiError;
 
 /// How many choices `call` asks for, refused above `max` with a message
 /// naming the backend.
-pub fn choices(m: &Model, call: &ChatCall, max: u32) -> Result<u32, ApiError> {
+pub(crate) fn choices(m: &Model, call: &ChatCall, max: u32) -> Result<u32, ApiError> {
     let n = call.req.n.unwrap_or(1);
     if n > max {
         return Err(ApiError::invalid(format!(
@@ -39,7 +39,7 @@ fn singles(call: &ChatCall, n: u32) -> impl Iterator<Item = ChatCall> + '_ {
 }
 
 /// `n` whole answers merged into one.
-pub async fn chat(
+pub(crate) async fn chat(
     b: &Backends,
     m: &Model,
     call: ChatCall,
@@ -65,7 +65,7 @@ pub async fn chat(
 }
 
 /// `n` streams opened together and merged.
-pub async fn chat_stream(
+pub(crate) async fn chat_stream(
     b: &Backends,
     m: &Model,
     call: ChatCall,

@@ -4,14 +4,14 @@
 //! dispatches on it. Adding a backend is a folder, a [`Target`] variant and
 //! a config variant.
 
-pub mod aws;
-pub mod bedrock;
-pub mod call;
-pub mod fanout;
-pub mod openai;
+pub(crate) mod aws;
+pub(crate) mod bedrock;
+pub(crate) mod call;
+pub(crate) mod fanout;
+pub(crate) mod openai;
 pub mod provider;
 pub mod sagemaker;
-pub mod token_ids;
+pub(crate) mod token_ids;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -148,7 +148,7 @@ const FIXED_PATHS: [&str; 4] = [
 
 /// The provider for upstream-served models (the upstream is the target).
 #[derive(Debug, Clone, Copy, Default)]
-pub struct OpenAi;
+pub(crate) struct OpenAi;
 
 /// A client with the upstream's settings. `max_idle_connections` is the
 /// upstream's whole cap: each worker's client keeps its share.
@@ -164,7 +164,7 @@ fn build_client(cfg: &UpstreamConfig) -> reqwest::Result<reqwest::Client> {
 
 /// A transport failure: connect errors and timeouts are marked so the router
 /// moves on.
-pub fn transport(up: &Upstream, e: &reqwest::Error) -> ApiError {
+pub(crate) fn transport(up: &Upstream, e: &reqwest::Error) -> ApiError {
     if e.is_timeout() {
         return timeout(up, "answer");
     }
@@ -194,7 +194,11 @@ fn timeout(up: &Upstream, what: &str) -> ApiError {
 /// its status kept for 4xx (the client's fault) and 429, 502 for 5xx.
 /// Every key the gateway knows, and the caller's, is masked in what the
 /// upstream said.
-pub async fn error_from(up: &Upstream, resp: reqwest::Response, caller: &Caller) -> ApiError {
+pub(crate) async fn error_from(
+    up: &Upstream,
+    resp: reqwest::Response,
+    caller: &Caller,
+) -> ApiError {
     let status = resp.status().as_u16();
     let retry_after = resp
         .headers()

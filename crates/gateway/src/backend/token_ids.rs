@@ -17,7 +17,7 @@ const MAX_ARRAYS: usize = 2048;
 /// it is. An id outside the vocabulary is a 400 naming the input. The
 /// decoding (and the vocabulary's first load, 100 to 400 ms) runs on
 /// tokio's blocking pool, never on the worker serving other requests.
-pub async fn decode_input(req: &mut EmbeddingRequest) -> Result<(), ApiError> {
+pub(crate) async fn decode_input(req: &mut EmbeddingRequest) -> Result<(), ApiError> {
     if matches!(
         req.input,
         EmbeddingInput::String(_) | EmbeddingInput::Strings(_)

@@ -20,7 +20,7 @@ use crate::error::ApiError;
 
 /// When a body must have arrived, as a function of what has arrived.
 #[derive(Debug, Clone, Copy)]
-pub struct Deadline {
+pub(crate) struct Deadline {
     start: Instant,
     base: Duration,
     free_bytes: usize,
@@ -29,7 +29,7 @@ pub struct Deadline {
 
 impl Deadline {
     /// The deadline of a body that starts now.
-    pub fn new(cfg: &Config) -> Self {
+    pub(crate) fn new(cfg: &Config) -> Self {
         Self {
             start: Instant::now(),
             base: Duration::from_secs(cfg.body_timeout_secs),
@@ -39,13 +39,13 @@ impl Deadline {
     }
 
     /// The instant by which the next chunk must come, `received` bytes in.
-    pub fn at(&self, received: usize) -> Instant {
+    pub(crate) fn at(&self, received: usize) -> Instant {
         let extra = received.saturating_sub(self.free_bytes) as u64;
         self.start + self.base + Duration::from_secs(extra / self.min_rate)
     }
 
     /// The next chunk of `payload`, or 408 when it comes too late.
-    pub async fn next(
+    pub(crate) async fn next(
         &self,
         payload: &mut web::Payload,
         received: usize,
@@ -62,7 +62,7 @@ impl Deadline {
 }
 
 /// The declared `Content-Length`, if any.
-pub fn declared_len(req: &HttpRequest) -> Option<usize> {
+pub(crate) fn declared_len(req: &HttpRequest) -> Option<usize> {
     req.headers()
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -70,7 +70,7 @@ pub fn declared_len(req: &HttpRequest) -> Option<usize> {
 }
 
 /// Reads a whole body within `limit` (413 beyond) and its deadline (408).
-pub async fn read(
+pub(crate) async fn read(
     req: &HttpRequest,
     mut payload: web::Payload,
     limit: usize,

@@ -40,7 +40,7 @@ const BARE: &[(&[u8], &str, &str)] = &[
 
 /// A TCP connection whose bare error answers get a body.
 #[derive(Debug)]
-pub struct Conn {
+pub(crate) struct Conn {
     io: TcpStream,
     /// A rewritten answer being written, and how many bytes of the
     /// caller's buffer it stands for.
@@ -49,13 +49,13 @@ pub struct Conn {
 
 impl Conn {
     /// Wraps an accepted stream.
-    pub fn new(io: TcpStream) -> Self {
+    pub(crate) fn new(io: TcpStream) -> Self {
         Self { io, pending: None }
     }
 }
 
 /// The answer with a body, if `buf` is one of the dispatcher's bare ones.
-pub fn with_body(buf: &[u8]) -> Option<Vec<u8>> {
+pub(crate) fn with_body(buf: &[u8]) -> Option<Vec<u8>> {
     if buf.len() > MAX_BARE_HEAD || !buf.starts_with(b"HTTP/1.") || !buf.ends_with(b"\r\n\r\n") {
         return None;
     }

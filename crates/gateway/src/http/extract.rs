@@ -19,7 +19,7 @@ use crate::routing::admission::{Admitted, Ask};
 use crate::routing::state::AppState;
 
 /// Checks the client's key: its id, `None` when authentication is off.
-pub async fn authorize(
+pub(crate) async fn authorize(
     req: &HttpRequest,
     state: &AppState,
 ) -> Result<Option<keyauth::KeyId>, ApiError> {
@@ -31,7 +31,7 @@ pub async fn authorize(
 }
 
 /// A JSON body as `T`: 400 with the path of a bad field.
-pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+pub(crate) fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     if body.is_empty() {
         return Err(ApiError::invalid(
             "the request body is empty: send a JSON object",
@@ -59,7 +59,7 @@ pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
 }
 
 /// A request's `model`, for its record.
-pub trait Named {
+pub(crate) trait Named {
     fn model_name(&self) -> &str;
 }
 
@@ -89,7 +89,7 @@ impl Named for EmbeddingRequest {
 
 /// An accepted request: checked key, parsed body, its id and record.
 #[derive(Debug)]
-pub struct Accepted<T> {
+pub(crate) struct Accepted<T> {
     /// When it arrived.
     pub started: Instant,
     /// The client key's id.
@@ -108,7 +108,7 @@ pub struct Accepted<T> {
 
 impl<T: Named> Accepted<T> {
     /// What admission needs of it, with `estimate` prompt tokens.
-    pub fn ask(&self, estimate: u64) -> Ask<'_> {
+    pub(crate) fn ask(&self, estimate: u64) -> Ask<'_> {
         Ask {
             key: self.key.as_ref(),
             ip: self.ip,
@@ -120,7 +120,7 @@ impl<T: Named> Accepted<T> {
 
 impl<T> Accepted<T> {
     /// The request's outcome, on `route`, before any candidate serves it.
-    pub fn outcome(&self, route: &'static str, admitted: &Admitted) -> Outcome {
+    pub(crate) fn outcome(&self, route: &'static str, admitted: &Admitted) -> Outcome {
         Outcome {
             key_id: self.key.as_ref().map(|k| k.as_str().to_owned()),
             started: self.started,
@@ -137,7 +137,7 @@ impl<T> Accepted<T> {
 /// The first steps of every inference route: the clock starts, the key is
 /// checked, the body is read within its limit and parsed, the record notes
 /// the key id and model (and the body, when the policy asks).
-pub async fn accept<T: DeserializeOwned + Named>(
+pub(crate) async fn accept<T: DeserializeOwned + Named>(
     req: &HttpRequest,
     payload: web::Payload,
     state: &AppState,
@@ -148,7 +148,7 @@ pub async fn accept<T: DeserializeOwned + Named>(
 /// A request whose key is checked and whose body is read, not yet parsed
 /// (a route that may pass the body on as it came).
 #[derive(Debug)]
-pub struct Received {
+pub(crate) struct Received {
     /// When it arrived.
     pub started: Instant,
     /// The client key's id.
@@ -166,7 +166,7 @@ pub struct Received {
 }
 
 /// The key checked and the body read (see [`accept`]).
-pub async fn receive(
+pub(crate) async fn receive(
     req: &HttpRequest,
     payload: web::Payload,
     state: &AppState,
@@ -179,7 +179,7 @@ pub async fn receive(
 
 /// A request whose body its route read: the record notes the body when the
 /// policy asks.
-pub fn received(
+pub(crate) fn received(
     req: &HttpRequest,
     state: &AppState,
     started: Instant,
@@ -218,13 +218,13 @@ pub fn received(
 
 impl Received {
     /// The body parsed as `T`; the record notes the key id and model.
-    pub fn parse<T: DeserializeOwned + Named>(self) -> Result<Accepted<T>, ApiError> {
+    pub(crate) fn parse<T: DeserializeOwned + Named>(self) -> Result<Accepted<T>, ApiError> {
         let r: T = parse(&self.body)?;
         Ok(self.with(r))
     }
 
     /// The request as `r`, parsed from its body by the caller.
-    pub fn with<T: Named>(self, r: T) -> Accepted<T> {
+    pub(crate) fn with<T: Named>(self, r: T) -> Accepted<T> {
         note(&self.patch, |p| {
             p.key_id = self.key.as_ref().map(|k| k.as_str().to_owned());
             p.model = Some(r.model_name().to_owned());
@@ -244,7 +244,7 @@ impl Received {
 /// The model a request names, standing in for the request once
 /// [`Accepted::split`] has taken it out.
 #[derive(Debug, Clone)]
-pub struct ModelName(pub String);
+pub(crate) struct ModelName(pub String);
 
 impl Named for ModelName {
     fn model_name(&self) -> &str {
@@ -255,7 +255,7 @@ impl Named for ModelName {
 impl<T: Named> Accepted<T> {
     /// Takes the request out without copying it (a body can be megabytes):
     /// what stays carries the model's name.
-    pub fn split(self) -> (Accepted<ModelName>, T) {
+    pub(crate) fn split(self) -> (Accepted<ModelName>, T) {
         let name = ModelName(self.r.model_name().to_owned());
         let meta = Accepted {
             started: self.started,
@@ -271,7 +271,7 @@ impl<T: Named> Accepted<T> {
 }
 
 /// The request id the middleware assigned (from `x-request-id` or new).
-pub fn request_id(req: &HttpRequest) -> String {
+pub(crate) fn request_id(req: &HttpRequest) -> String {
     req.extensions()
         .get::<RequestId>()
         .map(|r| r.0.clone())
@@ -279,16 +279,16 @@ pub fn request_id(req: &HttpRequest) -> String {
 }
 
 /// The request's record, if records are on.
-pub fn patch_of(req: &HttpRequest) -> Option<RecPatch> {
+pub(crate) fn patch_of(req: &HttpRequest) -> Option<RecPatch> {
     req.extensions().get::<RecPatch>().cloned()
 }
 
 /// A request's id, in its extensions.
 #[derive(Debug, Clone)]
-pub struct RequestId(pub String);
+pub(crate) struct RequestId(pub String);
 
 /// The client's `Authorization` header, for upstreams that forward it.
-pub fn client_auth(req: &HttpRequest, state: &AppState) -> Caller {
+pub(crate) fn client_auth(req: &HttpRequest, state: &AppState) -> Caller {
     Caller {
         auth: req
             .headers()

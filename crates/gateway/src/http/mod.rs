@@ -5,18 +5,18 @@
 
 mod admin;
 mod admin_doc;
-pub mod body;
-pub mod conn;
+pub(crate) mod body;
+pub(crate) mod conn;
 mod console;
-pub mod extract;
+pub(crate) mod extract;
 mod handlers;
 mod info;
 mod intake;
-pub mod passthrough;
+pub(crate) mod passthrough;
 mod probe;
-pub mod respond;
+pub(crate) mod respond;
 mod responses;
-pub mod sse;
+pub(crate) mod sse;
 
 use actix_web::{HttpRequest, HttpResponse, web};
 
@@ -26,7 +26,7 @@ use handlers::{chat, completions, embeddings};
 use info::{get_model, health, list_models, metrics_route, ping};
 
 /// Registers every route.
-pub fn configure(cfg: &mut web::ServiceConfig) {
+pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/ping", web::get().to(ping))
         .route("/health", web::get().to(health))
         .route("/v1/models", web::get().to(list_models))
@@ -42,13 +42,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 /// Any other route: an OpenAI-shaped 404.
-pub async fn not_found(req: HttpRequest) -> HttpResponse {
+pub(crate) async fn not_found(req: HttpRequest) -> HttpResponse {
     actix_web::ResponseError::error_response(&ApiError::no_route(req.method().as_str(), req.path()))
 }
 
 /// Any route not served here: `/v1/*` passes through to OpenAI-style
 /// upstreams when there are any; everything else is an OpenAI-shaped 404.
-pub async fn fallback(
+pub(crate) async fn fallback(
     req: HttpRequest,
     payload: web::Payload,
     handle: web::Data<Handle>,

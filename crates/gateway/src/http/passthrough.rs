@@ -53,7 +53,7 @@ const DROP_RESPONSE: &[&str] = &[
 /// Refuses a client's path that could leave the upstream's base path once
 /// a URL parser has read it (see [`openai_types::path::check`]): 400 in the
 /// OpenAI envelope.
-pub fn check_path(path: &str) -> Result<(), ApiError> {
+pub(crate) fn check_path(path: &str) -> Result<(), ApiError> {
     openai_types::path::check(path).map_err(|why| {
         ApiError::invalid(format!("The request path is not allowed: {why}")).code("invalid_path")
     })
@@ -62,7 +62,7 @@ pub fn check_path(path: &str) -> Result<(), ApiError> {
 /// The pass-through handler: the key checked, the path guarded, the body
 /// held or streamed, then the upstreams that admit the model in order
 /// (several only when the body can be sent again).
-pub async fn passthrough(
+pub(crate) async fn passthrough(
     req: HttpRequest,
     payload: web::Payload,
     handle: web::Data<Handle>,

@@ -9,7 +9,7 @@ use crate::error::ApiError;
 use crate::observe::outcome::ServedBy;
 
 /// A JSON body with its `Content-Length`, written in one piece.
-pub fn json<T: serde::Serialize>(v: &T) -> HttpResponse {
+pub(crate) fn json<T: serde::Serialize>(v: &T) -> HttpResponse {
     match serde_json::to_vec(v) {
         Ok(b) => HttpResponse::Ok().content_type("application/json").body(b),
         Err(e) => actix_web::ResponseError::error_response(&ApiError::internal(e.to_string())),
@@ -17,7 +17,7 @@ pub fn json<T: serde::Serialize>(v: &T) -> HttpResponse {
 }
 
 /// Names the candidate that served a response (`x-oai-upstream`).
-pub fn served_by(resp: &mut HttpResponse, m: &Model) {
+pub(crate) fn served_by(resp: &mut HttpResponse, m: &Model) {
     if let Ok(v) = header::HeaderValue::from_str(&m.key()) {
         resp.headers_mut()
             .insert(header::HeaderName::from_static("x-oai-upstream"), v);
@@ -25,7 +25,7 @@ pub fn served_by(resp: &mut HttpResponse, m: &Model) {
 }
 
 /// Who served, as the outcome tells it.
-pub fn served_by_of(m: &Model) -> ServedBy {
+pub(crate) fn served_by_of(m: &Model) -> ServedBy {
     ServedBy {
         model: m.cfg.name.clone(),
         metric_model: m.metric_name().to_owned(),

@@ -19,7 +19,7 @@ use crate::routing::state::AppState;
 /// How items are written: chat (or legacy completion) chunks, or the
 /// Responses API's events.
 #[derive(Debug)]
-pub enum Writer {
+pub(crate) enum Writer {
     /// `chat.completion.chunk` / `text_completion` events and `[DONE]`.
     Chat(SseWriter),
     /// `response.*` events.
@@ -48,7 +48,7 @@ impl Writer {
 ///
 /// A stream's idle and total timers are here and nowhere else (its first
 /// batch's deadline is failover's, which already holds that batch).
-pub fn response(
+pub(crate) fn response(
     state: &AppState,
     outcome: Outcome,
     served: Served<Opened>,

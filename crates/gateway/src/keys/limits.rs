@@ -99,7 +99,7 @@ pub struct Refused {
 }
 
 /// Checks that fell back from Redis to the local windows.
-pub static REDIS_FALLBACKS: AtomicU64 = AtomicU64::new(0);
+pub(crate) static REDIS_FALLBACKS: AtomicU64 = AtomicU64::new(0);
 
 /// The rate limiter.
 #[derive(Debug, Clone, Default)]
@@ -520,7 +520,7 @@ fn take(
 }
 
 /// `6m0s`, `1.5s`, `20ms`: OpenAI's `x-ratelimit-reset-*` format.
-pub fn duration_text(ms: i64) -> String {
+pub(crate) fn duration_text(ms: i64) -> String {
     let ms = ms.max(0);
     if ms < 1000 {
         return format!("{ms}ms");

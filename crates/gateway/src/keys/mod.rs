@@ -7,12 +7,12 @@
 //! batches. Admission and settlement are in [`ticket`], rate windows in
 //! [`limits`].
 
-pub mod limits;
+pub(crate) mod limits;
 mod schema;
 mod store;
 
 pub(crate) use schema::begin_migration;
-pub mod ticket;
+pub(crate) mod ticket;
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -22,8 +22,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use sqlx::AnyPool;
 
-pub use store::NewKey;
-pub use ticket::{Spent, Ticket};
+pub(crate) use store::NewKey;
+pub(crate) use ticket::{Spent, Ticket};
 
 /// A stored key as the gateway holds it (its secret is never held: only
 /// its SHA-256).
@@ -95,7 +95,7 @@ impl StoredKey {
 }
 
 /// Whether `cidr` (`10.0.0.0/8`, `::1/128`, or a bare address) holds `ip`.
-pub fn cidr_contains(cidr: &str, ip: IpAddr) -> bool {
+pub(crate) fn cidr_contains(cidr: &str, ip: IpAddr) -> bool {
     let (addr, bits) = match cidr.split_once('/') {
         Some((a, b)) => (a, b.parse::<u32>().ok()),
         None => (cidr, None),
@@ -378,7 +378,7 @@ impl KeyStore {
     }
 }
 
-pub use store::KeyPatch;
+pub(crate) use store::KeyPatch;
 
 #[cfg(test)]
 mod tests {

@@ -287,7 +287,7 @@ pub struct Spent {
 
 /// The cost of tokens at `price`, millionths of a US dollar (prices are per
 /// million tokens, so a token at US$1/M costs one micro-dollar).
-pub fn cost(price: Option<PriceConfig>, prompt: i64, cached: i64, completion: i64) -> i64 {
+pub(crate) fn cost(price: Option<PriceConfig>, prompt: i64, cached: i64, completion: i64) -> i64 {
     let Some(p) = price else { return 0 };
     let cached = cached.clamp(0, prompt.max(0));
     let fresh = prompt.max(0) - cached;

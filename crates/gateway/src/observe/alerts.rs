@@ -15,7 +15,7 @@ use crate::config::{AlertSink, SinkKind};
 
 /// What happened.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Event {
+pub(crate) struct Event {
     /// `breaker_opened`, `breaker_closed`, `failure_burst`,
     /// `key_source_failed`.
     pub kind: &'static str,

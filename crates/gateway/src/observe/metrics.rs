@@ -17,7 +17,7 @@ const BUCKETS: &[f64] = &[
 
 /// Every metric the gateway exports.
 #[derive(Debug)]
-pub struct Metrics {
+pub(crate) struct Metrics {
     registry: Registry,
     /// HTTP requests by route pattern and status class.
     pub http_requests: IntCounterVec,
@@ -96,7 +96,7 @@ fn unreachable_metric(name: &str) -> ! {
 }
 
 /// The process's metrics.
-pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
+pub(crate) static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
     let r = Registry::new();
     Metrics {
         http_requests: counter(
@@ -191,7 +191,7 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
 });
 
 /// `2xx`, `4xx`, …
-pub fn class(status: u16) -> &'static str {
+pub(crate) fn class(status: u16) -> &'static str {
     match status {
         100..=199 => "1xx",
         200..=299 => "2xx",
@@ -204,7 +204,7 @@ pub fn class(status: u16) -> &'static str {
 /// The text exposition, with the gauges read at scrape time refreshed:
 /// each breaker's state (0 closed, 1 half-open, 2 open, 3 disabled) and the
 /// key-check counters.
-pub fn render<'a>(
+pub(crate) fn render<'a>(
     breakers: impl IntoIterator<Item = (&'a str, i64)>,
     key_checks: impl IntoIterator<Item = (&'static str, u64)>,
 ) -> Vec<u8> {

@@ -1,8 +1,8 @@
 //! What the gateway tells about itself: metrics, request records, alerts,
 //! and the redaction every text from elsewhere passes first.
 
-pub mod alerts;
-pub mod metrics;
-pub mod outcome;
+pub(crate) mod alerts;
+pub(crate) mod metrics;
+pub(crate) mod outcome;
 pub mod records;
-pub mod redact;
+pub(crate) mod redact;

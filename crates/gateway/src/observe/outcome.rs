@@ -14,7 +14,7 @@ use crate::observe::records::{RecPatch, Record};
 /// Who served a request, as the outcome tells it (plain names: this layer
 /// knows no backend types).
 #[derive(Debug, Clone, Default)]
-pub struct ServedBy {
+pub(crate) struct ServedBy {
     /// The model name the client asked for, as configured.
     pub model: String,
     /// The model as a metric label (bounded: configured names and
@@ -30,7 +30,7 @@ pub struct ServedBy {
 
 /// A request on its way to its outcome. Never holds a key or a prompt.
 #[derive(Debug)]
-pub struct Outcome {
+pub(crate) struct Outcome {
     /// The client key's id.
     pub key_id: Option<String>,
     /// When the request arrived.
@@ -50,7 +50,7 @@ pub struct Outcome {
 }
 
 /// Fills a request's record, if records are on.
-pub fn note(patch: &Option<RecPatch>, f: impl FnOnce(&mut Record)) {
+pub(crate) fn note(patch: &Option<RecPatch>, f: impl FnOnce(&mut Record)) {
     if let Some(p) = patch {
         f(&mut p.0.borrow_mut());
     }
@@ -59,7 +59,7 @@ pub fn note(patch: &Option<RecPatch>, f: impl FnOnce(&mut Record)) {
 impl Outcome {
     /// The request ended with `status` (for a stream: it ended, done or
     /// with an error event), with `usage` where known.
-    pub fn finish(&self, status: u16, usage: Option<&Usage>, stream: bool) {
+    pub(crate) fn finish(&self, status: u16, usage: Option<&Usage>, stream: bool) {
         if let Some(t) = &self.ticket {
             // What the upstream reports (else the gateway's count); a
             // refused request costs nothing.
@@ -143,7 +143,7 @@ impl Outcome {
     /// A stream's first content is in hand (`attempt`: how long the serving
     /// attempt took to get it): time to first token, the gateway's added
     /// latency before that attempt, and the record's stream fields.
-    pub fn first_token(&self, attempt: Duration) {
+    pub(crate) fn first_token(&self, attempt: Duration) {
         let m = &*METRICS;
         let ttft = self.started.elapsed();
         m.ttft
@@ -162,7 +162,7 @@ impl Outcome {
 
     /// The request failed before any candidate was committed (every one
     /// failed, or none was allowed).
-    pub fn failed(&self, model: &str, e: &crate::error::ApiError) {
+    pub(crate) fn failed(&self, model: &str, e: &crate::error::ApiError) {
         if let Some(t) = &self.ticket {
             t.settle(crate::keys::Spent::default());
         }
@@ -183,7 +183,7 @@ impl Outcome {
 
     /// A stream the client left before it ended: recorded as interrupted,
     /// with the tokens it was sent (estimated).
-    pub fn interrupted(&self, sent_tokens: u64) {
+    pub(crate) fn interrupted(&self, sent_tokens: u64) {
         if let Some(t) = &self.ticket {
             // The prompt (estimated) and what was sent.
             t.settle(crate::keys::Spent {

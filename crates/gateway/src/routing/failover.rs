@@ -23,7 +23,7 @@ use crate::routing::state::AppState;
 
 /// What an attempt produced, and who produced it.
 #[derive(Debug)]
-pub struct Served<T> {
+pub(crate) struct Served<T> {
     /// The attempt's result.
     pub value: T,
     /// The candidate that served.
@@ -34,7 +34,7 @@ pub struct Served<T> {
 
 /// A stream opened on a candidate: its first batch in hand (so nothing was
 /// sent to the client before the candidate was committed), the rest to come.
-pub struct Opened {
+pub(crate) struct Opened {
     /// The first batch of items.
     pub first: Vec<StreamItem>,
     /// The rest.
@@ -51,12 +51,12 @@ impl std::fmt::Debug for Opened {
 
 /// An attempt on one candidate (`more`: another may follow, so the request
 /// must be kept), whose future may borrow for `'f`.
-pub type Attempt<'s, 'f, T> =
+pub(crate) type Attempt<'s, 'f, T> =
     dyn FnMut(Arc<Model>, bool) -> BoxFuture<'f, Result<T, ApiError>> + Send + 's;
 
 /// How the loop runs.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Rules {
+pub(crate) struct Rules {
     /// Attempts at most (default: the routing budget). A request whose body
     /// cannot be replayed gets one.
     pub attempts: Option<usize>,
@@ -68,7 +68,7 @@ pub struct Rules {
 /// What an attempt's deadline covers, with the gateway's default for
 /// candidates that set none.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FirstByte {
+pub(crate) enum FirstByte {
     /// A stream's first batch: an upstream's `stream_first_byte_secs`.
     Stream(Duration),
     /// A passed-through response's head: an upstream's `first_byte_secs`.
@@ -77,7 +77,7 @@ pub enum FirstByte {
 
 impl FirstByte {
     /// The deadline for `m`.
-    pub fn limit(self, m: &Model) -> Duration {
+    pub(crate) fn limit(self, m: &Model) -> Duration {
         match self {
             Self::Stream(d) => m.stream_first_byte(d),
             Self::Head(d) => m.head_first_byte(d),
@@ -106,7 +106,7 @@ impl AppState {
 }
 
 /// Tries the admitted candidates in order under `rules`.
-pub async fn run<'f, T>(
+pub(crate) async fn run<'f, T>(
     state: Walk<'_>,
     admitted: &Admitted,
     model_name: &str,
@@ -175,7 +175,7 @@ fn throttled(e: &ApiError) -> bool {
 /// Opens a stream and waits for its first batch: a stream that fails before
 /// it sends anything is a failed attempt (the next candidate gets the
 /// request), one that sends anything is committed.
-pub async fn first_batch(mut items: ItemStream) -> Result<Opened, ApiError> {
+pub(crate) async fn first_batch(mut items: ItemStream) -> Result<Opened, ApiError> {
     match items.next().await {
         Some(batch) if !matches!(batch.first(), Some(StreamItem::Error(_))) => Ok(Opened {
             first: batch,
@@ -198,7 +198,7 @@ pub async fn first_batch(mut items: ItemStream) -> Result<Opened, ApiError> {
 /// reported to its breaker (its text scrubbed of keys); the caller moves on.
 /// Throttling (429) is counted too but is not a failure of the upstream:
 /// the breaker only gets its probe slot back.
-pub fn attempt_failed(state: Walk<'_>, key: &str, e: &ApiError) {
+pub(crate) fn attempt_failed(state: Walk<'_>, key: &str, e: &ApiError) {
     METRICS
         .upstream_errors
         .with_label_values(&[key, e.label])
@@ -219,7 +219,11 @@ pub fn attempt_failed(state: Walk<'_>, key: &str, e: &ApiError) {
 /// its status and gets a `Retry-After`: the upstream's, else 1 s), or 503
 /// `no_upstream_available` with a `Retry-After` of the soonest breaker's
 /// remaining cool-down when every candidate's breaker was open.
-pub fn exhausted(last: Option<ApiError>, model: &str, reopens: Option<Duration>) -> ApiError {
+pub(crate) fn exhausted(
+    last: Option<ApiError>,
+    model: &str,
+    reopens: Option<Duration>,
+) -> ApiError {
     match last {
         Some(mut e) => {
             if throttled(&e) && e.retry_after.is_none() {

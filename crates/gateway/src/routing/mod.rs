@@ -2,9 +2,9 @@
 //! failures move a request on: the registry and state, client access, the
 //! breakers.
 
-pub mod access;
-pub mod admission;
-pub mod breaker;
-pub mod failover;
-pub mod serve;
-pub mod state;
+pub(crate) mod access;
+pub(crate) mod admission;
+pub(crate) mod breaker;
+pub(crate) mod failover;
+pub(crate) mod serve;
+pub(crate) mod state;

@@ -16,7 +16,7 @@ use crate::routing::failover::{self, FirstByte, Opened, Rules, Served};
 use crate::routing::state::AppState;
 
 /// `call`'s whole answer from the first admitted candidate that gives one.
-pub async fn whole<C: Call>(
+pub(crate) async fn whole<C: Call>(
     state: &AppState,
     backends: &Backends,
     admitted: &Admitted,
@@ -33,7 +33,7 @@ pub async fn whole<C: Call>(
 
 /// `call`'s stream from the first admitted candidate that sends a first
 /// batch within its first-byte deadline.
-pub async fn stream<C: Call>(
+pub(crate) async fn stream<C: Call>(
     state: &AppState,
     backends: &Backends,
     admitted: &Admitted,

@@ -19,7 +19,7 @@ use crate::error::{ApiError, error_chain};
 /// Whether an address must not be fetched from. IPv6 forms that carry an
 /// IPv4 address (mapped, compatible, SIIT, 6to4, Teredo) are judged by it;
 /// NAT64 prefixes are refused whole.
-pub fn is_forbidden(ip: IpAddr) -> bool {
+pub(crate) fn is_forbidden(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => forbidden_v4(v4),
         IpAddr::V6(v6) => forbidden_v6(v6),
@@ -110,7 +110,7 @@ impl reqwest::dns::Resolve for GuardedResolver {
 /// Fetches images under the guard, a few at a time per request and a
 /// bounded number across the gateway, within a byte budget per request.
 #[derive(Debug, Clone)]
-pub struct ImageFetcher {
+pub(crate) struct ImageFetcher {
     client: reqwest::Client,
     max_bytes: usize,
     allowed: Arc<Vec<String>>,
@@ -121,7 +121,7 @@ pub struct ImageFetcher {
 
 impl ImageFetcher {
     /// A fetcher with its own HTTP client.
-    pub fn new(cfg: &ImageFetchConfig) -> anyhow::Result<Self> {
+    pub(crate) fn new(cfg: &ImageFetchConfig) -> anyhow::Result<Self> {
         let allowed = Arc::new(cfg.allowed_hosts.clone());
         let redirect_allowed = Arc::clone(&allowed);
         let client = reqwest::Client::builder()
@@ -157,7 +157,10 @@ impl ImageFetcher {
     /// at once, each holding one of the gateway's `max_concurrent` slots,
     /// all of them within `max_total_bytes`. The first failure ends the
     /// rest.
-    pub async fn fetch_all(&self, urls: &[&str]) -> Result<HashMap<String, ImageBlock>, ApiError> {
+    pub(crate) async fn fetch_all(
+        &self,
+        urls: &[&str],
+    ) -> Result<HashMap<String, ImageBlock>, ApiError> {
         let budget = Arc::new(AtomicUsize::new(self.total_bytes));
         let owned: Vec<String> = urls.iter().map(|u| (*u).to_owned()).collect();
         let mut fetches = futures_util::stream::iter(owned.into_iter().map(|url| {

@@ -4,7 +4,7 @@
 //! an SSRF guard.
 
 mod discovery;
-pub mod images;
+pub(crate) mod images;
 
 use bedrock_converse::sdk::{SdkRequest, from_sdk_event};
 
@@ -12,7 +12,7 @@ use bedrock_converse::sdk::{SdkRequest, from_sdk_event};
 fn to_sdk(r: bedrock_converse::wire::ConverseRequest) -> Result<SdkRequest, ApiError> {
     bedrock_converse::sdk::to_sdk(r).map_err(|e| ApiError::internal(e.to_string()))
 }
-pub use discovery::{Catalog, Discovered};
+pub(crate) use discovery::Catalog;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
