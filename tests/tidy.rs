@@ -291,3 +291,210 @@ fn the_reader_sees_edges_and_loops() {
     .into();
     assert_eq!(loops(&made_up), ["a -> b -> c -> a"]);
 }
+
+/// The external types each library may show in its public API (crate
+/// paths, as prefixes): smithy's `external-types.toml`, as a table. A type
+/// of another crate in a public signature ties the library's users to that
+/// crate's version; each entry here is a decision.
+const EXTERNAL_TYPES: &[(&str, &[&str])] = &[
+    (
+        "openai-types",
+        &[
+            "serde_json::Value",
+            "serde_json::Map",
+            "serde",
+            "bytes::BytesMut",
+            "bytes::Bytes",
+        ],
+    ),
+    (
+        "event-frames",
+        // The decoded message is smithy's: what the AWS SDKs hand out too.
+        &["aws_smithy_types::event_stream::Message", "bytes::Bytes"],
+    ),
+    (
+        "sm-stream",
+        &[
+            "openai_types",
+            "event_frames",
+            "bytes::Bytes",
+            "bytes::BytesMut",
+            "aws_smithy_types::event_stream::Message",
+        ],
+    ),
+    (
+        "bedrock-converse",
+        &[
+            "openai_types",
+            "event_frames",
+            "bytes::Bytes",
+            "bytes::BytesMut",
+            "serde_json::Value",
+            "serde_json::Map",
+            "serde",
+            // Feature `aws-sdk` only: the SDK's types are the point.
+            "aws_sdk_bedrockruntime",
+            "aws_smithy_types::Document",
+        ],
+    ),
+    (
+        "keyauth",
+        // Feature `secretsmanager`: the SDK client the caller configured.
+        &["aws_sdk_secretsmanager::Client"],
+    ),
+];
+
+/// The crates a library depends on, by the name code uses.
+fn dependencies(manifest: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(manifest).unwrap();
+    let mut out = Vec::new();
+    let mut on = false;
+    for line in text.lines() {
+        let t = line.trim();
+        if t.starts_with('[') {
+            on = t == "[dependencies]" || t.starts_with("[dependencies.");
+            if let Some(name) = t.strip_prefix("[dependencies.") {
+                out.push(name.trim_end_matches(']').replace('-', "_"));
+            }
+            continue;
+        }
+        if on && let Some((name, _)) = t.split_once(['=', '.']) {
+            let name = name.trim();
+            if !name.is_empty() && !name.starts_with('#') {
+                out.push(name.replace('-', "_"));
+            }
+        }
+    }
+    out
+}
+
+/// The names a file imports from `deps`: name → full path.
+fn imports(text: &str, deps: &[String]) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for stmt in text.split(';') {
+        let Some(i) = stmt.find("use ") else { continue };
+        let before = &stmt[..i];
+        if !(before.trim().is_empty()
+            || before.trim_end().ends_with("pub")
+            || before.ends_with('\n'))
+        {
+            continue;
+        }
+        let body: String = stmt[i + 4..]
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        let Some(root) = body.split("::").next() else {
+            continue;
+        };
+        if !deps.iter().any(|d| d == root) {
+            continue;
+        }
+        // `a::b::{C, d::E as F}` → C, F (E).
+        let (prefix, leaves) = match body.find('{') {
+            Some(b) => (
+                body[..b].to_owned(),
+                body[b + 1..].trim_end_matches('}').to_owned(),
+            ),
+            None => {
+                let (p, l) = body.rsplit_once("::").unwrap_or(("", &body));
+                (format!("{p}::"), l.to_owned())
+            }
+        };
+        for leaf in leaves.split(',') {
+            let leaf = leaf.trim().trim_matches(|c| c == '{' || c == '}');
+            if leaf.is_empty() || leaf == "self" || leaf.ends_with('*') {
+                continue;
+            }
+            let (path, name) = match leaf.split_once(" as ") {
+                Some((p, n)) => (p.trim(), n.trim()),
+                None => (leaf, leaf.rsplit("::").next().unwrap_or(leaf)),
+            };
+            out.insert(name.to_owned(), format!("{prefix}{path}"));
+        }
+    }
+    out
+}
+
+/// The public signatures of a file: `pub` items (not `pub(crate)`), their
+/// whole header up to `{` or `;`, and `pub` fields.
+fn public_signatures(text: &str) -> Vec<String> {
+    let code = code_only(text);
+    let mut out = Vec::new();
+    let mut lines = code.lines().peekable();
+    while let Some(line) = lines.next() {
+        let t = line.trim_start();
+        if !t.starts_with("pub ") || t.starts_with("pub mod") || t.starts_with("pub use") {
+            continue;
+        }
+        let mut sig = t.to_owned();
+        let mut depth: i32 = t.matches('(').count() as i32 - t.matches(')').count() as i32;
+        while !(depth <= 0
+            && (sig.contains('{')
+                || sig.trim_end().ends_with(';')
+                || sig.trim_end().ends_with(',')))
+        {
+            let Some(next) = lines.next() else { break };
+            depth += next.matches('(').count() as i32 - next.matches(')').count() as i32;
+            sig.push(' ');
+            sig.push_str(next.trim());
+        }
+        // The header only: not a body, not a default value.
+        let end = sig
+            .find(" {")
+            .or_else(|| sig.find(" = "))
+            .unwrap_or(sig.len());
+        out.push(sig[..end].to_owned());
+    }
+    out
+}
+
+#[test]
+fn libraries_expose_only_their_listed_external_types() {
+    let mut wrong = Vec::new();
+    for (name, allowed) in EXTERNAL_TYPES {
+        let dir = root().join("crates").join(name);
+        let deps = dependencies(&dir.join("Cargo.toml"));
+        let mut all = Vec::new();
+        files(&dir.join("src"), &mut all);
+        for f in all.iter().filter(|f| !f.ends_with("fuzzing.rs")) {
+            let text = std::fs::read_to_string(f).unwrap();
+            let names = imports(&text, &deps);
+            for sig in public_signatures(&text) {
+                let mut seen = Vec::new();
+                for word in
+                    sig.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':'))
+                {
+                    let word = word.trim_matches(':');
+                    let root_name = word.split("::").next().unwrap_or("");
+                    if let Some(full) = names.get(root_name) {
+                        let rest = word.strip_prefix(root_name).unwrap_or("");
+                        seen.push(format!("{full}{rest}"));
+                    } else if deps.iter().any(|d| d == root_name) && word.contains("::") {
+                        seen.push(word.to_owned());
+                    }
+                }
+                for path in seen {
+                    if !allowed.iter().any(|a| path.starts_with(a)) {
+                        wrong.push(format!("{name}: {path} in `{sig}` ({})", f.display()));
+                    }
+                }
+            }
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "external types in public signatures, not in EXTERNAL_TYPES:\n{}",
+        wrong.join("\n")
+    );
+}
+
+#[test]
+fn the_external_types_reader_sees_an_imported_type() {
+    let deps = vec!["bytes".to_owned(), "serde_json".to_owned()];
+    let text = "use bytes::{Bytes, BytesMut as Buf};\nuse serde_json::Value;\n\npub fn f(\n    a: Buf,\n) -> Value {\n    todo()\n}\n";
+    let names = imports(text, &deps);
+    assert_eq!(names["Buf"], "bytes::BytesMut");
+    assert_eq!(names["Value"], "serde_json::Value");
+    assert_eq!(public_signatures(text), ["pub fn f( a: Buf, ) -> Value"]);
+}

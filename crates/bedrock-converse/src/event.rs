@@ -1,8 +1,7 @@
 //! `converse-stream` event-stream frames to [`StreamEvent`]s, and back (for
 //! test servers and fixtures).
 
-use aws_smithy_types::event_stream::Message;
-use event_frames::{MessageDecoder, header_str};
+use event_frames::{Message, MessageDecoder, header_str};
 use serde::Deserialize;
 use serde_json::Value;
 

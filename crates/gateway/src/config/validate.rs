@@ -1,11 +1,23 @@
-//! What types cannot check, with the exact key at fault.
+//! What types cannot check, with the exact key at fault: each section
+//! checks itself ([`Section::validate`]), and [`Config::validate`] checks
+//! what spans sections (a model source exists, names are unique, the
+//! default model is one of them, a key source exists).
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
 
 use sm_stream::DialectKind;
 
-use super::{Backend, Config, ConfigError, err};
+use super::{
+    AlertSink, AuthConfig, Backend, BedrockConfig, Config, ConfigError, ModelConfig, RecordsConfig,
+    RoutingConfig, SinkKind, UpstreamConfig, err,
+};
+
+/// A section of the configuration that checks itself. `at` is its key
+/// (`upstreams[2]`, `routing`), for the error.
+trait Section {
+    fn validate(&self, at: &str) -> Result<(), ConfigError>;
+}
 
 impl Config {
     /// Checks what types cannot.
@@ -24,49 +36,19 @@ impl Config {
         }
         let mut upstream_names = HashSet::new();
         for (i, u) in self.upstreams.iter().enumerate() {
-            if !upstream_names.insert(u.name.as_str()) || u.name.is_empty() {
+            if !upstream_names.insert(u.name.as_str()) {
                 return Err(err(
                     format!("upstreams[{i}].name"),
                     format!("'{}' is empty or used twice", u.name),
                 ));
             }
-            if !(u.base_url.starts_with("http://") || u.base_url.starts_with("https://")) {
-                return Err(err(
-                    format!("upstreams[{i}].base_url"),
-                    format!("'{}' is not an http(s) URL", u.base_url),
-                ));
-            }
-            if u.api_key.is_some() && u.forward_client_key {
-                return Err(err(
-                    format!("upstreams[{i}].api_key"),
-                    "set api_key or forward_client_key, not both",
-                ));
-            }
+            u.validate(&format!("upstreams[{i}]"))?;
         }
-        if self.records.enabled
-            && !(self.records.url.0.starts_with("sqlite:")
-                || self.records.url.0.starts_with("postgres://")
-                || self.records.url.0.starts_with("postgresql://"))
-        {
-            return Err(err("records.url", "must be a sqlite: or postgres:// URL"));
-        }
+        self.records.validate("records")?;
         for (i, a) in self.alerts.iter().enumerate() {
-            if !(a.url.starts_with("http://") || a.url.starts_with("https://")) {
-                return Err(err(format!("alerts[{i}].url"), "must be an http(s) URL"));
-            }
-            if a.kind == super::SinkKind::Matrix && (a.room.is_none() || a.token.is_none()) {
-                return Err(err(
-                    format!("alerts[{i}]"),
-                    "a matrix sink needs room and token",
-                ));
-            }
+            a.validate(&format!("alerts[{i}]"))?;
         }
-        if self.routing.max_attempts == 0 {
-            return Err(err("routing.max_attempts", "must be at least 1"));
-        }
-        if !(0.0..=1.0).contains(&self.routing.breaker_error_rate) {
-            return Err(err("routing.breaker_error_rate", "must be between 0 and 1"));
-        }
+        self.routing.validate("routing")?;
         let mut names = HashSet::new();
         for (i, m) in self.models.iter().enumerate() {
             if m.name.is_empty() {
@@ -80,51 +62,7 @@ impl Config {
                     ));
                 }
             }
-            if let Some(f) = &m.embedding_family
-                && bedrock_converse::embeddings::Family::from_name(f).is_none()
-            {
-                return Err(err(
-                    format!("models[{i}].embedding_family"),
-                    format!("'{f}' is not titan-v1, titan-v2, cohere-v3, cohere-v4 or nova"),
-                ));
-            }
-            if m.backend == Backend::Openai {
-                return Err(err(
-                    format!("models[{i}].backend"),
-                    "OpenAI-compatible upstreams are configured under [[upstreams]]",
-                ));
-            }
-            if m.backend == Backend::Sagemaker && m.dialect == DialectKind::Auto {
-                return Err(err(
-                    format!("models[{i}].dialect"),
-                    "'auto' cannot shape requests: choose openai_chat, tgi or lmi",
-                ));
-            }
-            if m.backend == Backend::Sagemaker {
-                // These build the request's path and headers: SageMaker's
-                // own name pattern, so nothing can add a segment.
-                let fields = [
-                    ("endpoint", Some(m.endpoint_name())),
-                    ("inference_component", m.inference_component.as_deref()),
-                    ("target_variant", m.target_variant.as_deref()),
-                ];
-                for (key, v) in fields {
-                    if let Some(v) = v.filter(|v| !sagemaker_name(v)) {
-                        return Err(err(
-                            format!("models[{i}].{key}"),
-                            format!(
-                                "'{v}' is not a SageMaker name (letters, digits and inner hyphens, at most 63)"
-                            ),
-                        ));
-                    }
-                }
-            }
-            if m.chat_template.is_some() && m.chat_template_file.is_some() {
-                return Err(err(
-                    format!("models[{i}].chat_template"),
-                    "set chat_template or chat_template_file, not both",
-                ));
-            }
+            m.validate(&format!("models[{i}]"))?;
         }
         if let Some(d) = &self.default_model
             && !names.contains(d)
@@ -134,41 +72,193 @@ impl Config {
                 format!("'{d}' is not a configured model"),
             ));
         }
-        let f = &self.bedrock.image_fetch;
+        self.bedrock.validate("bedrock")?;
+        self.auth.validate("auth")?;
+        self.limits()
+    }
+
+    /// The request limits.
+    fn limits(&self) -> Result<(), ConfigError> {
+        for (key, v) in [
+            ("body_timeout_secs", self.body_timeout_secs),
+            ("body_min_bytes_per_sec", self.body_min_bytes_per_sec),
+            ("max_body_bytes", self.max_body_bytes as u64),
+        ] {
+            if v == 0 {
+                return Err(err(key, "must be above 0"));
+            }
+        }
+        if !(1..=128).contains(&self.max_choices) {
+            return Err(err("max_choices", "must be between 1 and 128"));
+        }
+        Ok(())
+    }
+}
+
+impl Section for UpstreamConfig {
+    fn validate(&self, at: &str) -> Result<(), ConfigError> {
+        if self.name.is_empty() {
+            return Err(err(
+                format!("{at}.name"),
+                format!("'{}' is empty or used twice", self.name),
+            ));
+        }
+        if !(self.base_url.starts_with("http://") || self.base_url.starts_with("https://")) {
+            return Err(err(
+                format!("{at}.base_url"),
+                format!("'{}' is not an http(s) URL", self.base_url),
+            ));
+        }
+        if self.api_key.is_some() && self.forward_client_key {
+            return Err(err(
+                format!("{at}.api_key"),
+                "set api_key or forward_client_key, not both",
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl Section for RecordsConfig {
+    fn validate(&self, at: &str) -> Result<(), ConfigError> {
+        if self.enabled
+            && !(self.url.0.starts_with("sqlite:")
+                || self.url.0.starts_with("postgres://")
+                || self.url.0.starts_with("postgresql://"))
+        {
+            return Err(err(
+                format!("{at}.url"),
+                "must be a sqlite: or postgres:// URL",
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl Section for AlertSink {
+    fn validate(&self, at: &str) -> Result<(), ConfigError> {
+        if !(self.url.starts_with("http://") || self.url.starts_with("https://")) {
+            return Err(err(format!("{at}.url"), "must be an http(s) URL"));
+        }
+        if self.kind == SinkKind::Matrix && (self.room.is_none() || self.token.is_none()) {
+            return Err(err(at, "a matrix sink needs room and token"));
+        }
+        Ok(())
+    }
+}
+
+impl Section for RoutingConfig {
+    fn validate(&self, at: &str) -> Result<(), ConfigError> {
+        if self.max_attempts == 0 {
+            return Err(err(format!("{at}.max_attempts"), "must be at least 1"));
+        }
+        if !(0.0..=1.0).contains(&self.breaker_error_rate) {
+            return Err(err(
+                format!("{at}.breaker_error_rate"),
+                "must be between 0 and 1",
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl Section for ModelConfig {
+    fn validate(&self, at: &str) -> Result<(), ConfigError> {
+        if self.name.is_empty() {
+            return Err(err(format!("{at}.name"), "must not be empty"));
+        }
+        if let Some(f) = &self.embedding_family
+            && bedrock_converse::embeddings::Family::from_name(f).is_none()
+        {
+            return Err(err(
+                format!("{at}.embedding_family"),
+                format!("'{f}' is not titan-v1, titan-v2, cohere-v3, cohere-v4 or nova"),
+            ));
+        }
+        match self.backend {
+            Backend::Openai => {
+                return Err(err(
+                    format!("{at}.backend"),
+                    "OpenAI-compatible upstreams are configured under [[upstreams]]",
+                ));
+            }
+            Backend::Sagemaker => self.validate_sagemaker(at)?,
+            Backend::Bedrock => {}
+        }
+        if self.chat_template.is_some() && self.chat_template_file.is_some() {
+            return Err(err(
+                format!("{at}.chat_template"),
+                "set chat_template or chat_template_file, not both",
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl ModelConfig {
+    /// A SageMaker model's own rules.
+    fn validate_sagemaker(&self, at: &str) -> Result<(), ConfigError> {
+        if self.dialect == DialectKind::Auto {
+            return Err(err(
+                format!("{at}.dialect"),
+                "'auto' cannot shape requests: choose openai_chat, tgi or lmi",
+            ));
+        }
+        // These build the request's path and headers: SageMaker's own name
+        // pattern, so nothing can add a segment.
+        let fields = [
+            ("endpoint", Some(self.endpoint_name())),
+            ("inference_component", self.inference_component.as_deref()),
+            ("target_variant", self.target_variant.as_deref()),
+        ];
+        for (key, v) in fields {
+            if let Some(v) = v.filter(|v| !sagemaker_name(v)) {
+                return Err(err(
+                    format!("{at}.{key}"),
+                    format!(
+                        "'{v}' is not a SageMaker name (letters, digits and inner hyphens, at most 63)"
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Section for BedrockConfig {
+    fn validate(&self, at: &str) -> Result<(), ConfigError> {
+        let f = &self.image_fetch;
         for (key, v) in [
             ("per_request_concurrency", f.per_request_concurrency),
             ("max_concurrent", f.max_concurrent),
             ("max_total_bytes", f.max_total_bytes),
         ] {
             if v == 0 {
-                return Err(err(format!("bedrock.image_fetch.{key}"), "must be above 0"));
+                return Err(err(format!("{at}.image_fetch.{key}"), "must be above 0"));
             }
         }
-        if self.bedrock.image_fetch.enabled && self.bedrock.image_fetch.max_bytes == 0 {
-            return Err(err("bedrock.image_fetch.max_bytes", "must be above 0"));
+        if f.enabled && f.max_bytes == 0 {
+            return Err(err(
+                format!("{at}.image_fetch.max_bytes"),
+                "must be above 0",
+            ));
         }
-        if !self.auth.disabled
-            && self.auth.keys.is_empty()
-            && self.auth.scoped_keys.is_empty()
-            && self.auth.secret_id.is_none()
+        Ok(())
+    }
+}
+
+impl Section for AuthConfig {
+    fn validate(&self, at: &str) -> Result<(), ConfigError> {
+        if !self.disabled
+            && self.keys.is_empty()
+            && self.scoped_keys.is_empty()
+            && self.secret_id.is_none()
         {
             return Err(err(
-                "auth",
+                at,
                 "no API key source: set API_KEY or AUTH_SECRET_ID (auth.keys / auth.secret_id), \
                  or AUTH_DISABLED=true to serve without authentication",
             ));
-        }
-        if self.body_timeout_secs == 0 {
-            return Err(err("body_timeout_secs", "must be above 0"));
-        }
-        if self.body_min_bytes_per_sec == 0 {
-            return Err(err("body_min_bytes_per_sec", "must be above 0"));
-        }
-        if self.max_body_bytes == 0 {
-            return Err(err("max_body_bytes", "must be above 0"));
-        }
-        if !(1..=128).contains(&self.max_choices) {
-            return Err(err("max_choices", "must be between 1 and 128"));
         }
         Ok(())
     }
