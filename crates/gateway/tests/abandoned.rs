@@ -1,4 +1,4 @@
-//! Issue 21, item 4: a client that leaves before the first byte takes its
+//! A client that leaves before the first byte takes its
 //! upstream calls with it: whole and streamed chat, the Responses API and
 //! every call of an `n > 1` fan-out are closed within 100 ms, nothing fails
 //! over to the next candidate, no breaker counts it, and the request is

@@ -1,4 +1,4 @@
-//! Issue 21, item 10: what an operator sends the admin API is checked:
+//! What an operator sends the admin API is checked:
 //! CIDR prefixes within their address's bits, bounded owners and lists,
 //! patches that are objects, and bodies past the limit refused in the
 //! OpenAI envelope.

@@ -752,7 +752,7 @@ async fn images_per_request_are_capped_and_fetched_a_few_at_a_time() {
     let p = peak.load(Ordering::SeqCst);
     assert!((2..=4).contains(&p), "peak concurrency {p}");
     // n = 4, whole and streamed: each image fetched once per request and
-    // shared by every choice (issue 21, item 6: 80 fetches, 16 at once).
+    // shared by every choice (80 fetches, 16 at once).
     for stream in [false, true] {
         let (before, _) = (
             total.load(Ordering::SeqCst),
@@ -775,7 +775,7 @@ async fn images_per_request_are_capped_and_fetched_a_few_at_a_time() {
     }
 }
 
-/// Issue 21, item 12: the first token-id embedding loads a vocabulary
+/// The first token-id embedding loads a vocabulary
 /// (100 to 400 ms of CPU) off the worker, so `/ping` on the same worker
 /// does not wait for it.
 #[tokio::test(flavor = "multi_thread")]

@@ -1,4 +1,4 @@
-//! `n > 1` (issue 14, item 3): passed to upstreams that take it, served by
+//! `n > 1`: passed to upstreams that take it, served by
 //! SageMaker and Bedrock as parallel calls merged into one answer, refused
 //! above the configured maximum with the backend named.
 

@@ -1,4 +1,4 @@
-//! Popular clients, unmodified, against the demo's models (issue 14):
+//! Popular clients, unmodified, against the demo's models:
 //! openai-python, openai-node and langchain-openai each run chat, a stream,
 //! a tool round trip, structured output, embeddings with the client's own
 //! defaults (base64 floats; LangChain's cl100k token ids), `n = 2`, a

@@ -1,4 +1,4 @@
-//! A SageMaker stream's format is read from the stream (issue 14, item 6):
+//! A SageMaker stream's format is read from the stream:
 //! the configured dialect shapes the request, the first record tells how to
 //! read the answer, and a record no dialect reads ends the stream with an
 //! error that quotes it.

@@ -1,5 +1,5 @@
 //! A client that leaves mid-stream stops the model: the upstream connection
-//! is closed at once (seed 004's problem).
+//! is closed at once (a local model's generation must not outlive its client).
 
 use std::time::{Duration, Instant};
 

@@ -1,4 +1,4 @@
-//! Issue 21, item 1: the model a request is checked against is the model the
+//! The model a request is checked against is the model the
 //! upstream acts on, however large the body: the outermost object's
 //! `model` (not one nested in it, not the first of two), the form's
 //! `model` field wherever it comes, for file-scoped and stored keys alike.

@@ -1,4 +1,4 @@
-//! Stored keys (issue 15): seed 004's One API walk through the admin API and
+//! Stored keys: One API's walk through the admin API and
 //! the openai SDK (a quota used up ends in `insufficient_quota`), expiry,
 //! scope, disable, the client-address allow-list, per-minute limits with
 //! OpenAI's headers, no secret anywhere but the create answer, and two
@@ -80,7 +80,7 @@ print("walk-ok", served)
 "#;
 
 #[tokio::test(flavor = "multi_thread")]
-async fn seed_004_walk_quota_expiry_scope_disable() {
+async fn a_key_s_life_quota_expiry_scope_and_disable() {
     let f = fake().await;
     let gw = start(&f.url(), &admin_cfg(), &[]);
     // A key with a 100-token quota, scoped to two models.

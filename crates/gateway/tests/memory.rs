@@ -1,4 +1,4 @@
-//! Issue 21, item 2: what a request body costs in memory. Per route, a fresh
+//! What a request body costs in memory. Per route, a fresh
 //! gateway takes 8 concurrent bodies of nearly `max_body_bytes` (5 MiB);
 //! its peak RSS may grow by at most 4× the bytes in flight, and it gives
 //! the memory back afterwards. The Helm chart's limits are stated from

@@ -1,4 +1,4 @@
-//! Issue 21, items 3 and 5: replicas starting together on an empty
+//! Replicas starting together on an empty
 //! PostgreSQL all come up (migrations one at a time), and a quota shared
 //! through Redis holds across a Redis stall (SIGSTOP, then SIGCONT).
 
@@ -242,7 +242,7 @@ fn cpu_ticks(pid: u32) -> u64 {
     f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap()
 }
 
-/// Issue 21, item 7: usage is not configuration. With 100,000 stored keys
+/// Usage is not configuration. With 100,000 stored keys
 /// and one key at 5 requests a second, a usage write reads back the rows
 /// it changed, never every key: the gateway's CPU over 10 s stays a
 /// fraction of what one full reload per write cost (each a second of CPU

@@ -1,4 +1,4 @@
-//! The Responses API over every backend (issue 14, item 7): SageMaker and
+//! The Responses API over every backend: SageMaker and
 //! Bedrock models served over chat (whole and streamed, a function tool
 //! round trip, structured output), upstreams passed the request as it came,
 //! what needs a store refused; every object and event checked against the

@@ -1,4 +1,4 @@
-//! Issue 21, item 9: signing out of the console ends the session on every
+//! Signing out of the console ends the session on every
 //! replica (the old cookie is refused for reads and changes), and a
 //! session lasts an hour unless a visit renews it.
 

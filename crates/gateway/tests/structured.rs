@@ -1,4 +1,4 @@
-//! Structured outputs on Bedrock (issue 14, items 1 and 5): `json_schema`
+//! Structured outputs on Bedrock: `json_schema`
 //! as Converse `outputConfig`, the forced-tool fallback for models that
 //! refuse it, tools' `strict`, and thinking dropped under a forced tool.
 

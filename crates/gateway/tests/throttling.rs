@@ -1,4 +1,4 @@
-//! Throttling stays throttling (issue 14, item 4): a 429 moves the request
+//! Throttling stays throttling: a 429 moves the request
 //! on but never opens a breaker; with no other candidate the client gets
 //! the 429 and the upstream's `Retry-After`; an open breaker on the only
 //! candidate answers 503 with `Retry-After`.

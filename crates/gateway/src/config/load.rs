@@ -145,7 +145,7 @@ impl Config {
             };
         }
         if let Some(ep) = env("SAGEMAKER_ENDPOINT_NAME").filter(|v| !v.is_empty()) {
-            // One-endpoint mode (seed 000/001): every model name reaches it.
+            // One-endpoint mode: every model name reaches it.
             if !self.models.iter().any(|m| m.name == ep) {
                 let mut m = ModelConfig::for_endpoint(&ep);
                 if let Some(d) = env("SAGEMAKER_DIALECT") {

@@ -155,7 +155,7 @@ mod tests {
         out
     }
 
-    /// Every route is documented, and nothing else is (issue 21, item 11).
+    /// Every route is documented, and nothing else is.
     #[test]
     fn the_document_lists_exactly_the_routes() {
         let routed: BTreeSet<(String, String)> = super::super::admin::ROUTES

@@ -32,7 +32,7 @@ fn a_refusal_takes_nothing_and_tokens_settle() {
 }
 
 /// A refusal's wait is a time after which the same request passes, for
-/// any state of the window (issue 21, item 8: a retry at Retry-After +
+/// any state of the window (a retry at Retry-After +
 /// 0.3 s was refused again, the minute just ended still counted).
 #[test]
 fn a_refused_request_passes_once_its_wait_is_over() {
