@@ -9,6 +9,8 @@
 //!   Helm, ECS, CloudFormation).
 //! * `cargo xtask fixtures`: rewrites the snapshots of the golden fixtures
 //!   (SageMaker streams; Bedrock requests, responses and streams).
+//! * `cargo xtask package`: packages every library crate as it would be
+//!   published, and builds each package on its own.
 
 mod bench;
 mod demo;
@@ -31,8 +33,9 @@ fn main() -> Result<()> {
         Some("bench") => bench::run(&rest),
         Some("fixtures") => test::fixtures(),
         Some("deploy-check") => deploy::run(),
+        Some("package") => test::package(),
         _ => {
-            eprintln!("usage: cargo xtask <test|demo|bench|deploy-check|fixtures>");
+            eprintln!("usage: cargo xtask <test|demo|bench|deploy-check|fixtures|package>");
             std::process::exit(2);
         }
     }

@@ -89,3 +89,24 @@ pub(crate) fn fixtures() -> Result<()> {
     );
     Ok(())
 }
+
+/// The library crates, each publishable on its own.
+pub(crate) const LIBRARIES: [&str; 5] = [
+    "openai-types",
+    "event-frames",
+    "sm-stream",
+    "keyauth",
+    "bedrock-converse",
+];
+
+/// `cargo xtask package`: each library packaged as it would be published
+/// (metadata, versions on path dependencies, every file it needs) and the
+/// package built from its own files.
+pub(crate) fn package() -> Result<()> {
+    let mut c = cargo();
+    c.args(["package", "--locked"]);
+    for l in LIBRARIES {
+        c.args(["-p", l]);
+    }
+    crate::run(&mut c)
+}
