@@ -366,3 +366,41 @@ impl StreamTranslator {
         self.ended = true;
     }
 }
+
+/// What a [`StreamTranslator`] is fed through
+/// [`openai_types::stream::StreamTranslate`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Feed {
+    /// An event the AWS SDK decoded (see the `sdk` module).
+    Event(StreamEvent),
+    /// Raw `application/vnd.amazon.eventstream` bytes.
+    Frames(bytes::Bytes),
+}
+
+impl openai_types::stream::StreamTranslate for StreamTranslator {
+    type Input = Feed;
+    type Error = Error;
+
+    fn push(&mut self, input: Feed, out: &mut Vec<StreamItem>) {
+        match input {
+            Feed::Event(e) => self.push_event(e, out),
+            Feed::Frames(b) => self.push_bytes(&b, out),
+        }
+    }
+
+    fn fail(&mut self, error: Error, out: &mut Vec<StreamItem>) {
+        self.push_error(error, out);
+    }
+
+    fn finish(&mut self, out: &mut Vec<StreamItem>) {
+        StreamTranslator::finish(self, out);
+    }
+
+    fn is_finished(&self) -> bool {
+        StreamTranslator::is_finished(self)
+    }
+
+    fn failure(&self) -> Option<&Error> {
+        self.error()
+    }
+}

@@ -123,3 +123,49 @@ fn json_bytes<T: serde::Serialize + ?Sized>(v: &T) -> Vec<u8> {
     // A string always serializes.
     serde_json::to_vec(v).unwrap_or_default()
 }
+
+/// A sans-I/O stream translator: an upstream's stream in, [`StreamItem`]s
+/// out. Both libraries' translators implement it (`sm_stream::Translator`,
+/// `bedrock_converse::StreamTranslator`), so a service drives any of them
+/// with one loop:
+///
+/// ```
+/// use openai_types::stream::{StreamItem, StreamTranslate};
+///
+/// fn drive<T: StreamTranslate>(t: &mut T, input: Vec<Result<T::Input, T::Error>>) -> Vec<StreamItem> {
+///     let mut out = Vec::new();
+///     for piece in input {
+///         match piece {
+///             Ok(x) => t.push(x, &mut out),
+///             Err(e) => t.fail(e, &mut out),
+///         }
+///         if t.is_finished() {
+///             return out;
+///         }
+///     }
+///     t.finish(&mut out);
+///     out
+/// }
+/// ```
+///
+/// Every implementation keeps the stream contract: the last item is
+/// [`StreamItem::Done`] or [`StreamItem::Error`], once, and nothing
+/// follows it.
+pub trait StreamTranslate: Send {
+    /// What it is fed: bytes as they arrive, or an upstream's decoded
+    /// events.
+    type Input;
+    /// Why an upstream's stream failed, in the translator's terms.
+    type Error: std::error::Error + Send + Sync + 'static;
+
+    /// Feeds one piece of input.
+    fn push(&mut self, input: Self::Input, out: &mut Vec<StreamItem>);
+    /// The input failed: the stream ends with one error item.
+    fn fail(&mut self, error: Self::Error, out: &mut Vec<StreamItem>);
+    /// The input ended: the stream ends (an unfinished one in an error).
+    fn finish(&mut self, out: &mut Vec<StreamItem>);
+    /// Whether the last item has been emitted.
+    fn is_finished(&self) -> bool;
+    /// The error that ended the stream, if one did.
+    fn failure(&self) -> Option<&Self::Error>;
+}

@@ -58,4 +58,4 @@ pub use dialect::DialectKind;
 pub use error::Error;
 pub use frame::{FrameDecoder, SmEvent};
 pub use openai_types::stream::{OutputShape, SseWriter, StreamItem};
-pub use translate::{ReasoningMode, Translator, TranslatorConfig};
+pub use translate::{Feed, ReasoningMode, Translator, TranslatorConfig};

@@ -319,3 +319,42 @@ impl Translator {
         })
     }
 }
+
+/// What a [`Translator`] is fed through [`StreamTranslate`]: bytes as the
+/// transport hands them over.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Feed {
+    /// Payload bytes already taken out of their frames (the AWS SDK's
+    /// `PayloadPart`s, or an OpenAI-style upstream's SSE body).
+    Payload(bytes::Bytes),
+    /// Raw `application/vnd.amazon.eventstream` bytes.
+    EventStream(bytes::Bytes),
+}
+
+impl openai_types::stream::StreamTranslate for Translator {
+    type Input = Feed;
+    type Error = Error;
+
+    fn push(&mut self, input: Feed, out: &mut Vec<StreamItem>) {
+        match input {
+            Feed::Payload(b) => self.push_payload_bytes(b, out),
+            Feed::EventStream(b) => self.push_event_stream(&b, out),
+        }
+    }
+
+    fn fail(&mut self, error: Error, out: &mut Vec<StreamItem>) {
+        self.push_error(error, out);
+    }
+
+    fn finish(&mut self, out: &mut Vec<StreamItem>) {
+        Translator::finish(self, out);
+    }
+
+    fn is_finished(&self) -> bool {
+        Translator::is_finished(self)
+    }
+
+    fn failure(&self) -> Option<&Error> {
+        self.error()
+    }
+}

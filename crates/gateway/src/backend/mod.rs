@@ -10,6 +10,8 @@ pub(crate) mod call;
 pub(crate) mod fanout;
 pub(crate) mod openai;
 pub mod provider;
+pub(crate) mod pump;
+pub(crate) mod relay;
 pub mod sagemaker;
 pub(crate) mod token_ids;
 

@@ -16,9 +16,10 @@ use openai_types::completions::Completion;
 use openai_types::completions::CompletionRequest;
 use openai_types::embeddings::{EmbeddingRequest, EmbeddingResponse};
 use openai_types::{ErrorResponse, Extra};
-use sm_stream::{DialectKind, Translator, TranslatorConfig};
+use sm_stream::{DialectKind, Feed, Translator, TranslatorConfig};
 
 use crate::backend::provider::{Caller, ChatCall, CompletionCall, ItemStream, Provider};
+use crate::backend::pump::pump;
 use crate::config::{ModelConfig, UpstreamConfig};
 use crate::error::ApiError;
 use crate::observe::redact::Redactor;
@@ -110,6 +111,22 @@ impl Upstream {
         self.redactor
             .scrub(text, caller.and_then(|c| c.auth.as_deref()))
             .into_owned()
+    }
+
+    /// An operator's test: the upstream answers its model list (`GET
+    /// /models`) within 10 s. Its status, or the error a request would
+    /// have seen.
+    pub(crate) async fn probe(&self, caller: &Caller) -> Result<u16, ApiError> {
+        let sent = self
+            .request(reqwest::Method::GET, "/models", caller)?
+            .timeout(Duration::from_secs(10))
+            .send()
+            .await;
+        match sent {
+            Ok(r) if r.status().is_success() => Ok(r.status().as_u16()),
+            Ok(r) => Err(error_from(self, r, caller).await),
+            Err(e) => Err(transport(self, &e)),
+        }
     }
 
     /// A request with the upstream's key (or the client's, forwarded) and
@@ -443,27 +460,13 @@ async fn open_stream(
     }
     tcfg.dialect = DialectKind::OpenAiChat;
     tcfg.include_usage = true;
-    let mut tr = Translator::new(tcfg);
-    let mut bytes = resp.bytes_stream();
-    Ok(Box::pin(async_stream::stream! {
-        loop {
-            let mut items = Vec::new();
-            match bytes.next().await {
-                Some(Ok(b)) => tr.push_payload_bytes(b, &mut items),
-                Some(Err(e)) => tr.push_error(
-                    sm_stream::Error::Truncated(format!("upstream '{}' failed mid-stream: {e}", up.cfg.name)),
-                    &mut items,
-                ),
-                None => tr.finish(&mut items),
-            }
-            if !items.is_empty() {
-                yield items;
-            }
-            if tr.is_finished() {
-                break;
-            }
-        }
-    }))
+    let name = up.cfg.name.clone();
+    let body = resp.bytes_stream().map(move |r| {
+        r.map(Feed::Payload).map_err(|e| {
+            sm_stream::Error::Truncated(format!("upstream '{name}' failed mid-stream: {e}"))
+        })
+    });
+    Ok(pump(body.boxed(), Translator::new(tcfg), "openai"))
 }
 
 impl Provider for OpenAi {

@@ -27,22 +27,8 @@ use super::body::Deadline;
 use crate::error::ApiError;
 use crate::routing::state::AppState;
 
-/// A taken body.
-pub(crate) enum Body {
-    /// Held whole: may be sent more than once.
-    Held(Bytes),
-    /// Streamed: one attempt.
-    Streamed(tokio::sync::mpsc::Receiver<Result<Bytes, std::io::Error>>),
-}
-
-impl std::fmt::Debug for Body {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Held(b) => write!(f, "Held({} bytes)", b.len()),
-            Self::Streamed(_) => f.write_str("Streamed"),
-        }
-    }
-}
+/// A taken body: held, or streamed through a bounded channel.
+pub(crate) use crate::backend::relay::Payload as Body;
 
 /// Why a streamed upload was cut, told by the task that reads it to the
 /// request that sends it.

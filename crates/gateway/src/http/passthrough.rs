@@ -13,12 +13,11 @@ use std::time::Duration;
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
-use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
-use futures_util::future::BoxFuture;
 
-use super::intake::{self, Body, Incoming};
+use super::intake::{self, Incoming};
 use crate::backend::Model;
+use crate::backend::relay::{Relay, RelayError, Relayed, RelayedBody};
 use crate::error::ApiError;
 use crate::observe::outcome::Outcome;
 use crate::routing::admission::Ask;
@@ -38,16 +37,6 @@ const DROP_REQUEST: &[&str] = &[
     "upgrade",
     "proxy-authorization",
     "accept-encoding",
-];
-
-/// Response headers not forwarded.
-const DROP_RESPONSE: &[&str] = &[
-    "connection",
-    "keep-alive",
-    "transfer-encoding",
-    "content-length",
-    "server",
-    "date",
 ];
 
 /// Refuses a client's path that could leave the upstream's base path once
@@ -140,64 +129,30 @@ async fn forward(
         format!("{path}?{query}")
     };
     let caller = super::extract::client_auth(req, &state);
-    let method = reqwest::Method::from_bytes(req.method().as_str().as_bytes())
-        .map_err(|e| ApiError::invalid(e.to_string()))?;
+    let default_head = Duration::from_secs(state.config.first_byte_timeout_secs);
     let headers: Vec<(String, Vec<u8>)> = req
         .headers()
         .iter()
         .filter(|(n, _)| !DROP_REQUEST.contains(&n.as_str()))
         .map(|(n, v)| (n.as_str().to_owned(), v.as_bytes().to_vec()))
         .collect();
-    let held = matches!(body, Body::Held(_));
-    let retry_on = state.router.config().retry_on_status.clone();
-    let mut body = Some(body);
-    let mut send =
-        |m: Arc<Model>, _more: bool| -> BoxFuture<'static, Result<reqwest::Response, ApiError>> {
-            let (method, target, caller, headers) = (
-                method.clone(),
-                target.clone(),
-                caller.clone(),
-                headers.clone(),
-            );
-            let (cut, retry_on) = (Arc::clone(&cut), retry_on.clone());
-            let body = match body.take() {
-                Some(Body::Held(b)) => {
-                    body = Some(Body::Held(b.clone()));
-                    Some(reqwest::Body::from(b))
-                }
-                Some(Body::Streamed(rx)) => Some(reqwest::Body::wrap_stream(
-                    futures_util::stream::unfold(rx, |mut rx| async move {
-                        rx.recv().await.map(|item| (item, rx))
-                    }),
-                )),
-                None => None,
-            };
-            Box::pin(async move {
-                let up = m.served_by().ok_or_else(|| {
-                    ApiError::internal("pass-through to a model without an upstream")
-                })?;
-                let body = body.ok_or_else(|| ApiError::internal("request body already sent"))?;
-                let mut r = up.request(method, &target, &caller)?;
-                for (name, value) in headers {
-                    r = r.header(name, value);
-                }
-                match r.body(body).send().await {
-                    Err(e) => Err(cut
-                        .error()
-                        .unwrap_or_else(|| crate::backend::openai::transport(up, &e))),
-                    Ok(resp) if held && retry_on.contains(&resp.status().as_u16()) => {
-                        Err(crate::backend::openai::error_from(up, resp, &caller).await)
-                    }
-                    Ok(resp) => Ok(resp),
-                }
-            })
-        };
+    let mut relay = Relay::new(
+        req.method().as_str(),
+        target,
+        headers,
+        caller,
+        state.router.config().retry_on_status.clone(),
+        body,
+        Arc::new(move || cut.error()),
+        default_head,
+    )?;
+    let held = relay.replayable();
+    let mut send = |m: Arc<Model>, _more: bool| relay.attempt(m);
     let rules = Rules {
-        // A body that was streamed cannot be sent again.
+        // A body that was streamed cannot be sent again, and its head is
+        // timed by the relay.
         attempts: (!held).then_some(1),
-        first_byte: Some(FirstByte::Head(Duration::from_secs(
-            state.config.first_byte_timeout_secs,
-        ))),
+        first_byte: held.then_some(FirstByte::Head(default_head)),
     };
     let mut outcome = Outcome {
         key_id: key.as_ref().map(|k| k.as_str().to_owned()),
@@ -212,78 +167,29 @@ async fn forward(
     let served = failover::run(state.walk(), &admitted, &model, rules, &mut send)
         .await
         .inspect_err(|e| outcome.failed(&model, e))?;
-    let up = served
-        .model
-        .served_by()
-        .ok_or_else(|| ApiError::internal("pass-through to a model without an upstream"))?;
     outcome.served = Some(super::respond::served_by_of(&served.model));
     outcome.upstream_time = Some(served.took);
-    outcome.finish(served.value.status().as_u16(), None, false);
-    Ok(respond(served.value, &served.model, up, &caller).await)
+    outcome.finish(served.value.status(), None, false);
+    let relayed = relay.respond(served.value, &served.model).await?;
+    Ok(respond(relayed, &served.model))
 }
 
-/// Largest upstream error body scrubbed of keys before it is passed on.
-const ERROR_BODY_MAX: usize = 64 * 1024;
-
-/// The upstream's response, streamed: status and headers as sent, each
-/// chunk forwarded as it comes, a chunk gap over the idle timeout ending the
-/// body. An error answer (4xx, 5xx) is read first, up to 64 KiB, and every
-/// key the gateway knows (the upstream's own included) masked in it.
-async fn respond(
-    resp: reqwest::Response,
-    m: &Arc<Model>,
-    up: &crate::backend::openai::Upstream,
-    caller: &crate::backend::Caller,
-) -> HttpResponse {
-    let status = StatusCode::from_u16(resp.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+/// The upstream's answer as the client's: status and headers as sent, the
+/// body whole or streamed as the relay gives it.
+fn respond(relayed: Relayed, m: &Model) -> HttpResponse {
+    let status = StatusCode::from_u16(relayed.status).unwrap_or(StatusCode::BAD_GATEWAY);
     let mut out = HttpResponse::build(status);
-    for (name, value) in resp.headers() {
-        if !DROP_RESPONSE.contains(&name.as_str()) {
-            out.append_header((name.as_str(), value.as_bytes()));
-        }
+    for (name, value) in &relayed.headers {
+        out.append_header((name.as_str(), value.as_slice()));
     }
     out.insert_header(("x-oai-upstream", m.key()));
-    let idle = Duration::from_secs(up.cfg.timeouts.idle_secs);
-    let mut body = resp.bytes_stream();
-    let mut head = Bytes::new();
-    if status.as_u16() >= 400 {
-        let mut buf = BytesMut::new();
-        let mut whole = false;
-        while buf.len() <= ERROR_BODY_MAX {
-            match tokio::time::timeout(idle, body.next()).await {
-                Ok(Some(Ok(b))) => buf.extend_from_slice(&b),
-                Ok(None) => {
-                    whole = true;
-                    break;
-                }
-                _ => break,
-            }
-        }
-        let text = String::from_utf8_lossy(&buf);
-        let clean = up.scrub(&text, Some(caller));
-        if whole {
-            return out.body(clean);
-        }
-        head = Bytes::from(clean);
+    match relayed.body {
+        RelayedBody::Whole(b) => out.body(b),
+        RelayedBody::Streamed(s) => out.streaming(s.map(|r| {
+            r.map_err(|e| match e {
+                RelayError::Upstream(e) => actix_web::error::ErrorBadGateway(e),
+                RelayError::Idle => actix_web::error::ErrorGatewayTimeout("upstream idle"),
+            })
+        })),
     }
-    let s = async_stream::stream! {
-        if !head.is_empty() {
-            yield Ok::<Bytes, actix_web::Error>(head);
-        }
-        loop {
-            match tokio::time::timeout(idle, body.next()).await {
-                Ok(Some(Ok(b))) => yield Ok::<Bytes, actix_web::Error>(b),
-                Ok(Some(Err(e))) => {
-                    yield Err(actix_web::error::ErrorBadGateway(e.to_string()));
-                    break;
-                }
-                Ok(None) => break,
-                Err(_) => {
-                    yield Err(actix_web::error::ErrorGatewayTimeout("upstream idle"));
-                    break;
-                }
-            }
-        }
-    };
-    out.streaming(s)
 }

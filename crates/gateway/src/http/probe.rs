@@ -49,15 +49,7 @@ pub(super) async fn probe(
         .iter()
         .find(|u| u.cfg.name == name)
         .ok_or_else(|| missing(name))?;
-    let sent = match up.request(reqwest::Method::GET, "/models", &caller) {
-        Ok(r) => r.timeout(std::time::Duration::from_secs(10)).send().await,
-        Err(e) => return Ok(Err(e)),
-    };
-    Ok(match sent {
-        Ok(r) if r.status().is_success() => Ok(r.status().as_u16()),
-        Ok(r) => Err(crate::backend::openai::error_from(up, r, &caller).await),
-        Err(e) => Err(crate::backend::openai::transport(up, &e)),
-    })
+    Ok(up.probe(&caller).await)
 }
 
 fn missing(name: &str) -> ApiError {

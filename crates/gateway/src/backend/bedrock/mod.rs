@@ -7,6 +7,7 @@ mod discovery;
 pub(crate) mod images;
 
 use bedrock_converse::sdk::{SdkRequest, from_sdk_event};
+use bedrock_converse::stream::Feed;
 
 /// The request in the SDK's types: a builder's refusal is ours (500).
 fn to_sdk(r: bedrock_converse::wire::ConverseRequest) -> Result<SdkRequest, ApiError> {
@@ -36,6 +37,7 @@ use openai_types::embeddings::{EmbeddingRequest, EmbeddingResponse};
 
 use crate::backend::bedrock::images::ImageFetcher;
 use crate::backend::provider::{ChatCall, ItemStream, Provider};
+use crate::backend::pump::pump;
 use crate::config::{BedrockConfig, ModelConfig};
 use crate::error::ApiError;
 
@@ -212,8 +214,7 @@ impl Bedrock {
                 Box::pin(async move { req.send().await.map_err(|e| map_sdk_error(&e)) })
             })
             .await?;
-        let mut upstream = out.stream;
-        let mut t = StreamTranslator::new(StreamConfig {
+        let t = StreamTranslator::new(StreamConfig {
             id: call.id,
             model: call.req.model,
             created: call.created,
@@ -223,25 +224,15 @@ impl Bedrock {
             prompt_tokens_estimate: call.prompt_estimate,
             answer_tool,
         });
-        Ok(Box::pin(async_stream::stream! {
-            loop {
-                let mut items = Vec::new();
-                match upstream.recv().await {
-                    Ok(Some(e)) => t.push_event(from_sdk_event(e), &mut items),
-                    Ok(None) => t.finish(&mut items),
-                    Err(e) => t.push_error(stream_error(&e), &mut items),
-                }
-                if !items.is_empty() {
-                    yield items;
-                }
-                if t.is_finished() {
-                    if let Some(e) = t.error() {
-                        tracing::warn!(error = %e, "Bedrock stream ended with an error");
-                    }
-                    break;
-                }
-            }
-        }))
+        let events = futures_util::stream::unfold(out.stream, |mut rx| async move {
+            let piece = match rx.recv().await {
+                Ok(Some(e)) => Ok(Feed::Event(from_sdk_event(e))),
+                Ok(None) => return None,
+                Err(e) => Err(stream_error(&e)),
+            };
+            Some((piece, rx))
+        });
+        Ok(pump(events.boxed(), t, "bedrock"))
     }
 
     async fn embeddings(

@@ -21,13 +21,14 @@ use aws_sdk_sagemakerruntime::types::error::ResponseStreamError;
 use aws_smithy_types::Blob;
 use bytes::Bytes;
 
-use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
+use futures_util::{FutureExt, StreamExt};
 use openai_types::chat::ChatCompletion;
 use openai_types::completions::{Completion, CompletionChoice, CompletionRequest};
-use sm_stream::{DialectKind, Translator, TranslatorConfig};
+use sm_stream::{DialectKind, Feed, Translator, TranslatorConfig};
 
 use crate::backend::provider::{ChatCall, CompletionCall, ItemStream, Provider};
+use crate::backend::pump::pump;
 use crate::backend::sagemaker::template::ChatTemplate;
 use crate::config::ModelConfig;
 use crate::error::ApiError;
@@ -201,48 +202,43 @@ impl SageMaker {
         up: Vec<u8>,
         mut tcfg: TranslatorConfig,
     ) -> Result<ItemStream, ApiError> {
-        let mut upstream = self.invoke_stream(m, up).await?;
+        let upstream = self.invoke_stream(m, up).await?;
         tcfg.include_usage = true;
-        let mut t = Translator::new(tcfg);
-        Ok(Box::pin(async_stream::stream! {
-            loop {
-                let mut items = Vec::new();
-                match &mut upstream {
-                    UpstreamStream::Sdk(rx) => match rx.recv().await {
-                        Ok(Some(ResponseStream::PayloadPart(p))) => {
-                            if let Some(b) = p.bytes {
-                                t.push_payload_bytes(Bytes::from(b.into_inner()), &mut items);
-                            }
-                        }
-                        Ok(Some(_)) => {}
-                        Ok(None) => t.finish(&mut items),
-                        Err(e) => t.push_error(stream_event_error(&e), &mut items),
-                    },
-                    UpstreamStream::Raw(resp) => match resp.chunk().await {
-                        Ok(Some(b)) => t.push_event_stream(&b, &mut items),
-                        Ok(None) => t.finish(&mut items),
+        let t = Translator::new(tcfg);
+        Ok(match upstream {
+            UpstreamStream::Sdk(rx) => pump(
+                futures_util::stream::unfold(rx, |mut rx| async move {
+                    let piece = match rx.recv().await {
+                        Ok(Some(ResponseStream::PayloadPart(p))) => Ok(Feed::Payload(
+                            p.bytes.map(|b| Bytes::from(b.into_inner())).unwrap_or_default(),
+                        )),
+                        // Another event: nothing to feed.
+                        Ok(Some(_)) => Ok(Feed::Payload(Bytes::new())),
+                        Ok(None) => return None,
+                        Err(e) => Err(stream_event_error(&e)),
+                    };
+                    Some((piece, rx))
+                })
+                .boxed(),
+                t,
+                "sagemaker",
+            ),
+            UpstreamStream::Raw(resp) => pump(
+                resp.bytes_stream()
+                    .map(|r| match r {
+                        Ok(b) => Ok(Feed::EventStream(b)),
                         Err(e) => {
                             tracing::warn!(error = %crate::error::error_chain(&e), "SageMaker stream failed");
-                            t.push_error(
-                                sm_stream::Error::Truncated(
-                                    "the SageMaker stream failed; the gateway's log has the details".into(),
-                                ),
-                                &mut items,
-                            );
+                            Err(sm_stream::Error::Truncated(
+                                "the SageMaker stream failed; the gateway's log has the details".into(),
+                            ))
                         }
-                    },
-                }
-                if !items.is_empty() {
-                    yield items;
-                }
-                if t.is_finished() {
-                    if let Some(e) = t.error() {
-                        tracing::warn!(error = %e, kind = e.label(), "stream ended with an error");
-                    }
-                    break;
-                }
-            }
-        }))
+                    })
+                    .boxed(),
+                t,
+                "sagemaker",
+            ),
+        })
     }
 }
 
