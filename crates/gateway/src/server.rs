@@ -14,8 +14,6 @@ use aws_config::timeout::TimeoutConfig;
 use keyauth::{KeyAuth, KeyAuthConfig, SecretsManagerKeys};
 
 use crate::backend::Backends;
-use crate::backend::bedrock::Bedrock;
-use crate::backend::sagemaker::SageMaker;
 use crate::config::Config;
 use crate::http;
 use std::path::PathBuf;
@@ -46,9 +44,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<(Handle, aws_config::
     let workers = config
         .workers
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
-    let lean = crate::backend::sagemaker::signed::Shared::for_config(&sdk, &config.aws);
-    let sagemaker = SageMaker::new(&sdk, lean, workers);
-    let bedrock = Bedrock::new(aws_sdk_bedrockruntime::Client::new(&sdk), &config.bedrock)?;
+    let backends = Backends::from_config(&sdk, &config, workers)?;
     if config.auth.disabled {
         tracing::warn!("authentication is disabled (AUTH_DISABLED): every request is served");
     }
@@ -131,10 +127,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<(Handle, aws_config::
             .catalog
             .spawn_refresh(aws_sdk_bedrock::Client::new(&sdk), ttl);
     }
-    Ok((
-        Handle::new(state, Backends { sagemaker, bedrock }, recorder),
-        sdk,
-    ))
+    Ok((Handle::new(state, backends, recorder), sdk))
 }
 
 /// The application: the same function serves `main` and the tests.
@@ -405,13 +398,7 @@ pub async fn run(config: Config, path: Option<PathBuf>) -> anyhow::Result<()> {
         .listen("gateway", listener, move || {
             // AWS clients per worker: a worker's upstream connections are
             // then driven by its own runtime, with no cross-thread wake-ups.
-            let h = handle.with_backends(Backends {
-                sagemaker: handle.backends.sagemaker.for_worker(&sdk),
-                bedrock: handle
-                    .backends
-                    .bedrock
-                    .with_client(aws_sdk_bedrockruntime::Client::new(&sdk)),
-            });
+            let h = handle.with_backends(handle.backends.for_worker(&sdk));
             let closing = closing.clone();
             // What actix-web's `HttpServer` builds, over a connection that
             // gives actix's own bare error answers the OpenAI envelope.

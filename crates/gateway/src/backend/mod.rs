@@ -214,6 +214,33 @@ pub struct Backends {
     pub bedrock: Bedrock,
 }
 
+impl Backends {
+    /// Every backend's client, from the AWS configuration and the
+    /// gateway's (`workers` sizes the SageMaker connection pools).
+    pub fn from_config(
+        sdk: &aws_config::SdkConfig,
+        config: &crate::config::Config,
+        workers: usize,
+    ) -> anyhow::Result<Self> {
+        let lean = sagemaker::signed::Shared::for_config(sdk, &config.aws);
+        Ok(Self {
+            sagemaker: SageMaker::new(sdk, lean, workers),
+            bedrock: Bedrock::new(aws_sdk_bedrockruntime::Client::new(sdk), &config.bedrock)?,
+        })
+    }
+
+    /// The same backends with a worker's own clients: its upstream
+    /// connections are then driven by its own runtime.
+    pub fn for_worker(&self, sdk: &aws_config::SdkConfig) -> Self {
+        Self {
+            sagemaker: self.sagemaker.for_worker(sdk),
+            bedrock: self
+                .bedrock
+                .with_client(aws_sdk_bedrockruntime::Client::new(sdk)),
+        }
+    }
+}
+
 /// Whether `call` asks `m` for more choices than one call gives: upstreams
 /// take `n` themselves.
 fn fans_out(m: &Model, call: &ChatCall) -> bool {
