@@ -18,10 +18,7 @@ pub(super) async fn admin_auth(req: &HttpRequest, state: &AppState) -> Result<()
     let Some(admin) = &state.admin else {
         return Err(ApiError::no_route(req.method().as_str(), req.path()));
     };
-    let h = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
+    let h = super::extract::authorization(req);
     // The console's session cookie stands for the key; its changes carry
     // the session's CSRF token.
     if h.is_none()

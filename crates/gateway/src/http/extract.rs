@@ -18,16 +18,20 @@ use crate::observe::records::RecPatch;
 use crate::routing::admission::{Admitted, Ask};
 use crate::routing::state::AppState;
 
+/// The client's `Authorization` header, the one place it is read (the API
+/// key, the admin key, the metrics token, an upstream's forwarded key).
+pub(crate) fn authorization(req: &HttpRequest) -> Option<&str> {
+    req.headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+}
+
 /// Checks the client's key: its id, `None` when authentication is off.
 pub(crate) async fn authorize(
     req: &HttpRequest,
     state: &AppState,
 ) -> Result<Option<keyauth::KeyId>, ApiError> {
-    let h = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
-    state.access.verify_header(h).await
+    state.access.verify_header(authorization(req)).await
 }
 
 /// A JSON body as `T`: 400 with the path of a bad field.
@@ -290,11 +294,7 @@ pub(crate) struct RequestId(pub String);
 /// The client's `Authorization` header, for upstreams that forward it.
 pub(crate) fn client_auth(req: &HttpRequest, state: &AppState) -> Caller {
     Caller {
-        auth: req
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned),
+        auth: authorization(req).map(str::to_owned),
         request_id: request_id(req),
         deadlines: Deadlines {
             request: Duration::from_secs(state.config.request_timeout_secs),

@@ -1,7 +1,6 @@
 //! The routes that are not inference: `/ping`, `/health`, `/metrics`, the
 //! model list and the admin API.
 
-use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use openai_types::models::{Model as ModelEntry, ModelList};
 
@@ -41,11 +40,8 @@ pub(super) async fn metrics_route(
 ) -> Result<HttpResponse, ApiError> {
     let state = handle.state();
     if let Some(auth) = &state.metrics_auth {
-        let h = req
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok());
-        auth.verify_header(h).await?;
+        auth.verify_header(super::extract::authorization(&req))
+            .await?;
     }
     Ok(HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
