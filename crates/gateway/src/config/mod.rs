@@ -139,6 +139,43 @@ pub struct Price {
 }
 
 impl Config {
+    /// The settings bound at start that differ in `next` (each section
+    /// says what of it is bound: the listener, the workers, the AWS
+    /// clients, the Secrets Manager source and turning auth off, Bedrock's
+    /// clients and discovery). A reload logs them and keeps the running
+    /// values. Compared by value: a secret prints as `*****`, so text would
+    /// hide a change.
+    pub fn restart_only_changes(&self, next: &Config) -> Vec<&'static str> {
+        [
+            ("listen", self.listen != next.listen),
+            ("workers", self.workers != next.workers),
+            ("aws", self.aws != next.aws),
+            (
+                "auth",
+                self.auth.bound_at_start() != next.auth.bound_at_start(),
+            ),
+            ("bedrock", self.bedrock != next.bedrock),
+        ]
+        .into_iter()
+        .filter_map(|(key, changed)| changed.then_some(key))
+        .collect()
+    }
+}
+
+impl AuthConfig {
+    /// What of the key sources is bound at start: the Secrets Manager
+    /// source and its cache, and whether authentication is on.
+    fn bound_at_start(&self) -> (Option<&String>, u64, u64, bool) {
+        (
+            self.secret_id.as_ref(),
+            self.cache_ttl_secs,
+            self.refresh_min_interval_secs,
+            self.disabled,
+        )
+    }
+}
+
+impl Config {
     /// The price of `model`'s tokens, if one is configured.
     pub fn price_of(&self, model: &str) -> Option<PriceConfig> {
         self.prices

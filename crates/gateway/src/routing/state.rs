@@ -236,33 +236,8 @@ impl Handle {
         config.validate()?;
         let old = self.state();
         let o = &old.config;
-        // Compared by value: a secret prints as `*****`, so text would hide
-        // a change.
-        let (a, b) = (&o.auth, &config.auth);
-        let restart = [
-            ("listen", o.listen != config.listen),
-            ("workers", o.workers != config.workers),
-            ("aws", o.aws != config.aws),
-            (
-                "auth",
-                (
-                    a.secret_id.as_ref(),
-                    a.cache_ttl_secs,
-                    a.refresh_min_interval_secs,
-                    a.disabled,
-                ) != (
-                    b.secret_id.as_ref(),
-                    b.cache_ttl_secs,
-                    b.refresh_min_interval_secs,
-                    b.disabled,
-                ),
-            ),
-            ("bedrock", o.bedrock != config.bedrock),
-        ];
-        for (key, changed) in restart {
-            if changed {
-                tracing::warn!(key, "config reload: this setting changes only on restart");
-            }
+        for key in o.restart_only_changes(&config) {
+            tracing::warn!(key, "config reload: this setting changes only on restart");
         }
         // Turning authentication off (or on) takes a restart too.
         let mut config = config;
