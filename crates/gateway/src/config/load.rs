@@ -78,140 +78,12 @@ impl Config {
         })
     }
 
-    /// Environment variables over the file.
+    /// Environment variables over the file, in [`ENV`]'s order.
     pub fn apply_env(&mut self, env: &dyn Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
-        fn num<T: std::str::FromStr>(k: &str, v: &str) -> Result<T, ConfigError> {
-            v.trim()
-                .parse()
-                .map_err(|_| err(k, format!("'{v}' is not a valid number")))
-        }
-        fn flag(k: &str, v: &str) -> Result<bool, ConfigError> {
-            match v.trim().to_ascii_lowercase().as_str() {
-                "1" | "true" | "yes" | "on" => Ok(true),
-                "0" | "false" | "no" | "off" | "" => Ok(false),
-                _ => Err(err(k, format!("'{v}' is not true or false"))),
+        for (name, set) in ENV {
+            if let Some(v) = env(name) {
+                set(self, &v, env)?;
             }
-        }
-        if let Some(v) = env("PORT") {
-            let port: u16 = num("PORT", &v)?;
-            self.listen = format!("0.0.0.0:{port}");
-        }
-        if let Some(v) = env("LISTEN") {
-            self.listen = v;
-        }
-        if let Some(v) = env("AWS_REGION").or_else(|| env("AWS_DEFAULT_REGION")) {
-            self.aws.region = Some(v);
-        }
-        if let Some(v) = env("AWS_MAX_ATTEMPTS") {
-            self.aws.max_attempts = num("AWS_MAX_ATTEMPTS", &v)?;
-        }
-        if let Some(v) = env("AWS_SAGEMAKER_CLIENT") {
-            self.aws.sagemaker_client = match v.to_ascii_lowercase().as_str() {
-                "signed" => super::SageMakerClient::Signed,
-                "sdk" => super::SageMakerClient::Sdk,
-                _ => {
-                    return Err(err(
-                        "AWS_SAGEMAKER_CLIENT",
-                        format!("'{v}' is not `signed` or `sdk`"),
-                    ));
-                }
-            };
-        }
-        if let Some(v) = env("AUTH_SECRET_ID").filter(|v| !v.is_empty()) {
-            self.auth.secret_id = Some(v);
-        }
-        if let Some(v) = env("API_KEY_CACHE_TTL") {
-            self.auth.cache_ttl_secs = num("API_KEY_CACHE_TTL", &v)?;
-        }
-        if let Some(v) = env("API_KEY") {
-            self.auth.keys.extend(
-                v.split(',')
-                    .map(str::trim)
-                    .filter(|k| !k.is_empty())
-                    .map(|k| Secret(k.to_owned())),
-            );
-        }
-        if let Some(v) = env("AUTH_DISABLED") {
-            self.auth.disabled = flag("AUTH_DISABLED", &v)?;
-        }
-        if let Some(v) = env("MAX_BODY_BYTES") {
-            self.max_body_bytes = num("MAX_BODY_BYTES", &v)?;
-        }
-        if let Some(v) = env("LOG_FORMAT") {
-            self.log_format = match v.as_str() {
-                "json" => LogFormat::Json,
-                "text" => LogFormat::Text,
-                _ => return Err(err("LOG_FORMAT", format!("'{v}' is not json or text"))),
-            };
-        }
-        if let Some(ep) = env("SAGEMAKER_ENDPOINT_NAME").filter(|v| !v.is_empty()) {
-            // One-endpoint mode: every model name reaches it.
-            if !self.models.iter().any(|m| m.name == ep) {
-                let mut m = ModelConfig::for_endpoint(&ep);
-                if let Some(d) = env("SAGEMAKER_DIALECT") {
-                    m.dialect = d.parse().map_err(|e| err("SAGEMAKER_DIALECT", e))?;
-                }
-                if let Some(r) = env("SAGEMAKER_REASONING") {
-                    m.reasoning = match r.as_str() {
-                        "off" => Reasoning::Off,
-                        "tags" => Reasoning::Tags,
-                        "start_in_reasoning" => Reasoning::StartInReasoning,
-                        _ => {
-                            return Err(err(
-                                "SAGEMAKER_REASONING",
-                                format!("'{r}' is not off, tags or start_in_reasoning"),
-                            ));
-                        }
-                    };
-                }
-                if let Some(t) = env("SAGEMAKER_CHAT_TEMPLATE_FILE") {
-                    m.chat_template_file = Some(PathBuf::from(t));
-                }
-                self.models.push(m);
-            }
-            if self.default_model.is_none() {
-                self.default_model = Some(ep);
-            }
-        }
-        if let Some(v) = env("SAGEMAKER_ENDPOINTS") {
-            // Several endpoints, each served under its own name (the
-            // CloudFormation template's parameter).
-            for ep in v.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-                if !self.models.iter().any(|m| m.name == ep) {
-                    self.models.push(ModelConfig::for_endpoint(ep));
-                }
-            }
-        }
-        if let Some(v) = env("SHUTDOWN_TIMEOUT_SECS") {
-            self.shutdown_timeout_secs = num("SHUTDOWN_TIMEOUT_SECS", &v)?;
-        }
-        if let Some(v) = env("BEDROCK_MODELS") {
-            for id in v.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-                if !self.models.iter().any(|m| m.name == id) {
-                    self.models.push(ModelConfig::for_bedrock(id));
-                }
-            }
-        }
-        if let Some(v) = env("BEDROCK_DISCOVER_MODELS") {
-            self.bedrock.discover_models = flag("BEDROCK_DISCOVER_MODELS", &v)?;
-        }
-        if let Some(v) = env("BEDROCK_IMAGE_FETCH") {
-            self.bedrock.image_fetch.enabled = flag("BEDROCK_IMAGE_FETCH", &v)?;
-        }
-        if let Some(v) = env("RECORDS_URL").filter(|v| !v.is_empty()) {
-            self.records.url = Secret(v);
-        }
-        if let Some(v) = env("REDIS_URL").filter(|v| !v.is_empty()) {
-            self.rate_limits.redis_url = Some(Secret(v));
-        }
-        if let Some(v) = env("RECORDS_ENABLED") {
-            self.records.enabled = flag("RECORDS_ENABLED", &v)?;
-        }
-        if let Some(v) = env("ADMIN_KEY").filter(|v| !v.is_empty()) {
-            self.admin.key = Some(Secret(v));
-        }
-        if let Some(v) = env("DEFAULT_MODEL").filter(|v| !v.is_empty()) {
-            self.default_model = Some(v);
         }
         Ok(())
     }
@@ -236,5 +108,196 @@ impl Config {
                     .flat_map(|u| u.headers.values().cloned()),
             )
             .collect()
+    }
+}
+
+/// Sets what one environment variable says (the variable's value, and the
+/// environment for the variables it reads with it).
+type Setter = fn(&mut Config, &str, &dyn Fn(&str) -> Option<String>) -> Result<(), ConfigError>;
+
+/// Every environment variable the gateway reads, in the order they apply
+/// (a later one wins: `LISTEN` over `PORT`, `AWS_REGION` over
+/// `AWS_DEFAULT_REGION`, `DEFAULT_MODEL` over the one-endpoint mode's).
+const ENV: &[(&str, Setter)] = &[
+    ("PORT", |c, v, _| {
+        c.listen = format!("0.0.0.0:{}", num::<u16>("PORT", v)?);
+        Ok(())
+    }),
+    ("LISTEN", |c, v, _| {
+        c.listen = v.to_owned();
+        Ok(())
+    }),
+    ("AWS_DEFAULT_REGION", |c, v, _| {
+        c.aws.region = Some(v.to_owned());
+        Ok(())
+    }),
+    ("AWS_REGION", |c, v, _| {
+        c.aws.region = Some(v.to_owned());
+        Ok(())
+    }),
+    ("AWS_MAX_ATTEMPTS", |c, v, _| {
+        c.aws.max_attempts = num("AWS_MAX_ATTEMPTS", v)?;
+        Ok(())
+    }),
+    ("AWS_SAGEMAKER_CLIENT", |c, v, _| {
+        c.aws.sagemaker_client = match v.to_ascii_lowercase().as_str() {
+            "signed" => super::SageMakerClient::Signed,
+            "sdk" => super::SageMakerClient::Sdk,
+            _ => {
+                return Err(err(
+                    "AWS_SAGEMAKER_CLIENT",
+                    format!("'{v}' is not `signed` or `sdk`"),
+                ));
+            }
+        };
+        Ok(())
+    }),
+    ("AUTH_SECRET_ID", |c, v, _| {
+        if !v.is_empty() {
+            c.auth.secret_id = Some(v.to_owned());
+        }
+        Ok(())
+    }),
+    ("API_KEY_CACHE_TTL", |c, v, _| {
+        c.auth.cache_ttl_secs = num("API_KEY_CACHE_TTL", v)?;
+        Ok(())
+    }),
+    ("API_KEY", |c, v, _| {
+        c.auth.keys.extend(
+            v.split(',')
+                .map(str::trim)
+                .filter(|k| !k.is_empty())
+                .map(|k| Secret(k.to_owned())),
+        );
+        Ok(())
+    }),
+    ("AUTH_DISABLED", |c, v, _| {
+        c.auth.disabled = flag("AUTH_DISABLED", v)?;
+        Ok(())
+    }),
+    ("MAX_BODY_BYTES", |c, v, _| {
+        c.max_body_bytes = num("MAX_BODY_BYTES", v)?;
+        Ok(())
+    }),
+    ("LOG_FORMAT", |c, v, _| {
+        c.log_format = match v {
+            "json" => LogFormat::Json,
+            "text" => LogFormat::Text,
+            _ => return Err(err("LOG_FORMAT", format!("'{v}' is not json or text"))),
+        };
+        Ok(())
+    }),
+    ("SAGEMAKER_ENDPOINT_NAME", one_endpoint),
+    ("SAGEMAKER_ENDPOINTS", |c, v, _| {
+        // Several endpoints, each served under its own name (the
+        // CloudFormation template's parameter).
+        for ep in v.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            if !c.models.iter().any(|m| m.name == ep) {
+                c.models.push(ModelConfig::for_endpoint(ep));
+            }
+        }
+        Ok(())
+    }),
+    ("SHUTDOWN_TIMEOUT_SECS", |c, v, _| {
+        c.shutdown_timeout_secs = num("SHUTDOWN_TIMEOUT_SECS", v)?;
+        Ok(())
+    }),
+    ("BEDROCK_MODELS", |c, v, _| {
+        for id in v.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            if !c.models.iter().any(|m| m.name == id) {
+                c.models.push(ModelConfig::for_bedrock(id));
+            }
+        }
+        Ok(())
+    }),
+    ("BEDROCK_DISCOVER_MODELS", |c, v, _| {
+        c.bedrock.discover_models = flag("BEDROCK_DISCOVER_MODELS", v)?;
+        Ok(())
+    }),
+    ("BEDROCK_IMAGE_FETCH", |c, v, _| {
+        c.bedrock.image_fetch.enabled = flag("BEDROCK_IMAGE_FETCH", v)?;
+        Ok(())
+    }),
+    ("RECORDS_URL", |c, v, _| {
+        if !v.is_empty() {
+            c.records.url = Secret(v.to_owned());
+        }
+        Ok(())
+    }),
+    ("REDIS_URL", |c, v, _| {
+        if !v.is_empty() {
+            c.rate_limits.redis_url = Some(Secret(v.to_owned()));
+        }
+        Ok(())
+    }),
+    ("RECORDS_ENABLED", |c, v, _| {
+        c.records.enabled = flag("RECORDS_ENABLED", v)?;
+        Ok(())
+    }),
+    ("ADMIN_KEY", |c, v, _| {
+        if !v.is_empty() {
+            c.admin.key = Some(Secret(v.to_owned()));
+        }
+        Ok(())
+    }),
+    ("DEFAULT_MODEL", |c, v, _| {
+        if !v.is_empty() {
+            c.default_model = Some(v.to_owned());
+        }
+        Ok(())
+    }),
+];
+
+/// One-endpoint mode: every model name reaches it (its dialect, reasoning
+/// and chat template from `SAGEMAKER_DIALECT`, `SAGEMAKER_REASONING`,
+/// `SAGEMAKER_CHAT_TEMPLATE_FILE`).
+fn one_endpoint(
+    c: &mut Config,
+    ep: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<(), ConfigError> {
+    if ep.is_empty() {
+        return Ok(());
+    }
+    if !c.models.iter().any(|m| m.name == ep) {
+        let mut m = ModelConfig::for_endpoint(ep);
+        if let Some(d) = env("SAGEMAKER_DIALECT") {
+            m.dialect = d.parse().map_err(|e| err("SAGEMAKER_DIALECT", e))?;
+        }
+        if let Some(r) = env("SAGEMAKER_REASONING") {
+            m.reasoning = match r.as_str() {
+                "off" => Reasoning::Off,
+                "tags" => Reasoning::Tags,
+                "start_in_reasoning" => Reasoning::StartInReasoning,
+                _ => {
+                    return Err(err(
+                        "SAGEMAKER_REASONING",
+                        format!("'{r}' is not off, tags or start_in_reasoning"),
+                    ));
+                }
+            };
+        }
+        if let Some(t) = env("SAGEMAKER_CHAT_TEMPLATE_FILE") {
+            m.chat_template_file = Some(PathBuf::from(t));
+        }
+        c.models.push(m);
+    }
+    if c.default_model.is_none() {
+        c.default_model = Some(ep.to_owned());
+    }
+    Ok(())
+}
+
+fn num<T: std::str::FromStr>(k: &str, v: &str) -> Result<T, ConfigError> {
+    v.trim()
+        .parse()
+        .map_err(|_| err(k, format!("'{v}' is not a valid number")))
+}
+
+fn flag(k: &str, v: &str) -> Result<bool, ConfigError> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" | "" => Ok(false),
+        _ => Err(err(k, format!("'{v}' is not true or false"))),
     }
 }
