@@ -256,3 +256,7 @@ impl Handle {
         Ok(())
     }
 }
+
+#[cfg(test)]
+#[path = "candidates_tests.rs"]
+mod tests;
