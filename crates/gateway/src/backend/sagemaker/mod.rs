@@ -273,7 +273,13 @@ impl Endpoint {
 
 /// The translator settings of a call to a model.
 fn translator(cfg: &ModelConfig, call: &impl Translated) -> TranslatorConfig {
-    let (id, model, created, prompt_estimate, include_usage) = call.identity();
+    let Identity {
+        id,
+        model,
+        created,
+        prompt_estimate,
+        include_usage,
+    } = call.identity();
     TranslatorConfig {
         id: id.to_owned(),
         model: model.to_owned(),
@@ -296,21 +302,31 @@ fn translator(cfg: &ModelConfig, call: &impl Translated) -> TranslatorConfig {
 
 /// What a translated call carries: id, model, created, prompt estimate,
 /// whether the client asked for usage.
+/// What a call's stream is labelled with.
+struct Identity<'a> {
+    id: &'a str,
+    model: &'a str,
+    created: u64,
+    prompt_estimate: u64,
+    include_usage: bool,
+}
+
+/// A call whose answer the translator labels.
 trait Translated {
-    fn identity(&self) -> (&str, &str, u64, u64, bool);
+    fn identity(&self) -> Identity<'_>;
+    /// Legacy completions carry text only.
     fn text_only(&self) -> bool;
 }
 
 impl Translated for ChatCall {
-    fn identity(&self) -> (&str, &str, u64, u64, bool) {
-        let r = &self.req;
-        (
-            &self.id,
-            &r.model,
-            self.created,
-            self.prompt_estimate,
-            r.include_usage(),
-        )
+    fn identity(&self) -> Identity<'_> {
+        Identity {
+            id: &self.id,
+            model: &self.req.model,
+            created: self.created,
+            prompt_estimate: self.prompt_estimate,
+            include_usage: self.req.include_usage(),
+        }
     }
 
     fn text_only(&self) -> bool {
@@ -319,15 +335,14 @@ impl Translated for ChatCall {
 }
 
 impl Translated for CompletionCall {
-    fn identity(&self) -> (&str, &str, u64, u64, bool) {
-        let r = &self.req;
-        (
-            &self.id,
-            &r.model,
-            self.created,
-            self.prompt_estimate,
-            r.include_usage(),
-        )
+    fn identity(&self) -> Identity<'_> {
+        Identity {
+            id: &self.id,
+            model: &self.req.model,
+            created: self.created,
+            prompt_estimate: self.prompt_estimate,
+            include_usage: self.req.include_usage(),
+        }
     }
 
     fn text_only(&self) -> bool {
