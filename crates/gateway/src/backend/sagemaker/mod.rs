@@ -318,37 +318,29 @@ trait Translated {
     fn text_only(&self) -> bool;
 }
 
-impl Translated for ChatCall {
-    fn identity(&self) -> Identity<'_> {
-        Identity {
-            id: &self.id,
-            model: &self.req.model,
-            created: self.created,
-            prompt_estimate: self.prompt_estimate,
-            include_usage: self.req.include_usage(),
-        }
-    }
+/// The calls the SageMaker provider serves, labelled alike.
+macro_rules! translated {
+    ($call:ty, text_only: $text_only:expr) => {
+        impl Translated for $call {
+            fn identity(&self) -> Identity<'_> {
+                Identity {
+                    id: &self.id,
+                    model: &self.req.model,
+                    created: self.created,
+                    prompt_estimate: self.prompt_estimate,
+                    include_usage: self.req.include_usage(),
+                }
+            }
 
-    fn text_only(&self) -> bool {
-        false
-    }
+            fn text_only(&self) -> bool {
+                $text_only
+            }
+        }
+    };
 }
 
-impl Translated for CompletionCall {
-    fn identity(&self) -> Identity<'_> {
-        Identity {
-            id: &self.id,
-            model: &self.req.model,
-            created: self.created,
-            prompt_estimate: self.prompt_estimate,
-            include_usage: self.req.include_usage(),
-        }
-    }
-
-    fn text_only(&self) -> bool {
-        true
-    }
-}
+translated!(ChatCall, text_only: false);
+translated!(CompletionCall, text_only: true);
 
 impl Provider for SageMaker {
     type Target = Endpoint;
