@@ -9,7 +9,7 @@ pub(crate) mod bedrock;
 pub(crate) mod call;
 pub(crate) mod fanout;
 pub(crate) mod openai;
-pub mod provider;
+pub(crate) mod provider;
 pub(crate) mod pump;
 pub(crate) mod relay;
 pub mod sagemaker;

@@ -45,7 +45,7 @@ pub struct ChatCall {
 }
 
 /// Remote images of one request, fetched once (by URL).
-pub type FetchedImages = std::sync::Arc<
+pub(crate) type FetchedImages = std::sync::Arc<
     tokio::sync::OnceCell<std::collections::HashMap<String, bedrock_converse::wire::ImageBlock>>,
 >;
 

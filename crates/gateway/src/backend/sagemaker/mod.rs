@@ -3,9 +3,9 @@
 //! ([`signed`], the default) or `aws-sdk-sagemakerruntime`
 //! (`aws.sagemaker_client = "sdk"`), and the mapping of their errors to HTTP.
 
-pub mod shape;
+pub(crate) mod shape;
 pub mod signed;
-pub mod template;
+pub(crate) mod template;
 
 use std::sync::Arc;
 use std::time::Duration;

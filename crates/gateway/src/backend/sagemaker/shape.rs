@@ -13,7 +13,7 @@ use crate::error::ApiError;
 /// The one text prompt a SageMaker endpoint is sent for a legacy
 /// completion: it generates one choice a call (`n` and `best_of` of 1) and
 /// takes text, one prompt a request.
-pub fn one_prompt(r: &CompletionRequest) -> Result<&str, ApiError> {
+pub(crate) fn one_prompt(r: &CompletionRequest) -> Result<&str, ApiError> {
     if r.n.is_some_and(|n| n != 1) {
         return Err(ApiError::invalid(
             "SageMaker models serve legacy completions with n = 1; use /v1/chat/completions for more choices",
@@ -40,7 +40,7 @@ pub fn one_prompt(r: &CompletionRequest) -> Result<&str, ApiError> {
 }
 
 /// The body sent upstream for a chat request.
-pub fn chat_body(
+pub(crate) fn chat_body(
     cfg: &ModelConfig,
     template: Option<&ChatTemplate>,
     r: ChatCompletionRequest,
@@ -86,7 +86,7 @@ pub fn chat_body(
 }
 
 /// The body sent upstream for a legacy completion request.
-pub fn completion_body(
+pub(crate) fn completion_body(
     cfg: &ModelConfig,
     template: Option<&ChatTemplate>,
     r: &CompletionRequest,

@@ -12,7 +12,7 @@ use crate::error::ApiError;
 
 /// ChatML, used when a `tgi`/`lmi` model names no template (a warning is
 /// logged at start-up: configure the model's own).
-pub const CHATML: &str = "{% for message in messages %}<|im_start|>{{ message['role'] }}\n{{ message['content'] }}<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}";
+pub(crate) const CHATML: &str = "{% for message in messages %}<|im_start|>{{ message['role'] }}\n{{ message['content'] }}<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}";
 
 /// A compiled chat template.
 #[derive(Debug)]
