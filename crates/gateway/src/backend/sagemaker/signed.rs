@@ -2,8 +2,8 @@
 //! `InvokeEndpointWithResponseStream` as plain HTTP requests signed with
 //! `aws-sigv4`, sent by a `reqwest` (hyper) client of the worker that uses
 //! them. Credentials come from the SDK's provider chain, cached here; the
-//! event stream is decoded by `sm-stream`'s frame layer (on
-//! `aws-smithy-eventstream`).
+//! event stream is decoded by `sm-stream`'s frame layer (`event-frames`,
+//! on `aws-smithy-eventstream`).
 //!
 //! The SDK client stays available (`aws.sagemaker_client = "sdk"`) for what
 //! this path leaves to it: FIPS and dual-stack endpoints, endpoint rules of
