@@ -94,12 +94,22 @@ impl Named for EmbeddingRequest {
 /// An accepted request: checked key, parsed body, its id and record.
 #[derive(Debug)]
 pub(crate) struct Accepted<T> {
+    /// Who asked, when, and the request's record.
+    pub meta: RequestMeta,
+    /// The parsed body.
+    pub r: T,
+}
+
+/// What every request brings besides its body, read once: when it
+/// arrived, the checked key, the request id, the record the middleware
+/// opened, the caller (for upstreams that forward the key, and its
+/// deadlines) and the client's address.
+#[derive(Debug)]
+pub(crate) struct RequestMeta {
     /// When it arrived.
     pub started: Instant,
     /// The client key's id.
     pub key: Option<keyauth::KeyId>,
-    /// The parsed body.
-    pub r: T,
     /// The request id.
     pub rid: String,
     /// The request's record.
@@ -110,19 +120,35 @@ pub(crate) struct Accepted<T> {
     pub ip: Option<std::net::IpAddr>,
 }
 
-impl<T: Named> Accepted<T> {
-    /// What admission needs of it, with `estimate` prompt tokens.
-    pub(crate) fn ask(&self, estimate: u64) -> Ask<'_> {
+impl RequestMeta {
+    /// The request's meta: arrived at `started`, its key `key` checked.
+    pub(crate) fn of(
+        req: &HttpRequest,
+        state: &AppState,
+        started: Instant,
+        key: Option<keyauth::KeyId>,
+    ) -> Self {
+        Self {
+            started,
+            key,
+            rid: request_id(req),
+            patch: patch_of(req),
+            caller: client_auth(req, state),
+            ip: req.peer_addr().map(|a| a.ip()),
+        }
+    }
+
+    /// What admission needs of it, for `model` with `estimate` prompt
+    /// tokens.
+    pub(crate) fn ask<'a>(&'a self, model: &'a str, estimate: u64) -> Ask<'a> {
         Ask {
             key: self.key.as_ref(),
             ip: self.ip,
-            model: self.r.model_name(),
+            model,
             estimate,
         }
     }
-}
 
-impl<T> Accepted<T> {
     /// The request's outcome, on `route`, before any candidate serves it.
     pub(crate) fn outcome(&self, route: &'static str, admitted: &Admitted) -> Outcome {
         Outcome {
@@ -135,6 +161,20 @@ impl<T> Accepted<T> {
             patch: self.patch.clone(),
             ticket: admitted.ticket(),
         }
+    }
+}
+
+impl<T: Named> Accepted<T> {
+    /// What admission needs of it, with `estimate` prompt tokens.
+    pub(crate) fn ask(&self, estimate: u64) -> Ask<'_> {
+        self.meta.ask(self.r.model_name(), estimate)
+    }
+}
+
+impl<T> Accepted<T> {
+    /// The request's outcome, on `route`, before any candidate serves it.
+    pub(crate) fn outcome(&self, route: &'static str, admitted: &Admitted) -> Outcome {
+        self.meta.outcome(route, admitted)
     }
 }
 
@@ -153,20 +193,10 @@ pub(crate) async fn accept<T: DeserializeOwned + Named>(
 /// (a route that may pass the body on as it came).
 #[derive(Debug)]
 pub(crate) struct Received {
-    /// When it arrived.
-    pub started: Instant,
-    /// The client key's id.
-    pub key: Option<keyauth::KeyId>,
+    /// Who asked, when, and the request's record.
+    pub meta: RequestMeta,
     /// The body.
     pub body: bytes::Bytes,
-    /// The request id.
-    pub rid: String,
-    /// The request's record.
-    pub patch: Option<RecPatch>,
-    /// Who asked.
-    pub caller: Caller,
-    /// The client's address.
-    pub ip: Option<std::net::IpAddr>,
 }
 
 /// The key checked and the body read (see [`accept`]).
@@ -190,12 +220,12 @@ pub(crate) fn received(
     key: Option<keyauth::KeyId>,
     body: bytes::Bytes,
 ) -> Received {
-    let patch = patch_of(req);
+    let meta = RequestMeta::of(req, state, started, key);
     let rc = &state.config.records;
-    if let Some(p) = &patch
+    if let Some(p) = &meta.patch
         && rc.wants_body(
             req.match_pattern().as_deref().unwrap_or(""),
-            key.as_ref().map(|k| k.as_str()),
+            meta.key.as_ref().map(|k| k.as_str()),
         )
     {
         let mut p = p.0.borrow_mut();
@@ -209,15 +239,7 @@ pub(crate) fn received(
                 .map(|(k, v)| (k.as_str(), v.as_bytes())),
         ));
     }
-    Received {
-        started,
-        key,
-        body,
-        rid: request_id(req),
-        patch,
-        caller: client_auth(req, state),
-        ip: req.peer_addr().map(|a| a.ip()),
-    }
+    Received { meta, body }
 }
 
 impl Received {
@@ -229,19 +251,11 @@ impl Received {
 
     /// The request as `r`, parsed from its body by the caller.
     pub(crate) fn with<T: Named>(self, r: T) -> Accepted<T> {
-        note(&self.patch, |p| {
-            p.key_id = self.key.as_ref().map(|k| k.as_str().to_owned());
+        note(&self.meta.patch, |p| {
+            p.key_id = self.meta.key.as_ref().map(|k| k.as_str().to_owned());
             p.model = Some(r.model_name().to_owned());
         });
-        Accepted {
-            started: self.started,
-            key: self.key,
-            r,
-            rid: self.rid,
-            patch: self.patch,
-            caller: self.caller,
-            ip: self.ip,
-        }
+        Accepted { meta: self.meta, r }
     }
 }
 
@@ -261,16 +275,13 @@ impl<T: Named> Accepted<T> {
     /// what stays carries the model's name.
     pub(crate) fn split(self) -> (Accepted<ModelName>, T) {
         let name = ModelName(self.r.model_name().to_owned());
-        let meta = Accepted {
-            started: self.started,
-            key: self.key,
-            r: name,
-            rid: self.rid,
-            patch: self.patch,
-            caller: self.caller,
-            ip: self.ip,
-        };
-        (meta, self.r)
+        (
+            Accepted {
+                meta: self.meta,
+                r: name,
+            },
+            self.r,
+        )
     }
 }
 

@@ -83,7 +83,7 @@ pub(super) async fn serve_chat<A: super::extract::Named>(
         prompt_estimate,
         id,
         created,
-        client_auth: a.caller.clone(),
+        client_auth: a.meta.caller.clone(),
         max_choices: state.config.max_choices,
         images: Default::default(),
         req: r,
@@ -152,7 +152,7 @@ pub(super) async fn completions(
         req: r,
         id,
         created,
-        client_auth: a.caller.clone(),
+        client_auth: a.meta.caller.clone(),
     };
     if stream {
         return serving.streamed(call, writer, include_usage).await;
@@ -181,7 +181,7 @@ pub(super) async fn embeddings(
     };
     let call = EmbeddingCall {
         req,
-        caller: a.caller.clone(),
+        caller: a.meta.caller.clone(),
     };
     let served = serving.whole(call).await?;
     let usage = Usage::new(served.value.usage.prompt_tokens, 0);

@@ -15,12 +15,11 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use futures_util::StreamExt;
 
+use super::extract::RequestMeta;
 use super::intake::{self, Incoming};
 use crate::backend::Model;
 use crate::backend::relay::{Relay, RelayError, Relayed, RelayedBody};
 use crate::error::ApiError;
-use crate::observe::outcome::Outcome;
-use crate::routing::admission::Ask;
 use crate::routing::failover::{self, FirstByte, Rules};
 use crate::routing::state::Handle;
 
@@ -71,7 +70,8 @@ pub(crate) async fn passthrough(
         .model
         .clone()
         .unwrap_or_else(|| path.trim_start_matches('/').to_owned());
-    forward(&req, &handle, key, started, path, incoming, model).await
+    let meta = RequestMeta::of(&req, &state, started, key);
+    forward(&req, &handle, meta, path, incoming, model).await
 }
 
 /// Passes an [`Incoming`] body through to the upstreams that serve `model`.
@@ -89,16 +89,15 @@ pub(crate) async fn forward_incoming(
         .unwrap_or(req.path())
         .to_owned();
     check_path(&path)?;
-    forward(req, handle, key, started, path, incoming, model).await
+    let meta = RequestMeta::of(req, &handle.state(), started, key);
+    forward(req, handle, meta, path, incoming, model).await
 }
 
 /// Sends `body` to the upstreams that serve `model`, in order.
-#[allow(clippy::too_many_arguments)]
 async fn forward(
     req: &HttpRequest,
     handle: &web::Data<Handle>,
-    key: Option<keyauth::KeyId>,
-    started: std::time::Instant,
+    meta: RequestMeta,
     path: String,
     incoming: Incoming,
     model: String,
@@ -115,20 +114,13 @@ async fn forward(
     }
     // A stored key's address, quota and rate limits (no tokens are known
     // of a pass-through body: it reserves and settles none).
-    let ask = Ask {
-        key: key.as_ref(),
-        ip: req.peer_addr().map(|a| a.ip()),
-        model: &model,
-        estimate: 0,
-    };
-    let admitted = state.admit(ask, cands).await?;
+    let admitted = state.admit(meta.ask(&model, 0), cands).await?;
     let query = req.query_string();
     let target = if query.is_empty() {
         path
     } else {
         format!("{path}?{query}")
     };
-    let caller = super::extract::client_auth(req, &state);
     let default_head = Duration::from_secs(state.config.first_byte_timeout_secs);
     let headers: Vec<(String, Vec<u8>)> = req
         .headers()
@@ -140,7 +132,7 @@ async fn forward(
         req.method().as_str(),
         target,
         headers,
-        caller,
+        meta.caller.clone(),
         state.router.config().retry_on_status.clone(),
         body,
         Arc::new(move || cut.error()),
@@ -154,16 +146,7 @@ async fn forward(
         attempts: (!held).then_some(1),
         first_byte: held.then_some(FirstByte::Head(default_head)),
     };
-    let mut outcome = Outcome {
-        key_id: key.as_ref().map(|k| k.as_str().to_owned()),
-        started,
-        route: "passthrough",
-        request_id: super::extract::request_id(req),
-        served: None,
-        upstream_time: None,
-        patch: super::extract::patch_of(req),
-        ticket: admitted.ticket(),
-    };
+    let mut outcome = meta.outcome("passthrough", &admitted);
     let served = failover::run(state.walk(), &admitted, &model, rules, &mut send)
         .await
         .inspect_err(|e| outcome.failed(&model, e))?;
