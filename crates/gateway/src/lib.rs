@@ -2,8 +2,10 @@
 //! endpoints, Amazon Bedrock models and OpenAI-style upstreams. The only
 //! crate of the workspace that knows actix-web.
 //!
-//! `main` only loads the [`config::Config`], sets up logging and calls
-//! [`server::run`]; tests build the same app with [`server::app`].
+//! `main` parses the command line (the `report` and `keys` subcommands,
+//! `--check`, `--healthcheck`), loads the [`config::Config`], sets up
+//! logging and calls [`server::run`]. Only what `main` and the tests use is
+//! public; every other module is crate-private.
 
 pub mod backend;
 pub mod config;

@@ -320,7 +320,7 @@ impl Translator {
     }
 }
 
-/// What a [`Translator`] is fed through [`StreamTranslate`]: bytes as the
+/// What a [`Translator`] is fed through [`StreamTranslate`](openai_types::stream::StreamTranslate): bytes as the
 /// transport hands them over.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Feed {

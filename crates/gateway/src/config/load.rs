@@ -78,7 +78,7 @@ impl Config {
         })
     }
 
-    /// Environment variables over the file, in [`ENV`]'s order.
+    /// Environment variables over the file, in the order of the `ENV` table.
     pub fn apply_env(&mut self, env: &dyn Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
         for (name, set) in ENV {
             if let Some(v) = env(name) {

@@ -2,7 +2,7 @@
 //! variables (the seed's names work unchanged), then `validate()`.
 //!
 //! * this module: the configuration's types and defaults;
-//! * [`load`]: reading the file and the environment;
+//! * `load`: reading the file and the environment;
 //! * `validate`: what types cannot check;
 //! * [`upstream`] and [`model`]: the upstream and model sections.
 

@@ -1,5 +1,5 @@
-//! The routes that are not inference: `/ping`, `/health`, `/metrics`, the
-//! model list and the admin API.
+//! The routes that are not inference: `/ping`, `/health`, `/metrics` and
+//! the model list (the admin API is `admin`).
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use openai_types::models::{Model as ModelEntry, ModelList};

@@ -1,4 +1,6 @@
-//! Shared state: the model registry, authentication and the backend.
+//! Shared state: the model registry (candidates for a name), access, the
+//! breakers; `Handle`, a worker's view (its backends, the live state), and
+//! the reload that swaps the state.
 
 use std::collections::HashMap;
 use std::sync::Arc;

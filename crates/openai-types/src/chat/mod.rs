@@ -1,5 +1,5 @@
 //! Chat completions: the request here, the response and the streaming
-//! chunk in [`answer`] (re-exported).
+//! chunk in `answer` (re-exported).
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
