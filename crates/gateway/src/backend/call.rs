@@ -36,53 +36,38 @@ pub(crate) trait Call: Clone + Send + Sync + 'static {
     ) -> BoxFuture<'a, Result<ItemStream, ApiError>>;
 }
 
-impl Call for ChatCall {
-    type Answer = ChatCompletion;
+/// A call whose backends answer it through a whole and a streaming method
+/// of [`Backends`].
+macro_rules! call {
+    ($call:ty, $answer:ty, $whole:ident, $stream:ident) => {
+        impl Call for $call {
+            type Answer = $answer;
 
-    fn model(&self) -> &str {
-        &self.req.model
-    }
+            fn model(&self) -> &str {
+                &self.req.model
+            }
 
-    fn whole<'a>(
-        self,
-        backends: &'a Backends,
-        m: &'a Model,
-    ) -> BoxFuture<'a, Result<ChatCompletion, ApiError>> {
-        backends.chat(m, self)
-    }
+            fn whole<'a>(
+                self,
+                backends: &'a Backends,
+                m: &'a Model,
+            ) -> BoxFuture<'a, Result<$answer, ApiError>> {
+                backends.$whole(m, self)
+            }
 
-    fn stream<'a>(
-        self,
-        backends: &'a Backends,
-        m: &'a Model,
-    ) -> BoxFuture<'a, Result<ItemStream, ApiError>> {
-        backends.chat_stream(m, self)
-    }
+            fn stream<'a>(
+                self,
+                backends: &'a Backends,
+                m: &'a Model,
+            ) -> BoxFuture<'a, Result<ItemStream, ApiError>> {
+                backends.$stream(m, self)
+            }
+        }
+    };
 }
 
-impl Call for CompletionCall {
-    type Answer = Completion;
-
-    fn model(&self) -> &str {
-        &self.req.model
-    }
-
-    fn whole<'a>(
-        self,
-        backends: &'a Backends,
-        m: &'a Model,
-    ) -> BoxFuture<'a, Result<Completion, ApiError>> {
-        backends.completion(m, self)
-    }
-
-    fn stream<'a>(
-        self,
-        backends: &'a Backends,
-        m: &'a Model,
-    ) -> BoxFuture<'a, Result<ItemStream, ApiError>> {
-        backends.completion_stream(m, self)
-    }
-}
+call!(ChatCall, ChatCompletion, chat, chat_stream);
+call!(CompletionCall, Completion, completion, completion_stream);
 
 /// An embeddings request and who asked.
 #[derive(Debug, Clone)]
