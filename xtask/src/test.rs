@@ -92,10 +92,10 @@ pub(crate) fn fixtures() -> Result<()> {
 
 /// The library crates, each publishable on its own.
 pub(crate) const LIBRARIES: [&str; 5] = [
-    "openai-types",
+    "oai-gateway-openai-types",
     "event-frames",
     "sm-stream",
-    "keyauth",
+    "oai-gateway-keyauth",
     "bedrock-converse",
 ];
 
