@@ -9,10 +9,10 @@
 //! convention), `top_k` as an extra field.
 
 use openai_types::chat::{
-    AssistantMessage, ChatCompletion, ChatCompletionRequest, ChatMessage, ContentPart, FinishReason,
-    FunctionCall, FunctionDefinition, FunctionName, FunctionType, ImageUrl, MessageContent,
-    NamedToolChoice, SystemMessage, Tool as ChatTool, ToolCall, ToolChoice as ChatToolChoice,
-    ToolChoiceMode, ToolMessage, UserMessage,
+    AssistantMessage, ChatCompletion, ChatCompletionRequest, ChatMessage, ContentPart,
+    FinishReason, FunctionCall, FunctionDefinition, FunctionName, FunctionType, ImageUrl,
+    MessageContent, NamedToolChoice, SystemMessage, Tool as ChatTool, ToolCall,
+    ToolChoice as ChatToolChoice, ToolChoiceMode, ToolMessage, UserMessage,
 };
 use openai_types::validate::Invalid;
 use openai_types::{StreamOptions, StringOrArray};
@@ -71,12 +71,12 @@ pub fn to_chat(r: &MessagesRequest) -> Result<ChatCompletionRequest, Invalid> {
     for (i, m) in r.messages.iter().enumerate() {
         match (m.role, &m.content) {
             (Role::User, Content::Text(t)) => messages.push(user(MessageContent::Text(t.clone()))),
-            (Role::Assistant, Content::Text(t)) => messages.push(ChatMessage::Assistant(
-                AssistantMessage {
+            (Role::Assistant, Content::Text(t)) => {
+                messages.push(ChatMessage::Assistant(AssistantMessage {
                     content: Some(MessageContent::Text(t.clone())),
                     ..AssistantMessage::default()
-                },
-            )),
+                }))
+            }
             (Role::User, Content::Blocks(blocks)) => user_turn(i, blocks, &mut messages)?,
             (Role::Assistant, Content::Blocks(blocks)) => {
                 messages.push(assistant_turn(i, blocks)?);
@@ -411,7 +411,9 @@ pub fn prompt_tokens(chat: &ChatCompletionRequest) -> u64 {
         .iter()
         .flatten()
         .map(|t| {
-            openai_types::tokens::estimate_tokens(&serde_json::to_string(&t.function).unwrap_or_default())
+            openai_types::tokens::estimate_tokens(
+                &serde_json::to_string(&t.function).unwrap_or_default(),
+            )
         })
         .sum();
     openai_types::validate::chat_prompt_tokens(chat) + tools

@@ -71,7 +71,11 @@ impl EventWriter {
             return;
         }
         if let Some(m) = self.start.take() {
-            event(out, "message_start", &json!({"type": "message_start", "message": m}));
+            event(
+                out,
+                "message_start",
+                &json!({"type": "message_start", "message": m}),
+            );
             event(out, "ping", &json!({"type": "ping"}));
         }
         match item {
@@ -214,7 +218,9 @@ impl EventWriter {
 /// A `content_block_delta` whose delta is `{"type": kind, field: text}`,
 /// written without building a JSON value (the stream's hot path).
 fn delta(out: &mut BytesMut, index: usize, kind: &str, field: &str, text: &str) {
-    out.put_slice(b"event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":");
+    out.put_slice(
+        b"event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":",
+    );
     out.put_slice(index.to_string().as_bytes());
     out.put_slice(b",\"delta\":{\"type\":\"");
     out.put_slice(kind.as_bytes());
@@ -292,7 +298,8 @@ impl Accumulator {
             "content_block_stop" => {
                 let i = index(data)?;
                 let json = std::mem::take(&mut self.json[i]);
-                if let Some(ContentBlock::ToolUse { input, .. }) = self.message()?.content.get_mut(i)
+                if let Some(ContentBlock::ToolUse { input, .. }) =
+                    self.message()?.content.get_mut(i)
                     && !json.is_empty()
                 {
                     *input = tool_input(&json);
@@ -319,9 +326,8 @@ impl Accumulator {
                 }
             }
             "error" => {
-                self.error = Some(
-                    serde_json::from_value(data.clone()).map_err(|e| format!("error: {e}"))?,
-                );
+                self.error =
+                    Some(serde_json::from_value(data.clone()).map_err(|e| format!("error: {e}"))?);
             }
             "message_stop" | "ping" => {}
             other => return Err(format!("unknown event type '{other}'")),

@@ -7,13 +7,13 @@ use anthropic_messages::events::{Accumulator, EventWriter};
 use anthropic_messages::fuzzing::{check_events, items_from_bytes};
 use anthropic_messages::{ErrorKind, ErrorResponse, MessagesRequest, StopReason};
 use bytes::BytesMut;
+use openai_types::Usage;
 use openai_types::chat::{
     ChatCompletion, ChatMessage, ChunkChoice, ContentPart, Delta, FinishReason, FunctionCallChunk,
     MessageContent, ToolCallChunk, ToolChoice, ToolChoiceMode,
 };
 use openai_types::stream::StreamItem;
 use openai_types::usage::PromptTokensDetails;
-use openai_types::Usage;
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
@@ -65,7 +65,15 @@ fn an_agent_request_becomes_chat_with_nothing_lost() {
     let roles: Vec<_> = chat.messages.iter().map(ChatMessage::role).collect();
     assert_eq!(
         roles,
-        ["system", "user", "assistant", "tool", "tool", "user", "user"]
+        [
+            "system",
+            "user",
+            "assistant",
+            "tool",
+            "tool",
+            "user",
+            "user"
+        ]
     );
     let ChatMessage::System(s) = &chat.messages[0] else {
         panic!()
@@ -109,7 +117,10 @@ fn an_agent_request_becomes_chat_with_nothing_lost() {
     assert_eq!(chat.max_tokens, Some(32000));
     assert_eq!(chat.reasoning_effort.as_deref(), Some("low"));
     assert_eq!(chat.parallel_tool_calls, Some(true));
-    assert_eq!(chat.tool_choice, Some(ToolChoice::Mode(ToolChoiceMode::Auto)));
+    assert_eq!(
+        chat.tool_choice,
+        Some(ToolChoice::Mode(ToolChoiceMode::Auto))
+    );
     assert!(chat.include_usage());
     assert_eq!(chat.user.as_deref(), Some("u-1"));
     assert_eq!(chat.extra["top_k"], 5);
@@ -201,10 +212,16 @@ fn errors_take_the_type_of_their_status() {
         (529, "overloaded_error"),
     ] {
         let v = serde_json::to_value(ErrorResponse::from_openai(status, &e)).unwrap();
-        assert_eq!(v, json!({"type": "error", "error": {"type": kind, "message": "slow down"}}));
+        assert_eq!(
+            v,
+            json!({"type": "error", "error": {"type": kind, "message": "slow down"}})
+        );
     }
     // In a stream there is no status: the error's own type tells.
-    assert_eq!(ErrorResponse::from_openai(0, &e).error.kind, ErrorKind::RateLimit);
+    assert_eq!(
+        ErrorResponse::from_openai(0, &e).error.kind,
+        ErrorKind::RateLimit
+    );
 }
 
 fn piece(delta: Delta, finish: Option<FinishReason>) -> StreamItem {
@@ -287,7 +304,10 @@ fn accumulate(sse: &str) -> anthropic_messages::Message {
 #[test]
 fn a_stream_matches_its_golden_events() {
     let got = write(&agent_stream());
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/agent_stream.sse");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/agent_stream.sse"
+    );
     if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
         std::fs::write(path, &got).unwrap();
     }
@@ -312,7 +332,10 @@ fn a_stream_matches_its_golden_events() {
 fn a_failed_stream_ends_in_one_error_event() {
     let items = [
         piece(text("Hal"), None),
-        StreamItem::Error(openai_types::ErrorResponse::new("upstream went away", "server_error")),
+        StreamItem::Error(openai_types::ErrorResponse::new(
+            "upstream went away",
+            "server_error",
+        )),
         StreamItem::Done,
     ];
     let sse = write(&items);
@@ -402,7 +425,10 @@ fn completion_of(think: &str, said: &str, args: &[String; 2]) -> ChatCompletion 
 
 #[test]
 fn fuzz_corpus_replays_clean() {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fuzz/corpus/anthropic_events");
+    let dir = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../fuzz/corpus/anthropic_events"
+    );
     let entries: Vec<_> = std::fs::read_dir(dir).unwrap().collect();
     assert!(!entries.is_empty(), "{dir} is empty");
     for e in entries {

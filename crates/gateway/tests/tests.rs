@@ -19,6 +19,7 @@ mod hardening;
 mod intake;
 mod keys;
 mod memory;
+mod messages;
 mod observability;
 mod records;
 mod replicas;

@@ -24,6 +24,8 @@ pub enum BedrockReply {
         /// Its input.
         input: Value,
     },
+    /// Like `ToolCall`, with several calls in one turn (parallel tool use).
+    ToolCalls(Vec<(String, Value)>),
     /// A reasoning block (with a signature), then the answer.
     Reasoning {
         /// The reasoning text.
@@ -171,7 +173,7 @@ pub(crate) fn answer(model: &BedrockModel, body: &Value) -> Answer {
         .map(|m| m as usize);
     let (text, images, results) = last_user(body);
     let mut stop = "end_turn";
-    let mut blocks = match &model.reply {
+    let blocks = match &model.reply {
         BedrockReply::Echo | BedrockReply::Embedding => {
             let mut said = format!("Echo: {text}");
             for i in &images {
@@ -186,27 +188,65 @@ pub(crate) fn answer(model: &BedrockModel, body: &Value) -> Answer {
             Block::Reasoning(tokens(thinking)),
             Block::Text(tokens(answer)),
         ],
-        BedrockReply::ToolCall { name, input } => {
-            if !results.is_empty() {
-                vec![Block::Text(tokens(&format!(
-                    "The tool said: {}",
-                    results.join("; ")
-                )))]
-            } else if body.get("toolConfig").is_some() {
-                stop = "tool_use";
-                vec![
-                    Block::Text(tokens("Let me check.")),
-                    Block::Tool {
-                        id: format!("tooluse_{:08x}", input_tokens),
-                        name: name.clone(),
-                        input: input.clone(),
-                    },
-                ]
-            } else {
-                vec![Block::Text(tokens("No tools were offered."))]
-            }
-        }
+        BedrockReply::ToolCall { name, input } => tool_turn(
+            &results,
+            body,
+            input_tokens,
+            &[(name.clone(), input.clone())],
+            &mut stop,
+        ),
+        BedrockReply::ToolCalls(calls) => tool_turn(&results, body, input_tokens, calls, &mut stop),
     };
+    blocks_under_rules(model, body, blocks, stop, input_tokens, max, &results)
+}
+
+/// A tool-calling turn: after tool results, what they said; with tools
+/// offered, a short text and the calls; else a note that none were.
+fn tool_turn(
+    results: &[String],
+    body: &Value,
+    input_tokens: u64,
+    calls: &[(String, Value)],
+    stop: &mut &'static str,
+) -> Vec<Block> {
+    if !results.is_empty() {
+        vec![Block::Text(tokens(&format!(
+            "The tool said: {}",
+            results.join("; ")
+        )))]
+    } else if body.get("toolConfig").is_some() {
+        *stop = "tool_use";
+        let mut blocks = vec![Block::Text(tokens("Let me check."))];
+        for (i, (name, input)) in calls.iter().enumerate() {
+            blocks.push(Block::Tool {
+                id: format!(
+                    "tooluse_{:08x}{}",
+                    input_tokens,
+                    if i == 0 {
+                        String::new()
+                    } else {
+                        format!("_{i}")
+                    }
+                ),
+                name: name.clone(),
+                input: input.clone(),
+            });
+        }
+        blocks
+    } else {
+        vec![Block::Text(tokens("No tools were offered."))]
+    }
+}
+
+fn blocks_under_rules(
+    model: &BedrockModel,
+    body: &Value,
+    mut blocks: Vec<Block>,
+    mut stop: &'static str,
+    input_tokens: u64,
+    max: Option<usize>,
+    results: &[String],
+) -> Answer {
     // Under a schema the model answers with a value shaped by it: as text
     // (`outputConfig`), or as the input of the tool it is forced to call.
     if let Some(schema) = crate::bedrock_rules::output_schema(body) {

@@ -27,11 +27,19 @@ pub(crate) fn authorization(req: &HttpRequest) -> Option<&str> {
 }
 
 /// Checks the client's key: its id, `None` when authentication is off.
+/// The key is `Authorization: Bearer …`, or, when that header is absent,
+/// Anthropic's `x-api-key` (one header read, never both).
 pub(crate) async fn authorize(
     req: &HttpRequest,
     state: &AppState,
 ) -> Result<Option<keyauth::KeyId>, ApiError> {
-    state.access.verify_header(authorization(req)).await
+    match authorization(req) {
+        Some(h) => state.access.verify_header(Some(h)).await,
+        None => {
+            let key = req.headers().get("x-api-key").and_then(|v| v.to_str().ok());
+            state.access.verify_key(key).await
+        }
+    }
 }
 
 /// A JSON body as `T`: 400 with the path of a bad field.

@@ -45,6 +45,14 @@ pub(super) enum Shape {
     Chat,
     /// A `response` (the Responses API) and its events, from this base.
     Responses(Box<Response>),
+    /// An Anthropic `message` and its events: its id, and the prompt
+    /// estimate `message_start` carries.
+    Messages {
+        /// `msg_…`.
+        id: String,
+        /// Prompt tokens, estimated.
+        estimate: u64,
+    },
 }
 
 /// Serves a chat request for `a` (a chat request, or a Responses request
@@ -61,6 +69,7 @@ pub(super) async fn serve_chat<A: super::extract::Named>(
     let route = match shape {
         Shape::Chat => "chat",
         Shape::Responses(_) => "responses",
+        Shape::Messages { .. } => "messages",
     };
     let prompt_estimate = openai_types::validate::chat_prompt_tokens(&r);
     let admitted = state
@@ -78,6 +87,9 @@ pub(super) async fn serve_chat<A: super::extract::Named>(
     let writer = stream.then(|| match &shape {
         Shape::Chat => Writer::Chat(SseWriter::new(&id, &r.model, created, OutputShape::Chat)),
         Shape::Responses(base) => Writer::Responses(Box::new(EventWriter::new((**base).clone()))),
+        Shape::Messages { id, estimate } => Writer::Messages(Box::new(
+            anthropic_messages::events::EventWriter::new(id, &r.model, *estimate),
+        )),
     });
     let call = ChatCall {
         prompt_estimate,
@@ -98,6 +110,14 @@ pub(super) async fn serve_chat<A: super::extract::Named>(
         Shape::Responses(base) => {
             let served = Served {
                 value: openai_types::responses::chat::from_chat(*base, &served.value),
+                model: served.model,
+                took: served.took,
+            };
+            serving.answer(&served, usage.as_ref())
+        }
+        Shape::Messages { id, .. } => {
+            let served = Served {
+                value: anthropic_messages::chat::from_chat(&served.value, &id, a.r.model_name()),
                 model: served.model,
                 took: served.took,
             };

@@ -12,6 +12,7 @@ pub(crate) mod extract;
 mod handlers;
 mod info;
 mod intake;
+mod messages;
 pub(crate) mod passthrough;
 mod probe;
 pub(crate) mod respond;
@@ -35,6 +36,11 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
         .route("/v1/completions", web::post().to(completions))
         .route("/v1/embeddings", web::post().to(embeddings))
         .route("/v1/responses", web::post().to(responses::responses))
+        .route("/v1/messages", web::post().to(messages::messages))
+        .route(
+            "/v1/messages/count_tokens",
+            web::post().to(messages::count_tokens),
+        )
         .route("/metrics", web::get().to(metrics_route))
         .route("/v1/metrics", web::get().to(metrics_route))
         .configure(admin::routes)

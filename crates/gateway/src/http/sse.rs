@@ -24,6 +24,8 @@ pub(crate) enum Writer {
     Chat(SseWriter),
     /// `response.*` events.
     Responses(Box<EventWriter>),
+    /// Anthropic's Messages events.
+    Messages(Box<anthropic_messages::events::EventWriter>),
 }
 
 impl Writer {
@@ -31,13 +33,14 @@ impl Writer {
         match self {
             Self::Chat(w) => w.write(item, out),
             Self::Responses(w) => w.write(item, out),
+            Self::Messages(w) => w.write(item, out),
         }
     }
 
     /// Whether usage items go to the writer whatever the client asked
-    /// (a response carries its usage).
+    /// (a response and a message carry their usage).
     fn wants_usage(&self) -> bool {
-        matches!(self, Self::Responses(_))
+        matches!(self, Self::Responses(_) | Self::Messages(_))
     }
 }
 

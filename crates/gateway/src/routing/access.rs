@@ -78,11 +78,19 @@ impl Access {
     /// authentication is off. Configured keys are checked first (constant
     /// time over all of them), then Secrets Manager's.
     pub async fn verify_header(&self, header: Option<&str>) -> Result<Option<KeyId>, ApiError> {
+        self.verify_key(header.and_then(keyauth::parse_bearer))
+            .await
+    }
+
+    /// Checks a key presented as it is (Anthropic's `x-api-key`), as
+    /// [`Access::verify_header`] does.
+    pub async fn verify_key(&self, key: Option<&str>) -> Result<Option<KeyId>, ApiError> {
         if self.disabled {
             return Ok(None);
         }
-        let key = header
-            .and_then(keyauth::parse_bearer)
+        let key = key
+            .map(str::trim)
+            .filter(|k| !k.is_empty())
             .ok_or(keyauth::Error::Missing)?;
         if let Some(id) = self.keys.verify(key) {
             STATIC_HITS.fetch_add(1, Ordering::Relaxed);

@@ -1,0 +1,90 @@
+//! Anthropic's Messages API as a front door: `POST /v1/messages` (whole and
+//! streamed) and `POST /v1/messages/count_tokens`. An adapter over the chat
+//! lifecycle: the request becomes a chat request
+//! (`anthropic_messages::chat::to_chat`) and goes through the same
+//! admission, routing, failover and outcome as `/v1/chat/completions`
+//! (`route="messages"`); the answer is written as a `message` or as its
+//! event stream. Every error, before or after the first byte, is in
+//! Anthropic's envelope.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
+use anthropic_messages::chat::{prompt_tokens, to_chat};
+use anthropic_messages::request::TokenCount;
+use anthropic_messages::{CountTokensRequest, ErrorResponse, MessagesRequest};
+
+use super::extract::{Named, accept};
+use super::handlers::{Shape, serve_chat};
+use super::respond::json;
+use crate::error::ApiError;
+use crate::routing::state::Handle;
+
+impl Named for MessagesRequest {
+    fn model_name(&self) -> &str {
+        &self.model
+    }
+}
+
+impl Named for CountTokensRequest {
+    fn model_name(&self) -> &str {
+        &self.model
+    }
+}
+
+/// `POST /v1/messages`.
+pub(super) async fn messages(
+    req: HttpRequest,
+    payload: web::Payload,
+    handle: web::Data<Handle>,
+) -> HttpResponse {
+    let state = handle.state();
+    let served = async {
+        let (a, r) = accept::<MessagesRequest>(&req, payload, &state)
+            .await?
+            .split();
+        let chat = to_chat(&r)?;
+        let estimate = prompt_tokens(&chat);
+        let id = crate::ids::new_id("msg").replacen('-', "_", 1);
+        // The chat request stands for it from here.
+        drop(r);
+        let shape = Shape::Messages { id, estimate };
+        serve_chat(&handle, &state, &a, chat, shape).await
+    };
+    served.await.unwrap_or_else(|e| error_response(&e))
+}
+
+/// `POST /v1/messages/count_tokens`: the prompt's tokens, estimated the
+/// way admission estimates them (system, messages and tool schemas), for
+/// a model this key may use.
+pub(super) async fn count_tokens(
+    req: HttpRequest,
+    payload: web::Payload,
+    handle: web::Data<Handle>,
+) -> HttpResponse {
+    let state = handle.state();
+    let counted = async {
+        let a = accept::<CountTokensRequest>(&req, payload, &state).await?;
+        // The model must exist and be the key's to use; nothing is reserved.
+        let cands = state.candidates(&a.r.model)?;
+        state
+            .access
+            .permit(a.meta.key.as_ref(), &a.r.model, cands)?;
+        let chat = to_chat(&a.r.clone().into_messages())?;
+        Ok::<_, ApiError>(json(&TokenCount {
+            input_tokens: prompt_tokens(&chat),
+        }))
+    };
+    counted.await.unwrap_or_else(|e| error_response(&e))
+}
+
+/// `e` in Anthropic's envelope, with the status and headers the OpenAI
+/// routes answer it with.
+pub(crate) fn error_response(e: &ApiError) -> HttpResponse {
+    let mut resp = e.error_response();
+    let body = ErrorResponse::from_openai(e.status.as_u16(), &e.body);
+    let bytes = serde_json::to_vec(&body).unwrap_or_default();
+    if e.status == StatusCode::UNAUTHORIZED {
+        resp.headers_mut().remove("www-authenticate");
+    }
+    resp.set_body(actix_web::body::BoxBody::new(bytes))
+}
