@@ -40,36 +40,16 @@ fn invalid(message: impl Into<String>, param: impl Into<String>) -> Invalid {
 /// `tool_result` in an assistant turn).
 pub fn to_chat(r: &MessagesRequest) -> Result<ChatCompletionRequest, Invalid> {
     let mut messages = Vec::with_capacity(r.messages.len() + 1);
-    if let Some(system) = &r.system {
-        let content = match system {
-            System::Text(t) => MessageContent::Text(t.clone()),
-            System::Blocks(blocks) => {
-                let mut parts = Vec::with_capacity(blocks.len());
-                for (i, b) in blocks.iter().enumerate() {
-                    match b {
-                        Block::Text { text, extra } => parts.push(ContentPart::Text {
-                            text: text.clone(),
-                            extra: extra.clone(),
-                        }),
-                        _ => {
-                            return Err(invalid(
-                                "system blocks must be text blocks",
-                                format!("system.{i}.type"),
-                            ));
-                        }
-                    }
-                }
-                MessageContent::Parts(parts)
-            }
+    if let Some(s) = &r.system {
+        let content = match s {
+            System::Text(t) => Content::Text(t.clone()),
+            System::Blocks(b) => Content::Blocks(b.clone()),
         };
-        messages.push(ChatMessage::System(SystemMessage {
-            content,
-            name: None,
-            extra: Map::new(),
-        }));
+        messages.push(system(&content, "system")?);
     }
     for (i, m) in r.messages.iter().enumerate() {
         match (m.role, &m.content) {
+            (Role::System, content) => messages.push(system(content, &format!("messages.{i}"))?),
             (Role::User, Content::Text(t)) => messages.push(user(MessageContent::Text(t.clone()))),
             (Role::Assistant, Content::Text(t)) => {
                 messages.push(ChatMessage::Assistant(AssistantMessage {
@@ -111,23 +91,38 @@ pub fn to_chat(r: &MessagesRequest) -> Result<ChatCompletionRequest, Invalid> {
         temperature: r.temperature,
         top_p: r.top_p,
         user: r.metadata.as_ref().and_then(|m| m.user_id.clone()),
-        reasoning_effort: r.thinking.as_ref().and_then(|t| {
-            let budget = t.budget_tokens.filter(|_| t.kind == "enabled")?;
-            let share = f64::from(budget) / f64::from(r.max_tokens.max(1));
-            Some(
-                if share <= 0.3 {
-                    "low"
-                } else if share <= 0.6 {
-                    "medium"
-                } else {
-                    "high"
-                }
-                .to_owned(),
-            )
-        }),
+        reasoning_effort: effort(r),
         extra,
         ..ChatCompletionRequest::default()
     })
+}
+
+/// A system prompt (text blocks keep their `cache_control`).
+fn system(content: &Content, at: &str) -> Result<ChatMessage, Invalid> {
+    let content = match content {
+        Content::Text(t) => MessageContent::Text(t.clone()),
+        Content::Blocks(blocks) => {
+            let mut parts = Vec::with_capacity(blocks.len());
+            for (i, b) in blocks.iter().enumerate() {
+                let Block::Text { text, extra } = b else {
+                    return Err(invalid(
+                        "system blocks must be text blocks",
+                        format!("{at}.{i}.type"),
+                    ));
+                };
+                parts.push(ContentPart::Text {
+                    text: text.clone(),
+                    extra: extra.clone(),
+                });
+            }
+            MessageContent::Parts(parts)
+        }
+    };
+    Ok(ChatMessage::System(SystemMessage {
+        content,
+        name: None,
+        extra: Map::new(),
+    }))
 }
 
 fn user(content: MessageContent) -> ChatMessage {
@@ -399,6 +394,40 @@ fn chat_tool_choice(c: &ToolChoice) -> (Option<ChatToolChoice>, Option<bool>) {
             parallel(d),
         ),
         ToolChoice::None => (Some(ChatToolChoice::Mode(ToolChoiceMode::None)), None),
+    }
+}
+
+/// `thinking` as `reasoning_effort`: an `enabled` budget by its share of
+/// `max_tokens` (up to 0.3 low, 0.6 medium, above high); `adaptive` by
+/// `output_config.effort` (medium when absent).
+fn effort(r: &MessagesRequest) -> Option<String> {
+    let t = r.thinking.as_ref()?;
+    match t.kind.as_str() {
+        "enabled" => {
+            let share = f64::from(t.budget_tokens?) / f64::from(r.max_tokens.max(1));
+            Some(
+                if share <= 0.3 {
+                    "low"
+                } else if share <= 0.6 {
+                    "medium"
+                } else {
+                    "high"
+                }
+                .to_owned(),
+            )
+        }
+        "adaptive" => {
+            let effort = r
+                .extra
+                .get("output_config")
+                .and_then(|c| c["effort"].as_str());
+            Some(match effort {
+                Some(e @ ("low" | "medium" | "high")) => e.to_owned(),
+                Some("max") => "high".to_owned(),
+                _ => "medium".to_owned(),
+            })
+        }
+        _ => None,
     }
 }
 

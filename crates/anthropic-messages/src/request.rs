@@ -122,6 +122,8 @@ pub enum Role {
     User,
     /// The model.
     Assistant,
+    /// Instructions given mid-conversation (Claude Code sends them).
+    System,
 }
 
 /// One turn of the conversation.
@@ -305,12 +307,16 @@ pub enum ToolChoice {
 /// Extended thinking.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Thinking {
-    /// `enabled` or `disabled`.
+    /// `enabled`, `adaptive` (the model decides; `output_config.effort`
+    /// says how hard) or `disabled`.
     #[serde(rename = "type")]
     pub kind: String,
     /// Tokens it may think with (`enabled`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub budget_tokens: Option<u32>,
+    /// Unmodelled fields (`display`).
+    #[serde(flatten)]
+    pub extra: Extra,
 }
 
 /// Request metadata.

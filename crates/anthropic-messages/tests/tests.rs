@@ -131,6 +131,31 @@ fn an_agent_request_becomes_chat_with_nothing_lost() {
     openai_types::validate::chat(&chat).unwrap();
 }
 
+/// What Claude Code sends today: a system turn inside `messages`, adaptive
+/// thinking with `output_config.effort`, tools with extra fields.
+#[test]
+fn claude_code_s_system_turns_and_adaptive_thinking_are_understood() {
+    let r: MessagesRequest = serde_json::from_value(json!({
+        "model": "m", "max_tokens": 128000, "stream": true,
+        "thinking": {"type": "adaptive", "display": "omitted"},
+        "output_config": {"effort": "high"},
+        "context_management": {"edits": [{"type": "clear_thinking_20251015", "keep": "all"}]},
+        "tools": [{"name": "Later", "description": "d", "input_schema": {"type": "object"}, "defer_loading": true}],
+        "messages": [
+            {"role": "user", "content": [{"type": "text", "text": "hi"}]},
+            {"role": "system", "content": [{"type": "text", "text": "# Environment", "cache_control": {"type": "ephemeral"}}]}
+        ]
+    }))
+    .unwrap();
+    let chat = to_chat(&r).unwrap();
+    assert_eq!(chat.messages[1].role(), "system");
+    assert_eq!(chat.reasoning_effort.as_deref(), Some("high"));
+    // Round trip keeps what was not modelled.
+    let back = serde_json::to_value(&r).unwrap();
+    assert_eq!(back["tools"][0]["defer_loading"], true);
+    assert_eq!(back["thinking"]["display"], "omitted");
+}
+
 #[test]
 fn blocks_out_of_place_and_server_tools_are_refused_by_path() {
     let mut r = agent_request();

@@ -10,6 +10,7 @@ mod admin_input;
 mod api;
 mod bedrock;
 mod choices;
+mod claude_code;
 mod clients;
 mod console;
 mod dialects;
