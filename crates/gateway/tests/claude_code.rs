@@ -1,7 +1,9 @@
 //! Claude Code itself as a client: `claude -p` drives a task through the
 //! gateway to a fake Bedrock Claude that calls Claude Code's `Write` tool,
 //! receives the tool's result and answers. The file must exist and the
-//! answer must quote the tool's result.
+//! answer must quote the tool's result. Once through the Messages API
+//! (`ANTHROPIC_BASE_URL`), once in Claude Code's Bedrock mode (InvokeModel
+//! paths, the AWS event-stream, the gateway's key as a Bedrock API key).
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -92,25 +94,31 @@ async fn run(
     stdout
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn claude_code_writes_a_file_through_the_messages_api() {
+/// Drives the task in a fresh directory with `mode`'s environment.
+async fn writes_a_file(mode: &str) {
     let Some(claude) = claude() else { return };
-    let dir = std::env::temp_dir().join(format!("claude-code-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("claude-code-{mode}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("hello.txt");
     let (gw, _bedrock) = writer(&file, "Hello from the fake Claude!\n").await;
-    let stdout = run(
-        claude,
-        dir.clone(),
-        vec![
+    let mut env = vec![
+        ("ANTHROPIC_MODEL", "writer".to_owned()),
+        ("ANTHROPIC_DEFAULT_HAIKU_MODEL", "writer".to_owned()),
+    ];
+    if mode == "bedrock" {
+        env.extend([
+            ("CLAUDE_CODE_USE_BEDROCK", "1".to_owned()),
+            ("ANTHROPIC_BEDROCK_BASE_URL", gw.url.clone()),
+            ("AWS_BEARER_TOKEN_BEDROCK", KEY.to_owned()),
+            ("AWS_REGION", "us-east-1".to_owned()),
+        ]);
+    } else {
+        env.extend([
             ("ANTHROPIC_BASE_URL", gw.url.clone()),
             ("ANTHROPIC_API_KEY", KEY.to_owned()),
-            ("ANTHROPIC_MODEL", "writer".to_owned()),
-            ("ANTHROPIC_DEFAULT_HAIKU_MODEL", "writer".to_owned()),
-        ],
-        &gw,
-    )
-    .await;
+        ]);
+    }
+    let stdout = run(claude, dir.clone(), env, &gw).await;
     assert_eq!(
         std::fs::read_to_string(&file).unwrap_or_default(),
         "Hello from the fake Claude!\n",
@@ -119,4 +127,14 @@ async fn claude_code_writes_a_file_through_the_messages_api() {
     );
     assert!(stdout.contains("The tool said:"), "{stdout}\n{}", gw.logs());
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn claude_code_writes_a_file_through_the_messages_api() {
+    writes_a_file("anthropic").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn claude_code_writes_a_file_in_bedrock_mode() {
+    writes_a_file("bedrock").await;
 }

@@ -52,6 +52,8 @@ pub(super) enum Shape {
         id: String,
         /// Prompt tokens, estimated.
         estimate: u64,
+        /// Streamed as Bedrock's event-stream frames (InvokeModel), not SSE.
+        bedrock: bool,
     },
 }
 
@@ -87,9 +89,20 @@ pub(super) async fn serve_chat<A: super::extract::Named>(
     let writer = stream.then(|| match &shape {
         Shape::Chat => Writer::Chat(SseWriter::new(&id, &r.model, created, OutputShape::Chat)),
         Shape::Responses(base) => Writer::Responses(Box::new(EventWriter::new((**base).clone()))),
-        Shape::Messages { id, estimate } => Writer::Messages(Box::new(
-            anthropic_messages::events::EventWriter::new(id, &r.model, *estimate),
-        )),
+        Shape::Messages {
+            id,
+            estimate,
+            bedrock: false,
+        } => Writer::Messages(Box::new(anthropic_messages::events::EventWriter::new(
+            id, &r.model, *estimate,
+        ))),
+        Shape::Messages {
+            id,
+            estimate,
+            bedrock: true,
+        } => Writer::Bedrock(Box::new(super::invoke::Framer::new(
+            id, &r.model, *estimate,
+        ))),
     });
     let call = ChatCall {
         prompt_estimate,

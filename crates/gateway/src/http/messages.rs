@@ -47,7 +47,11 @@ pub(super) async fn messages(
         let id = crate::ids::new_id("msg").replacen('-', "_", 1);
         // The chat request stands for it from here.
         drop(r);
-        let shape = Shape::Messages { id, estimate };
+        let shape = Shape::Messages {
+            id,
+            estimate,
+            bedrock: false,
+        };
         serve_chat(&handle, &state, &a, chat, shape).await
     };
     served.await.unwrap_or_else(|e| error_response(&e))

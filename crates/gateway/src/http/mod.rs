@@ -12,6 +12,7 @@ pub(crate) mod extract;
 mod handlers;
 mod info;
 mod intake;
+mod invoke;
 mod messages;
 pub(crate) mod passthrough;
 mod probe;
@@ -40,6 +41,11 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
         .route(
             "/v1/messages/count_tokens",
             web::post().to(messages::count_tokens),
+        )
+        .route("/model/{model}/invoke", web::post().to(invoke::invoke))
+        .route(
+            "/model/{model}/invoke-with-response-stream",
+            web::post().to(invoke::invoke_stream),
         )
         .route("/metrics", web::get().to(metrics_route))
         .route("/v1/metrics", web::get().to(metrics_route))

@@ -26,6 +26,8 @@ pub(crate) enum Writer {
     Responses(Box<EventWriter>),
     /// Anthropic's Messages events.
     Messages(Box<anthropic_messages::events::EventWriter>),
+    /// Anthropic's Messages events in Bedrock's event-stream frames.
+    Bedrock(Box<super::invoke::Framer>),
 }
 
 impl Writer {
@@ -34,13 +36,25 @@ impl Writer {
             Self::Chat(w) => w.write(item, out),
             Self::Responses(w) => w.write(item, out),
             Self::Messages(w) => w.write(item, out),
+            Self::Bedrock(w) => w.write(item, out),
         }
     }
 
     /// Whether usage items go to the writer whatever the client asked
     /// (a response and a message carry their usage).
     fn wants_usage(&self) -> bool {
-        matches!(self, Self::Responses(_) | Self::Messages(_))
+        matches!(
+            self,
+            Self::Responses(_) | Self::Messages(_) | Self::Bedrock(_)
+        )
+    }
+
+    /// The response's content type.
+    fn content_type(&self) -> &'static str {
+        match self {
+            Self::Bedrock(_) => "application/vnd.amazon.eventstream",
+            _ => "text/event-stream",
+        }
     }
 }
 
@@ -59,6 +73,7 @@ pub(crate) fn response(
     include_usage: bool,
 ) -> HttpResponse {
     let include_usage = include_usage || writer.wants_usage();
+    let content_type = writer.content_type();
     let limits = served.model.stream_limits(std::time::Duration::from_secs(
         state.config.stream_idle_timeout_secs,
     ));
@@ -145,7 +160,7 @@ pub(crate) fn response(
         }
     };
     HttpResponse::Ok()
-        .content_type("text/event-stream")
+        .content_type(content_type)
         .insert_header((header::CACHE_CONTROL, "no-cache"))
         .insert_header(("x-accel-buffering", "no"))
         .streaming(s)
