@@ -1,6 +1,7 @@
 //! The stream writer's fuzz invariant, shared by the fuzz target
 //! (`fuzz/fuzz_targets/anthropic_events.rs`), the corpus replay test and
-//! the property tests.
+//! the property tests. It panics when the invariant breaks.
+#![allow(clippy::expect_used, clippy::panic)]
 
 use bytes::BytesMut;
 use openai_types::chat::{ChunkChoice, Delta, FinishReason, FunctionCallChunk, ToolCallChunk};

@@ -2,6 +2,9 @@
 //! its invariant over arbitrary input and arbitrary splits, and the fuzz
 //! corpus replayed.
 
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use anthropic_messages::chat::{from_chat, prompt_tokens, to_chat};
 use anthropic_messages::events::{Accumulator, EventWriter};
 use anthropic_messages::fuzzing::{check_events, items_from_bytes};
