@@ -338,6 +338,16 @@ const EXTERNAL_TYPES: &[(&str, &[&str])] = &[
         ],
     ),
     (
+        "anthropic-messages",
+        &[
+            "openai_types",
+            "serde_json::Value",
+            "serde_json::Map",
+            "serde",
+            "bytes::BytesMut",
+        ],
+    ),
+    (
         "keyauth",
         // Feature `secretsmanager`: the SDK client the caller configured.
         &["aws_sdk_secretsmanager::Client"],

@@ -91,12 +91,13 @@ pub(crate) fn fixtures() -> Result<()> {
 }
 
 /// The library crates, each publishable on its own.
-pub(crate) const LIBRARIES: [&str; 5] = [
+pub(crate) const LIBRARIES: [&str; 6] = [
     "oai-gateway-openai-types",
     "event-frames",
     "sm-stream",
     "oai-gateway-keyauth",
     "bedrock-converse",
+    "anthropic-messages",
 ];
 
 /// `cargo xtask package`: each library packaged as it would be published

@@ -100,7 +100,7 @@ pub(super) async fn serve_chat<A: super::extract::Named>(
             id,
             estimate,
             bedrock: true,
-        } => Writer::Bedrock(Box::new(super::invoke::Framer::new(
+        } => Writer::Bedrock(Box::new(super::bedrock_frames::Framer::new(
             id, &r.model, *estimate,
         ))),
     });

@@ -5,6 +5,7 @@
 
 mod admin;
 mod admin_doc;
+mod bedrock_frames;
 pub(crate) mod body;
 pub(crate) mod conn;
 mod console;

@@ -27,7 +27,7 @@ pub(crate) enum Writer {
     /// Anthropic's Messages events.
     Messages(Box<anthropic_messages::events::EventWriter>),
     /// Anthropic's Messages events in Bedrock's event-stream frames.
-    Bedrock(Box<super::invoke::Framer>),
+    Bedrock(Box<super::bedrock_frames::Framer>),
 }
 
 impl Writer {
