@@ -11,7 +11,7 @@
 use openai_types::chat::{
     AssistantMessage, ChatCompletion, ChatCompletionRequest, ChatMessage, ContentPart,
     FinishReason, FunctionCall, FunctionDefinition, FunctionName, FunctionType, ImageUrl,
-    MessageContent, NamedToolChoice, SystemMessage, Tool as ChatTool, ToolCall,
+    MessageContent, NamedToolChoice, SystemMessage, ThinkingBlock, Tool as ChatTool, ToolCall,
     ToolChoice as ChatToolChoice, ToolChoiceMode, ToolMessage, UserMessage,
 };
 use openai_types::validate::Invalid;
@@ -475,11 +475,28 @@ pub fn from_chat(c: &ChatCompletion, id: &str, model: &str) -> Message {
     let mut stop = StopReason::EndTurn;
     if let Some(choice) = c.choices.first() {
         let m = &choice.message;
-        if let Some(r) = m.reasoning_content.as_deref().filter(|r| !r.is_empty()) {
-            content.push(ContentBlock::Thinking {
-                thinking: r.to_owned(),
-                signature: String::new(),
-            });
+        match &m.thinking_blocks {
+            // Signed blocks, as the backend gave them.
+            Some(blocks) => content.extend(blocks.iter().map(|b| match b {
+                ThinkingBlock::Thinking {
+                    thinking,
+                    signature,
+                } => ContentBlock::Thinking {
+                    thinking: thinking.clone(),
+                    signature: signature.clone().unwrap_or_default(),
+                },
+                ThinkingBlock::RedactedThinking { data } => {
+                    ContentBlock::RedactedThinking { data: data.clone() }
+                }
+            })),
+            None => {
+                if let Some(r) = m.reasoning_content.as_deref().filter(|r| !r.is_empty()) {
+                    content.push(ContentBlock::Thinking {
+                        thinking: r.to_owned(),
+                        signature: String::new(),
+                    });
+                }
+            }
         }
         if let Some(t) = m.content.as_deref().filter(|t| !t.is_empty()) {
             content.push(ContentBlock::Text { text: t.to_owned() });

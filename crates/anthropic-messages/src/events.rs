@@ -9,7 +9,7 @@
 //! event, the stream's last.
 
 use bytes::{BufMut, BytesMut};
-use openai_types::chat::FinishReason;
+use openai_types::chat::{FinishReason, ThinkingBlock};
 use openai_types::stream::StreamItem;
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -23,6 +23,8 @@ use crate::message::{ContentBlock, Message, StopReason, Usage};
 enum Open {
     Text,
     Thinking,
+    /// Encrypted thinking (written whole, at once).
+    Redacted,
     /// A tool call: its chat index.
     Tool(u32),
 }
@@ -85,6 +87,9 @@ impl EventWriter {
                     let i = self.block(Open::Thinking, out);
                     delta(out, i, "thinking_delta", "thinking", r);
                 }
+                for b in d.thinking_blocks.iter().flatten() {
+                    self.signed(b, out);
+                }
                 if let Some(t) = d.content.as_deref().filter(|t| !t.is_empty()) {
                     let i = self.block(Open::Text, out);
                     delta(out, i, "text_delta", "text", t);
@@ -141,6 +146,33 @@ impl EventWriter {
         }
     }
 
+    /// A signed reasoning piece: thinking text and its signature (which
+    /// ends the thinking block), or a redacted block, written whole.
+    fn signed(&mut self, b: &ThinkingBlock, out: &mut BytesMut) {
+        match b {
+            ThinkingBlock::Thinking {
+                thinking,
+                signature,
+            } => {
+                if !thinking.is_empty() {
+                    let i = self.block(Open::Thinking, out);
+                    delta(out, i, "thinking_delta", "thinking", thinking);
+                }
+                if let Some(sig) = signature {
+                    let i = self.block(Open::Thinking, out);
+                    delta(out, i, "signature_delta", "signature", sig);
+                    self.close(false, out);
+                }
+            }
+            ThinkingBlock::RedactedThinking { data } => {
+                self.close(false, out);
+                let block = json!({"type": "redacted_thinking", "data": data});
+                self.start_block(Open::Redacted, block, out);
+                self.close(false, out);
+            }
+        }
+    }
+
     /// The index of an open block of `kind`, started when the last open
     /// block is not one (other text and thinking blocks stopped; tool
     /// calls stay open).
@@ -154,7 +186,7 @@ impl EventWriter {
         let block = match kind {
             Open::Text => json!({"type": "text", "text": ""}),
             Open::Thinking => json!({"type": "thinking", "thinking": "", "signature": ""}),
-            Open::Tool(_) => unreachable!("tool blocks start in `tool`"),
+            Open::Tool(_) | Open::Redacted => unreachable!("started in `tool` and `signed`"),
         };
         self.start_block(kind, block, out)
     }

@@ -4,7 +4,9 @@
 #![allow(clippy::expect_used, clippy::panic)]
 
 use bytes::BytesMut;
-use openai_types::chat::{ChunkChoice, Delta, FinishReason, FunctionCallChunk, ToolCallChunk};
+use openai_types::chat::{
+    ChunkChoice, Delta, FinishReason, FunctionCallChunk, ThinkingBlock, ToolCallChunk,
+};
 use openai_types::stream::StreamItem;
 use openai_types::{ErrorResponse, Usage};
 use serde_json::Value;
@@ -56,6 +58,12 @@ pub fn items_from_bytes(data: &[u8]) -> Vec<StreamItem> {
             13 => {
                 items.push(StreamItem::Done);
                 return items;
+            }
+            14 => {
+                delta.thinking_blocks = Some(vec![ThinkingBlock::Thinking {
+                    thinking: String::new(),
+                    signature: Some(text),
+                }]);
             }
             _ => continue,
         }
@@ -111,7 +119,7 @@ pub fn check_events(items: &[StreamItem]) {
             return;
         }
     };
-    let (mut thinking, mut said) = (String::new(), String::new());
+    let (mut thinking, mut said, mut signed) = (String::new(), String::new(), String::new());
     let mut args: Vec<(u32, String)> = Vec::new();
     for item in items {
         let StreamItem::Choice(c) = item else {
@@ -120,6 +128,14 @@ pub fn check_events(items: &[StreamItem]) {
         thinking.push_str(c.delta.reasoning_content.as_deref().unwrap_or_default());
         said.push_str(c.delta.content.as_deref().unwrap_or_default());
         said.push_str(c.delta.refusal.as_deref().unwrap_or_default());
+        for b in c.delta.thinking_blocks.iter().flatten() {
+            if let ThinkingBlock::Thinking {
+                signature: Some(s), ..
+            } = b
+            {
+                signed.push_str(s);
+            }
+        }
         for call in c.delta.tool_calls.iter().flatten() {
             let piece = call
                 .function
@@ -132,11 +148,18 @@ pub fn check_events(items: &[StreamItem]) {
             }
         }
     }
-    let (mut got_thinking, mut got_said) = (String::new(), String::new());
+    let (mut got_thinking, mut got_said, mut got_signed) =
+        (String::new(), String::new(), String::new());
     let mut got_calls = Vec::new();
     for b in &message.content {
         match b {
-            ContentBlock::Thinking { thinking, .. } => got_thinking.push_str(thinking),
+            ContentBlock::Thinking {
+                thinking,
+                signature,
+            } => {
+                got_thinking.push_str(thinking);
+                got_signed.push_str(signature);
+            }
             ContentBlock::Text { text } => got_said.push_str(text),
             ContentBlock::ToolUse { id, input, .. } => got_calls.push((id.clone(), input.clone())),
             ContentBlock::RedactedThinking { .. } => panic!("no redacted thinking was sent"),
@@ -144,6 +167,7 @@ pub fn check_events(items: &[StreamItem]) {
     }
     assert_eq!(got_thinking, thinking);
     assert_eq!(got_said, said);
+    assert_eq!(got_signed, signed);
     let want: Vec<_> = args
         .iter()
         .map(|(i, a)| (format!("call_{i}"), tool_input(a)))

@@ -9,8 +9,8 @@ use std::collections::HashMap;
 
 use base64::Engine as _;
 use openai_types::chat::{
-    ChatCompletionRequest, ChatMessage, ContentPart, MessageContent, ResponseFormat, ToolChoice,
-    ToolChoiceMode,
+    AssistantMessage, ChatCompletionRequest, ChatMessage, ContentPart, MessageContent,
+    ResponseFormat, ThinkingBlock, ToolChoice, ToolChoiceMode,
 };
 use serde_json::{Map, Value};
 
@@ -24,8 +24,8 @@ pub use crate::structured::{
 };
 use crate::wire::{
     ContentBlock, ConverseRequest, Empty, ImageBlock, ImageFormat, ImageSource, InferenceConfig,
-    InputSchema, Message, NamedTool, Role, SystemBlock, Tool, ToolChoice as BrToolChoice,
-    ToolConfig, ToolResult, ToolResultContent, ToolSpec, ToolUse,
+    InputSchema, Message, NamedTool, ReasoningContent, ReasoningText, Role, SystemBlock, Tool,
+    ToolChoice as BrToolChoice, ToolConfig, ToolResult, ToolResultContent, ToolSpec, ToolUse,
 };
 
 /// Settings of the model a request goes to.
@@ -146,7 +146,7 @@ pub fn to_converse(
             }
             ChatMessage::User(u) => (Role::User, user_blocks(&u.content, i, images)?),
             ChatMessage::Assistant(a) => {
-                let mut blocks = Vec::new();
+                let mut blocks = signed_reasoning(a, i)?;
                 if let Some(c) = &a.content {
                     let t = text_only(c, i)?;
                     if !t.trim().is_empty() {
@@ -239,6 +239,39 @@ pub fn to_converse(
         additional_model_request_fields: (!extra.is_empty()).then_some(extra),
         output_config,
     })
+}
+
+/// An earlier answer's signed reasoning (LiteLLM's `thinking_blocks` on
+/// the assistant message), sent back first as Claude requires when
+/// thinking spans a tool call; unsigned reasoning is not sent back.
+fn signed_reasoning(a: &AssistantMessage, i: usize) -> Result<Vec<ContentBlock>, Error> {
+    let Some(v) = a.extra.get("thinking_blocks") else {
+        return Ok(Vec::new());
+    };
+    let at = format!("messages[{i}].thinking_blocks");
+    let blocks: Vec<ThinkingBlock> = serde_json::from_value(v.clone())
+        .map_err(|e| Error::invalid(format!("thinking_blocks: {e}"), at.clone()))?;
+    let mut out = Vec::with_capacity(blocks.len());
+    for b in blocks {
+        out.push(ContentBlock::ReasoningContent(match b {
+            ThinkingBlock::Thinking {
+                signature: None, ..
+            } => continue,
+            ThinkingBlock::Thinking {
+                thinking,
+                signature,
+            } => ReasoningContent::ReasoningText(ReasoningText {
+                text: thinking,
+                signature,
+            }),
+            ThinkingBlock::RedactedThinking { data } => ReasoningContent::RedactedContent(
+                base64::engine::general_purpose::STANDARD
+                    .decode(data.as_bytes())
+                    .map_err(|e| Error::invalid(format!("redacted thinking: {e}"), at.clone()))?,
+            ),
+        }));
+    }
+    Ok(out)
 }
 
 /// Whether `tool_choice` forces a tool (`required` or a named function).

@@ -21,3 +21,42 @@ fn closed_writing_matches_closing_a_copy() {
         );
     }
 }
+
+/// An earlier answer's signed thinking (`thinking_blocks`) goes back first,
+/// signature and redacted data intact; unsigned thinking stays behind.
+#[test]
+fn signed_thinking_goes_back_before_the_tool_call() {
+    let req: ChatCompletionRequest = serde_json::from_value(serde_json::json!({
+        "model": "m",
+        "messages": [
+            {"role": "user", "content": "weather?"},
+            {"role": "assistant", "content": null, "reasoning_content": "Think.",
+             "thinking_blocks": [
+                {"type": "thinking", "thinking": "Think.", "signature": "c2ln"},
+                {"type": "thinking", "thinking": "unsigned"},
+                {"type": "redacted_thinking", "data": "AAEC"}
+             ],
+             "tool_calls": [{"id": "t1", "type": "function", "function": {"name": "w", "arguments": "{}"}}]},
+            {"role": "tool", "tool_call_id": "t1", "content": "sunny"}
+        ]
+    }))
+    .unwrap();
+    let opts = RequestOptions {
+        model_id: "anthropic.claude-sonnet-4-20250514-v1:0".into(),
+        ..RequestOptions::default()
+    };
+    let c = to_converse(&req, &opts, &HashMap::new()).unwrap();
+    let blocks = &c.messages[1].content;
+    assert_eq!(
+        blocks[0],
+        ContentBlock::ReasoningContent(ReasoningContent::ReasoningText(ReasoningText {
+            text: "Think.".into(),
+            signature: Some("c2ln".into()),
+        }))
+    );
+    assert_eq!(
+        blocks[1],
+        ContentBlock::ReasoningContent(ReasoningContent::RedactedContent(vec![0, 1, 2]))
+    );
+    assert!(matches!(blocks[2], ContentBlock::ToolUse(_)), "{blocks:?}");
+}

@@ -1,8 +1,10 @@
 //! A Converse response to a `chat.completion`.
 
+use base64::Engine as _;
 use openai_types::Usage;
 use openai_types::chat::{
-    ChatCompletion, Choice, FinishReason, FunctionCall, FunctionType, ResponseMessage, ToolCall,
+    ChatCompletion, Choice, FinishReason, FunctionCall, FunctionType, ResponseMessage,
+    ThinkingBlock, ToolCall,
 };
 use openai_types::usage::PromptTokensDetails;
 
@@ -72,6 +74,7 @@ pub fn to_chat_completion(
     let ConverseOutput::Message(message) = r.output;
     let mut text = String::new();
     let mut thinking = String::new();
+    let mut signed = Vec::new();
     let mut calls = Vec::new();
     for block in message.content {
         match block {
@@ -81,7 +84,18 @@ pub fn to_chat_completion(
                 text = t.input.to_string();
             }
             ContentBlock::ReasoningContent(ReasoningContent::ReasoningText(t)) => {
-                thinking.push_str(&t.text)
+                thinking.push_str(&t.text);
+                if t.signature.is_some() {
+                    signed.push(ThinkingBlock::Thinking {
+                        thinking: t.text,
+                        signature: t.signature,
+                    });
+                }
+            }
+            ContentBlock::ReasoningContent(ReasoningContent::RedactedContent(data)) => {
+                signed.push(ThinkingBlock::RedactedThinking {
+                    data: base64::engine::general_purpose::STANDARD.encode(data),
+                });
             }
             ContentBlock::ToolUse(t) => calls.push(ToolCall {
                 id: t.tool_use_id,
@@ -95,9 +109,7 @@ pub fn to_chat_completion(
                     },
                 },
             }),
-            ContentBlock::ReasoningContent(ReasoningContent::RedactedContent(_))
-            | ContentBlock::Image(_)
-            | ContentBlock::ToolResult(_) => {}
+            ContentBlock::Image(_) | ContentBlock::ToolResult(_) => {}
         }
     }
     let mut reason = finish_reason(&r.stop_reason);
@@ -128,6 +140,9 @@ pub fn to_chat_completion(
                 },
                 refusal: None,
                 reasoning_content,
+                // Signed reasoning only where the reasoning is shown.
+                thinking_blocks: (reasoning == ReasoningOutput::Field && !signed.is_empty())
+                    .then_some(signed),
                 tool_calls: (!calls.is_empty()).then_some(calls),
             },
             logprobs: None,

@@ -261,6 +261,11 @@ pub fn from_sdk_message(m: sdk::Message) -> wire::Message {
                     }),
                 ))
             }
+            sdk::ContentBlock::ReasoningContent(sdk::ReasoningContentBlock::RedactedContent(b)) => {
+                Some(wire::ContentBlock::ReasoningContent(
+                    wire::ReasoningContent::RedactedContent(b.into_inner()),
+                ))
+            }
             _ => None,
         })
         .collect();

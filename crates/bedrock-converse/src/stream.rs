@@ -4,7 +4,7 @@
 use openai_types::Usage;
 use openai_types::chat::{
     ChunkChoice, Delta, FinishReason, FunctionCallChunk, FunctionType, Role as OaRole,
-    ToolCallChunk,
+    ThinkingBlock, ToolCallChunk,
 };
 use openai_types::stream::{OutputShape, SseWriter, StreamItem};
 
@@ -301,6 +301,20 @@ impl StreamTranslator {
                     }
                     ReasoningOutput::Drop => {}
                 }
+            }
+            // The signature follows its reasoning: passed on where the
+            // reasoning is shown, for the client to send back.
+            BlockDelta::ReasoningSignature(sig) if self.cfg.reasoning == ReasoningOutput::Field => {
+                self.emit(
+                    Delta {
+                        thinking_blocks: Some(vec![ThinkingBlock::Thinking {
+                            thinking: String::new(),
+                            signature: Some(sig),
+                        }]),
+                        ..Delta::default()
+                    },
+                    out,
+                );
             }
             BlockDelta::ReasoningSignature(_)
             | BlockDelta::ReasoningRedacted

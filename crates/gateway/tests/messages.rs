@@ -11,7 +11,7 @@ use serde_json::json;
 use crate::bedrock::{PNG, THINKER};
 use crate::support::{Gateway, KEY, config, fake, run_python, start};
 
-const PARALLEL: &str = "x.parallel-tools-v1";
+const PARALLEL: &str = "anthropic.claude-parallel-tools-v1:0";
 
 async fn setup() -> (
     Gateway,
@@ -93,6 +93,7 @@ import os, json, httpx, pydantic, anthropic
 from anthropic.types import Message, RawMessageStreamEvent, MessageTokensCount
 
 BASE, KEY, PNG = os.environ["BASE"], os.environ["KEY"], os.environ["PNG"]
+SIGNATURE = "ZmFrZS1zaWduYXR1cmU="
 client = anthropic.Anthropic(base_url=BASE, api_key=KEY, max_retries=0)
 MESSAGE = pydantic.TypeAdapter(Message)
 EVENT = pydantic.TypeAdapter(RawMessageStreamEvent)
@@ -143,8 +144,10 @@ for model, want in [("chat", "Echo: Hello 你好"), ("gpt-4o", "a says: Hello �
         final = s.get_final_message()
     assert text(final) == text(m), (final, m)
     if model == "thinker":
-        assert [b.type for b in final.content] == ["thinking", "text"], final
-        assert "greet back" in final.content[0].thinking, final
+        for msg in (m, final):
+            assert [b.type for b in msg.content] == ["thinking", "text"], msg
+            assert "greet back" in msg.content[0].thinking, msg
+            assert msg.content[0].signature == SIGNATURE, msg
 
 # Two parallel tool calls, streamed; their results sent back.
 tools = [
@@ -170,6 +173,27 @@ follow = ask["messages"] + [
 ]
 m = strict_message(dict(ask, messages=follow))
 assert text(m) == "The tool said: result 0; result 1", m
+
+# Thinking across the tool call: the model signs it, the client sends it
+# back, the model accepts it (and refuses it unsigned).
+think = dict(ask, max_tokens=4096, thinking={"type": "enabled", "budget_tokens": 2048})
+events, err = strict_stream(think)
+assert err is None, err
+assert any(e.type == "content_block_delta" and e.delta.type == "signature_delta" for e in events), events
+with client.messages.stream(**think) as s:
+    final = s.get_final_message()
+assert [b.type for b in final.content] == ["thinking", "text", "tool_use", "tool_use"], final
+assert final.content[0].signature == SIGNATURE and final.content[0].thinking, final
+content = [b.model_dump(exclude_none=True) for b in final.content]
+results = {"role": "user", "content": [{"type": "tool_result", "tool_use_id": b["id"], "content": f"result {i}"}
+                                       for i, b in enumerate(content[2:])]}
+m = strict_message(dict(think, messages=think["messages"] + [{"role": "assistant", "content": content}, results]))
+assert text(m) == "The tool said: result 0; result 1", m
+unsigned = [dict(b, signature="") if b["type"] == "thinking" else b for b in content]
+r = httpx.post(BASE + "/v1/messages", headers=HEADERS, timeout=30,
+               json=dict(think, messages=think["messages"] + [{"role": "assistant", "content": unsigned}, results]))
+assert r.status_code == 400 and r.json()["error"]["type"] == "invalid_request_error", r.text
+assert "thinking" in r.json()["error"]["message"], r.text
 
 # An image (Bedrock) and a PDF (an OpenAI-style upstream).
 m = strict_message({"model": "seer", "max_tokens": 64, "messages": [{"role": "user", "content": [

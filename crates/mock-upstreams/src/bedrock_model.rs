@@ -216,7 +216,15 @@ fn tool_turn(
         )))]
     } else if body.get("toolConfig").is_some() {
         *stop = "tool_use";
-        let mut blocks = vec![Block::Text(tokens("Let me check."))];
+        let mut blocks = Vec::new();
+        // With thinking on, Claude thinks (signed) before it calls.
+        if body["additionalModelRequestFields"]
+            .get("thinking")
+            .is_some()
+        {
+            blocks.push(Block::Reasoning(tokens("The tool will answer this.")));
+        }
+        blocks.push(Block::Text(tokens("Let me check.")));
         for (i, (name, input)) in calls.iter().enumerate() {
             blocks.push(Block::Tool {
                 id: format!(
@@ -319,7 +327,7 @@ pub(crate) fn converse_body(a: &Answer) -> Value {
         .map(|b| match b {
             Block::Text(t) => json!({ "text": t.concat() }),
             Block::Reasoning(t) => json!({ "reasoningContent": { "reasoningText": {
-                "text": t.concat(), "signature": "ZmFrZS1zaWduYXR1cmU=" } } }),
+                "text": t.concat(), "signature": crate::bedrock_rules::SIGNATURE } } }),
             Block::Tool { id, name, input } => {
                 json!({ "toolUse": { "toolUseId": id, "name": name, "input": input } })
             }
@@ -365,7 +373,7 @@ pub(crate) fn frames(a: &Answer, fault: &BedrockFault) -> Vec<Vec<u8>> {
                     out.push(delta(json!({ "reasoningContent": { "text": t } })));
                 }
                 out.push(delta(
-                    json!({ "reasoningContent": { "signature": "ZmFrZS1zaWduYXR1cmU=" } }),
+                    json!({ "reasoningContent": { "signature": crate::bedrock_rules::SIGNATURE } }),
                 ));
             }
             Block::Tool { id, name, input } => {

@@ -49,6 +49,9 @@ pub(crate) fn check(body: &Value, structured: bool) -> Option<String> {
             ));
         }
     }
+    if let Some(why) = check_signed_thinking(body) {
+        return Some(why);
+    }
     let choice = &body["toolConfig"]["toolChoice"];
     let forced = choice.get("any").is_some() || choice.get("tool").is_some();
     if forced
@@ -59,6 +62,40 @@ pub(crate) fn check(body: &Value, structured: bool) -> Option<String> {
         return Some("Thinking may not be enabled when tool_choice forces tool use.".into());
     }
     None
+}
+
+/// The signature the fake signs its reasoning with.
+pub(crate) const SIGNATURE: &str = "ZmFrZS1zaWduYXR1cmU=";
+
+/// Claude's rule with thinking on: an assistant turn that called tools
+/// (and whose results follow) starts with its reasoning, signed as it was
+/// given.
+fn check_signed_thinking(body: &Value) -> Option<String> {
+    body["additionalModelRequestFields"].get("thinking")?;
+    let messages = body["messages"].as_array()?;
+    let (i, last) = messages
+        .iter()
+        .enumerate()
+        .rev()
+        .find(|(_, m)| m["role"] == "assistant")?;
+    let content = last["content"].as_array()?;
+    if !content.iter().any(|b| b.get("toolUse").is_some()) {
+        return None;
+    }
+    let first = &content[0]["reasoningContent"];
+    if first.get("redactedContent").is_some()
+        || first["reasoningText"]["signature"].as_str() == Some(SIGNATURE)
+    {
+        return None;
+    }
+    Some(format!(
+        "messages.{i}.content.0.type: Expected `thinking` or `redacted_thinking`, but found `{}`. When `thinking` is enabled, a final `assistant` message must start with a thinking block (preceeding the lastmost set of `tool_use` and `tool_result` blocks).",
+        if first.is_null() {
+            "tool_use"
+        } else {
+            "thinking without its signature"
+        }
+    ))
 }
 
 fn check_output_config(o: &Value) -> Option<String> {

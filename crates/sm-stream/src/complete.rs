@@ -98,6 +98,7 @@ impl Aggregator {
                     },
                     refusal: a.refusal,
                     reasoning_content: a.reasoning,
+                    thinking_blocks: None,
                     tool_calls: (!a.tools.is_empty()).then(|| {
                         a.tools
                             .into_iter()

@@ -55,6 +55,32 @@ pub struct ResponseMessage {
     /// Tool calls.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tool_calls: Option<Vec<ToolCall>>,
+    /// The reasoning as signed blocks (LiteLLM's extension), when the
+    /// backend signs it (Claude): what a client sends back, on the
+    /// assistant message, so the model accepts its own thinking across a
+    /// tool call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thinking_blocks: Option<Vec<ThinkingBlock>>,
+}
+
+/// A signed reasoning block (LiteLLM's `thinking_blocks` convention).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ThinkingBlock {
+    /// Readable reasoning and its signature.
+    Thinking {
+        /// The reasoning (empty in a stream's signature piece).
+        #[serde(default)]
+        thinking: String,
+        /// The provider's signature over it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        signature: Option<String>,
+    },
+    /// Reasoning the provider encrypted, base64.
+    RedactedThinking {
+        /// The encrypted data.
+        data: String,
+    },
 }
 
 // ---------------------------------------------------------------- chunk
@@ -131,6 +157,10 @@ pub struct Delta {
     /// Tool-call fragments.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tool_calls: Option<Vec<ToolCallChunk>>,
+    /// Signed reasoning pieces (see [`ResponseMessage::thinking_blocks`]):
+    /// a signature once its reasoning is whole, a redacted block.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thinking_blocks: Option<Vec<ThinkingBlock>>,
 }
 
 impl Delta {
@@ -141,6 +171,7 @@ impl Delta {
             && self.reasoning_content.is_none()
             && self.refusal.is_none()
             && self.tool_calls.is_none()
+            && self.thinking_blocks.is_none()
     }
 }
 
