@@ -122,6 +122,19 @@ for model in ["demo-r1", "demo-claude"]:
     print()
 PY
 
+It speaks Anthropic's Messages API too, so Claude Code and the Anthropic
+SDKs come in (every model above, translated):
+
+  curl http://127.0.0.1:{port}/v1/messages -H "x-api-key: {DEMO_KEY}" \
+    -H "anthropic-version: 2023-06-01" -H "Content-Type: application/json" \
+    -d '{{"model":"demo-claude","max_tokens":512,"messages":[{{"role":"user","content":"Hello!"}}]}}'
+
+  ANTHROPIC_BASE_URL=http://127.0.0.1:{port} ANTHROPIC_API_KEY={DEMO_KEY} ANTHROPIC_MODEL=demo-claude claude
+
+  # Claude Code's Bedrock mode (InvokeModel paths, the gateway's key as a Bedrock API key):
+  CLAUDE_CODE_USE_BEDROCK=1 ANTHROPIC_BEDROCK_BASE_URL=http://127.0.0.1:{port} \
+    AWS_BEARER_TOKEN_BEDROCK={DEMO_KEY} AWS_REGION=us-east-1 ANTHROPIC_MODEL=demo-claude claude
+
 Ctrl-C stops both.
 "#
     );
