@@ -37,9 +37,9 @@ pub(crate) fn all(extra: &[String]) -> Result<()> {
     )
 }
 
-/// The official OpenAI SDK for Node.js, installed with npm (pinned in
-/// `tests/node/package.json` and its lock file) into the target directory;
-/// returns its `node_modules`.
+/// The Node.js clients (the OpenAI and Anthropic SDKs, Claude Code), installed
+/// with npm (pinned in `tests/node/package.json` and its lock file) into the
+/// target directory; returns its `node_modules`.
 fn node_clients() -> Result<PathBuf> {
     let dir = target_dir()?.join("tools/node-clients");
     let modules = dir.join("node_modules");
@@ -47,9 +47,10 @@ fn node_clients() -> Result<PathBuf> {
     let lock = std::fs::read(src.join("package-lock.json"))?;
     if std::fs::read(dir.join("package-lock.json")).ok().as_deref() != Some(lock.as_slice())
         || !modules.join("openai").exists()
+        || !modules.join(".bin/claude").exists()
     {
         eprintln!(
-            "xtask: installing the Node.js OpenAI SDK into {}",
+            "xtask: installing the Node.js clients (OpenAI and Anthropic SDKs, Claude Code) into {}",
             dir.display()
         );
         std::fs::create_dir_all(&dir)?;

@@ -288,3 +288,81 @@ async fn the_anthropic_sdk_on_every_backend_kind() {
         );
     }
 }
+
+const JS: &str = r#"
+const Anthropic = require('@anthropic-ai/sdk');
+const assert = require('assert');
+const client = new Anthropic({ baseURL: process.env.BASE, apiKey: process.env.KEY, maxRetries: 0 });
+const text = (m) => m.content.filter((b) => b.type === 'text').map((b) => b.text).join('');
+(async () => {
+  const hi = { model: 'thinker', max_tokens: 256, messages: [{ role: 'user', content: 'Hello' }] };
+  const m = await client.messages.create(hi);
+  assert.strictEqual(text(m), 'Hello! 你好！');
+  assert.strictEqual(m.content[0].type, 'thinking');
+  const s = client.messages.stream(hi);
+  const events = [];
+  s.on('streamEvent', (e) => events.push(e.type));
+  const f = await s.finalMessage();
+  assert.strictEqual(text(f), text(m));
+  assert.strictEqual(f.content[0].signature, m.content[0].signature);
+  assert.strictEqual(events[0], 'message_start');
+  assert.strictEqual(events[events.length - 1], 'message_stop');
+  // Two parallel tool calls streamed, their results sent back.
+  const tools = [
+    { name: 'get_weather', input_schema: { type: 'object', properties: { city: { type: 'string' } } } },
+    { name: 'get_time', input_schema: { type: 'object', properties: { zone: { type: 'string' } } } },
+  ];
+  const ask = { model: 'parallel', max_tokens: 512, tools, messages: [{ role: 'user', content: 'Paris?' }] };
+  const t = await client.messages.stream(ask).finalMessage();
+  const uses = t.content.filter((b) => b.type === 'tool_use');
+  assert.deepStrictEqual(uses.map((u) => [u.name, u.input]), [['get_weather', { city: 'Paris' }], ['get_time', { zone: 'Europe/Paris' }]]);
+  const back = await client.messages.create({ ...ask, messages: [...ask.messages,
+    { role: 'assistant', content: t.content },
+    { role: 'user', content: uses.map((u, i) => ({ type: 'tool_result', tool_use_id: u.id, content: `r${i}` })) }] });
+  assert.strictEqual(text(back), 'The tool said: r0; r1');
+  const n = await client.messages.countTokens({ model: 'chat', messages: [{ role: 'user', content: 'hi' }] });
+  assert.ok(n.input_tokens > 0);
+  try {
+    await client.messages.create({ ...hi, model: 'no-such-model' });
+    assert.fail('expected 404');
+  } catch (e) {
+    assert.ok(e instanceof Anthropic.NotFoundError, String(e));
+    assert.strictEqual(e.error.error.type, 'not_found_error');
+  }
+  console.log('node-anthropic-ok');
+})().catch((err) => { console.error(err); process.exit(1); });
+"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_anthropic_node_sdk() {
+    let Some(modules) = std::env::var_os("OAI_NODE_MODULES") else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "the Node.js Anthropic SDK is required in CI (cargo xtask test installs it)"
+        );
+        eprintln!(
+            "SKIP: the Node.js Anthropic SDK is not installed (cargo xtask test installs it)"
+        );
+        return;
+    };
+    let (gw, _up, _bedrock, _sm) = setup().await;
+    let url = gw.url.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("node")
+            .args(["-e", JS])
+            .env("NODE_PATH", modules)
+            .env("BASE", url)
+            .env("KEY", KEY)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("node-anthropic-ok"),
+        "{stdout}\n{}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        gw.logs()
+    );
+}
