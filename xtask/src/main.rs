@@ -17,6 +17,7 @@ mod demo;
 mod deploy;
 mod measure;
 mod proxy;
+mod proxy_procs;
 mod test;
 
 use std::path::{Path, PathBuf};

@@ -8,10 +8,9 @@
 //! connections, the request bytes built once, responses read by
 //! `Content-Length` or chunked framing, on one thread of its own.
 
-use std::io::Write as _;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
@@ -20,6 +19,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::measure::{cpu_us, family, pct};
+use crate::proxy_procs::{
+    SAGEMAKER_CONFIG, UPSTREAM_CONFIG, start_gateway, start_nginx, stored_key,
+};
 
 const KEY: &str = "sk-bench-key";
 
@@ -41,11 +43,18 @@ struct Target<'a> {
     /// The client key sent, if any.
     auth: Option<String>,
     pids: Vec<u32>,
+    /// Anthropic's Messages API (`/v1/messages`) rather than chat.
+    messages: bool,
 }
 
 fn request(t: &Target<'_>, stream: bool) -> Vec<u8> {
+    let max = if t.messages {
+        r#""max_tokens":256,"#
+    } else {
+        ""
+    };
     let body = format!(
-        r#"{{"model":"bench-up","stream":{stream},"messages":[{{"role":"user","content":"benchmark the gateway please"}}]}}"#
+        r#"{{"model":"bench-up",{max}"stream":{stream},"messages":[{{"role":"user","content":"benchmark the gateway please"}}]}}"#
     );
     let auth = t
         .auth
@@ -60,18 +69,22 @@ fn request(t: &Target<'_>, stream: bool) -> Vec<u8> {
     .into_bytes()
 }
 
-/// Whether an SSE chunk carries a non-empty content delta.
+/// Whether an SSE chunk carries a non-empty content delta (a chat chunk's
+/// `content`, a Messages `text_delta`'s `text`).
 fn has_content(data: &[u8]) -> bool {
-    const K: &[u8] = b"\"content\":\"";
-    let mut at = 0;
-    while let Some(i) = find(&data[at..], K) {
-        let j = at + i + K.len();
-        if data.get(j).is_some_and(|b| *b != b'"') {
-            return true;
-        }
-        at = j;
-    }
-    false
+    [&b"\"content\":\""[..], &b"\"text\":\""[..]]
+        .iter()
+        .any(|k| {
+            let mut at = 0;
+            while let Some(i) = find(&data[at..], k) {
+                let j = at + i + k.len();
+                if data.get(j).is_some_and(|b| *b != b'"') {
+                    return true;
+                }
+                at = j;
+            }
+            false
+        })
 }
 
 /// Reads one response; returns its status, (for a check) body length, and
@@ -269,153 +282,6 @@ fn open_loop(t: &Target<'_>, rate: u32, conns: usize, dur: Duration, ttft: bool)
     })
 }
 
-/// nginx as a plain reverse proxy to `upstream`, if it is installed (or can
-/// be installed with apt-get).
-fn start_nginx(dir: &Path, upstream: SocketAddr) -> Result<Option<(Child, SocketAddr)>> {
-    let have = Command::new("nginx").arg("-v").output().is_ok();
-    if !have {
-        eprintln!("xtask: nginx missing; trying apt-get install nginx…");
-        let _ = Command::new("apt-get")
-            .args(["update", "-q"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
-        let _ = Command::new("apt-get")
-            .args(["install", "-y", "-q", "nginx"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
-        if Command::new("nginx").arg("-v").output().is_err() {
-            eprintln!("xtask: nginx is not available: its row is skipped");
-            return Ok(None);
-        }
-    }
-    let port = free_port()?;
-    let conf = dir.join("nginx.conf");
-    let mut f = std::fs::File::create(&conf)?;
-    write!(
-        f,
-        "worker_processes auto;\ndaemon off;\nerror_log {dir}/nginx-error.log warn;\npid {dir}/nginx.pid;\n\
-         events {{ worker_connections 4096; }}\n\
-         http {{\n  access_log off;\n  client_body_temp_path {dir}/body;\n  proxy_temp_path {dir}/proxy;\n\
-           fastcgi_temp_path {dir}/fcgi;\n  uwsgi_temp_path {dir}/uwsgi;\n  scgi_temp_path {dir}/scgi;\n\
-           upstream up {{ server {upstream}; keepalive 64; keepalive_requests 10000000; }}\n\
-           server {{\n    listen 127.0.0.1:{port};\n    tcp_nodelay on;\n    keepalive_requests 10000000;\n    location / {{\n      proxy_pass http://up;\n\
-               proxy_http_version 1.1;\n      proxy_set_header Connection \"\";\n      proxy_buffering off;\n    }}\n  }}\n}}\n",
-        dir = dir.display()
-    )?;
-    let child = Command::new("nginx")
-        .arg("-c")
-        .arg(&conf)
-        .arg("-p")
-        .arg(dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .context("starting nginx")?;
-    crate::demo::wait_ready(port, Duration::from_secs(10))?;
-    Ok(Some((child, SocketAddr::from(([127, 0, 0, 1], port)))))
-}
-
-fn free_port() -> Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
-}
-
-/// Starts the gateway with `config` and `env`; returns it and its address.
-fn start_gateway(
-    bin: &Path,
-    dir: &Path,
-    name: &str,
-    config: &str,
-    env: &[(&str, String)],
-) -> Result<(Child, SocketAddr)> {
-    let port = free_port()?;
-    let cfg = dir.join(format!("{name}.toml"));
-    std::fs::write(&cfg, config.replace("PORT", &port.to_string()))?;
-    let mut c = Command::new(bin);
-    c.arg("--config")
-        .arg(&cfg)
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_ACCESS_KEY_ID", "bench")
-        .env("AWS_SECRET_ACCESS_KEY", "bench")
-        .env("RUST_LOG", "warn")
-        .env(
-            "RECORDS_URL",
-            format!(
-                "sqlite://{}?mode=rwc",
-                dir.join(format!("{name}.db")).display()
-            ),
-        )
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    for (k, v) in env {
-        c.env(k, v);
-    }
-    let child = c.spawn().context("starting the gateway")?;
-    crate::demo::wait_ready(port, Duration::from_secs(30))?;
-    std::thread::sleep(Duration::from_millis(300));
-    Ok((child, SocketAddr::from(([127, 0, 0, 1], port))))
-}
-
-const UPSTREAM_CONFIG: &str = r#"
-listen = "127.0.0.1:PORT"
-[auth]
-keys = ["sk-bench-key"]
-[[upstreams]]
-name = "fast"
-base_url = "UPSTREAM/v1"
-models_allow = ["bench-up"]
-"#;
-
-const SAGEMAKER_CONFIG: &str = r#"
-listen = "127.0.0.1:PORT"
-[aws]
-max_attempts = 1
-[auth]
-keys = ["sk-bench-key"]
-[[models]]
-name = "bench-up"
-endpoint = "bench-up"
-"#;
-
-/// Creates a stored key on gateway `name`'s records store; returns its
-/// secret (the gateway sees it within a second).
-fn stored_key(bin: &Path, dir: &Path, name: &str) -> Result<String> {
-    let out = Command::new(bin)
-        .arg("--config")
-        .arg(dir.join(format!("{name}.toml")))
-        .args([
-            "keys",
-            "create",
-            "--name",
-            "bench",
-            "--quota-tokens",
-            "1000000000000",
-            "--rpm",
-            "100000000",
-            "--tpm",
-            "100000000000",
-        ])
-        .env(
-            "RECORDS_URL",
-            format!(
-                "sqlite://{}?mode=rwc",
-                dir.join(format!("{name}.db")).display()
-            ),
-        )
-        .output()
-        .context("gateway keys create")?;
-    let text = String::from_utf8(out.stdout)?;
-    let key = text
-        .lines()
-        .find_map(|l| l.strip_prefix("key: "))
-        .with_context(|| format!("no key in: {text}"))?;
-    std::thread::sleep(Duration::from_millis(600));
-    Ok(key.to_owned())
-}
-
 /// Runs the comparison and prints the table.
 pub(crate) fn run(bin: PathBuf, secs: u64, conns: usize) -> Result<()> {
     let dur = Duration::from_secs(secs);
@@ -473,6 +339,7 @@ pub(crate) fn run(bin: PathBuf, secs: u64, conns: usize) -> Result<()> {
         path: "/v1/chat/completions",
         auth: None,
         pids: Vec::new(),
+        messages: false,
     }];
     if let Some((child, addr)) = &nginx {
         targets.push(Target {
@@ -481,6 +348,7 @@ pub(crate) fn run(bin: PathBuf, secs: u64, conns: usize) -> Result<()> {
             path: "/v1/chat/completions",
             auth: None,
             pids: family(child.id()),
+            messages: false,
         });
     }
     targets.push(Target {
@@ -489,6 +357,15 @@ pub(crate) fn run(bin: PathBuf, secs: u64, conns: usize) -> Result<()> {
         path: "/v1/chat/completions",
         auth: Some(KEY.into()),
         pids: vec![g_on.id()],
+        messages: false,
+    });
+    targets.push(Target {
+        name: "gateway, OpenAI upstream, Anthropic Messages API (records on)",
+        addr: a_on,
+        path: "/v1/messages",
+        auth: Some(KEY.into()),
+        pids: vec![g_on.id()],
+        messages: true,
     });
     targets.push(Target {
         name: "gateway, OpenAI upstream, records off",
@@ -496,6 +373,7 @@ pub(crate) fn run(bin: PathBuf, secs: u64, conns: usize) -> Result<()> {
         path: "/v1/chat/completions",
         auth: Some(KEY.into()),
         pids: vec![g_off.id()],
+        messages: false,
     });
     targets.push(Target {
         name: "gateway, SageMaker path, signed client (records on)",
@@ -503,6 +381,7 @@ pub(crate) fn run(bin: PathBuf, secs: u64, conns: usize) -> Result<()> {
         path: "/v1/chat/completions",
         auth: Some(KEY.into()),
         pids: vec![g_sm.id()],
+        messages: false,
     });
     targets.push(Target {
         name: "gateway, SageMaker path, SDK client (records on)",
@@ -510,6 +389,7 @@ pub(crate) fn run(bin: PathBuf, secs: u64, conns: usize) -> Result<()> {
         path: "/v1/chat/completions",
         auth: Some(KEY.into()),
         pids: vec![g_sdk.id()],
+        messages: false,
     });
     targets.push(Target {
         name: "gateway, OpenAI upstream, stored key with quota and rpm/tpm limits (records on)",
@@ -517,6 +397,7 @@ pub(crate) fn run(bin: PathBuf, secs: u64, conns: usize) -> Result<()> {
         path: "/v1/chat/completions",
         auth: Some(stored),
         pids: vec![g_key.id()],
+        messages: false,
     });
     children.extend([g_on, g_off, g_sm, g_sdk, g_key]);
     if let Some((child, _)) = nginx {
