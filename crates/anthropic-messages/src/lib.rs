@@ -14,7 +14,11 @@
 //!   `message_delta` with usage, `message_stop`; a failure is one `error`
 //!   event);
 //! * [`events::Accumulator`]: the event sequence back into a whole
-//!   [`Message`](message::Message), as the SDKs build it.
+//!   [`Message`](message::Message), as the SDKs build it;
+//! * the other way, chat over a Messages upstream:
+//!   [`upstream::to_messages`], [`upstream::to_chat_completion`] and
+//!   [`upstream_stream::ChatTranslator`] (the upstream's events as chat
+//!   stream items).
 //!
 //! ```
 //! use anthropic_messages::request::MessagesRequest;
@@ -38,6 +42,8 @@ pub mod events;
 pub mod fuzzing;
 pub mod message;
 pub mod request;
+pub mod upstream;
+pub mod upstream_stream;
 
 pub use error::{ErrorKind, ErrorResponse};
 pub use message::{Message, StopReason, Usage};
