@@ -52,6 +52,7 @@ async fn setup() -> (
     };
     bedrock.add("x.midstream-v1", mid);
     let up = FakeOpenAi::start("a").await.unwrap();
+    let ant = FakeOpenAi::start("ant").await.unwrap();
     let models: String = [
         ("thinker", THINKER),
         ("seer", "x.echo-v1"),
@@ -76,8 +77,16 @@ models = ["gpt-*"]
 name = "a"
 base_url = "{}"
 models_allow = ["gpt-*"]
+
+[[upstreams]]
+name = "ant"
+kind = "anthropic"
+base_url = "{}"
+api_key = "{ANT_KEY}"
+models_allow = ["claude-up-*"]
 "#,
-        up.base_url()
+        up.base_url(),
+        ant.base_url()
     );
     let url = bedrock.url();
     let gw = start(
@@ -85,7 +94,7 @@ models_allow = ["gpt-*"]
         &config(&extra),
         &[("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", &url)],
     );
-    (gw, up, bedrock, sm)
+    (gw, up, bedrock, sm, ant)
 }
 
 const PY: &str = r#"
@@ -365,4 +374,95 @@ async fn the_anthropic_node_sdk() {
         String::from_utf8_lossy(&out.stderr),
         gw.logs()
     );
+}
+
+const PY_UPSTREAM: &str = r#"
+import os, json, httpx, pydantic, anthropic, openai
+from anthropic.types import Message, RawMessageStreamEvent
+
+BASE, KEY = os.environ["BASE"], os.environ["KEY"]
+MESSAGE = pydantic.TypeAdapter(Message)
+EVENT = pydantic.TypeAdapter(RawMessageStreamEvent)
+H = {"x-api-key": KEY, "anthropic-version": "2023-06-01", "anthropic-beta": "interleaved-thinking-2025-05-14"}
+ask = {"model": "claude-up-1", "max_tokens": 2048, "thinking": {"type": "enabled", "budget_tokens": 1024},
+       "messages": [{"role": "user", "content": "Hello 你好"}]}
+# /v1/messages passes through: the upstream's own message and events.
+r = httpx.post(BASE + "/v1/messages?beta=true", json=ask, headers=H, timeout=30)
+assert r.status_code == 200, r.text
+m = MESSAGE.validate_python(r.json(), strict=True)
+assert m.content[0].signature == "dXBzdHJlYW0=" and m.content[1].text == "ant says: Hello 你好", m
+assert m.usage.cache_read_input_tokens == 3, m
+names = []
+with httpx.stream("POST", BASE + "/v1/messages", json=dict(ask, stream=True), headers=H, timeout=30) as s:
+    for line in s.iter_lines():
+        if line.startswith("data: "):
+            d = json.loads(line[6:])
+            names.append(d["type"])
+            if d["type"] != "ping":
+                EVENT.validate_python(d, strict=True)
+assert names[0] == "message_start" and "ping" in names and names[-1] == "message_stop", names
+# OpenAI chat clients reach the same model, translated.
+oc = openai.OpenAI(base_url=BASE + "/v1", api_key=KEY, max_retries=0)
+c = oc.chat.completions.create(model="claude-up-1", reasoning_effort="low",
+                               messages=[{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}])
+assert c.choices[0].message.content == "ant says: Hi", c
+assert c.choices[0].finish_reason == "stop", c
+assert c.usage.prompt_tokens == 10 and c.usage.prompt_tokens_details.cached_tokens == 3, c.usage
+extra = c.choices[0].message.model_extra
+assert extra["thinking_blocks"][0]["signature"] == "dXBzdHJlYW0=", extra
+text, reasoning, usage = "", "", None
+for ch in oc.chat.completions.create(model="claude-up-1", stream=True, reasoning_effort="low",
+                                     stream_options={"include_usage": True},
+                                     messages=[{"role": "user", "content": "Hi there"}]):
+    if ch.usage:
+        usage = ch.usage
+    if ch.choices:
+        text += ch.choices[0].delta.content or ""
+        reasoning += (ch.choices[0].delta.model_extra or {}).get("reasoning_content") or ""
+assert text == "ant says: Hi there", text
+assert reasoning == "Echo it.", reasoning
+assert usage.completion_tokens == 4, usage
+# Legacy completions are not the Messages API's: refused by name.
+try:
+    oc.completions.create(model="claude-up-1", prompt="x")
+    raise SystemExit("expected 400")
+except openai.BadRequestError as e:
+    assert "Messages API" in str(e), e
+print("anthropic-upstream-ok")
+"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_anthropic_upstream_passes_messages_through_and_serves_chat() {
+    let (gw, _up, _bedrock, _sm, ant) = setup_all().await;
+    let env = vec![("BASE", gw.url.clone()), ("KEY", KEY.to_owned())];
+    run_python(PY_UPSTREAM, env, "anthropic-upstream-ok", &gw).await;
+    let seen = ant.requests();
+    assert!(seen.len() >= 4, "{}", seen.len());
+    for r in &seen {
+        assert_eq!(r.path.split('?').next(), Some("/v1/messages"), "{}", r.path);
+        // The upstream's key, Anthropic's way; never the client's.
+        assert_eq!(
+            r.headers.get("x-api-key").map(String::as_str),
+            Some(ANT_KEY)
+        );
+        assert!(!r.headers.contains_key("authorization"), "{:?}", r.headers);
+        assert_eq!(
+            r.headers.get("anthropic-version").map(String::as_str),
+            Some("2023-06-01")
+        );
+    }
+    // Passed through: the client's beta header and query string kept.
+    let through = seen.iter().find(|r| r.path.contains("beta=true")).unwrap();
+    assert_eq!(
+        through.headers.get("anthropic-beta").map(String::as_str),
+        Some("interleaved-thinking-2025-05-14")
+    );
+    // Translated: a Messages body with a thinking budget and the system prompt.
+    let chat = seen
+        .iter()
+        .rev()
+        .find(|r| r.json["system"].is_array())
+        .unwrap();
+    assert_eq!(chat.json["model"], "claude-up-1");
+    assert_eq!(chat.json["thinking"]["type"], "enabled");
 }

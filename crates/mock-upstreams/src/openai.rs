@@ -184,6 +184,7 @@ async fn handle(
     let path = req.path.split('?').next().unwrap_or_default();
     match (req.method.as_str(), path) {
         ("POST", "/v1/chat/completions") => chat(&body, w, r, s, &fault).await,
+        ("POST", "/v1/messages") => messages(&body, w, s).await,
         ("POST", "/v1/completions") => completion(&body, w, s).await,
         // An OTLP/HTTP collector: an empty ExportTraceServiceResponse.
         ("POST", "/v1/traces") => {
@@ -425,6 +426,83 @@ async fn chat(
         if i > 0 && !delay.is_zero() {
             tokio::time::sleep(delay).await;
         }
+        if http::write_chunk(w, e.as_bytes()).await.is_err() {
+            return Ok(false);
+        }
+    }
+    http::write_chunk(w, b"").await?;
+    Ok(true)
+}
+
+/// Anthropic's Messages API, as a Messages-compatible server answers it:
+/// `"<name> says: <last user text>"`, after a signed thinking block when
+/// thinking is on; whole or as the event stream (with a `ping`).
+async fn messages(body: &Value, w: &mut OwnedWriteHalf, s: &Shared) -> Result<bool> {
+    let said = body["messages"]
+        .as_array()
+        .and_then(|m| m.iter().rev().find(|m| m["role"] == "user"))
+        .map(|m| match &m["content"] {
+            Value::String(t) => t.clone(),
+            Value::Array(blocks) => blocks
+                .iter()
+                .filter_map(|b| b["text"].as_str())
+                .collect::<Vec<_>>()
+                .join(" "),
+            _ => String::new(),
+        })
+        .unwrap_or_default();
+    let text = format!("{} says: {said}", s.name);
+    let thinking = body["thinking"]["type"] == "enabled";
+    let model = body["model"].clone();
+    let usage = json!({"input_tokens": 7, "output_tokens": 4,
+        "cache_creation_input_tokens": 0, "cache_read_input_tokens": 3});
+    let mut content = Vec::new();
+    if thinking {
+        content
+            .push(json!({"type": "thinking", "thinking": "Echo it.", "signature": "dXBzdHJlYW0="}));
+    }
+    content.push(json!({"type": "text", "text": text}));
+    if body["stream"] != true {
+        let out = json!({"id": "msg_up", "type": "message", "role": "assistant", "model": model,
+            "content": content, "stop_reason": "end_turn", "stop_sequence": null, "usage": usage});
+        let h = [("content-type", "application/json".to_owned())];
+        http::write_full(w, 200, &h, out.to_string().as_bytes()).await?;
+        return Ok(true);
+    }
+    let ev = |v: Value| format!("event: {}\ndata: {v}\n\n", v["type"].as_str().unwrap_or(""));
+    let mut events = vec![
+        ev(
+            json!({"type": "message_start", "message": {"id": "msg_up", "type": "message",
+            "role": "assistant", "model": model, "content": [], "stop_reason": null,
+            "stop_sequence": null, "usage": {"input_tokens": 7, "output_tokens": 1,
+            "cache_creation_input_tokens": 0, "cache_read_input_tokens": 3}}}),
+        ),
+        ev(json!({"type": "ping"})),
+    ];
+    let mut index = 0;
+    if thinking {
+        events.push(ev(json!({"type": "content_block_start", "index": 0,
+            "content_block": {"type": "thinking", "thinking": "", "signature": ""}})));
+        events.push(ev(json!({"type": "content_block_delta", "index": 0,
+            "delta": {"type": "thinking_delta", "thinking": "Echo it."}})));
+        events.push(ev(json!({"type": "content_block_delta", "index": 0,
+            "delta": {"type": "signature_delta", "signature": "dXBzdHJlYW0="}})));
+        events.push(ev(json!({"type": "content_block_stop", "index": 0})));
+        index = 1;
+    }
+    events.push(ev(json!({"type": "content_block_start", "index": index,
+        "content_block": {"type": "text", "text": ""}})));
+    for word in text.split_inclusive(' ') {
+        events.push(ev(json!({"type": "content_block_delta", "index": index,
+            "delta": {"type": "text_delta", "text": word}})));
+    }
+    events.push(ev(json!({"type": "content_block_stop", "index": index})));
+    events.push(ev(json!({"type": "message_delta",
+        "delta": {"stop_reason": "end_turn", "stop_sequence": null},
+        "usage": {"output_tokens": 4}})));
+    events.push(ev(json!({"type": "message_stop"})));
+    http::write_chunked_head(w, 200, &[("content-type", "text/event-stream".to_owned())]).await?;
+    for e in &events {
         if http::write_chunk(w, e.as_bytes()).await.is_err() {
             return Ok(false);
         }

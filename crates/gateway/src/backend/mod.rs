@@ -4,6 +4,7 @@
 //! dispatches on it. Adding a backend is a folder, a [`Target`] variant and
 //! a config variant.
 
+pub(crate) mod anthropic;
 pub(crate) mod aws;
 pub(crate) mod bedrock;
 pub(crate) mod call;

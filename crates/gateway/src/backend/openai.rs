@@ -20,7 +20,7 @@ use sm_stream::{DialectKind, Feed, Translator, TranslatorConfig};
 
 use crate::backend::provider::{Caller, ChatCall, CompletionCall, ItemStream, Provider};
 use crate::backend::pump::pump;
-use crate::config::{ModelConfig, UpstreamConfig};
+use crate::config::{ModelConfig, UpstreamConfig, UpstreamKind};
 use crate::error::ApiError;
 use crate::observe::redact::Redactor;
 
@@ -138,8 +138,14 @@ impl Upstream {
         caller: &Caller,
     ) -> Result<reqwest::RequestBuilder, ApiError> {
         let mut r = self.client().request(method, self.url(path)?);
+        if self.cfg.kind == UpstreamKind::Anthropic {
+            r = r.header("anthropic-version", ANTHROPIC_VERSION);
+        }
         if let Some(k) = &self.cfg.api_key {
-            r = r.bearer_auth(&k.0);
+            r = match self.cfg.kind {
+                UpstreamKind::Openai => r.bearer_auth(&k.0),
+                UpstreamKind::Anthropic => r.header("x-api-key", &k.0),
+            };
         } else if self.cfg.forward_client_key
             && let Some(a) = &caller.auth
         {
@@ -155,8 +161,13 @@ impl Upstream {
     }
 }
 
+/// The Messages API version sent to `anthropic` upstreams (a client's own
+/// `anthropic-version` replaces it on pass-through).
+pub(crate) const ANTHROPIC_VERSION: &str = "2023-06-01";
+
 /// The paths of the routes the gateway calls itself.
-const FIXED_PATHS: [&str; 4] = [
+const FIXED_PATHS: [&str; 5] = [
+    "/messages",
     "/chat/completions",
     "/completions",
     "/embeddings",
@@ -335,6 +346,9 @@ fn body_for<T: serde::Serialize>(
 
 impl OpenAi {
     async fn chat(&self, up: &Upstream, call: ChatCall) -> Result<ChatCompletion, ApiError> {
+        if up.cfg.kind == UpstreamKind::Anthropic {
+            return super::anthropic::chat(up, call).await;
+        }
         let body = body_for(up, &call.req, &call.req.model, Some(false))?;
         let mut c: ChatCompletion =
             whole(up, "/chat/completions", &body, &call.client_auth).await?;
@@ -348,6 +362,9 @@ impl OpenAi {
         up: &Arc<Upstream>,
         call: ChatCall,
     ) -> Result<ItemStream, ApiError> {
+        if up.cfg.kind == UpstreamKind::Anthropic {
+            return super::anthropic::chat_stream(up, call).await;
+        }
         let body = body_for(up, &call.req, &call.req.model, Some(true))?;
         let tcfg = translator(
             &call.id,
@@ -371,6 +388,7 @@ impl OpenAi {
         req: EmbeddingRequest,
         client_auth: Caller,
     ) -> Result<EmbeddingResponse, ApiError> {
+        only_openai(up, "embeddings")?;
         let body = body_for(up, &req, &req.model, None)?;
         let mut out: EmbeddingResponse = whole(up, "/embeddings", &body, &client_auth).await?;
         out.model = req.model;
@@ -384,6 +402,7 @@ impl OpenAi {
         up: &Upstream,
         call: CompletionCall,
     ) -> Result<Completion, ApiError> {
+        only_openai(up, "legacy completions")?;
         let body = body_for(up, &call.req, &call.req.model, Some(false))?;
         let mut c: Completion = whole(up, "/completions", &body, &call.client_auth).await?;
         c.id = call.id;
@@ -397,6 +416,7 @@ impl OpenAi {
         up: &Arc<Upstream>,
         call: CompletionCall,
     ) -> Result<ItemStream, ApiError> {
+        only_openai(up, "legacy completions")?;
         let body = body_for(up, &call.req, &call.req.model, Some(true))?;
         let tcfg = translator(
             &call.id,
@@ -408,8 +428,22 @@ impl OpenAi {
     }
 }
 
+/// Refuses `what` on an upstream that speaks the Messages API (chat and
+/// `/v1/messages` are its routes).
+fn only_openai(up: &Upstream, what: &str) -> Result<(), ApiError> {
+    if up.cfg.kind == UpstreamKind::Openai {
+        return Ok(());
+    }
+    let mut e = ApiError::invalid(format!(
+        "upstream '{}' speaks Anthropic's Messages API: {what} are not served by it; use /v1/chat/completions or /v1/messages",
+        up.cfg.name
+    ));
+    e.retry = crate::error::Retry::Always;
+    Err(e)
+}
+
 /// A whole answer within the upstream's deadline for one.
-async fn whole<T: serde::de::DeserializeOwned>(
+pub(super) async fn whole<T: serde::de::DeserializeOwned>(
     up: &Upstream,
     path: &str,
     body: &serde_json::Value,

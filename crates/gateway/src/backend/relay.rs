@@ -197,10 +197,18 @@ impl Relay {
         Box::pin(async move {
             let up = upstream(&m)?;
             let body = body.ok_or_else(|| ApiError::internal("request body already sent"))?;
-            let mut r = up.request(method, &target, &caller)?;
+            // The client's headers replace the upstream's defaults of the
+            // same name (`anthropic-version`), never add a second value.
+            let mut map = reqwest::header::HeaderMap::with_capacity(headers.len());
             for (name, value) in headers {
-                r = r.header(name, value);
+                if let (Ok(n), Ok(v)) = (
+                    reqwest::header::HeaderName::from_bytes(name.as_bytes()),
+                    reqwest::header::HeaderValue::from_bytes(&value),
+                ) {
+                    map.append(n, v);
+                }
             }
+            let r = up.request(method, &target, &caller)?.headers(map);
             let sent = r.body(body).send();
             let sent = match head_limit {
                 None => sent.await,

@@ -17,7 +17,7 @@ use serde::Deserialize;
 
 pub use load::redact_values;
 pub use model::{Backend, ModelConfig, Reasoning};
-pub use upstream::{RoutingConfig, Strategy, UpstreamConfig, UpstreamTimeouts, glob};
+pub use upstream::{RoutingConfig, Strategy, UpstreamConfig, UpstreamKind, UpstreamTimeouts, glob};
 
 /// A configuration error: the exact key and the reason.
 #[derive(Debug, thiserror::Error)]

@@ -4,12 +4,28 @@ use serde::Deserialize;
 
 use super::Secret;
 
-/// An OpenAI-compatible upstream.
+/// The API an upstream speaks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UpstreamKind {
+    /// OpenAI's (OpenAI, vLLM, llama.cpp, One API, …).
+    #[default]
+    Openai,
+    /// Anthropic's Messages API (Anthropic, or any Messages-compatible
+    /// server): its key as `x-api-key`, chat translated to `/messages`,
+    /// `/v1/messages` passed through.
+    Anthropic,
+}
+
+/// An upstream: OpenAI-compatible, or (`kind = "anthropic"`) a Messages API.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UpstreamConfig {
     /// Its name (in logs, the `x-oai-upstream` header and the admin API).
     pub name: String,
+    /// The API it speaks (default `openai`).
+    #[serde(default)]
+    pub kind: UpstreamKind,
     /// Base URL up to and including `/v1` (e.g. `https://api.openai.com/v1`).
     pub base_url: String,
     /// Its API key (sent as `Authorization: Bearer`).

@@ -13,9 +13,11 @@ use anthropic_messages::chat::{prompt_tokens, to_chat};
 use anthropic_messages::request::TokenCount;
 use anthropic_messages::{CountTokensRequest, ErrorResponse, MessagesRequest};
 
-use super::extract::{Named, accept};
+use super::extract::{Named, accept, authorize, received};
 use super::handlers::{Shape, serve_chat};
 use super::respond::json;
+use super::{intake, passthrough};
+use crate::config::UpstreamKind;
 use crate::error::ApiError;
 use crate::routing::state::Handle;
 
@@ -31,7 +33,9 @@ impl Named for CountTokensRequest {
     }
 }
 
-/// `POST /v1/messages`.
+/// `POST /v1/messages`. A model served only by `anthropic` upstreams gets
+/// the request as it came (headers such as `anthropic-beta` included);
+/// every other model is served over chat.
 pub(super) async fn messages(
     req: HttpRequest,
     payload: web::Payload,
@@ -39,8 +43,27 @@ pub(super) async fn messages(
 ) -> HttpResponse {
     let state = handle.state();
     let served = async {
-        let (a, r) = accept::<MessagesRequest>(&req, payload, &state)
-            .await?
+        let started = std::time::Instant::now();
+        let key = authorize(&req, &state).await?;
+        // Held up to the replay size (so an upstream can be tried again),
+        // then streamed through, or read whole (under `max_body_bytes`).
+        let hold = state.config.passthrough_replay_bytes;
+        let incoming = intake::take(&req, payload, &state, hold).await?;
+        let model = incoming
+            .model
+            .clone()
+            .ok_or_else(|| ApiError::invalid("model: Field required").param("model"))?;
+        let cands = state.candidates(&model)?;
+        if cands.iter().all(|m| {
+            m.served_by()
+                .is_some_and(|u| u.cfg.kind == UpstreamKind::Anthropic)
+        }) {
+            return passthrough::forward_incoming(&req, &handle, key, started, incoming, model)
+                .await;
+        }
+        let body = incoming.whole(state.config.max_body_bytes).await?;
+        let (a, r) = received(&req, &state, started, key, body)
+            .parse::<MessagesRequest>()?
             .split();
         let chat = to_chat(&r)?;
         let estimate = prompt_tokens(&chat);

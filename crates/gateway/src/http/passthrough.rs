@@ -32,6 +32,8 @@ const DROP_REQUEST: &[&str] = &[
     "transfer-encoding",
     "content-length",
     "authorization",
+    // The client's gateway key, Anthropic's way.
+    "x-api-key",
     "te",
     "upgrade",
     "proxy-authorization",
