@@ -15,7 +15,7 @@ pub(crate) fn all(extra: &[String]) -> Result<()> {
     let have = Command::new(python())
         .args([
             "-c",
-            "import openai, moto.server, langchain_openai, playwright",
+            "import openai, anthropic, moto.server, langchain_openai, playwright",
         ])
         .output()
         .map(|o| o.status.success())
