@@ -185,6 +185,12 @@ async fn handle(
     match (req.method.as_str(), path) {
         ("POST", "/v1/chat/completions") => chat(&body, w, r, s, &fault).await,
         ("POST", "/v1/messages") => messages(&body, w, s).await,
+        ("POST", "/v1/messages/count_tokens") => {
+            let out = json!({ "input_tokens": 42 });
+            let h = [("content-type", "application/json".to_owned())];
+            http::write_full(w, 200, &h, out.to_string().as_bytes()).await?;
+            Ok(true)
+        }
         ("POST", "/v1/completions") => completion(&body, w, s).await,
         // An OTLP/HTTP collector: an empty ExportTraceServiceResponse.
         ("POST", "/v1/traces") => {

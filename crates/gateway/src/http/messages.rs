@@ -13,7 +13,7 @@ use anthropic_messages::chat::{prompt_tokens, to_chat};
 use anthropic_messages::request::TokenCount;
 use anthropic_messages::{CountTokensRequest, ErrorResponse, MessagesRequest};
 
-use super::extract::{Named, accept, authorize, received};
+use super::extract::{Named, authorize, received};
 use super::handlers::{Shape, serve_chat};
 use super::respond::json;
 use super::{intake, passthrough};
@@ -54,10 +54,7 @@ pub(super) async fn messages(
             .clone()
             .ok_or_else(|| ApiError::invalid("model: Field required").param("model"))?;
         let cands = state.candidates(&model)?;
-        if cands.iter().all(|m| {
-            m.served_by()
-                .is_some_and(|u| u.cfg.kind == UpstreamKind::Anthropic)
-        }) {
+        if only_anthropic(&cands) {
             return passthrough::forward_incoming(&req, &handle, key, started, incoming, model)
                 .await;
         }
@@ -80,9 +77,10 @@ pub(super) async fn messages(
     served.await.unwrap_or_else(|e| error_response(&e))
 }
 
-/// `POST /v1/messages/count_tokens`: the prompt's tokens, estimated the
-/// way admission estimates them (system, messages and tool schemas), for
-/// a model this key may use.
+/// `POST /v1/messages/count_tokens`: passed through to `anthropic`
+/// upstreams (they count exactly); for other models, the prompt's tokens
+/// estimated the way admission estimates them (system, messages and tool
+/// schemas), for a model this key may use.
 pub(super) async fn count_tokens(
     req: HttpRequest,
     payload: web::Payload,
@@ -90,18 +88,40 @@ pub(super) async fn count_tokens(
 ) -> HttpResponse {
     let state = handle.state();
     let counted = async {
-        let a = accept::<CountTokensRequest>(&req, payload, &state).await?;
-        // The model must exist and be the key's to use; nothing is reserved.
-        let cands = state.candidates(&a.r.model)?;
+        let started = std::time::Instant::now();
+        let key = authorize(&req, &state).await?;
+        let incoming =
+            intake::take(&req, payload, &state, state.config.passthrough_replay_bytes).await?;
+        let model = incoming
+            .model
+            .clone()
+            .ok_or_else(|| ApiError::invalid("model: Field required").param("model"))?;
+        let cands = state.candidates(&model)?;
+        if only_anthropic(&cands) {
+            return passthrough::forward_incoming(&req, &handle, key, started, incoming, model)
+                .await;
+        }
+        let body = incoming.whole(state.config.max_body_bytes).await?;
+        let a = received(&req, &state, started, key, body).parse::<CountTokensRequest>()?;
+        // The model must be the key's to use; nothing is reserved.
         state
             .access
             .permit(a.meta.key.as_ref(), &a.r.model, cands)?;
-        let chat = to_chat(&a.r.clone().into_messages())?;
+        let chat = to_chat(&a.r.into_messages())?;
         Ok::<_, ApiError>(json(&TokenCount {
             input_tokens: prompt_tokens(&chat),
         }))
     };
     counted.await.unwrap_or_else(|e| error_response(&e))
+}
+
+/// Whether every candidate is an `anthropic` upstream (the request then
+/// passes through as it came).
+fn only_anthropic(cands: &[std::sync::Arc<crate::backend::Model>]) -> bool {
+    cands.iter().all(|m| {
+        m.served_by()
+            .is_some_and(|u| u.cfg.kind == UpstreamKind::Anthropic)
+    })
 }
 
 /// `e` in Anthropic's envelope, with the status and headers the OpenAI
