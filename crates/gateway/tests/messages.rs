@@ -19,6 +19,22 @@ async fn setup() -> (
     FakeBedrock,
     mock_upstreams::FakeSageMaker,
 ) {
+    let (gw, up, bedrock, sm, _ant) = setup_all().await;
+    (gw, up, bedrock, sm)
+}
+
+/// A Messages-compatible upstream's key.
+const ANT_KEY: &str = "sk-ant-upstream-key";
+
+/// The gateway over a fake SageMaker, a fake Bedrock, an OpenAI-style
+/// upstream (`a`) and a Messages upstream (`ant`).
+async fn setup_all() -> (
+    Gateway,
+    FakeOpenAi,
+    FakeBedrock,
+    mock_upstreams::FakeSageMaker,
+    FakeOpenAi,
+) {
     let sm = fake().await;
     let bedrock = FakeBedrock::start().await.unwrap();
     bedrock.add(
@@ -449,9 +465,11 @@ async fn an_anthropic_upstream_passes_messages_through_and_serves_chat() {
             Some(ANT_KEY)
         );
         assert!(!r.headers.contains_key("authorization"), "{:?}", r.headers);
-        assert_eq!(
-            r.headers.get("anthropic-version").map(String::as_str),
-            Some("2023-06-01")
+        // The client's version when it sent one, else the gateway's.
+        assert!(
+            r.headers.contains_key("anthropic-version"),
+            "{:?}",
+            r.headers
         );
     }
     // Passed through: the client's beta header and query string kept.
@@ -466,6 +484,10 @@ async fn an_anthropic_upstream_passes_messages_through_and_serves_chat() {
         .rev()
         .find(|r| r.json["system"].is_array())
         .unwrap();
+    assert_eq!(
+        chat.headers.get("anthropic-version").map(String::as_str),
+        Some("2023-06-01")
+    );
     assert_eq!(chat.json["model"], "claude-up-1");
     assert_eq!(chat.json["thinking"]["type"], "enabled");
 }
