@@ -144,7 +144,7 @@ fn user_turn(i: usize, blocks: &[Block], out: &mut Vec<ChatMessage>) -> Result<(
                 tool_use_id,
                 content,
                 is_error,
-                ..
+                extra,
             } => {
                 let (text, images) = result_content(content.as_ref(), &at)?;
                 let text = if *is_error == Some(true) {
@@ -152,8 +152,17 @@ fn user_turn(i: usize, blocks: &[Block], out: &mut Vec<ChatMessage>) -> Result<(
                 } else {
                     text
                 };
+                // A cache breakpoint on the result stays on its text.
+                let content = match extra.get("cache_control") {
+                    Some(c) => {
+                        let mut keep = Map::new();
+                        keep.insert("cache_control".into(), c.clone());
+                        MessageContent::Parts(vec![ContentPart::Text { text, extra: keep }])
+                    }
+                    None => MessageContent::Text(text),
+                };
                 out.push(ChatMessage::Tool(ToolMessage {
-                    content: MessageContent::Text(text),
+                    content,
                     tool_call_id: tool_use_id.clone(),
                     extra: Map::new(),
                 }));

@@ -109,19 +109,23 @@ pub struct Usage {
 }
 
 impl Usage {
-    /// Usage as OpenAI counts it: `prompt_tokens` includes the cached
-    /// reads (`prompt_tokens_details.cached_tokens`).
+    /// Usage as OpenAI counts it: `prompt_tokens` includes the cache reads
+    /// (`prompt_tokens_details.cached_tokens`) and writes (our extension
+    /// `cache_write_tokens`).
     pub fn from_openai(u: &openai_types::Usage) -> Self {
-        let cached = u
-            .prompt_tokens_details
-            .as_ref()
+        let d = u.prompt_tokens_details.as_ref();
+        let cached = d
             .and_then(|d| d.cached_tokens)
             .unwrap_or(0)
             .min(u.prompt_tokens);
+        let written = d
+            .and_then(|d| d.cache_write_tokens)
+            .unwrap_or(0)
+            .min(u.prompt_tokens - cached);
         Self {
-            input_tokens: u.prompt_tokens - cached,
+            input_tokens: u.prompt_tokens - cached - written,
             output_tokens: u.completion_tokens,
-            cache_creation_input_tokens: Some(0),
+            cache_creation_input_tokens: Some(written),
             cache_read_input_tokens: Some(cached),
         }
     }

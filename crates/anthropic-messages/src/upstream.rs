@@ -288,12 +288,13 @@ pub fn finish_reason(s: StopReason) -> FinishReason {
 /// not; `cached_tokens` the cache reads.
 pub fn openai_usage(u: &Usage) -> openai_types::Usage {
     let read = u.cache_read_input_tokens.unwrap_or(0);
-    let prompt = u.input_tokens + read + u.cache_creation_input_tokens.unwrap_or(0);
-    let mut out = openai_types::Usage::new(prompt, u.output_tokens);
-    if read > 0 {
+    let write = u.cache_creation_input_tokens.unwrap_or(0);
+    let mut out = openai_types::Usage::new(u.input_tokens + read + write, u.output_tokens);
+    if read > 0 || write > 0 {
         out.prompt_tokens_details = Some(PromptTokensDetails {
             cached_tokens: Some(read),
             audio_tokens: None,
+            cache_write_tokens: (write > 0).then_some(write),
         });
     }
     out

@@ -296,6 +296,7 @@ fn agent_stream() -> Vec<StreamItem> {
     usage.prompt_tokens_details = Some(PromptTokensDetails {
         cached_tokens: Some(100),
         audio_tokens: None,
+        cache_write_tokens: None,
     });
     vec![
         piece(thinking("Need "), None),

@@ -23,9 +23,10 @@ pub use crate::structured::{
     ANSWER_TOOL, close_objects, refuses_output_config, structured_output_fallback,
 };
 use crate::wire::{
-    ContentBlock, ConverseRequest, Empty, ImageBlock, ImageFormat, ImageSource, InferenceConfig,
-    InputSchema, Message, NamedTool, ReasoningContent, ReasoningText, Role, SystemBlock, Tool,
-    ToolChoice as BrToolChoice, ToolConfig, ToolResult, ToolResultContent, ToolSpec, ToolUse,
+    CachePoint, ContentBlock, ConverseRequest, Empty, ImageBlock, ImageFormat, ImageSource,
+    InferenceConfig, InputSchema, Message, NamedTool, ReasoningContent, ReasoningText, Role,
+    SystemBlock, Tool, ToolChoice as BrToolChoice, ToolConfig, ToolResult, ToolResultContent,
+    ToolSpec, ToolUse,
 };
 
 /// Settings of the model a request goes to.
@@ -138,9 +139,26 @@ pub fn to_converse(
     for (i, m) in req.messages.iter().enumerate() {
         let (role, blocks) = match m {
             ChatMessage::System(s) | ChatMessage::Developer(s) => {
-                let t = text_only(&s.content, i)?;
-                if !t.is_empty() {
-                    system.push(SystemBlock::Text(t));
+                match &s.content {
+                    // Cache points where the client marked them.
+                    MessageContent::Parts(parts)
+                        if parts.iter().any(|p| cache_point(p).is_some()) =>
+                    {
+                        for p in parts {
+                            if let ContentPart::Text { text, .. } = p {
+                                system.push(SystemBlock::Text(text.clone()));
+                            }
+                            if let Some(c) = cache_point(p) {
+                                system.push(SystemBlock::CachePoint(c));
+                            }
+                        }
+                    }
+                    content => {
+                        let t = text_only(content, i)?;
+                        if !t.is_empty() {
+                            system.push(SystemBlock::Text(t));
+                        }
+                    }
                 }
                 continue;
             }
@@ -152,6 +170,7 @@ pub fn to_converse(
                     if !t.trim().is_empty() {
                         blocks.push(ContentBlock::Text(t));
                     }
+                    blocks.extend(last_cache_point(c).map(ContentBlock::CachePoint));
                 }
                 for (j, call) in a.tool_calls.iter().flatten().enumerate() {
                     let args = call.function.arguments.trim();
@@ -181,14 +200,13 @@ pub fn to_converse(
             }
             ChatMessage::Tool(t) => {
                 let text = text_only(&t.content, i)?;
-                (
-                    Role::User,
-                    vec![ContentBlock::ToolResult(ToolResult {
-                        tool_use_id: t.tool_call_id.clone(),
-                        content: vec![ToolResultContent::Text(text)],
-                        status: None,
-                    })],
-                )
+                let mut blocks = vec![ContentBlock::ToolResult(ToolResult {
+                    tool_use_id: t.tool_call_id.clone(),
+                    content: vec![ToolResultContent::Text(text)],
+                    status: None,
+                })];
+                blocks.extend(last_cache_point(&t.content).map(ContentBlock::CachePoint));
+                (Role::User, blocks)
             }
         };
         // Converse wants alternating turns: same-role messages merge, and a
@@ -226,6 +244,23 @@ pub fn to_converse(
             .map(|s| s.as_slice().to_vec())
             .unwrap_or_default(),
     };
+    let points = system
+        .iter()
+        .filter(|b| matches!(b, SystemBlock::CachePoint(_)))
+        .count()
+        + messages
+            .iter()
+            .flat_map(|m| &m.content)
+            .filter(|b| matches!(b, ContentBlock::CachePoint(_)))
+            .count();
+    if points > MAX_CACHE_POINTS {
+        return Err(Error::invalid(
+            format!(
+                "{points} cache_control breakpoints were sent; Bedrock takes at most {MAX_CACHE_POINTS} a request"
+            ),
+            "messages",
+        ));
+    }
     let mut extra = additional_fields(req);
     if let Some(effort) = req.reasoning_effort.as_deref() {
         reasoning(effort, opts, forces_tool(req), &mut inference, &mut extra)?;
@@ -421,6 +456,27 @@ fn tool_config(
 }
 
 /// The text of system, assistant and tool content (parts must be text).
+/// The cache point a text part asks for (`cache_control: {type:
+/// ephemeral, ttl?}`, the extension Anthropic-style clients send).
+fn cache_point(p: &ContentPart) -> Option<CachePoint> {
+    let ContentPart::Text { extra, .. } = p else {
+        return None;
+    };
+    let c = extra.get("cache_control")?;
+    (c["type"] == "ephemeral").then(|| CachePoint::new(c["ttl"].as_str().map(str::to_owned)))
+}
+
+/// One cache point for a content whose parts ask for any (placed after it).
+fn last_cache_point(c: &MessageContent) -> Option<CachePoint> {
+    match c {
+        MessageContent::Parts(parts) => parts.iter().rev().find_map(cache_point),
+        MessageContent::Text(_) => None,
+    }
+}
+
+/// Bedrock takes at most this many cache points a request.
+pub const MAX_CACHE_POINTS: usize = 4;
+
 fn text_only(c: &MessageContent, i: usize) -> Result<String, Error> {
     match c {
         MessageContent::Text(t) => Ok(t.clone()),
@@ -455,7 +511,10 @@ fn user_blocks(
             for (j, p) in parts.iter().enumerate() {
                 let param = || format!("messages[{i}].content[{j}]");
                 match p {
-                    ContentPart::Text { text, .. } => out.push(ContentBlock::Text(text.clone())),
+                    ContentPart::Text { text, .. } => {
+                        out.push(ContentBlock::Text(text.clone()));
+                        out.extend(cache_point(p).map(ContentBlock::CachePoint));
+                    }
                     ContentPart::ImageUrl { image_url } => {
                         let url = image_url.url.as_str();
                         let block = if url.starts_with("data:") {

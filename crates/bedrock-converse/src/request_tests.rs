@@ -60,3 +60,44 @@ fn signed_thinking_goes_back_before_the_tool_call() {
     );
     assert!(matches!(blocks[2], ContentBlock::ToolUse(_)), "{blocks:?}");
 }
+
+/// `cache_control` on text parts becomes cache points after them (system,
+/// user, assistant, tool results), TTL kept; more than four are refused.
+#[test]
+fn cache_control_becomes_cache_points() {
+    let cc = serde_json::json!({"type": "ephemeral"});
+    let req: ChatCompletionRequest = serde_json::from_value(serde_json::json!({
+        "model": "m",
+        "messages": [
+            {"role": "system", "content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b", "cache_control": cc}]},
+            {"role": "user", "content": [{"type": "text", "text": "q", "cache_control": {"type": "ephemeral", "ttl": "1h"}}]},
+            {"role": "assistant", "content": null,
+             "tool_calls": [{"id": "t1", "type": "function", "function": {"name": "w", "arguments": "{}"}}]},
+            {"role": "tool", "tool_call_id": "t1", "content": [{"type": "text", "text": "r", "cache_control": cc}]}
+        ]
+    }))
+    .unwrap();
+    let c = to_converse(&req, &RequestOptions::default(), &HashMap::new()).unwrap();
+    assert_eq!(
+        c.system,
+        [
+            SystemBlock::Text("a".into()),
+            SystemBlock::Text("b".into()),
+            SystemBlock::CachePoint(CachePoint::new(None))
+        ]
+    );
+    assert_eq!(
+        c.messages[0].content[1],
+        ContentBlock::CachePoint(CachePoint::new(Some("1h".into())))
+    );
+    assert!(matches!(
+        c.messages[2].content[..],
+        [ContentBlock::ToolResult(_), ContentBlock::CachePoint(_)]
+    ));
+    let mut five = req.clone();
+    five.messages.push(serde_json::from_value(serde_json::json!(
+        {"role": "user", "content": [{"type": "text", "text": "x", "cache_control": cc}, {"type": "text", "text": "y", "cache_control": cc}]}
+    )).unwrap());
+    let e = to_converse(&five, &RequestOptions::default(), &HashMap::new()).unwrap_err();
+    assert!(e.to_string().contains("at most 4"), "{e}");
+}

@@ -31,6 +31,7 @@ pub fn usage(u: &TokenUsage) -> Usage {
         out.prompt_tokens_details = Some(PromptTokensDetails {
             cached_tokens: Some(read),
             audio_tokens: None,
+            cache_write_tokens: (write > 0).then_some(write),
         });
     }
     out
@@ -109,7 +110,7 @@ pub fn to_chat_completion(
                     },
                 },
             }),
-            ContentBlock::Image(_) | ContentBlock::ToolResult(_) => {}
+            ContentBlock::Image(_) | ContentBlock::ToolResult(_) | ContentBlock::CachePoint(_) => {}
         }
     }
     let mut reason = finish_reason(&r.stop_reason);

@@ -84,12 +84,23 @@ pub fn to_sdk(r: wire::ConverseRequest) -> Result<SdkRequest, BuildError> {
                 .map_err(build_err)
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let system = (!r.system.is_empty()).then(|| {
-        r.system
-            .into_iter()
-            .map(|wire::SystemBlock::Text(t)| sdk::SystemContentBlock::Text(t))
-            .collect()
-    });
+    let system = if r.system.is_empty() {
+        None
+    } else {
+        Some(
+            r.system
+                .into_iter()
+                .map(|b| {
+                    Ok(match b {
+                        wire::SystemBlock::Text(t) => sdk::SystemContentBlock::Text(t),
+                        wire::SystemBlock::CachePoint(c) => {
+                            sdk::SystemContentBlock::CachePoint(cache_point(c)?)
+                        }
+                    })
+                })
+                .collect::<Result<Vec<_>, BuildError>>()?,
+        )
+    };
     let inference = r.inference_config.map(|i| {
         sdk::InferenceConfiguration::builder()
             .set_max_tokens(i.max_tokens.map(|v| v.min(i32::MAX as u32) as i32))
@@ -237,7 +248,17 @@ pub fn block_to_sdk(b: wire::ContentBlock) -> Result<sdk::ContentBlock, BuildErr
                 Blob::new(b),
             ))
         }
+        wire::ContentBlock::CachePoint(c) => sdk::ContentBlock::CachePoint(cache_point(c)?),
     })
+}
+
+/// A cache point as the SDK's.
+fn cache_point(c: wire::CachePoint) -> Result<sdk::CachePointBlock, BuildError> {
+    sdk::CachePointBlock::builder()
+        .r#type(sdk::CachePointType::from(c.kind.as_str()))
+        .set_ttl(c.ttl.as_deref().map(sdk::CacheTtl::from))
+        .build()
+        .map_err(build_err)
 }
 
 /// The SDK's answer message as the wire's (the blocks the translation

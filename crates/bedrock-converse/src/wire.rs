@@ -96,6 +96,29 @@ pub struct Message {
 pub enum SystemBlock {
     /// Text.
     Text(String),
+    /// The prompt up to here is cached.
+    CachePoint(CachePoint),
+}
+
+/// A cache point: the prompt before it is cached (Claude and Nova).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CachePoint {
+    /// Always `default`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// `5m` or `1h` (where the model takes a TTL).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl: Option<String>,
+}
+
+impl CachePoint {
+    /// A cache point with `ttl`.
+    pub fn new(ttl: Option<String>) -> Self {
+        Self {
+            kind: "default".into(),
+            ttl,
+        }
+    }
 }
 
 /// A content block (a one-key object on the wire).
@@ -112,6 +135,8 @@ pub enum ContentBlock {
     ToolResult(ToolResult),
     /// The model's reasoning.
     ReasoningContent(ReasoningContent),
+    /// The conversation up to here is cached.
+    CachePoint(CachePoint),
 }
 
 /// An image.

@@ -229,6 +229,22 @@ m = strict_message({"model": "gpt-4o", "max_tokens": 64, "messages": [{"role": "
     {"type": "document", "title": "spec.pdf", "source": {"type": "base64", "media_type": "application/pdf", "data": "JVBERi0xLjQK"}},
     {"type": "text", "text": "Summarize"}]}]})
 
+# cache_control becomes Bedrock cache points: the first call writes the
+# prefix, the same prefix again reads it; both counted as Anthropic does.
+cached = {"model": "seer", "max_tokens": 64,
+          "system": [{"type": "text", "text": "Long instructions. " * 50, "cache_control": {"type": "ephemeral"}}],
+          "messages": [{"role": "user", "content": [{"type": "text", "text": "Cache me", "cache_control": {"type": "ephemeral", "ttl": "1h"}}]}]}
+first = strict_message(cached)
+assert first.usage.cache_creation_input_tokens > 0 and first.usage.cache_read_input_tokens == 0, first.usage
+events, err = strict_stream(cached)
+delta = [e for e in events if e.type == "message_delta"][0]
+assert delta.usage.cache_read_input_tokens == first.usage.cache_creation_input_tokens, (delta.usage, first.usage)
+assert delta.usage.cache_creation_input_tokens == 0 and delta.usage.input_tokens == first.usage.input_tokens, delta.usage
+too_many = dict(cached, messages=[{"role": "user", "content": [
+    {"type": "text", "text": str(i), "cache_control": {"type": "ephemeral"}} for i in range(4)]}])
+r = httpx.post(BASE + "/v1/messages", json=too_many, headers=HEADERS, timeout=30)
+assert r.status_code == 400 and "at most 4" in r.json()["error"]["message"], r.text
+
 # count_tokens: a longer prompt counts more.
 short = client.messages.count_tokens(model="chat", messages=[{"role": "user", "content": "hi"}])
 long = client.messages.count_tokens(model="chat", messages=[{"role": "user", "content": "hi " * 400}])

@@ -106,6 +106,8 @@ pub(crate) struct Answer {
     blocks: Vec<Block>,
     stop: &'static str,
     input_tokens: u64,
+    /// Prompt tokens read from and written to the prompt cache.
+    cache: (u64, u64),
     /// `" tick"` forever.
     pub(crate) endless: bool,
 }
@@ -296,10 +298,12 @@ fn blocks_under_rules(
             }
         }
     }
+    let cache = crate::bedrock_rules::cache(body);
     Answer {
         blocks,
         stop,
-        input_tokens,
+        input_tokens: input_tokens.saturating_sub(cache.0 + cache.1),
+        cache,
         endless: model.reply == BedrockReply::Endless,
     }
 }
@@ -313,11 +317,16 @@ pub(crate) fn usage(a: &Answer) -> Value {
             Block::Tool { .. } => 5,
         })
         .sum();
-    json!({
+    let mut u = json!({
         "inputTokens": a.input_tokens,
         "outputTokens": out,
-        "totalTokens": a.input_tokens + out as u64,
-    })
+        "totalTokens": a.input_tokens + a.cache.0 + a.cache.1 + out as u64,
+    });
+    if a.cache != (0, 0) {
+        u["cacheReadInputTokens"] = a.cache.0.into();
+        u["cacheWriteInputTokens"] = a.cache.1.into();
+    }
+    u
 }
 
 pub(crate) fn converse_body(a: &Answer) -> Value {

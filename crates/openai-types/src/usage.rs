@@ -52,6 +52,7 @@ impl Usage {
                 .get_or_insert_with(Default::default);
             sum(&mut d.cached_tokens, o.cached_tokens);
             sum(&mut d.audio_tokens, o.audio_tokens);
+            sum(&mut d.cache_write_tokens, o.cache_write_tokens);
         }
         if let Some(o) = &other.completion_tokens_details {
             let d = self
@@ -80,6 +81,11 @@ pub struct PromptTokensDetails {
     /// Audio input tokens.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub audio_tokens: Option<u64>,
+    /// Our extension: prompt tokens written to the provider's prompt cache
+    /// (Bedrock's `cacheWriteInputTokens`, Anthropic's
+    /// `cache_creation_input_tokens`); they are part of `prompt_tokens`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_write_tokens: Option<u64>,
 }
 
 /// `completion_tokens_details`.
