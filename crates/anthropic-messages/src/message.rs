@@ -131,6 +131,34 @@ impl Usage {
     }
 }
 
+/// The chat finish reason of a stop reason.
+pub fn finish_reason(s: StopReason) -> openai_types::chat::FinishReason {
+    match s {
+        StopReason::EndTurn | StopReason::StopSequence | StopReason::PauseTurn => {
+            openai_types::chat::FinishReason::Stop
+        }
+        StopReason::MaxTokens => openai_types::chat::FinishReason::Length,
+        StopReason::ToolUse => openai_types::chat::FinishReason::ToolCalls,
+        StopReason::Refusal => openai_types::chat::FinishReason::ContentFilter,
+    }
+}
+
+/// Usage as OpenAI counts it: the prompt is every input token, cached or
+/// not; `cached_tokens` the cache reads.
+pub fn openai_usage(u: &Usage) -> openai_types::Usage {
+    let read = u.cache_read_input_tokens.unwrap_or(0);
+    let write = u.cache_creation_input_tokens.unwrap_or(0);
+    let mut out = openai_types::Usage::new(u.input_tokens + read + write, u.output_tokens);
+    if read > 0 || write > 0 {
+        out.prompt_tokens_details = Some(openai_types::usage::PromptTokensDetails {
+            cached_tokens: Some(read),
+            audio_tokens: None,
+            cache_write_tokens: (write > 0).then_some(write),
+        });
+    }
+    out
+}
+
 macro_rules! tag {
     ($name:ident, $value:literal) => {
         #[doc = concat!("The fixed value `\"", $value, "\"`.")]

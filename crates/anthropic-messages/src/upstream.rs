@@ -9,11 +9,10 @@ use openai_types::chat::{
     FunctionCall, FunctionType, MessageContent, ResponseMessage, ThinkingBlock, ToolCall,
     ToolChoice as ChatToolChoice, ToolChoiceMode,
 };
-use openai_types::usage::PromptTokensDetails;
 use openai_types::validate::Invalid;
 use serde_json::{Map, Value, json};
 
-use crate::message::{ContentBlock, Message, StopReason, Usage};
+use crate::message::{ContentBlock, Message, finish_reason, openai_usage};
 use crate::request::{
     Block, Content, InputMessage, MessagesRequest, Metadata, Role, Source, System, Thinking, Tool,
     ToolChoice,
@@ -270,34 +269,6 @@ fn source_of(url: &str) -> Source {
             url: url.to_owned(),
         },
     }
-}
-
-/// The chat finish reason of a stop reason.
-pub fn finish_reason(s: StopReason) -> FinishReason {
-    match s {
-        StopReason::EndTurn | StopReason::StopSequence | StopReason::PauseTurn => {
-            FinishReason::Stop
-        }
-        StopReason::MaxTokens => FinishReason::Length,
-        StopReason::ToolUse => FinishReason::ToolCalls,
-        StopReason::Refusal => FinishReason::ContentFilter,
-    }
-}
-
-/// Usage as OpenAI counts it: the prompt is every input token, cached or
-/// not; `cached_tokens` the cache reads.
-pub fn openai_usage(u: &Usage) -> openai_types::Usage {
-    let read = u.cache_read_input_tokens.unwrap_or(0);
-    let write = u.cache_creation_input_tokens.unwrap_or(0);
-    let mut out = openai_types::Usage::new(u.input_tokens + read + write, u.output_tokens);
-    if read > 0 || write > 0 {
-        out.prompt_tokens_details = Some(PromptTokensDetails {
-            cached_tokens: Some(read),
-            audio_tokens: None,
-            cache_write_tokens: (write > 0).then_some(write),
-        });
-    }
-    out
 }
 
 /// A message as a `chat.completion` `id` of `model`: text joined, thinking

@@ -11,8 +11,7 @@ use openai_types::stream::{StreamItem, StreamTranslate};
 use openai_types::{ErrorResponse, Usage as OaUsage};
 use serde_json::Value;
 
-use crate::message::{StopReason, Usage};
-use crate::upstream::{finish_reason, openai_usage};
+use crate::message::{StopReason, Usage, finish_reason, openai_usage};
 
 /// The longest SSE line a stream may send (a line is one event's JSON).
 pub const MAX_LINE_BYTES: usize = 8 << 20;

@@ -9,13 +9,42 @@ use std::sync::Arc;
 use anthropic_messages::Message;
 use anthropic_messages::upstream::{to_chat_completion, to_messages};
 use anthropic_messages::upstream_stream::{ChatTranslator, StreamError};
-use futures_util::StreamExt;
+use futures_util::future::BoxFuture;
+use futures_util::{FutureExt, StreamExt};
 use openai_types::chat::ChatCompletion;
 
 use super::openai::{Upstream, error_from, transport, whole};
 use super::pump::pump;
-use super::{ChatCall, ItemStream};
+use super::{ChatCall, ItemStream, Provider};
+use crate::config::ModelConfig;
 use crate::error::ApiError;
+
+/// The provider for models of `anthropic` upstreams: chat only (legacy
+/// completions and embeddings are refused by the trait's defaults).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Anthropic;
+
+impl Provider for Anthropic {
+    type Target = Arc<Upstream>;
+
+    fn chat<'a>(
+        &'a self,
+        _: &'a ModelConfig,
+        up: &'a Arc<Upstream>,
+        call: ChatCall,
+    ) -> BoxFuture<'a, Result<ChatCompletion, ApiError>> {
+        chat(up, call).boxed()
+    }
+
+    fn chat_stream<'a>(
+        &'a self,
+        _: &'a ModelConfig,
+        up: &'a Arc<Upstream>,
+        call: ChatCall,
+    ) -> BoxFuture<'a, Result<ItemStream, ApiError>> {
+        chat_stream(up, call).boxed()
+    }
+}
 
 /// The Messages body of `call`, streamed or not.
 fn body(up: &Upstream, call: &ChatCall, stream: bool) -> Result<serde_json::Value, ApiError> {
@@ -25,7 +54,7 @@ fn body(up: &Upstream, call: &ChatCall, stream: bool) -> Result<serde_json::Valu
 }
 
 /// A whole answer, relabelled with the gateway's id and the client's model.
-pub(super) async fn chat(up: &Upstream, call: ChatCall) -> Result<ChatCompletion, ApiError> {
+async fn chat(up: &Upstream, call: ChatCall) -> Result<ChatCompletion, ApiError> {
     let body = body(up, &call, false)?;
     let m: Message = whole(up, "/messages", &body, &call.client_auth).await?;
     Ok(to_chat_completion(
@@ -37,10 +66,7 @@ pub(super) async fn chat(up: &Upstream, call: ChatCall) -> Result<ChatCompletion
 }
 
 /// A stream: the upstream's events as chat items.
-pub(super) async fn chat_stream(
-    up: &Arc<Upstream>,
-    call: ChatCall,
-) -> Result<ItemStream, ApiError> {
+async fn chat_stream(up: &Arc<Upstream>, call: ChatCall) -> Result<ItemStream, ApiError> {
     let body = body(up, &call, true)?;
     let resp = up
         .request(reqwest::Method::POST, "/messages", &call.client_auth)?

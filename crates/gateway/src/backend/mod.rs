@@ -26,10 +26,11 @@ use openai_types::embeddings::{EmbeddingRequest, EmbeddingResponse};
 
 pub use provider::{Caller, ChatCall, CompletionCall, Deadlines, ItemStream, Provider, chat_only};
 
+use crate::backend::anthropic::Anthropic;
 use crate::backend::bedrock::Bedrock;
 use crate::backend::openai::{OpenAi, Upstream};
 use crate::backend::sagemaker::{Endpoint, SageMaker};
-use crate::config::{Backend, ModelConfig};
+use crate::config::{Backend, ModelConfig, UpstreamKind};
 use crate::error::ApiError;
 
 /// What serves a model.
@@ -254,6 +255,9 @@ macro_rules! dispatch {
         match &$m.target {
             Target::SageMaker(e) => $self.sagemaker.$method(&$m.cfg, e, $($arg),*),
             Target::Bedrock => $self.bedrock.$method(&$m.cfg, &(), $($arg),*),
+            Target::Upstream(u) if u.cfg.kind == UpstreamKind::Anthropic => {
+                Anthropic.$method(&$m.cfg, u, $($arg),*)
+            }
             Target::Upstream(u) => OpenAi.$method(&$m.cfg, u, $($arg),*),
         }
     };
@@ -315,6 +319,9 @@ impl Backends {
         match &m.target {
             Target::SageMaker(_) => self.sagemaker.takes_completion(req),
             Target::Bedrock => self.bedrock.takes_completion(req),
+            Target::Upstream(u) if u.cfg.kind == UpstreamKind::Anthropic => {
+                Anthropic.takes_completion(req)
+            }
             Target::Upstream(_) => OpenAi.takes_completion(req),
         }
     }

@@ -346,9 +346,6 @@ fn body_for<T: serde::Serialize>(
 
 impl OpenAi {
     async fn chat(&self, up: &Upstream, call: ChatCall) -> Result<ChatCompletion, ApiError> {
-        if up.cfg.kind == UpstreamKind::Anthropic {
-            return super::anthropic::chat(up, call).await;
-        }
         let body = body_for(up, &call.req, &call.req.model, Some(false))?;
         let mut c: ChatCompletion =
             whole(up, "/chat/completions", &body, &call.client_auth).await?;
@@ -362,9 +359,6 @@ impl OpenAi {
         up: &Arc<Upstream>,
         call: ChatCall,
     ) -> Result<ItemStream, ApiError> {
-        if up.cfg.kind == UpstreamKind::Anthropic {
-            return super::anthropic::chat_stream(up, call).await;
-        }
         let body = body_for(up, &call.req, &call.req.model, Some(true))?;
         let tcfg = translator(
             &call.id,
@@ -388,7 +382,6 @@ impl OpenAi {
         req: EmbeddingRequest,
         client_auth: Caller,
     ) -> Result<EmbeddingResponse, ApiError> {
-        only_openai(up, "embeddings")?;
         let body = body_for(up, &req, &req.model, None)?;
         let mut out: EmbeddingResponse = whole(up, "/embeddings", &body, &client_auth).await?;
         out.model = req.model;
@@ -402,7 +395,6 @@ impl OpenAi {
         up: &Upstream,
         call: CompletionCall,
     ) -> Result<Completion, ApiError> {
-        only_openai(up, "legacy completions")?;
         let body = body_for(up, &call.req, &call.req.model, Some(false))?;
         let mut c: Completion = whole(up, "/completions", &body, &call.client_auth).await?;
         c.id = call.id;
@@ -416,7 +408,6 @@ impl OpenAi {
         up: &Arc<Upstream>,
         call: CompletionCall,
     ) -> Result<ItemStream, ApiError> {
-        only_openai(up, "legacy completions")?;
         let body = body_for(up, &call.req, &call.req.model, Some(true))?;
         let tcfg = translator(
             &call.id,
@@ -426,20 +417,6 @@ impl OpenAi {
         );
         open_stream(Arc::clone(up), "/completions", body, tcfg, call.client_auth).await
     }
-}
-
-/// Refuses `what` on an upstream that speaks the Messages API (chat and
-/// `/v1/messages` are its routes).
-fn only_openai(up: &Upstream, what: &str) -> Result<(), ApiError> {
-    if up.cfg.kind == UpstreamKind::Openai {
-        return Ok(());
-    }
-    let mut e = ApiError::invalid(format!(
-        "upstream '{}' speaks Anthropic's Messages API: {what} are not served by it; use /v1/chat/completions or /v1/messages",
-        up.cfg.name
-    ));
-    e.retry = crate::error::Retry::Always;
-    Err(e)
 }
 
 /// A whole answer within the upstream's deadline for one.
