@@ -68,8 +68,16 @@ pub(crate) const MIGRATION_LOCK: i64 = 0x6761_7465_7761_7900;
 pub(crate) async fn begin_migration(
     pool: &AnyPool,
 ) -> sqlx::Result<(sqlx::Transaction<'static, sqlx::Any>, bool)> {
-    let mut tx = pool.begin().await?;
-    let pg = tx.backend_name() == "PostgreSQL";
+    let pg = pool.acquire().await?.backend_name() == "PostgreSQL";
+    // SQLite: the write lock first. A deferred transaction that reads the
+    // schema and then writes fails at once (SQLITE_BUSY_SNAPSHOT, no busy
+    // wait) when the gateway wrote in between, as `gateway keys` beside a
+    // running gateway did.
+    let mut tx = if pg {
+        pool.begin().await?
+    } else {
+        pool.begin_with("BEGIN IMMEDIATE").await?
+    };
     if pg {
         sqlx::query("SELECT pg_advisory_xact_lock($1)")
             .bind(MIGRATION_LOCK)
