@@ -12,7 +12,9 @@ use bytes::{BufMut, BytesMut};
 use openai_types::chat::{FinishReason, ThinkingBlock};
 use openai_types::stream::StreamItem;
 use serde::Serialize;
-use serde_json::{Value, json};
+use std::io::Write as _;
+
+use serde_json::Value;
 
 use crate::chat::{stop_reason, tool_input};
 use crate::error::ErrorResponse;
@@ -73,12 +75,9 @@ impl EventWriter {
             return;
         }
         if let Some(m) = self.start.take() {
-            event(
-                out,
-                "message_start",
-                &json!({"type": "message_start", "message": m}),
-            );
-            event(out, "ping", &json!({"type": "ping"}));
+            out.put_slice(b"event: message_start\ndata: {\"type\":\"message_start\",\"message\":");
+            json_to(out, &m);
+            out.put_slice(b"}\n\nevent: ping\ndata: {\"type\":\"ping\"}\n\n");
         }
         match item {
             StreamItem::Choice(c) if c.index == 0 => {
@@ -122,21 +121,17 @@ impl EventWriter {
                 self.close(true, out);
                 let stop = self.finish.map(stop_reason).unwrap_or(StopReason::EndTurn);
                 let u = self.usage.unwrap_or_default();
-                event(
-                    out,
-                    "message_delta",
-                    &json!({
-                        "type": "message_delta",
-                        "delta": {"stop_reason": stop, "stop_sequence": null},
-                        "usage": {
-                            "input_tokens": u.input_tokens,
-                            "output_tokens": u.output_tokens,
-                            "cache_creation_input_tokens": u.cache_creation_input_tokens.unwrap_or(0),
-                            "cache_read_input_tokens": u.cache_read_input_tokens.unwrap_or(0),
-                        },
-                    }),
+                out.put_slice(b"event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":");
+                json_to(out, &stop);
+                let _ = write!(
+                    (&mut *out).writer(),
+                    ",\"stop_sequence\":null}},\"usage\":{{\"input_tokens\":{},\"output_tokens\":{},\"cache_creation_input_tokens\":{},\"cache_read_input_tokens\":{}}}}}\n\n",
+                    u.input_tokens,
+                    u.output_tokens,
+                    u.cache_creation_input_tokens.unwrap_or(0),
+                    u.cache_read_input_tokens.unwrap_or(0),
                 );
-                event(out, "message_stop", &json!({"type": "message_stop"}));
+                out.put_slice(b"event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n");
                 self.ended = true;
             }
             StreamItem::Error(e) => {
@@ -166,8 +161,10 @@ impl EventWriter {
             }
             ThinkingBlock::RedactedThinking { data } => {
                 self.close(false, out);
-                let block = json!({"type": "redacted_thinking", "data": data});
-                self.start_block(Open::Redacted, block, out);
+                self.start_block(Open::Redacted, out);
+                out.put_slice(br#"{"type":"redacted_thinking","data":"#);
+                json_to(out, data);
+                out.put_slice(b"}}\n\n");
                 self.close(false, out);
             }
         }
@@ -183,12 +180,15 @@ impl EventWriter {
             return i;
         }
         self.close(false, out);
-        let block = match kind {
-            Open::Text => json!({"type": "text", "text": ""}),
-            Open::Thinking => json!({"type": "thinking", "thinking": "", "signature": ""}),
+        let block: &[u8] = match kind {
+            Open::Text => br#"{"type":"text","text":""}"#,
+            Open::Thinking => br#"{"type":"thinking","thinking":"","signature":""}"#,
             Open::Tool(_) | Open::Redacted => unreachable!("started in `tool` and `signed`"),
         };
-        self.start_block(kind, block, out)
+        let i = self.start_block(kind, out);
+        out.put_slice(block);
+        out.put_slice(b"}\n\n");
+        i
     }
 
     /// The index of tool call `index`'s block, started on its first piece
@@ -209,23 +209,24 @@ impl EventWriter {
             return i;
         }
         self.close(false, out);
-        let block = json!({
-            "type": "tool_use",
-            "id": id.unwrap_or_default(),
-            "name": name.unwrap_or_default(),
-            "input": {},
-        });
-        self.start_block(Open::Tool(index), block, out)
+        let i = self.start_block(Open::Tool(index), out);
+        out.put_slice(br#"{"type":"tool_use","id":"#);
+        json_to(out, id.unwrap_or_default());
+        out.put_slice(br#","name":"#);
+        json_to(out, name.unwrap_or_default());
+        out.put_slice(b",\"input\":{}}}\n\n");
+        i
     }
 
-    fn start_block(&mut self, kind: Open, block: Value, out: &mut BytesMut) -> usize {
+    /// Starts block `i` of `kind`: writes `content_block_start` up to its
+    /// `content_block`, which the caller writes and closes (`}\n\n`).
+    fn start_block(&mut self, kind: Open, out: &mut BytesMut) -> usize {
         let i = self.blocks.len();
         self.blocks.push(kind);
         self.open.push(i);
-        event(
-            out,
-            "content_block_start",
-            &json!({"type": "content_block_start", "index": i, "content_block": block}),
+        let _ = write!(
+            (&mut *out).writer(),
+            "event: content_block_start\ndata: {{\"type\":\"content_block_start\",\"index\":{i},\"content_block\":"
         );
         i
     }
@@ -238,10 +239,9 @@ impl EventWriter {
             .partition(|&i| tools || !matches!(blocks[i], Open::Tool(_)));
         self.open = keep;
         for i in stop {
-            event(
-                out,
-                "content_block_stop",
-                &json!({"type": "content_block_stop", "index": i}),
+            let _ = write!(
+                (&mut *out).writer(),
+                "event: content_block_stop\ndata: {{\"type\":\"content_block_stop\",\"index\":{i}}}\n\n"
             );
         }
     }
@@ -253,15 +253,19 @@ fn delta(out: &mut BytesMut, index: usize, kind: &str, field: &str, text: &str) 
     out.put_slice(
         b"event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":",
     );
-    out.put_slice(index.to_string().as_bytes());
+    let _ = write!((&mut *out).writer(), "{index}");
     out.put_slice(b",\"delta\":{\"type\":\"");
     out.put_slice(kind.as_bytes());
     out.put_slice(b"\",\"");
     out.put_slice(field.as_bytes());
     out.put_slice(b"\":");
-    // Serializing a string into memory cannot fail.
-    let _ = serde_json::to_writer((&mut *out).writer(), text);
+    json_to(out, text);
     out.put_slice(b"}}\n\n");
+}
+
+/// Appends `v` as JSON (serializing into memory cannot fail).
+fn json_to<T: Serialize + ?Sized>(out: &mut BytesMut, v: &T) {
+    let _ = serde_json::to_writer((&mut *out).writer(), v);
 }
 
 /// Appends `event: name` and its JSON data.
