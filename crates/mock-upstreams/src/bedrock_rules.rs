@@ -218,6 +218,45 @@ pub(crate) fn sample(schema: &Value) -> Value {
     go(schema, schema, 0)
 }
 
+/// The prompt cache's effect, as Bedrock reports it: the prompt up to the
+/// last cache point (system, then messages) is read from the cache when
+/// that prefix was cached before (by any request to this process), else
+/// written. (read, written) tokens, a token being 4 bytes of its JSON.
+pub(crate) fn cache(body: &Value) -> (u64, u64) {
+    use std::collections::HashSet;
+    use std::sync::{Mutex, OnceLock};
+    static SEEN: OnceLock<Mutex<HashSet<String>>> = OnceLock::new();
+    let is_point = |b: &Value| b.get("cachePoint").is_some();
+    let mut prefix = Vec::new();
+    let mut upto = None;
+    for b in body["system"].as_array().into_iter().flatten() {
+        prefix.push(b.clone());
+        if is_point(b) {
+            upto = Some(prefix.len());
+        }
+    }
+    for m in body["messages"].as_array().into_iter().flatten() {
+        for b in m["content"].as_array().into_iter().flatten() {
+            prefix.push(b.clone());
+            if is_point(b) {
+                upto = Some(prefix.len());
+            }
+        }
+    }
+    let Some(n) = upto else { return (0, 0) };
+    let key = Value::Array(prefix[..n].to_vec()).to_string();
+    let tokens = key.len() as u64 / 4;
+    let seen = SEEN.get_or_init(Default::default);
+    let mut seen = seen
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if seen.insert(key) {
+        (0, tokens)
+    } else {
+        (tokens, 0)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -256,44 +295,5 @@ mod tests {
         let mut wrong_type = good.clone();
         wrong_type["outputConfig"]["textFormat"]["type"] = json!("jsonSchema");
         assert!(check(&wrong_type, true).is_some());
-    }
-}
-
-/// The prompt cache's effect, as Bedrock reports it: the prompt up to the
-/// last cache point (system, then messages) is read from the cache when
-/// that prefix was cached before (by any request to this process), else
-/// written. (read, written) tokens, a token being 4 bytes of its JSON.
-pub(crate) fn cache(body: &Value) -> (u64, u64) {
-    use std::collections::HashSet;
-    use std::sync::{Mutex, OnceLock};
-    static SEEN: OnceLock<Mutex<HashSet<String>>> = OnceLock::new();
-    let is_point = |b: &Value| b.get("cachePoint").is_some();
-    let mut prefix = Vec::new();
-    let mut upto = None;
-    for b in body["system"].as_array().into_iter().flatten() {
-        prefix.push(b.clone());
-        if is_point(b) {
-            upto = Some(prefix.len());
-        }
-    }
-    for m in body["messages"].as_array().into_iter().flatten() {
-        for b in m["content"].as_array().into_iter().flatten() {
-            prefix.push(b.clone());
-            if is_point(b) {
-                upto = Some(prefix.len());
-            }
-        }
-    }
-    let Some(n) = upto else { return (0, 0) };
-    let key = Value::Array(prefix[..n].to_vec()).to_string();
-    let tokens = key.len() as u64 / 4;
-    let seen = SEEN.get_or_init(Default::default);
-    let mut seen = seen
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    if seen.insert(key) {
-        (0, tokens)
-    } else {
-        (tokens, 0)
     }
 }
