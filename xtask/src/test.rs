@@ -105,6 +105,12 @@ pub(crate) const LIBRARIES: [&str; 6] = [
 /// (metadata, versions on path dependencies, every file it needs) and the
 /// package built from its own files.
 pub(crate) fn package() -> Result<()> {
+    // Unpacked packages of an earlier run share these versions; cargo would
+    // verify against them instead of the ones packaged now.
+    let stale = target_dir()?.join("package");
+    if stale.exists() {
+        std::fs::remove_dir_all(&stale)?;
+    }
     let mut c = cargo();
     c.args(["package", "--locked"]);
     for l in LIBRARIES {
