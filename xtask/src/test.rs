@@ -105,13 +105,31 @@ pub(crate) const LIBRARIES: [&str; 6] = [
 /// (metadata, versions on path dependencies, every file it needs) and the
 /// package built from its own files.
 pub(crate) fn package() -> Result<()> {
-    // Unpacked packages of an earlier run share these versions; cargo would
-    // verify against them instead of the ones packaged now.
-    let stale = target_dir()?.join("package");
-    if stale.exists() {
-        std::fs::remove_dir_all(&stale)?;
+    // Verification builds each package against the others as registry
+    // crates, and cargo takes a registry crate of a version it has built
+    // as unchanged: an earlier run's build of these very versions would
+    // stand in for today's sources. So their fingerprints go first (the
+    // third-party crates stay built), and the unpacked copies too.
+    let target = target_dir()?;
+    let verify = target.join("package-verify");
+    let prints = verify.join("debug/.fingerprint");
+    if let Ok(dir) = std::fs::read_dir(&prints) {
+        for e in dir.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if LIBRARIES
+                .iter()
+                .any(|l| name.strip_prefix(l).is_some_and(|r| r.starts_with('-')))
+            {
+                std::fs::remove_dir_all(e.path())?;
+            }
+        }
+    }
+    let unpacked = target.join("package");
+    if unpacked.exists() {
+        std::fs::remove_dir_all(&unpacked)?;
     }
     let mut c = cargo();
+    c.env("CARGO_TARGET_DIR", &verify);
     c.args(["package", "--locked"]);
     for l in LIBRARIES {
         c.args(["-p", l]);
