@@ -1,7 +1,8 @@
 //! `cargo xtask bench [--secs N] [--conns N] [--streams N] [--gateway-only] [--pin] [--proxy] [--bin PATH]`:
-//! with `--proxy`, only the comparison of `proxy.rs` (fast upstream, nginx,
-//! the gateway); otherwise
-//! the criterion benches, then a closed-loop keep-alive load test over
+//! the criterion benches (left out with `--gateway-only`), then with
+//! `--proxy` the comparison of `proxy.rs` (fast upstream, nginx, the
+//! gateway's chat, Messages, SageMaker and stored-key paths); otherwise
+//! a closed-loop keep-alive load test over
 //! loopback that drives the fake SageMaker endpoint and the fake Bedrock
 //! directly and the real (release) gateway in front of each, and prints a
 //! markdown table for
