@@ -11,11 +11,9 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use anthropic_messages::MessagesRequest;
-use anthropic_messages::chat::{prompt_tokens, to_chat};
 use serde_json::Value;
 
 use super::extract::{parse, receive};
-use super::handlers::{Shape, serve_chat};
 use crate::error::ApiError;
 use crate::routing::state::Handle;
 
@@ -56,17 +54,7 @@ async fn serve(
         obj.insert("stream".into(), Value::Bool(stream));
         let r: MessagesRequest = serde_json::from_value(body)
             .map_err(|e| ApiError::invalid(format!("Invalid request: {e}")))?;
-        let (a, r) = received.with(r).split();
-        let chat = to_chat(&r)?;
-        let estimate = prompt_tokens(&chat);
-        let id = crate::ids::new_id("msg").replacen('-', "_", 1);
-        drop(r);
-        let shape = Shape::Messages {
-            id,
-            estimate,
-            bedrock: true,
-        };
-        serve_chat(&handle, &state, &a, chat, shape).await
+        super::messages::serve_message(&handle, received.with(r), true).await
     };
     served.await.unwrap_or_else(|e| error_response(&e))
 }

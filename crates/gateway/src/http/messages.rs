@@ -13,10 +13,13 @@ use anthropic_messages::chat::{prompt_tokens, to_chat};
 use anthropic_messages::request::TokenCount;
 use anthropic_messages::{CountTokensRequest, ErrorResponse, MessagesRequest};
 
-use super::extract::{Named, authorize, received};
+use std::sync::Arc;
+
+use super::extract::{Accepted, Named, Received, authorize, received};
 use super::handlers::{Shape, serve_chat};
 use super::respond::json;
 use super::{intake, passthrough};
+use crate::backend::Model;
 use crate::config::UpstreamKind;
 use crate::error::ApiError;
 use crate::routing::state::Handle;
@@ -41,38 +44,12 @@ pub(super) async fn messages(
     payload: web::Payload,
     handle: web::Data<Handle>,
 ) -> HttpResponse {
-    let state = handle.state();
     let served = async {
-        let started = std::time::Instant::now();
-        let key = authorize(&req, &state).await?;
-        // Held up to the replay size (so an upstream can be tried again),
-        // then streamed through, or read whole (under `max_body_bytes`).
-        let hold = state.config.passthrough_replay_bytes;
-        let incoming = intake::take(&req, payload, &state, hold).await?;
-        let model = incoming
-            .model
-            .clone()
-            .ok_or_else(|| ApiError::invalid("model: Field required").param("model"))?;
-        let cands = state.candidates(&model)?;
-        if only_anthropic(&cands) {
-            return passthrough::forward_incoming(&req, &handle, key, started, incoming, model)
-                .await;
-        }
-        let body = incoming.whole(state.config.max_body_bytes).await?;
-        let (a, r) = received(&req, &state, started, key, body)
-            .parse::<MessagesRequest>()?
-            .split();
-        let chat = to_chat(&r)?;
-        let estimate = prompt_tokens(&chat);
-        let id = crate::ids::new_id("msg").replacen('-', "_", 1);
-        // The chat request stands for it from here.
-        drop(r);
-        let shape = Shape::Messages {
-            id,
-            estimate,
-            bedrock: false,
+        let (received, _) = match take(&req, payload, &handle).await? {
+            Taken::Passed(resp) => return Ok(resp),
+            Taken::Held(received, cands) => (received, cands),
         };
-        serve_chat(&handle, &state, &a, chat, shape).await
+        serve_message(&handle, received.parse::<MessagesRequest>()?, false).await
     };
     served.await.unwrap_or_else(|e| error_response(&e))
 }
@@ -88,21 +65,11 @@ pub(super) async fn count_tokens(
 ) -> HttpResponse {
     let state = handle.state();
     let counted = async {
-        let started = std::time::Instant::now();
-        let key = authorize(&req, &state).await?;
-        let incoming =
-            intake::take(&req, payload, &state, state.config.passthrough_replay_bytes).await?;
-        let model = incoming
-            .model
-            .clone()
-            .ok_or_else(|| ApiError::invalid("model: Field required").param("model"))?;
-        let cands = state.candidates(&model)?;
-        if only_anthropic(&cands) {
-            return passthrough::forward_incoming(&req, &handle, key, started, incoming, model)
-                .await;
-        }
-        let body = incoming.whole(state.config.max_body_bytes).await?;
-        let a = received(&req, &state, started, key, body).parse::<CountTokensRequest>()?;
+        let (received, cands) = match take(&req, payload, &handle).await? {
+            Taken::Passed(resp) => return Ok(resp),
+            Taken::Held(received, cands) => (received, cands),
+        };
+        let a = received.parse::<CountTokensRequest>()?;
         // The model must be the key's to use; nothing is reserved.
         state
             .access
@@ -115,9 +82,68 @@ pub(super) async fn count_tokens(
     counted.await.unwrap_or_else(|e| error_response(&e))
 }
 
+/// A Messages body taken in: passed through as it came when every
+/// candidate of its model is an `anthropic` upstream, else held whole
+/// (under `max_body_bytes`) with those candidates.
+enum Taken {
+    Passed(HttpResponse),
+    Held(Received, Vec<Arc<Model>>),
+}
+
+/// The key checked and the body taken: held up to the replay size (so an
+/// upstream can be tried again), its model read as it passes.
+async fn take(
+    req: &HttpRequest,
+    payload: web::Payload,
+    handle: &web::Data<Handle>,
+) -> Result<Taken, ApiError> {
+    let state = handle.state();
+    let started = std::time::Instant::now();
+    let key = authorize(req, &state).await?;
+    let incoming =
+        intake::take(req, payload, &state, state.config.passthrough_replay_bytes).await?;
+    let model = incoming
+        .model
+        .clone()
+        .ok_or_else(|| ApiError::invalid("model: Field required").param("model"))?;
+    let cands = state.candidates(&model)?;
+    if only_anthropic(&cands) {
+        let resp =
+            passthrough::forward_incoming(req, handle, key, started, incoming, model).await?;
+        return Ok(Taken::Passed(resp));
+    }
+    let body = incoming.whole(state.config.max_body_bytes).await?;
+    Ok(Taken::Held(
+        received(req, &state, started, key, body),
+        cands,
+    ))
+}
+
+/// Serves an accepted Messages request over chat, answered as a message
+/// or its events (`bedrock`: in Bedrock's event-stream frames).
+pub(super) async fn serve_message(
+    handle: &web::Data<Handle>,
+    accepted: Accepted<MessagesRequest>,
+    bedrock: bool,
+) -> Result<HttpResponse, ApiError> {
+    let state = handle.state();
+    let (a, r) = accepted.split();
+    let chat = to_chat(&r)?;
+    let estimate = prompt_tokens(&chat);
+    let id = crate::ids::new_id("msg").replacen('-', "_", 1);
+    // The chat request stands for it from here.
+    drop(r);
+    let shape = Shape::Messages {
+        id,
+        estimate,
+        bedrock,
+    };
+    serve_chat(handle, &state, &a, chat, shape).await
+}
+
 /// Whether every candidate is an `anthropic` upstream (the request then
 /// passes through as it came).
-fn only_anthropic(cands: &[std::sync::Arc<crate::backend::Model>]) -> bool {
+fn only_anthropic(cands: &[Arc<Model>]) -> bool {
     cands.iter().all(|m| {
         m.served_by()
             .is_some_and(|u| u.cfg.kind == UpstreamKind::Anthropic)
