@@ -1,7 +1,8 @@
-//! `cargo xtask bench [--secs N] [--conns N] [--streams N] [--gateway-only] [--pin] [--proxy] [--bin PATH]`:
-//! the criterion benches (left out with `--gateway-only`), then with
-//! `--proxy` the comparison of `proxy.rs` (fast upstream, nginx, the
-//! gateway's chat, Messages, SageMaker and stored-key paths); otherwise
+//! `cargo xtask bench [--secs N] [--conns N] [--streams N] [--gateway-only] [--fakes [--pin]] [--bin PATH]`:
+//! the criterion benches (left out with `--gateway-only`), then the
+//! comparison of `proxy.rs` (fast upstream, nginx, the gateway's chat,
+//! Messages, SageMaker and stored-key paths, each driven by the bench's own
+//! generator and by wrk); with `--fakes` instead
 //! a closed-loop keep-alive load test over
 //! loopback that drives the fake SageMaker endpoint and the fake Bedrock
 //! directly and the real (release) gateway in front of each, and prints a
@@ -112,7 +113,7 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         Some(i) => std::path::PathBuf::from(args.get(i + 1).context("--bin needs a path")?),
         None => crate::demo::build_gateway()?,
     };
-    if args.iter().any(|a| a == "--proxy") {
+    if !args.iter().any(|a| a == "--fakes") {
         return crate::proxy::run(bin, secs, conns);
     }
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -297,12 +298,12 @@ async fn load(
         .env("AWS_REGION", "us-east-1")
         .env("AWS_ACCESS_KEY_ID", "bench")
         .env("AWS_SECRET_ACCESS_KEY", "bench")
-        .env("RUST_LOG", "warn")
+        .env_remove("RUST_LOG")
         .env(
             "RECORDS_URL",
             format!("sqlite://{}?mode=rwc", dir.join("records.db").display()),
         )
-        .stdout(std::process::Stdio::null())
+        .stdout(std::fs::File::create(dir.join("gateway.log"))?)
         .spawn()
         .context("starting the gateway")?;
     let pid = child.id();
@@ -465,9 +466,9 @@ async fn load(
         .env("AWS_REGION", "us-east-1")
         .env("AWS_ACCESS_KEY_ID", "bench")
         .env("AWS_SECRET_ACCESS_KEY", "bench")
-        .env("RUST_LOG", "warn")
+        .env_remove("RUST_LOG")
         .env("RECORDS_ENABLED", "false")
-        .stdout(std::process::Stdio::null())
+        .stdout(std::fs::File::create(dir.join("gateway2.log"))?)
         .spawn()
         .context("starting the second gateway")?;
     crate::demo::wait_ready(port2, Duration::from_secs(30))?;

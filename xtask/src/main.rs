@@ -15,10 +15,12 @@
 mod bench;
 mod demo;
 mod deploy;
+mod loadgen;
 mod measure;
 mod proxy;
 mod proxy_procs;
 mod test;
+mod wrk;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

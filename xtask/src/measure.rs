@@ -57,3 +57,20 @@ pub(crate) fn pct(v: &mut [Duration], p: f64) -> f64 {
     let i = ((v.len() as f64 - 1.0) * p).round() as usize;
     v[i].as_secs_f64() * 1000.0
 }
+
+/// Context switches (voluntary and not) of every thread of processes: each
+/// is a hand-off the kernel made, paid dearly on a virtual machine.
+pub(crate) fn switches(pids: &[u32]) -> u64 {
+    pids.iter()
+        .filter_map(|p| std::fs::read_dir(format!("/proc/{p}/task")).ok())
+        .flatten()
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("status")).ok())
+        .map(|s| {
+            s.lines()
+                .filter(|l| l.contains("ctxt_switches:"))
+                .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+                .sum::<u64>()
+        })
+        .sum()
+}

@@ -1,6 +1,7 @@
 //! The processes a proxy bench runs beside the load: nginx in front of the
-//! fast upstream, gateways (records on unless a run turns them off; logs at
-//! `warn` and thrown away, which is not yet how README starts it), and a
+//! fast upstream, gateways as README starts them (records on unless a run
+//! turns them off; request logs at their default level, INFO, written to a
+//! file in the run's directory as a container runtime takes them), and a
 //! stored key made with `gateway keys create`.
 
 use std::io::Write as _;
@@ -65,24 +66,26 @@ pub(crate) fn free_port() -> Result<u16> {
         .port())
 }
 
-/// Starts the gateway with `config` and `env`; returns it and its address.
-pub(crate) fn start_gateway(
+/// The gateway as README starts it, with `config` and `env`: no
+/// `RUST_LOG` (INFO), its output appended to `{name}.log` in `dir`.
+fn gateway_command(
     bin: &Path,
     dir: &Path,
     name: &str,
     config: &str,
     env: &[(&str, String)],
-) -> Result<(Child, SocketAddr)> {
+) -> Result<(Command, u16)> {
     let port = free_port()?;
     let cfg = dir.join(format!("{name}.toml"));
     std::fs::write(&cfg, config.replace("PORT", &port.to_string()))?;
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join(format!("{name}.log")))?;
     let mut c = Command::new(bin);
     c.arg("--config")
         .arg(&cfg)
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_ACCESS_KEY_ID", "bench")
-        .env("AWS_SECRET_ACCESS_KEY", "bench")
-        .env("RUST_LOG", "warn")
+        .env_remove("RUST_LOG")
         .env(
             "RECORDS_URL",
             format!(
@@ -90,15 +93,63 @@ pub(crate) fn start_gateway(
                 dir.join(format!("{name}.db")).display()
             ),
         )
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
+        .stdout(log.try_clone()?)
+        .stderr(log);
     for (k, v) in env {
         c.env(k, v);
     }
+    Ok((c, port))
+}
+
+/// Starts the gateway (see [`gateway_command`]); returns it and its
+/// address.
+pub(crate) fn start_gateway(
+    bin: &Path,
+    dir: &Path,
+    name: &str,
+    config: &str,
+    env: &[(&str, String)],
+) -> Result<(Child, SocketAddr)> {
+    let (mut c, port) = gateway_command(bin, dir, name, config, env)?;
     let child = c.spawn().context("starting the gateway")?;
     crate::demo::wait_ready(port, Duration::from_secs(30))?;
     std::thread::sleep(Duration::from_millis(300));
     Ok((child, SocketAddr::from(([127, 0, 0, 1], port))))
+}
+
+/// Starts the gateway with no AWS configuration in its environment and
+/// times it from spawn to `GET /ping` answering 200 (polled every 0.2 ms).
+pub(crate) fn time_to_ready(
+    bin: &Path,
+    dir: &Path,
+    name: &str,
+    config: &str,
+) -> Result<(Child, Duration)> {
+    use std::io::{Read as _, Write as _};
+    let (mut c, port) = gateway_command(bin, dir, name, config, &[])?;
+    for (k, _) in std::env::vars() {
+        if k.starts_with("AWS_") {
+            c.env_remove(k);
+        }
+    }
+    let t0 = std::time::Instant::now();
+    let child = c.spawn().context("starting the gateway")?;
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    while t0.elapsed() < Duration::from_secs(30) {
+        if let Ok(mut s) = std::net::TcpStream::connect(addr) {
+            let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+            let mut head = [0u8; 12];
+            if s.write_all(b"GET /ping HTTP/1.1\r\nhost: bench\r\nconnection: close\r\n\r\n")
+                .is_ok()
+                && s.read_exact(&mut head).is_ok()
+                && head.starts_with(b"HTTP/1.1 200")
+            {
+                return Ok((child, t0.elapsed()));
+            }
+        }
+        std::thread::sleep(Duration::from_micros(200));
+    }
+    anyhow::bail!("the gateway did not answer /ping within 30 s")
 }
 
 pub(crate) const UPSTREAM_CONFIG: &str = r#"

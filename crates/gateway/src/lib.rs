@@ -20,10 +20,12 @@ pub mod server;
 
 use config::LogFormat;
 
-/// What must outlive the server: the OTLP trace pipeline, flushed on drop.
+/// What must outlive the server: the OTLP trace pipeline and the log
+/// lines still gathered, both flushed on drop.
 #[derive(Debug, Default)]
 pub struct Telemetry {
     traces: Option<opentelemetry_sdk::trace::SdkTracerProvider>,
+    logs: Option<observe::logwriter::LogGuard>,
 }
 
 impl Drop for Telemetry {
@@ -33,6 +35,7 @@ impl Drop for Telemetry {
         {
             eprintln!("OTLP traces could not be flushed: {e}");
         }
+        drop(self.logs.take());
     }
 }
 
@@ -79,13 +82,27 @@ pub fn init_logging(format: LogFormat) -> Telemetry {
         .as_ref()
         .map(|p| tracing_opentelemetry::layer().with_tracer(p.tracer("oai-gateway")));
     let registry = tracing_subscriber::registry().with(filter).with(otel);
+    // Lines gathered and written by a thread of their own (see
+    // `observe::logwriter`): no system call per request.
+    let (writer, guard) = observe::logwriter::start();
     let _ = match format {
         LogFormat::Json => registry
-            .with(tracing_subscriber::fmt::layer().json().flatten_event(true))
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .json()
+                    .flatten_event(true)
+                    .with_span_list(false)
+                    .with_writer(writer),
+            )
             .try_init(),
-        LogFormat::Text => registry.with(tracing_subscriber::fmt::layer()).try_init(),
+        LogFormat::Text => registry
+            .with(tracing_subscriber::fmt::layer().with_writer(writer))
+            .try_init(),
     };
-    Telemetry { traces }
+    Telemetry {
+        traces,
+        logs: Some(guard),
+    }
 }
 
 /// `GET /ping` on `127.0.0.1:port` with plain std I/O; `Ok` on a 200.

@@ -156,6 +156,13 @@ models_allow = ["hang"]
         0,
         "the breaker counted a client's leaving: {me}"
     );
+    // Log lines are written within 50 ms of being logged.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while gw.logs().matches("client left before the answer").count() < asked
+        && Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let logs = gw.logs();
     assert!(!logs.contains("attempt failed"), "{logs}");
     assert_eq!(

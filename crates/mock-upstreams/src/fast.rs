@@ -110,6 +110,13 @@ impl Drop for FastUpstream {
 impl FastUpstream {
     /// Starts it on a loopback port.
     pub fn start() -> Result<Self> {
+        Self::start_with_delay(std::time::Duration::ZERO)
+    }
+
+    /// Starts it on a loopback port, each answer held for `delay` first (a
+    /// model's time to answer: the latency a hop adds is then measured
+    /// beside it, with many requests in flight).
+    pub fn start_with_delay(delay: std::time::Duration) -> Result<Self> {
         let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
@@ -124,7 +131,7 @@ impl FastUpstream {
                     Ok(rt) => rt,
                     Err(_) => return,
                 };
-                rt.block_on(serve(listener, stopped));
+                rt.block_on(serve(listener, stopped, delay));
             })?;
         Ok(Self {
             addr,
@@ -139,7 +146,11 @@ impl FastUpstream {
     }
 }
 
-async fn serve(listener: std::net::TcpListener, mut stopped: tokio::sync::oneshot::Receiver<()>) {
+async fn serve(
+    listener: std::net::TcpListener,
+    mut stopped: tokio::sync::oneshot::Receiver<()>,
+    delay: std::time::Duration,
+) {
     let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
         return;
     };
@@ -153,13 +164,13 @@ async fn serve(listener: std::net::TcpListener, mut stopped: tokio::sync::onesho
             continue;
         };
         let _ = sock.set_nodelay(true);
-        tokio::task::spawn(connection(sock, a.clone()));
+        tokio::task::spawn(connection(sock, a.clone(), delay));
     }
 }
 
 /// Serves one keep-alive connection: reads a request (head, then
 /// `Content-Length` bytes of body), writes its precomputed answer.
-async fn connection(mut sock: tokio::net::TcpStream, a: Answers) {
+async fn connection(mut sock: tokio::net::TcpStream, a: Answers, delay: std::time::Duration) {
     let mut buf: Vec<u8> = Vec::with_capacity(16 * 1024);
     loop {
         let head_end = loop {
@@ -194,6 +205,9 @@ async fn connection(mut sock: tokio::net::TcpStream, a: Answers) {
         } else {
             &a.sse
         };
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
         if sock.write_all(answer).await.is_err() {
             return;
         }
