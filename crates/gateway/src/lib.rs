@@ -89,9 +89,8 @@ pub fn init_logging(format: LogFormat) -> Telemetry {
         LogFormat::Json => registry
             .with(
                 tracing_subscriber::fmt::layer()
-                    .json()
-                    .flatten_event(true)
-                    .with_span_list(false)
+                    .event_format(observe::logformat::JsonLine)
+                    .fmt_fields(observe::logformat::JsonFields)
                     .with_writer(writer),
             )
             .try_init(),

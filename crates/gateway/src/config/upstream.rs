@@ -70,7 +70,7 @@ pub(crate) fn one() -> u32 {
 }
 
 fn idle_connections() -> usize {
-    32
+    256
 }
 
 /// An upstream's timeouts, in seconds.

@@ -42,12 +42,17 @@ pub(crate) async fn authorize(
     }
 }
 
-/// A JSON body as `T`: 400 with the path of a bad field.
+/// A JSON body as `T`: 400 with the path of a bad field. Parsed once
+/// plainly; only a body that fails is parsed again, tracking the path
+/// (which costs on every field).
 pub(crate) fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     if body.is_empty() {
         return Err(ApiError::invalid(
             "the request body is empty: send a JSON object",
         ));
+    }
+    if let Ok(v) = serde_json::from_slice(body) {
+        return Ok(v);
     }
     let mut de = serde_json::Deserializer::from_slice(body);
     let v: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {

@@ -2,6 +2,7 @@
 //! and the redaction every text from elsewhere passes first.
 
 pub(crate) mod alerts;
+pub mod logformat;
 pub mod logwriter;
 pub(crate) mod metrics;
 pub(crate) mod outcome;
