@@ -40,7 +40,16 @@ pub async fn build_state(config: Config) -> anyhow::Result<(Handle, aws_config::
     if let Some(u) = &config.aws.endpoint_url {
         loader = loader.endpoint_url(u);
     }
-    let sdk = loader.load().await;
+    let sdk = if config.needs_aws() {
+        loader.load().await
+    } else {
+        // Nothing calls AWS: clients made from this fail at their first
+        // call (a reload that adds the first AWS model says it needs a
+        // restart).
+        aws_config::SdkConfig::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .build()
+    };
     let workers = config
         .workers
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));

@@ -149,7 +149,11 @@ impl Config {
         [
             ("listen", self.listen != next.listen),
             ("workers", self.workers != next.workers),
-            ("aws", self.aws != next.aws),
+            // AWS is set up at start only when something needs it.
+            (
+                "aws",
+                self.aws != next.aws || (!self.needs_aws() && next.needs_aws()),
+            ),
             (
                 "auth",
                 self.auth.bound_at_start() != next.auth.bound_at_start(),
@@ -176,6 +180,20 @@ impl AuthConfig {
 }
 
 impl Config {
+    /// Whether anything configured calls AWS: a SageMaker or Bedrock model,
+    /// Secrets Manager keys, or Bedrock model discovery. Without, the AWS
+    /// configuration is not loaded at all (its region and credential
+    /// chains probe the instance metadata service and build a TLS client:
+    /// a third of the start's CPU and its memory, for nothing).
+    pub fn needs_aws(&self) -> bool {
+        self.auth.secret_id.is_some()
+            || self.bedrock.discover_models
+            || self
+                .models
+                .iter()
+                .any(|m| matches!(m.backend, Backend::Sagemaker | Backend::Bedrock))
+    }
+
     /// The price of `model`'s tokens, if one is configured.
     pub fn price_of(&self, model: &str) -> Option<PriceConfig> {
         self.prices
