@@ -47,7 +47,7 @@ pub struct Shared {
 }
 
 /// Idle connections to SageMaker kept at most, split over the workers.
-const MAX_IDLE_CONNECTIONS: usize = 64;
+const MAX_IDLE_CONNECTIONS: usize = 256;
 
 impl Shared {
     /// The lean transport of `aws.sagemaker_client = "signed"` (the
