@@ -1,4 +1,4 @@
-//! `cargo xtask bench --proxy`: the gateway as a hop, beside a plain reverse
+//! `cargo xtask bench`: the gateway as a hop, beside a plain reverse
 //! proxy (nginx) in the same run, in front of an upstream much faster than
 //! either (`mock_upstreams::FastUpstream`, one thread, precomputed
 //! answers). Every gateway runs as README starts it: request logs on at

@@ -1,4 +1,4 @@
-//! The independent load generator of `cargo xtask bench --proxy`: `wrk`
+//! The independent load generator of `cargo xtask bench`: `wrk`
 //! (Debian's package, installed when missing), driving the same targets
 //! with the same request as the bench's own generator, so that every
 //! figure is measured twice, by two tools that share no code.

@@ -184,6 +184,11 @@ fn build_client(cfg: &UpstreamConfig) -> reqwest::Result<reqwest::Client> {
     let workers = std::thread::available_parallelism().map_or(1, usize::from);
     reqwest::Client::builder()
         .tcp_nodelay(true)
+        // A proxy's hop: a 3xx goes back to the client as it came, and a
+        // failed call is the router's to retry (failover), so reqwest
+        // neither follows nor keeps a copy of every request to resend.
+        .redirect(reqwest::redirect::Policy::none())
+        .retry(reqwest::retry::never().max_retries_per_request(0))
         .connect_timeout(Duration::from_secs(cfg.timeouts.connect_secs))
         .pool_idle_timeout(Duration::from_secs(90))
         .pool_max_idle_per_host(cfg.max_idle_connections.div_ceil(workers).max(1))

@@ -184,6 +184,11 @@ impl Signed {
     pub fn new(shared: Arc<Shared>, workers: usize) -> Result<Self, reqwest::Error> {
         let http = reqwest::Client::builder()
             .tcp_nodelay(true)
+            // A proxy's hop: a 3xx goes back to the client as it came, and a
+            // failed call is the router's to retry (failover), so reqwest
+            // neither follows nor keeps a copy of every request to resend.
+            .redirect(reqwest::redirect::Policy::none())
+            .retry(reqwest::retry::never().max_retries_per_request(0))
             .connect_timeout(shared.connect_timeout)
             .pool_idle_timeout(Duration::from_secs(90))
             .pool_max_idle_per_host(shared.max_idle.div_ceil(workers.max(1)).max(1))
