@@ -54,7 +54,7 @@ fn wrk_run(
     stream: bool,
     conns: usize,
     dur: Duration,
-    delay_ms: Option<u32>,
+    delay_ms: Option<(u32, u32)>,
 ) -> Option<WrkRun> {
     let url = format!("http://{}{}", t.addr, t.path);
     match wrk::run(
@@ -351,33 +351,40 @@ fn saturation(
 /// The cost at a fixed rate and the latency added at 500 req/s.
 fn fixed_rate(dir: &Path, targets: &[Target<'_>], dur: Duration, use_wrk: bool) -> Result<()> {
     println!(
-        "\n### At a fixed rate: CPU at {FIXED_RATE} req/s over 16 connections (ours paced exactly; wrk pausing 7 ms between a connection's requests), latency at 500 req/s over 8\n"
+        "\n### At a fixed rate: CPU at {FIXED_RATE} req/s over 16 connections (ours: each connection on its own schedule, arrivals evenly spread; wrk: each connection pausing 7 ms after an answer, then a pause drawn from 0–14 ms), latency at 500 req/s over 8\n"
     );
     println!(
-        "| target | CPU µs/req at {FIXED_RATE} req/s, ours / wrk (wrk's req/s) | switches/req | CPU µs/event at 200 streams/s | 500 req/s p50 / p99 ms | added p50 / p99 ms | TTFT p50 at 500 streams/s, added ms |"
+        "| target | CPU µs/req at {FIXED_RATE} req/s, ours / wrk 7 ms / wrk random (wrk's req/s) | switches/req, same three | CPU µs/event at 200 streams/s | 500 req/s p50 / p99 ms | added p50 / p99 ms | TTFT p50 at 500 streams/s, added ms |"
     );
     println!("|---|---|---|---|---|---|---|");
     let mut direct: Option<(Run, Run)> = None;
     for t in targets {
         let fixed = open_loop(t, FIXED_RATE, 16, dur, false)?;
         let fixed_wrk = use_wrk
-            .then(|| wrk_run(dir, t, false, 16, dur, Some(7)))
+            .then(|| wrk_run(dir, t, false, 16, dur, Some((7, 7))))
+            .flatten();
+        let random_wrk = use_wrk
+            .then(|| wrk_run(dir, t, false, 16, dur, Some((0, 14))))
             .flatten();
         let streams = open_loop(t, 200, 16, dur, true)?;
         let paced = open_loop(t, 500, 8, dur, false)?;
         let first = open_loop(t, 500, 8, dur, true)?;
         let base = direct.get_or_insert_with(|| (paced.clone(), first.clone()));
         let fw = fixed_wrk.as_ref();
+        let rw = random_wrk.as_ref();
         println!(
-            "| {} | {} ({}) | {} | {} | {:.3} / {:.3} | {:+.3} / {:+.3} | {:.3} ({:+.3}) |",
+            "| {} | {} / {} ({} / {}) | {} / {} | {} | {:.3} / {:.3} | {:+.3} / {:+.3} | {:.3} ({:+.3}) |",
             t.name,
             pair(fixed.cpu_us_per_req, fw.and_then(|r| r.cpu_us_per_req), 0),
+            num(rw.and_then(|r| r.cpu_us_per_req), 0),
             num(fw.map(|r| r.rps), 0),
+            num(rw.map(|r| r.rps), 0),
             pair(
                 fixed.switches_per_req,
                 fw.and_then(|r| r.switches_per_req),
                 2
             ),
+            num(rw.and_then(|r| r.switches_per_req), 2),
             num(streams.cpu_us_per_req.map(|c| c / STREAM_EVENTS as f64), 1),
             paced.p50,
             paced.p99,

@@ -58,9 +58,10 @@ fn lua_str(s: &str) -> String {
 }
 
 /// The script: the request, an optional pause before each next request on
-/// a connection (`delay_ms`: a paced load), and one machine-readable line
-/// at the end (`WRK requests duration_us p50_us p99_us errors`).
-fn script(body: &str, key: Option<&str>, delay_ms: Option<u32>) -> String {
+/// a connection (`delay_ms`: a paced load, a pause drawn at random between
+/// the two bounds), and one machine-readable line at the end
+/// (`WRK requests duration_us p50_us p99_us errors`).
+fn script(body: &str, key: Option<&str>, delay_ms: Option<(u32, u32)>) -> String {
     let mut s = format!(
         "wrk.method = \"POST\"\nwrk.body = {}\nwrk.headers[\"Content-Type\"] = \"application/json\"\n",
         lua_str(body)
@@ -71,8 +72,12 @@ fn script(body: &str, key: Option<&str>, delay_ms: Option<u32>) -> String {
             lua_str(&format!("Bearer {k}"))
         ));
     }
-    if let Some(d) = delay_ms {
-        s.push_str(&format!("function delay() return {d} end\n"));
+    match delay_ms {
+        Some((lo, hi)) if lo == hi => s.push_str(&format!("function delay() return {lo} end\n")),
+        Some((lo, hi)) => s.push_str(&format!(
+            "function delay() return math.random({lo}, {hi}) end\n"
+        )),
+        None => {}
     }
     s.push_str(
         "function done(summary, latency, requests)\n\
@@ -94,7 +99,7 @@ pub(crate) fn run(
     key: Option<&str>,
     conns: usize,
     dur: Duration,
-    delay_ms: Option<u32>,
+    delay_ms: Option<(u32, u32)>,
     pids: &[u32],
 ) -> Result<WrkRun> {
     let lua = dir.join("wrk.lua");
