@@ -451,7 +451,7 @@ fn slow_upstream(bin: &Path, dir: &Path, dur: Duration) -> Result<()> {
         let many = closed_loop(t, false, 256, dur)?;
         let (b16, b256) = base.get_or_insert_with(|| (few.clone(), many.clone()));
         println!(
-            "| {} | {:.0} | {:.2} / {:.2} | {:+.2} / {:+.2} | {:.0} | {:.2} / {:.2} | {:+.2} / {:+.2} |",
+            "| {} | {:.0} | {:.2} / {:.2} | {:+.2} / {:+.2} | {:.0} | {:.2} / {:.2} | {:+.2} / {:+.2} |{}",
             t.name,
             few.rps,
             few.p50,
@@ -463,6 +463,10 @@ fn slow_upstream(bin: &Path, dir: &Path, dur: Duration) -> Result<()> {
             many.p99,
             many.p50 - b256.p50,
             many.p99 - b256.p99,
+            match few.errors + many.errors {
+                0 => String::new(),
+                n => format!(" errors: {n}"),
+            },
         );
     }
     Ok(())
