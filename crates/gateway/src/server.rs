@@ -385,6 +385,29 @@ fn spawn_reload(handle: Handle, path: Option<PathBuf>) {
     });
 }
 
+/// Connections waiting to be accepted, at most: a burst of new
+/// connections queues instead of waiting out a SYN retry (a second and
+/// more). std's `bind` listens with 128; nginx 511, actix's own 2048.
+const BACKLOG: i32 = 2048;
+
+/// The listener on `listen` (the first address it resolves to), with
+/// [`BACKLOG`].
+fn bind(listen: &str) -> std::io::Result<std::net::TcpListener> {
+    use std::net::ToSocketAddrs;
+    let addr = listen.to_socket_addrs()?.next().ok_or_else(|| {
+        std::io::Error::new(std::io::ErrorKind::InvalidInput, "no address to listen on")
+    })?;
+    let s = socket2::Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::STREAM,
+        Some(socket2::Protocol::TCP),
+    )?;
+    s.set_reuse_address(true)?;
+    s.bind(&addr.into())?;
+    s.listen(BACKLOG)?;
+    Ok(s.into())
+}
+
 /// Binds and runs until SIGTERM or SIGINT; then stops accepting, lets
 /// in-flight requests and streams finish for up to `shutdown_timeout_secs`,
 /// and returns. `path` is the config file, watched for reloads.
@@ -395,8 +418,7 @@ pub async fn run(config: Config, path: Option<PathBuf>) -> anyhow::Result<()> {
     let (handle, sdk) = build_state(config).await?;
     spawn_reload(handle.clone(), path);
     let recorder = handle.recorder.clone();
-    let listener =
-        std::net::TcpListener::bind(&listen).with_context(|| format!("binding {listen}"))?;
+    let listener = bind(&listen).with_context(|| format!("binding {listen}"))?;
     let addr = listener.local_addr().context("the listener's address")?;
     let mut builder = actix_server::Server::build().shutdown_timeout(shutdown);
     if let Some(w) = workers {

@@ -117,7 +117,17 @@ impl FastUpstream {
     /// model's time to answer: the latency a hop adds is then measured
     /// beside it, with many requests in flight).
     pub fn start_with_delay(delay: std::time::Duration) -> Result<Self> {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+        // A backlog of 2048, as the gateway's: std's 128 overflows when
+        // hundreds of connections open at once, and the overflow waits out
+        // a SYN retry (a second), which a benchmark would count.
+        let s = socket2::Socket::new(
+            socket2::Domain::IPV4,
+            socket2::Type::STREAM,
+            Some(socket2::Protocol::TCP),
+        )?;
+        s.bind(&std::net::SocketAddr::from(([127, 0, 0, 1], 0)).into())?;
+        s.listen(2048)?;
+        let listener: std::net::TcpListener = s.into();
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
