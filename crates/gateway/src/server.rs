@@ -20,9 +20,16 @@ use std::path::PathBuf;
 
 use crate::routing::state::{AppState, Handle};
 
-/// Builds the AWS clients, the key cache (loading keys once) and the model
-/// registry.
-pub async fn build_state(config: Config) -> anyhow::Result<(Handle, aws_config::SdkConfig)> {
+/// The AWS configuration: loaded (region and credential chains) only when
+/// something configured calls AWS; otherwise a bare one, whose clients fail
+/// at their first call (a reload that adds the first AWS model says it
+/// needs a restart).
+async fn aws_config(config: &Config) -> aws_config::SdkConfig {
+    if !config.needs_aws() {
+        return aws_config::SdkConfig::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .build();
+    }
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         // Streams have the gateway's own first-byte and idle timeouts, which
         // end them with an error event; the SDK's throughput monitor would
@@ -40,16 +47,13 @@ pub async fn build_state(config: Config) -> anyhow::Result<(Handle, aws_config::
     if let Some(u) = &config.aws.endpoint_url {
         loader = loader.endpoint_url(u);
     }
-    let sdk = if config.needs_aws() {
-        loader.load().await
-    } else {
-        // Nothing calls AWS: clients made from this fail at their first
-        // call (a reload that adds the first AWS model says it needs a
-        // restart).
-        aws_config::SdkConfig::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .build()
-    };
+    loader.load().await
+}
+
+/// Builds the AWS clients, the key cache (loading keys once) and the model
+/// registry.
+pub async fn build_state(config: Config) -> anyhow::Result<(Handle, aws_config::SdkConfig)> {
+    let sdk = aws_config(&config).await;
     let workers = config
         .workers
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
@@ -392,7 +396,7 @@ const BACKLOG: i32 = 2048;
 
 /// The listener on `listen` (the first address it resolves to), with
 /// [`BACKLOG`].
-fn bind(listen: &str) -> std::io::Result<std::net::TcpListener> {
+pub(crate) fn bind(listen: &str) -> std::io::Result<std::net::TcpListener> {
     use std::net::ToSocketAddrs;
     let addr = listen.to_socket_addrs()?.next().ok_or_else(|| {
         std::io::Error::new(std::io::ErrorKind::InvalidInput, "no address to listen on")
@@ -477,4 +481,23 @@ pub async fn run(config: Config, path: Option<PathBuf>) -> anyhow::Result<()> {
     }
     tracing::info!("gateway stopped");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    /// The listen queue holds a burst: 600 connections complete their
+    /// handshake with nobody accepting (with std's 128 the rest would wait
+    /// out SYN retries).
+    #[test]
+    fn the_listener_queues_a_burst_of_connections() {
+        let listener = super::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let conns: Vec<std::net::TcpStream> = (0..600)
+            .map(|i| {
+                std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_secs(3))
+                    .unwrap_or_else(|e| panic!("connection {i}: {e}"))
+            })
+            .collect();
+        assert_eq!(conns.len(), 600);
+    }
 }

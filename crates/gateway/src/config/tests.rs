@@ -196,3 +196,28 @@ fn sagemaker_names_cannot_reach_the_path() {
     let ok = "[[models]]\nname = \"m\"\nendpoint = \"llm-a1\"\ninference_component = \"ic-1\"\n[auth]\nkeys = [\"k\"]\n";
     Config::from_toml(ok).and_then(|c| c.validate()).unwrap();
 }
+
+#[test]
+fn aws_is_needed_only_by_aws_backends_key_sources_and_discovery() {
+    let upstreams = r#"
+[auth]
+keys = ["k"]
+[[upstreams]]
+name = "u"
+base_url = "http://127.0.0.1:9/v1"
+"#;
+    let only = Config::from_toml(upstreams).unwrap();
+    assert!(!only.needs_aws());
+    let with = |extra: &str| Config::from_toml(&format!("{upstreams}{extra}")).unwrap();
+    let sagemaker = with("[[models]]\nname = \"m\"\nendpoint = \"e\"\n");
+    assert!(sagemaker.needs_aws());
+    assert!(with("[[models]]\nname = \"b\"\nbackend = \"bedrock\"\nmodel_id = \"amazon.nova-lite-v1:0\"\n").needs_aws());
+    assert!(
+        Config::from_toml(&upstreams.replace("keys = [\"k\"]", "secret_id = \"s\""))
+            .unwrap()
+            .needs_aws()
+    );
+    // A reload that brings the first AWS model says it takes a restart.
+    assert!(only.restart_only_changes(&sagemaker).contains(&"aws"));
+    assert!(!sagemaker.restart_only_changes(&only).contains(&"aws"));
+}

@@ -91,10 +91,11 @@ impl Drop for LogGuard {
 /// The writer to stdout and its guard; starts the flusher thread (falling
 /// back to writing each line at once if no thread can be started).
 pub fn start() -> (LogWriter, LogGuard) {
-    start_with(Box::new(std::io::stdout()))
+    start_with(Box::new(std::io::stdout()), GATHER)
 }
 
-fn start_with(out: Box<dyn Write + Send>) -> (LogWriter, LogGuard) {
+/// [`start`] with another output and gathering time (tests).
+fn start_with(out: Box<dyn Write + Send>, gather: Duration) -> (LogWriter, LogGuard) {
     let shared = Arc::new(Shared {
         buf: Mutex::default(),
         wake: Condvar::new(),
@@ -103,7 +104,7 @@ fn start_with(out: Box<dyn Write + Send>) -> (LogWriter, LogGuard) {
     let s = Arc::clone(&shared);
     let flusher = std::thread::Builder::new()
         .name("log-writer".into())
-        .spawn(move || flush_loop(&s))
+        .spawn(move || flush_loop(&s, gather))
         .ok();
     if flusher.is_none() {
         lock(&shared.buf).closed = true;
@@ -116,7 +117,7 @@ fn start_with(out: Box<dyn Write + Send>) -> (LogWriter, LogGuard) {
     )
 }
 
-fn flush_loop(s: &Shared) {
+fn flush_loop(s: &Shared, gather: Duration) {
     let mut spare = Vec::with_capacity(64 * 1024);
     loop {
         {
@@ -128,7 +129,7 @@ fn flush_loop(s: &Shared) {
                 return;
             }
         }
-        std::thread::sleep(GATHER);
+        std::thread::sleep(gather);
         s.drain(&mut spare);
     }
 }
@@ -187,76 +188,75 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogWriter {
     }
 }
 
+/// A sink the tests can read (`Clone`: every copy writes the same bytes).
+#[cfg(test)]
+#[derive(Debug, Clone, Default)]
+pub(crate) struct TestSink(pub(crate) Arc<Mutex<Vec<u8>>>);
+
+#[cfg(test)]
+impl TestSink {
+    pub(crate) fn text(&self) -> String {
+        String::from_utf8_lossy(&lock(&self.0)).into_owned()
+    }
+}
+
+#[cfg(test)]
+impl Write for TestSink {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        lock(&self.0).extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use tracing_subscriber::layer::SubscriberExt as _;
+
     use super::*;
-
-    /// A sink the test can read.
-    #[derive(Clone, Default)]
-    struct Sink(Arc<Mutex<Vec<u8>>>);
-
-    impl Write for Sink {
-        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-            lock(&self.0).extend_from_slice(b);
-            Ok(b.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
 
     #[test]
     fn lines_are_gathered_written_in_order_and_none_lost() {
-        let sink = Sink::default();
-        let (w, guard) = start_with(Box::new(sink.clone()));
-        let mut a = w.make_writer_for(&INFO);
-        a.write_all(b"one\n").unwrap();
-        a.write_all(b"two\n").unwrap();
-        assert!(lock(&sink.0).is_empty(), "INFO lines are gathered");
-        // A warning is written at once, after what was gathered before it.
-        let mut b = w.make_writer_for(&WARN);
-        b.write_all(b"three\n").unwrap();
-        assert_eq!(*lock(&sink.0), b"one\ntwo\nthree\n");
-        a.write_all(b"four\n").unwrap();
-        // The flusher writes within a gathering.
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while lock(&sink.0).len() < 19 {
-            assert!(std::time::Instant::now() < deadline, "never flushed");
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        a.write_all(b"five\n").unwrap();
+        let sink = TestSink::default();
+        // Gathering for 2 s: a busy machine cannot flush before the checks.
+        let (w, guard) = start_with(Box::new(sink.clone()), Duration::from_secs(2));
+        let subscriber = tracing_subscriber::registry().with(
+            tracing_subscriber::fmt::layer()
+                .without_time()
+                .with_target(false)
+                .with_ansi(false)
+                .with_writer(w),
+        );
+        let line = |text: &str, n: usize| {
+            text.lines()
+                .filter(|l| l.contains(&format!("line {n}")))
+                .count()
+        };
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::info!("line 1");
+            tracing::info!("line 2");
+            assert!(sink.text().is_empty(), "INFO lines are gathered");
+            // A warning is written at once, after what was gathered before it.
+            tracing::warn!("line 3");
+            let text = sink.text();
+            assert!((1..=3).all(|n| line(&text, n) == 1), "{text}");
+            assert!(text.find("line 2") < text.find("line 3"), "{text}");
+            tracing::info!("line 4");
+            // The flusher writes within a gathering.
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            while line(&sink.text(), 4) == 0 {
+                assert!(std::time::Instant::now() < deadline, "never flushed");
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            tracing::info!("line 5");
+        });
         drop(guard);
-        assert_eq!(
-            *lock(&sink.0),
-            b"one\ntwo\nthree\nfour\nfive\n",
-            "the guard drains"
+        let text = sink.text();
+        assert!(
+            (1..=5).all(|n| line(&text, n) == 1),
+            "the guard drains: {text}"
         );
     }
-
-    use tracing_subscriber::fmt::MakeWriter as _;
-
-    static INFO_CS: tracing::callsite::DefaultCallsite =
-        tracing::callsite::DefaultCallsite::new(&INFO);
-    static INFO: tracing::Metadata<'static> = tracing::Metadata::new(
-        "info",
-        "t",
-        tracing::Level::INFO,
-        None,
-        None,
-        None,
-        tracing::field::FieldSet::new(&[], tracing::callsite::Identifier(&INFO_CS)),
-        tracing::metadata::Kind::EVENT,
-    );
-    static WARN_CS: tracing::callsite::DefaultCallsite =
-        tracing::callsite::DefaultCallsite::new(&WARN);
-    static WARN: tracing::Metadata<'static> = tracing::Metadata::new(
-        "warn",
-        "t",
-        tracing::Level::WARN,
-        None,
-        None,
-        None,
-        tracing::field::FieldSet::new(&[], tracing::callsite::Identifier(&WARN_CS)),
-        tracing::metadata::Kind::EVENT,
-    );
 }
