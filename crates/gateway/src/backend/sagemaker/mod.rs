@@ -5,6 +5,7 @@
 
 pub(crate) mod shape;
 pub mod signed;
+pub mod sigv4;
 pub(crate) mod template;
 
 use std::sync::Arc;

@@ -1,6 +1,6 @@
 //! The lean SageMaker transport: `InvokeEndpoint` and
-//! `InvokeEndpointWithResponseStream` as plain HTTP requests signed with
-//! `aws-sigv4`, sent by a `reqwest` (hyper) client of the worker that uses
+//! `InvokeEndpointWithResponseStream` as plain HTTP requests signed by
+//! [`super::sigv4`] (held to `aws-sigv4` and to the SDK by tests), sent by a `reqwest` (hyper) client of the worker that uses
 //! them. Credentials come from the SDK's provider chain, cached here; the
 //! event stream is decoded by `sm-stream`'s frame layer (`event-frames`,
 //! on `aws-smithy-eventstream`).
@@ -11,18 +11,16 @@
 //! differential test in `tests/sagemaker_transport.rs` holds both to the same
 //! signed requests and the same results.
 
-use std::borrow::Cow;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use actix_web::http::StatusCode;
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
-use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
-use aws_sigv4::sign::v4;
 use aws_smithy_async::time::SharedTimeSource;
 use bytes::Bytes;
 
+use super::sigv4::{Identity, Signer};
 use crate::config::{AwsConfig, ModelConfig, SageMakerClient};
 use crate::error::ApiError;
 
@@ -44,6 +42,7 @@ pub struct Shared {
     max_attempts: u32,
     connect_timeout: Duration,
     max_idle: usize,
+    signer: Signer,
 }
 
 /// Idle connections to SageMaker kept at most, split over the workers.
@@ -93,6 +92,7 @@ impl Shared {
             max_attempts: max_attempts.max(1),
             connect_timeout,
             max_idle,
+            signer: Signer::default(),
         })
     }
 
@@ -158,6 +158,9 @@ fn endpoint(sdk: &aws_config::SdkConfig, region: &str) -> Result<reqwest::Url, S
     let url = reqwest::Url::parse(&url).map_err(|e| format!("endpoint URL: {e}"))?;
     if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
         return Err("the endpoint URL must be http(s) with a host".into());
+    }
+    if url.query().is_some() {
+        return Err("an endpoint URL with a query is resolved by the SDK".into());
     }
     Ok(url)
 }
@@ -255,8 +258,10 @@ impl Signed {
         loop {
             let creds = self.shared.credentials().await?;
             let time = self.shared.time.now();
-            let auth =
-                sign_headers(&prepared, &body, &creds, &self.shared.region, time).map_err(|e| {
+            let auth = self
+                .shared
+                .sign_headers(&prepared, &body, &creds, time)
+                .map_err(|e| {
                     ApiError::internal(format!("Could not sign the SageMaker request: {e}"))
                 })?;
             let mut req = self.http.post(prepared.url.clone());
@@ -299,30 +304,33 @@ fn backoff(attempt: u32) -> Duration {
     Duration::from_secs_f64(jitter * cap)
 }
 
-/// The SigV4 headers of a prepared request (`x-amz-date`,
-/// `x-amz-security-token` when the credentials have a session token,
-/// `authorization`), exactly as the SDK computes them: every header sent is
-/// signed but `user-agent`, `x-amzn-trace-id`, `transfer-encoding` and
-/// `authorization`; the payload hash is not sent as a header.
-pub fn sign_headers(
-    prepared: &Prepared,
-    body: &[u8],
-    creds: &Credentials,
-    region: &str,
-    time: SystemTime,
-) -> Result<Vec<(&'static str, String)>, String> {
-    sign_raw(
-        prepared.url.as_str(),
-        prepared.headers.iter().map(|(n, v)| (*n, v.as_str())),
-        body,
-        creds,
-        region,
-        time,
-    )
+impl Shared {
+    /// The SigV4 headers of a prepared request (`x-amz-date`,
+    /// `x-amz-security-token` when the credentials have a session token,
+    /// `authorization`), exactly as the SDK computes them: every header sent
+    /// is signed but `user-agent`, `x-amzn-trace-id`, `transfer-encoding`
+    /// and `authorization`; the payload hash is not sent as a header.
+    pub fn sign_headers(
+        &self,
+        prepared: &Prepared,
+        body: &[u8],
+        creds: &Credentials,
+        time: SystemTime,
+    ) -> Result<Vec<(&'static str, String)>, String> {
+        sign_with(
+            &self.signer,
+            &prepared.url,
+            prepared.headers.iter().map(|(n, v)| (*n, v.as_str())),
+            body,
+            creds,
+            &self.region,
+            time,
+        )
+    }
 }
 
-/// [`sign_headers`] over any header list (the differential test re-signs the
-/// SDK's own requests with it).
+/// [`Shared::sign_headers`] over any header list, with a signer of its own
+/// (the differential test re-signs the SDK's own requests with it).
 pub fn sign_raw<'a>(
     url: &'a str,
     headers: impl Iterator<Item = (&'a str, &'a str)>,
@@ -331,29 +339,25 @@ pub fn sign_raw<'a>(
     region: &'a str,
     time: SystemTime,
 ) -> Result<Vec<(&'static str, String)>, String> {
-    let identity = creds.clone().into();
-    let params = v4::SigningParams::builder()
-        .identity(&identity)
-        .region(region)
-        .name(SIGNING_NAME)
-        .time(time)
-        .settings(SigningSettings::default())
-        .build()
-        .map_err(|e| e.to_string())?
-        .into();
-    let req = SignableRequest::new(
-        "POST",
-        Cow::Borrowed(url),
-        headers,
-        SignableBody::Bytes(body),
-    )
-    .map_err(|e| e.to_string())?;
-    let (instructions, _) = sign(req, &params).map_err(|e| e.to_string())?.into_parts();
-    let (headers, _) = instructions.into_parts();
-    Ok(headers
-        .iter()
-        .map(|h| (h.name(), h.value().to_owned()))
-        .collect())
+    let url = reqwest::Url::parse(url).map_err(|e| e.to_string())?;
+    sign_with(&Signer::default(), &url, headers, body, creds, region, time)
+}
+
+fn sign_with<'a>(
+    signer: &Signer,
+    url: &reqwest::Url,
+    headers: impl Iterator<Item = (&'a str, &'a str)>,
+    body: &[u8],
+    creds: &Credentials,
+    region: &str,
+    time: SystemTime,
+) -> Result<Vec<(&'static str, String)>, String> {
+    let id = Identity {
+        access_key: creds.access_key_id(),
+        secret: creds.secret_access_key(),
+        session_token: creds.session_token(),
+    };
+    signer.sign(url, headers, body, id, region, SIGNING_NAME, time)
 }
 
 /// A non-2xx answer as the SDK reads it (the error type from
