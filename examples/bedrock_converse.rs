@@ -44,6 +44,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         model_id: model_id.clone(),
         reasoning: ReasoningStyle::Auto,
         default_max_tokens: None,
+        // Cache points after the system prompt and the last turns once the
+        // prefix reaches the model's minimum (none in this short chat).
+        prompt_cache: Some(bedrock_converse::cache::AutoCache::for_model(model_id)),
     };
     // No remote image URLs in this request: nothing to fetch first.
     let converse = bedrock_converse::to_converse(&chat, &opts, &Default::default())?;

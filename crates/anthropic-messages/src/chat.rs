@@ -372,6 +372,8 @@ fn chat_tools(tools: &[Tool]) -> Result<Vec<ChatTool>, Invalid> {
                     ),
                     strict: None,
                 },
+                // A tool's cache breakpoint reaches backends that cache.
+                cache_control: t.extra.get("cache_control").cloned(),
             })
         })
         .collect()

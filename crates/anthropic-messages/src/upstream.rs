@@ -168,7 +168,12 @@ pub fn to_messages(r: &ChatCompletionRequest, model: &str) -> Result<MessagesReq
                             .unwrap_or_else(|| json!({"type": "object"})),
                     ),
                     kind: None,
-                    extra: Map::new(),
+                    // A chat tool's cache breakpoint, as Anthropic takes it.
+                    extra: t
+                        .cache_control
+                        .iter()
+                        .map(|c| ("cache_control".to_owned(), c.clone()))
+                        .collect(),
                 })
                 .collect()
         }),

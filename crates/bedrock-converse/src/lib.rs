@@ -11,7 +11,10 @@
 //!   error item for an exception;
 //! * [`embeddings`]: `InvokeModel` bodies for Titan, Cohere and Nova
 //!   embedding models and their answers in OpenAI's shape;
-//! * [`model`]: model ids, inference profile ids and ARNs;
+//! * [`cache`]: prompt cache points placed for clients that cannot place
+//!   them (the OpenAI SDKs);
+//! * [`model`]: model ids, inference profile ids and ARNs (and the
+//!   profiles to try for a model served only through one);
 //! * [`wire`]: the Converse JSON shapes, for any transport;
 //! * `sdk` (feature `aws-sdk`): the [`wire`] types to and from
 //!   `aws-sdk-bedrockruntime`'s, so the translation runs on an SDK client.
@@ -45,6 +48,7 @@
 
 #![deny(missing_docs)]
 
+pub mod cache;
 pub mod embeddings;
 mod error;
 pub mod event;

@@ -68,6 +68,48 @@ impl<'a> ModelRef<'a> {
     }
 }
 
+/// Whether a Bedrock error message refuses a bare model id for on-demand
+/// throughput (the model is served only through an inference profile):
+/// "Invocation of model ID … with on-demand throughput isn't supported.
+/// Retry your request with the ID or ARN of an inference profile that
+/// contains this model."
+pub fn needs_inference_profile(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    m.contains("on-demand throughput") && m.contains("inference profile")
+}
+
+/// The system-defined inference profiles to try, in order, for a bare
+/// foundation model id called from `region`: the region's geography
+/// (`us.` for `us-*`, `us-gov.`, `eu.`, `apac.` and then `jp.`/`au.` for the
+/// Tokyo and Sydney regions, `ca.` then `us.` for Canada), then `global.`.
+/// Empty for an id that is already a profile or an ARN.
+pub fn inference_profile_ids(model_id: &str, region: &str) -> Vec<String> {
+    if !matches!(ModelRef::parse(model_id), ModelRef::Foundation(_)) {
+        return Vec::new();
+    }
+    let geos: &[&str] = if region.starts_with("us-gov-") {
+        &["us-gov"]
+    } else if region.starts_with("us-") {
+        &["us"]
+    } else if region.starts_with("eu-") {
+        &["eu"]
+    } else if region == "ap-northeast-1" {
+        &["apac", "jp"]
+    } else if region == "ap-southeast-2" {
+        &["apac", "au"]
+    } else if region.starts_with("ap-") {
+        &["apac"]
+    } else if region.starts_with("ca-") {
+        &["ca", "us"]
+    } else {
+        &[]
+    };
+    geos.iter()
+        .chain(&["global"])
+        .map(|g| format!("{g}.{model_id}"))
+        .collect()
+}
+
 /// How a model family takes `reasoning_effort`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -105,6 +147,35 @@ pub fn reasoning_style(configured: ReasoningStyle, model_id: &str) -> ReasoningS
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn profiles_follow_the_region_and_end_global() {
+        let m = "anthropic.claude-sonnet-4-20250514-v1:0";
+        assert_eq!(
+            inference_profile_ids(m, "us-west-2"),
+            [format!("us.{m}"), format!("global.{m}")]
+        );
+        assert_eq!(
+            inference_profile_ids(m, "ap-northeast-1")[1],
+            format!("jp.{m}")
+        );
+        assert_eq!(
+            inference_profile_ids(m, "eu-central-1")[0],
+            format!("eu.{m}")
+        );
+        assert_eq!(
+            inference_profile_ids(m, "me-south-1"),
+            [format!("global.{m}")]
+        );
+        assert!(inference_profile_ids(&format!("us.{m}"), "us-east-1").is_empty());
+        // Bedrock's own words (with its typographic apostrophe).
+        assert!(needs_inference_profile(&format!(
+            "Invocation of model ID {m} with on-demand throughput isn\u{2019}t supported. Retry your request with the ID or ARN of an inference profile that contains this model."
+        )));
+        assert!(!needs_inference_profile(
+            "The provided model identifier is invalid."
+        ));
+    }
 
     #[test]
     fn identifiers_are_read() {

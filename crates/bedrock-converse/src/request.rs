@@ -40,6 +40,9 @@ pub struct RequestOptions {
     /// `maxTokens` when the client sets none and one is needed (reasoning
     /// budgets are a share of it).
     pub default_max_tokens: Option<u32>,
+    /// Automatic cache points for requests whose client placed none
+    /// (see [`crate::cache`]).
+    pub prompt_cache: Option<crate::cache::AutoCache>,
 }
 
 /// Request fields that are OpenAI's own: never passed to the model as
@@ -172,17 +175,17 @@ pub fn to_converse(
                     }
                     blocks.extend(last_cache_point(c).map(ContentBlock::CachePoint));
                 }
-                for (j, call) in a.tool_calls.iter().flatten().enumerate() {
+                for call in a.tool_calls.iter().flatten() {
                     let args = call.function.arguments.trim();
+                    // A past call whose arguments a model wrote as broken
+                    // JSON goes on as a JSON string (a Converse `input` is
+                    // any JSON value): refusing it would dead-end the
+                    // conversation, which repeats it every turn.
                     let input: Value = if args.is_empty() {
                         Value::Object(Map::new())
                     } else {
-                        serde_json::from_str(args).map_err(|e| {
-                            Error::invalid(
-                                format!("the tool call's arguments are not JSON: {e}"),
-                                format!("messages[{i}].tool_calls[{j}].function.arguments"),
-                            )
-                        })?
+                        serde_json::from_str(args)
+                            .unwrap_or_else(|_| Value::String(call.function.arguments.clone()))
                     };
                     if !used_tools.contains(&call.function.name) {
                         used_tools.push(call.function.name.clone());
@@ -244,36 +247,32 @@ pub fn to_converse(
             .map(|s| s.as_slice().to_vec())
             .unwrap_or_default(),
     };
-    let points = system
-        .iter()
-        .filter(|b| matches!(b, SystemBlock::CachePoint(_)))
-        .count()
-        + messages
-            .iter()
-            .flat_map(|m| &m.content)
-            .filter(|b| matches!(b, ContentBlock::CachePoint(_)))
-            .count();
-    if points > MAX_CACHE_POINTS {
-        return Err(Error::invalid(
-            format!(
-                "{points} cache_control breakpoints were sent; Bedrock takes at most {MAX_CACHE_POINTS} a request"
-            ),
-            "messages",
-        ));
-    }
     let mut extra = additional_fields(req);
     if let Some(effort) = req.reasoning_effort.as_deref() {
         reasoning(effort, opts, forces_tool(req), &mut inference, &mut extra)?;
     }
     let tool_config = tool_config(req, &used_tools)?;
-    Ok(ConverseRequest {
+    let mut out = ConverseRequest {
         messages,
         system,
         inference_config: (!inference.is_empty()).then_some(inference),
         tool_config,
         additional_model_request_fields: (!extra.is_empty()).then_some(extra),
         output_config,
-    })
+    };
+    let points = crate::cache::count_points(&out);
+    if points > MAX_CACHE_POINTS {
+        return Err(Error::invalid(
+            format!(
+                "{points} cache_control breakpoints were sent (tools, system and messages); Bedrock takes at most {MAX_CACHE_POINTS} a request"
+            ),
+            "messages",
+        ));
+    }
+    if let Some(auto) = &opts.prompt_cache {
+        crate::cache::place(&mut out, auto);
+    }
+    Ok(out)
 }
 
 /// An earlier answer's signed reasoning (LiteLLM's `thinking_blocks` on
@@ -388,25 +387,36 @@ fn tool_config(
     req: &ChatCompletionRequest,
     used_in_history: &[String],
 ) -> Result<Option<ToolConfig>, Error> {
-    let mut tools: Vec<Tool> =
-        req.tools
-            .iter()
-            .flatten()
-            .map(|t| {
-                Tool::ToolSpec(ToolSpec {
-                    name: t.function.name.clone(),
-                    description: t.function.description.clone(),
-                    input_schema: InputSchema::Json(t.function.parameters.clone().unwrap_or_else(
-                        || serde_json::json!({"type": "object", "properties": {}}),
-                    )),
-                    strict: t.function.strict,
-                })
-            })
-            .collect();
+    let mut tools: Vec<Tool> = Vec::new();
+    for t in req.tools.iter().flatten() {
+        tools.push(Tool::ToolSpec(ToolSpec {
+            name: t.function.name.clone(),
+            // An empty description is left out (some models refuse one).
+            description: t
+                .function
+                .description
+                .clone()
+                .filter(|d| !d.trim().is_empty()),
+            input_schema: InputSchema::Json(
+                t.function
+                    .parameters
+                    .clone()
+                    .unwrap_or_else(|| serde_json::json!({"type": "object", "properties": {}})),
+            ),
+            strict: t.function.strict,
+        }));
+        // `cache_control` on a tool: the tools up to it are cached.
+        tools.extend(
+            t.cache_control
+                .as_ref()
+                .and_then(cache_point_of)
+                .map(Tool::CachePoint),
+        );
+    }
     // Bedrock refuses toolUse/toolResult blocks without a toolConfig: a
     // history that used tools the request no longer lists declares them.
     for name in used_in_history {
-        if !tools.iter().any(|Tool::ToolSpec(s)| &s.name == name) {
+        if !tools.iter().filter_map(Tool::spec).any(|s| &s.name == name) {
             tools.push(Tool::ToolSpec(ToolSpec {
                 name: name.clone(),
                 description: None,
@@ -428,7 +438,8 @@ fn tool_config(
         Some(ToolChoice::Named(n)) => {
             if !tools
                 .iter()
-                .any(|Tool::ToolSpec(s)| s.name == n.function.name)
+                .filter_map(Tool::spec)
+                .any(|s| s.name == n.function.name)
             {
                 return Err(Error::invalid(
                     format!(
@@ -462,7 +473,11 @@ fn cache_point(p: &ContentPart) -> Option<CachePoint> {
     let ContentPart::Text { extra, .. } = p else {
         return None;
     };
-    let c = extra.get("cache_control")?;
+    cache_point_of(extra.get("cache_control")?)
+}
+
+/// The cache point a `cache_control` value asks for.
+fn cache_point_of(c: &Value) -> Option<CachePoint> {
     (c["type"] == "ephemeral").then(|| CachePoint::new(c["ttl"].as_str().map(str::to_owned)))
 }
 

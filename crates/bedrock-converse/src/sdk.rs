@@ -13,6 +13,10 @@
 //!     model_id: "anthropic.claude-3-haiku-20240307-v1:0".into(),
 //!     reasoning: ReasoningStyle::Auto,
 //!     default_max_tokens: None,
+//!     // Cache points for a long conversation, placed by the gateway.
+//!     prompt_cache: Some(bedrock_converse::cache::AutoCache::for_model(
+//!         "anthropic.claude-3-haiku-20240307-v1:0",
+//!     )),
 //! };
 //! let converse = bedrock_converse::to_converse(&chat, &opts, &Default::default())?;
 //! let r = sdk::to_sdk(converse)?;
@@ -115,16 +119,19 @@ pub fn to_sdk(r: wire::ConverseRequest) -> Result<SdkRequest, BuildError> {
             let tools = tc
                 .tools
                 .into_iter()
-                .map(|wire::Tool::ToolSpec(s)| {
-                    let wire::InputSchema::Json(schema) = s.input_schema;
-                    sdk::ToolSpecification::builder()
-                        .name(s.name)
-                        .set_description(s.description)
-                        .input_schema(sdk::ToolInputSchema::Json(to_document(schema)))
-                        .set_strict(s.strict)
-                        .build()
-                        .map(sdk::Tool::ToolSpec)
-                        .map_err(build_err)
+                .map(|t| match t {
+                    wire::Tool::ToolSpec(s) => {
+                        let wire::InputSchema::Json(schema) = s.input_schema;
+                        sdk::ToolSpecification::builder()
+                            .name(s.name)
+                            .set_description(s.description)
+                            .input_schema(sdk::ToolInputSchema::Json(to_document(schema)))
+                            .set_strict(s.strict)
+                            .build()
+                            .map(sdk::Tool::ToolSpec)
+                            .map_err(build_err)
+                    }
+                    wire::Tool::CachePoint(c) => cache_point(c).map(sdk::Tool::CachePoint),
                 })
                 .collect::<Result<Vec<_>, _>>()?;
             let choice = match tc.tool_choice {

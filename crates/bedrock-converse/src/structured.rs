@@ -120,7 +120,13 @@ pub fn structured_output_fallback(r: &mut ConverseRequest) -> Option<String> {
         tools: Vec::new(),
         tool_choice: None,
     });
-    let taken = |n: &str| tools.tools.iter().any(|Tool::ToolSpec(s)| s.name == n);
+    let taken = |n: &str| {
+        tools
+            .tools
+            .iter()
+            .filter_map(Tool::spec)
+            .any(|s| s.name == n)
+    };
     let mut name = def
         .name
         .filter(|n| {

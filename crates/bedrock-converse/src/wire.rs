@@ -311,6 +311,18 @@ pub struct ToolConfig {
 pub enum Tool {
     /// A function.
     ToolSpec(ToolSpec),
+    /// The tools up to here are cached.
+    CachePoint(CachePoint),
+}
+
+impl Tool {
+    /// The function, unless this is a cache point.
+    pub fn spec(&self) -> Option<&ToolSpec> {
+        match self {
+            Self::ToolSpec(s) => Some(s),
+            Self::CachePoint(_) => None,
+        }
+    }
 }
 
 /// A function the model may call.

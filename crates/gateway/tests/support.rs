@@ -217,6 +217,16 @@ pub(crate) async fn post_json(
     post(gw, path, body).await.json().await.unwrap()
 }
 
+/// GETs `path` (with `key` as a bearer token, if any) and returns the
+/// answer's text.
+pub(crate) async fn get_text(base: &str, path: &str, key: Option<&str>) -> String {
+    let mut r = client().get(format!("{base}{path}"));
+    if let Some(k) = key {
+        r = r.bearer_auth(k);
+    }
+    r.send().await.unwrap().text().await.unwrap()
+}
+
 /// GETs `path` (with `key` as a bearer token, if any) and returns the JSON
 /// answer.
 pub(crate) async fn get_json(base: &str, path: &str, key: Option<&str>) -> serde_json::Value {
@@ -277,6 +287,17 @@ pub(crate) async fn run_python(
     ok_marker: &str,
     gw: &Gateway,
 ) {
+    python_output(script, env, ok_marker, gw).await;
+}
+
+/// [`run_python`], returning what the script printed (`None`: skipped,
+/// no SDK on a newcomer's machine).
+pub(crate) async fn python_output(
+    script: &'static str,
+    env: Vec<(&'static str, String)>,
+    ok_marker: &str,
+    gw: &Gateway,
+) -> Option<String> {
     let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
     let have = Command::new(&python)
         .args(["-c", "import openai"])
@@ -288,7 +309,7 @@ pub(crate) async fn run_python(
             "the openai Python SDK is required in CI"
         );
         eprintln!("SKIP: python openai SDK not installed (cargo xtask test installs it)");
-        return;
+        return None;
     }
     let out = tokio::task::spawn_blocking(move || {
         Command::new(python)
@@ -306,6 +327,7 @@ pub(crate) async fn run_python(
         String::from_utf8_lossy(&out.stderr),
         gw.logs()
     );
+    Some(stdout.into_owned())
 }
 
 /// A field of the gateway process's `/proc/PID/status`, in KiB (`VmRSS:`,

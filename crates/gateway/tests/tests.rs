@@ -9,6 +9,7 @@ mod abandoned;
 mod admin_input;
 mod api;
 mod bedrock;
+mod bedrock_cache;
 mod choices;
 mod claude_code;
 mod clients;

@@ -52,6 +52,8 @@ struct Shared {
     profiles: Mutex<Vec<(String, String)>>,
     requests: Mutex<Vec<BedrockRequest>>,
     streams: Mutex<Vec<BedrockStream>>,
+    /// This region's prompt cache: the prefixes written so far.
+    cache: Mutex<std::collections::HashSet<String>>,
 }
 
 /// A fake Bedrock on a loopback port. Dropping it stops it.
@@ -192,7 +194,33 @@ async fn handle(
         "inference-profiles" => return json_ok(w, &inference_profiles(shared)).await,
         _ => {}
     }
-    let Some(model) = lock(&shared.models).get(&model_id).cloned() else {
+    // A system-defined profile reaches the model it routes to.
+    let routed = lock(&shared.profiles)
+        .iter()
+        .find(|(p, _)| *p == model_id)
+        .map(|(_, m)| m.clone());
+    let found = {
+        let models = lock(&shared.models);
+        models
+            .get(&model_id)
+            .or_else(|| routed.as_ref().and_then(|m| models.get(m)))
+            .cloned()
+    };
+    if let Some(m) = &found
+        && !m.on_demand
+        && !is_profile(&model_id)
+    {
+        return error(
+            w,
+            400,
+            "ValidationException",
+            &format!(
+                "Invocation of model ID {model_id} with on-demand throughput isn\u{2019}t supported. Retry your request with the ID or ARN of an inference profile that contains this model."
+            ),
+        )
+        .await;
+    }
+    let Some(model) = found else {
         return error(
             w,
             400,
@@ -223,9 +251,12 @@ async fn handle(
             if body["messages"].as_array().is_none_or(|m| m.is_empty()) {
                 return error(w, 400, "ValidationException", "messages must not be empty").await;
             }
-            json_ok(w, &converse_body(&answer(&model, &body))).await
+            json_ok(w, &converse_body(&answer(&model, &body, &shared.cache))).await
         }
-        _ => stream(&model_id, &model, &answer(&model, &body), r, w, shared).await,
+        _ => {
+            let a = answer(&model, &body, &shared.cache);
+            stream(&model_id, &model, &a, r, w, shared).await
+        }
     }
 }
 

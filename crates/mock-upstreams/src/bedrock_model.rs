@@ -74,6 +74,13 @@ pub struct BedrockModel {
     /// Whether it takes `outputConfig` (structured output); one that does
     /// not refuses it with 400, as older models do.
     pub structured_output: bool,
+    /// The smallest prefix its prompt cache keeps, in tokens (Claude:
+    /// 1,024 and up; 0 caches any).
+    pub cache_min_tokens: u64,
+    /// Whether its bare foundation id takes on-demand calls; `false`
+    /// refuses them as Bedrock does for models served only through an
+    /// inference profile.
+    pub on_demand: bool,
 }
 
 impl BedrockModel {
@@ -86,6 +93,8 @@ impl BedrockModel {
             chunk_bytes: 1 << 20,
             listed: true,
             structured_output: true,
+            cache_min_tokens: 0,
+            on_demand: true,
         }
     }
 }
@@ -168,8 +177,12 @@ pub(crate) fn last_user(body: &Value) -> (String, Vec<String>, Vec<String>) {
     (text, images, results)
 }
 
-pub(crate) fn answer(model: &BedrockModel, body: &Value) -> Answer {
-    let input_tokens = body.to_string().len() as u64 / 4;
+pub(crate) fn answer(
+    model: &BedrockModel,
+    body: &Value,
+    cache: &std::sync::Mutex<std::collections::HashSet<String>>,
+) -> Answer {
+    let input_tokens = crate::bedrock_rules::prompt_tokens(body);
     let max = body["inferenceConfig"]["maxTokens"]
         .as_u64()
         .map(|m| m as usize);
@@ -199,7 +212,10 @@ pub(crate) fn answer(model: &BedrockModel, body: &Value) -> Answer {
         ),
         BedrockReply::ToolCalls(calls) => tool_turn(&results, body, input_tokens, calls, &mut stop),
     };
-    blocks_under_rules(model, body, blocks, stop, input_tokens, max, &results)
+    let mut a = blocks_under_rules(model, body, blocks, stop, input_tokens, max, &results);
+    a.cache = crate::bedrock_rules::cache(body, model.cache_min_tokens, cache);
+    a.input_tokens = input_tokens.saturating_sub(a.cache.0 + a.cache.1);
+    a
 }
 
 /// A tool-calling turn: after tool results, what they said; with tools
@@ -298,12 +314,11 @@ fn blocks_under_rules(
             }
         }
     }
-    let cache = crate::bedrock_rules::cache(body);
     Answer {
         blocks,
         stop,
-        input_tokens: input_tokens.saturating_sub(cache.0 + cache.1),
-        cache,
+        input_tokens,
+        cache: (0, 0),
         endless: model.reply == BedrockReply::Endless,
     }
 }

@@ -218,43 +218,90 @@ pub(crate) fn sample(schema: &Value) -> Value {
     go(schema, schema, 0)
 }
 
-/// The prompt cache's effect, as Bedrock reports it: the prompt up to the
-/// last cache point (system, then messages) is read from the cache when
-/// that prefix was cached before (by any request to this process), else
-/// written. (read, written) tokens, a token being 4 bytes of its JSON.
-pub(crate) fn cache(body: &Value) -> (u64, u64) {
-    use std::collections::HashSet;
-    use std::sync::{Mutex, OnceLock};
-    static SEEN: OnceLock<Mutex<HashSet<String>>> = OnceLock::new();
+/// A request's prompt tokens: 4 bytes of its JSON a token, cache points
+/// left out (a marker is not prompt).
+pub(crate) fn prompt_tokens(body: &Value) -> u64 {
+    let mut b = body.clone();
+    let strip = |a: &mut Value| {
+        if let Some(a) = a.as_array_mut() {
+            a.retain(|x| x.get("cachePoint").is_none());
+        }
+    };
+    strip(&mut b["system"]);
+    strip(&mut b["toolConfig"]["tools"]);
+    for m in b["messages"].as_array_mut().into_iter().flatten() {
+        strip(&mut m["content"]);
+    }
+    b.to_string().len() as u64 / 4
+}
+
+/// The prompt cache's effect, as Bedrock reports it. The prompt is read
+/// as blocks in Bedrock's order (tools, system, messages); each
+/// `cachePoint` ends a prefix, which counts once it reaches `min_tokens`
+/// (a shorter one is ignored, as Bedrock does). The longest such prefix
+/// already in `seen` (this fake's region) is read from the cache; the
+/// prompt from there up to the last counting point is written (and every
+/// counting prefix is remembered). Returns (read, written) tokens, a token
+/// being 4 bytes of the blocks' JSON.
+pub(crate) fn cache(
+    body: &Value,
+    min_tokens: u64,
+    seen: &std::sync::Mutex<std::collections::HashSet<String>>,
+) -> (u64, u64) {
     let is_point = |b: &Value| b.get("cachePoint").is_some();
-    let mut prefix = Vec::new();
-    let mut upto = None;
-    for b in body["system"].as_array().into_iter().flatten() {
-        prefix.push(b.clone());
+    let mut prefix: Vec<Value> = Vec::new();
+    let mut points = Vec::new();
+    let tools = body["toolConfig"]["tools"].as_array().into_iter().flatten();
+    let system = body["system"].as_array().into_iter().flatten();
+    // A cache point is a marker, not prompt: the prefix it ends is the
+    // blocks before it, whatever other points a request placed.
+    for b in tools.chain(system) {
         if is_point(b) {
-            upto = Some(prefix.len());
+            points.push(prefix.len());
+        } else {
+            prefix.push(b.clone());
         }
     }
     for m in body["messages"].as_array().into_iter().flatten() {
         for b in m["content"].as_array().into_iter().flatten() {
-            prefix.push(b.clone());
             if is_point(b) {
-                upto = Some(prefix.len());
+                points.push(prefix.len());
+            } else {
+                prefix.push(json!({"role": m["role"], "block": b}));
             }
         }
     }
-    let Some(n) = upto else { return (0, 0) };
-    let key = Value::Array(prefix[..n].to_vec()).to_string();
-    let tokens = key.len() as u64 / 4;
-    let seen = SEEN.get_or_init(Default::default);
+    let tokens_of = |blocks: &[Value]| {
+        blocks
+            .iter()
+            .map(|b| b.to_string().len() as u64)
+            .sum::<u64>()
+            / 4
+    };
+    let keyed: Vec<(String, u64)> = points
+        .into_iter()
+        .map(|n| {
+            let key = Value::Array(prefix[..n].to_vec()).to_string();
+            (key, tokens_of(&prefix[..n]))
+        })
+        .filter(|(_, tokens)| *tokens >= min_tokens)
+        .collect();
+    let Some(last) = keyed.last().map(|(_, t)| *t) else {
+        return (0, 0);
+    };
     let mut seen = seen
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    if seen.insert(key) {
-        (0, tokens)
-    } else {
-        (tokens, 0)
+    let read = keyed
+        .iter()
+        .filter(|(k, _)| seen.contains(k))
+        .map(|(_, t)| *t)
+        .max()
+        .unwrap_or(0);
+    for (k, _) in keyed {
+        seen.insert(k);
     }
+    (read, last.saturating_sub(read))
 }
 
 #[cfg(test)]

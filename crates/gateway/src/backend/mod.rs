@@ -111,12 +111,25 @@ impl Model {
         }
     }
 
-    /// Its name in the router: the upstream's name, or `models/<name>`.
+    /// Its name in the router: the upstream's name, `models/<name>`, or
+    /// `models/<name>@<region>` for a Bedrock model in a region of its own.
     pub fn key(&self) -> String {
-        match self.served_by() {
-            Some(u) => u.cfg.name.clone(),
-            None => format!("models/{}", self.cfg.name),
+        match (self.served_by(), &self.cfg.region) {
+            (Some(u), _) => u.cfg.name.clone(),
+            (None, Some(r)) if self.cfg.backend == crate::config::Backend::Bedrock => {
+                format!("models/{}@{r}", self.cfg.name)
+            }
+            (None, _) => format!("models/{}", self.cfg.name),
         }
+    }
+
+    /// Whether a scope's candidate name means it: its key, or
+    /// `models/<name>` for each region of a Bedrock model.
+    pub fn named(&self, scope: &str) -> bool {
+        let key = self.key();
+        scope == key
+            || (self.served_by().is_none()
+                && scope.strip_prefix("models/") == Some(self.cfg.name.as_str()))
     }
 
     /// What the logs call its upstream: the endpoint, the Bedrock model id

@@ -16,8 +16,10 @@ mod validate;
 use serde::Deserialize;
 
 pub use load::redact_values;
-pub use model::{Backend, ModelConfig, Reasoning};
-pub use upstream::{RoutingConfig, Strategy, UpstreamConfig, UpstreamKind, UpstreamTimeouts, glob};
+pub use model::{Backend, ModelConfig, PromptCache, Reasoning};
+pub use upstream::{
+    AffinityMode, RoutingConfig, Strategy, UpstreamConfig, UpstreamKind, UpstreamTimeouts, glob,
+};
 
 /// A configuration error: the exact key and the reason.
 #[derive(Debug, thiserror::Error)]
@@ -125,6 +127,10 @@ pub struct PriceConfig {
     /// Prompt tokens read from a cache (default: the prompt price).
     #[serde(default)]
     pub cached_prompt: Option<f64>,
+    /// Prompt tokens written to a cache (default: the prompt price; Claude
+    /// on Bedrock charges 1.25× the prompt price for a 5-minute cache).
+    #[serde(default)]
+    pub cache_write_prompt: Option<f64>,
 }
 
 /// A price for the models a glob matches.
@@ -368,7 +374,8 @@ pub struct ScopedKey {
     /// The key.
     pub key: Secret,
     /// Candidates it may use: upstream names, or `models/<name>` for
-    /// SageMaker and Bedrock models; empty: all.
+    /// SageMaker and Bedrock models (every region of one;
+    /// `models/<name>@<region>` for one region); empty: all.
     #[serde(default)]
     pub upstreams: Vec<String>,
     /// Models it may ask for (`*` globs); empty: all.

@@ -96,6 +96,35 @@ pub struct ModelConfig {
     /// model's provider).
     #[serde(default)]
     pub owned_by: Option<String>,
+    /// Bedrock: the region to call (default: `aws.region`). Several
+    /// `[[models]]` of one name, each in its own region, are that name's
+    /// candidates (cross-region failover and cache-affine routing).
+    #[serde(default)]
+    pub region: Option<String>,
+    /// Bedrock: the runtime endpoint to call (a VPC interface endpoint;
+    /// default: the region's).
+    #[serde(default)]
+    pub endpoint_url: Option<String>,
+    /// Bedrock: cache points the gateway places for clients that place
+    /// none (`off`, the default, or `auto`; see `bedrock_converse::cache`).
+    #[serde(default)]
+    pub prompt_cache: PromptCache,
+    /// Bedrock: the smallest prefix worth a cache point, in tokens
+    /// (default: the model's documented minimum).
+    #[serde(default)]
+    pub prompt_cache_min_tokens: Option<u32>,
+}
+
+/// Whether the gateway places prompt cache points itself.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PromptCache {
+    /// Only where the client asks (`cache_control`).
+    #[default]
+    Off,
+    /// After tools and system and at the last turns, when the client asks
+    /// for none and the prefix reaches the model's minimum.
+    Auto,
 }
 
 fn default_dialect() -> DialectKind {
@@ -133,6 +162,10 @@ impl ModelConfig {
             chat_template_file: None,
             default_max_tokens: default_max_new_tokens(),
             owned_by: None,
+            prompt_cache: PromptCache::Off,
+            prompt_cache_min_tokens: None,
+            region: None,
+            endpoint_url: None,
         }
     }
 
@@ -147,6 +180,17 @@ impl ModelConfig {
     /// The Bedrock model id, profile id or ARN.
     pub fn bedrock_model_id(&self) -> &str {
         self.model_id.as_deref().unwrap_or(&self.name)
+    }
+
+    /// The automatic cache points of a Bedrock model, if it has them on.
+    pub fn auto_cache(&self) -> Option<bedrock_converse::cache::AutoCache> {
+        (self.prompt_cache == PromptCache::Auto).then(|| {
+            let mut a = bedrock_converse::cache::AutoCache::for_model(self.bedrock_model_id());
+            if let Some(n) = self.prompt_cache_min_tokens {
+                a.min_tokens = n;
+            }
+            a
+        })
     }
 
     /// The embedding family of a Bedrock model, if it is an embedding model.

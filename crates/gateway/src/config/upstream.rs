@@ -161,6 +161,20 @@ pub enum Strategy {
     LeastLatency,
 }
 
+/// What a conversation is recognised by.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AffinityMode {
+    /// No affinity: the strategy alone orders candidates.
+    #[default]
+    Off,
+    /// The session header, else the conversation's prefix (model, tools,
+    /// system prompt, first user turn).
+    Prefix,
+    /// The session header, else the client key.
+    Key,
+}
+
 /// Routing, retries and the circuit breaker.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -180,6 +194,13 @@ pub struct RoutingConfig {
     pub breaker_window: usize,
     /// How long an open breaker waits before one half-open probe.
     pub breaker_cooldown_secs: u64,
+    /// Cache-affine routing (`off`, `prefix`, `key`): one conversation's
+    /// requests go to the same candidate while it is healthy, so its
+    /// prompt cache is read there (weighted and least-latency strategies).
+    pub affinity: AffinityMode,
+    /// The request header that names a session (it wins over the prefix
+    /// or key when present).
+    pub affinity_header: String,
 }
 
 impl Default for RoutingConfig {
@@ -192,6 +213,8 @@ impl Default for RoutingConfig {
             breaker_error_rate: 0.5,
             breaker_window: 20,
             breaker_cooldown_secs: 30,
+            affinity: Default::default(),
+            affinity_header: "x-session-id".into(),
         }
     }
 }

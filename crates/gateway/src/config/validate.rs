@@ -55,7 +55,7 @@ impl Config {
                 return Err(err(format!("models[{i}].name"), "must not be empty"));
             }
             for n in std::iter::once(&m.name).chain(&m.aliases) {
-                if !names.insert(n.clone()) {
+                if !names.insert(n.clone()) && !self.is_region_replica(i) {
                     return Err(err(
                         format!("models[{i}]"),
                         format!("model name or alias '{n}' is used twice"),
@@ -75,6 +75,24 @@ impl Config {
         self.bedrock.validate("bedrock")?;
         self.auth.validate("auth")?;
         self.limits()
+    }
+
+    /// Whether `models[i]` is one more region of a Bedrock model named
+    /// before it: every entry of that name is Bedrock, each in a region of
+    /// its own (the entries are the name's candidates).
+    fn is_region_replica(&self, i: usize) -> bool {
+        let m = &self.models[i];
+        let earlier: Vec<&ModelConfig> = self.models[..i]
+            .iter()
+            .filter(|o| o.name == m.name)
+            .collect();
+        let bedrock_in = |o: &ModelConfig| o.backend == Backend::Bedrock && o.region.is_some();
+        m.aliases.is_empty()
+            && bedrock_in(m)
+            && !earlier.is_empty()
+            && earlier
+                .iter()
+                .all(|o| bedrock_in(o) && o.region != m.region)
     }
 
     /// The request limits.
@@ -184,6 +202,30 @@ impl Section for ModelConfig {
             }
             Backend::Sagemaker => self.validate_sagemaker(at)?,
             Backend::Bedrock => {}
+        }
+        if let Some(r) = &self.region
+            && (r.is_empty() || !r.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+        {
+            return Err(err(
+                format!("{at}.region"),
+                format!("'{r}' is not a region name"),
+            ));
+        }
+        if let Some(u) = &self.endpoint_url
+            && !(u.starts_with("http://") || u.starts_with("https://"))
+        {
+            return Err(err(
+                format!("{at}.endpoint_url"),
+                format!("'{u}' is not an http(s) URL"),
+            ));
+        }
+        if (self.region.is_some() || self.endpoint_url.is_some())
+            && self.backend != Backend::Bedrock
+        {
+            return Err(err(
+                format!("{at}.region"),
+                "region and endpoint_url are Bedrock settings (a SageMaker endpoint's region is aws.region)",
+            ));
         }
         if self.chat_template.is_some() && self.chat_template_file.is_some() {
             return Err(err(

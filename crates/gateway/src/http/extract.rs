@@ -131,6 +131,9 @@ pub(crate) struct RequestMeta {
     pub caller: Caller,
     /// The client's address.
     pub ip: Option<std::net::IpAddr>,
+    /// The session the client names (`routing.affinity_header`), when
+    /// affinity is on.
+    pub session: Option<String>,
 }
 
 impl RequestMeta {
@@ -148,6 +151,7 @@ impl RequestMeta {
             patch: patch_of(req),
             caller: client_auth(req, state),
             ip: req.peer_addr().map(|a| a.ip()),
+            session: session_of(req, state),
         }
     }
 
@@ -159,6 +163,7 @@ impl RequestMeta {
             ip: self.ip,
             model,
             estimate,
+            affinity: None,
         }
     }
 
@@ -189,6 +194,22 @@ impl<T> Accepted<T> {
     pub(crate) fn outcome(&self, route: &'static str, admitted: &Admitted) -> Outcome {
         self.meta.outcome(route, admitted)
     }
+}
+
+/// The session a request names, when affinity is on: the configured
+/// header's value, bounded (its hash is all that is kept).
+fn session_of(req: &HttpRequest, state: &AppState) -> Option<String> {
+    let r = &state.config.routing;
+    if r.affinity == crate::routing::affinity::AffinityMode::Off {
+        return None;
+    }
+    let v = req
+        .headers()
+        .get(r.affinity_header.as_str())?
+        .to_str()
+        .ok()?;
+    let v = v.trim();
+    (!v.is_empty() && v.len() <= 256).then(|| v.to_owned())
 }
 
 /// The first steps of every inference route: the clock starts, the key is

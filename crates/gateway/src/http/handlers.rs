@@ -21,7 +21,7 @@ use crate::backend::{ChatCall, CompletionCall, chat_only};
 use crate::error::ApiError;
 use crate::ids::{new_id, now};
 use crate::observe::outcome::Outcome;
-use crate::routing::admission::Admitted;
+use crate::routing::admission::{Admitted, Ask};
 use crate::routing::failover::Served;
 use crate::routing::serve;
 use crate::routing::state::{AppState, Handle};
@@ -74,9 +74,16 @@ pub(super) async fn serve_chat<A: super::extract::Named>(
         Shape::Messages { .. } => "messages",
     };
     let prompt_estimate = openai_types::validate::chat_prompt_tokens(&r);
-    let admitted = state
-        .admit(a.ask(prompt_estimate), state.candidates(&r.model)?)
-        .await?;
+    let ask = Ask {
+        affinity: crate::routing::affinity::of_chat(
+            state.config.routing.affinity,
+            a.meta.session.as_deref(),
+            a.meta.key.as_ref().map(|k| k.as_str()),
+            &r,
+        ),
+        ..a.ask(prompt_estimate)
+    };
+    let admitted = state.admit(ask, state.candidates(&r.model)?).await?;
     let serving = Serving {
         handle,
         state,

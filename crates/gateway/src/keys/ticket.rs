@@ -80,7 +80,7 @@ impl KeyStore {
             )
             .code("insufficient_quota")
         };
-        let estimate_cost = cost(price, estimate, 0, 0);
+        let estimate_cost = cost(price, estimate, (0, 0), 0);
         if k.quota_micro_usd.is_some() && price.is_none() {
             tracing::debug!(key_id = %k.id, "a cost quota, but no [[prices]] entry for this model: its cost counts as 0");
         }
@@ -243,7 +243,7 @@ impl Ticket {
         let micro_usd = cost(
             self.price,
             n(spent.prompt),
-            n(spent.cached),
+            (n(spent.cached), n(spent.written)),
             n(spent.completion),
         );
         let l = &self.live;
@@ -281,18 +281,29 @@ pub struct Spent {
     pub prompt: u64,
     /// Prompt tokens read from a cache.
     pub cached: u64,
+    /// Prompt tokens written to a cache.
+    pub written: u64,
     /// Completion tokens.
     pub completion: u64,
 }
 
 /// The cost of tokens at `price`, millionths of a US dollar (prices are per
-/// million tokens, so a token at US$1/M costs one micro-dollar).
-pub(crate) fn cost(price: Option<PriceConfig>, prompt: i64, cached: i64, completion: i64) -> i64 {
+/// million tokens, so a token at US$1/M costs one micro-dollar). `cache`:
+/// the prompt tokens (of `prompt`) read from and written to a cache.
+pub(crate) fn cost(
+    price: Option<PriceConfig>,
+    prompt: i64,
+    cache: (i64, i64),
+    completion: i64,
+) -> i64 {
     let Some(p) = price else { return 0 };
-    let cached = cached.clamp(0, prompt.max(0));
-    let fresh = prompt.max(0) - cached;
+    let prompt = prompt.max(0);
+    let read = cache.0.clamp(0, prompt);
+    let written = cache.1.clamp(0, prompt - read);
+    let fresh = prompt - read - written;
     let total = fresh as f64 * p.prompt
-        + cached as f64 * p.cached_prompt.unwrap_or(p.prompt)
+        + read as f64 * p.cached_prompt.unwrap_or(p.prompt)
+        + written as f64 * p.cache_write_prompt.unwrap_or(p.prompt)
         + completion.max(0) as f64 * p.completion;
     total.ceil() as i64
 }
@@ -307,17 +318,26 @@ mod tests {
             prompt: 2.5,
             completion: 10.0,
             cached_prompt: Some(1.25),
+            cache_write_prompt: Some(5.0),
         };
         // 1000 prompt tokens (400 cached), 100 completion tokens.
         assert_eq!(
-            cost(Some(p), 1000, 400, 100),
+            cost(Some(p), 1000, (400, 0), 100),
             600 * 5 / 2 + 400 * 5 / 4 + 1000
         );
-        assert_eq!(cost(None, 1000, 0, 100), 0);
+        // 200 of them written to the cache, at the write price.
+        assert_eq!(
+            cost(Some(p), 1000, (400, 200), 100),
+            400 * 5 / 2 + 400 * 5 / 4 + 200 * 5 + 1000
+        );
+        assert_eq!(cost(None, 1000, (0, 0), 100), 0);
         let plain = PriceConfig {
             cached_prompt: None,
+            cache_write_prompt: None,
             ..p
         };
-        assert_eq!(cost(Some(plain), 10, 10, 0), 25);
+        assert_eq!(cost(Some(plain), 10, (10, 0), 0), 25);
+        // Counts past the prompt are clamped, never negative.
+        assert_eq!(cost(Some(plain), 10, (8, 8), 0), 25);
     }
 }

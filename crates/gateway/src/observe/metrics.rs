@@ -41,6 +41,9 @@ pub(crate) struct Metrics {
     pub upstream_errors: IntCounterVec,
     /// Requests moved on from a candidate to the next.
     pub failovers: IntCounterVec,
+    /// Affine requests served by their preferred candidate (`hit`) or
+    /// another (`move`), per model.
+    pub affinity: IntCounterVec,
     /// Breaker state per candidate: 0 closed, 1 half-open, 2 open, 3 disabled.
     pub breaker: IntGaugeVec,
     /// Key cache counters (`hits`, `misses`, `refreshes`, `refresh_failures`).
@@ -153,6 +156,12 @@ pub(crate) static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
             "gateway_failovers_total",
             "Requests moved on from a candidate to the next",
             &["upstream"],
+        ),
+        affinity: counter(
+            &r,
+            "gateway_affinity_total",
+            "Cache-affine requests served by their preferred candidate (hit) or another (move)",
+            &["model", "result"],
         ),
         breaker: gauge_vec(
             &r,

@@ -56,6 +56,17 @@ pub(crate) fn note(patch: &Option<RecPatch>, f: impl FnOnce(&mut Record)) {
     }
 }
 
+/// Prompt tokens a usage reports read from and written to a prompt cache
+/// (both part of `prompt_tokens`).
+fn cache_tokens(u: &Usage) -> (u64, u64) {
+    u.prompt_tokens_details.as_ref().map_or((0, 0), |d| {
+        (
+            d.cached_tokens.unwrap_or(0),
+            d.cache_write_tokens.unwrap_or(0),
+        )
+    })
+}
+
 impl Outcome {
     /// The request ended with `status` (for a stream: it ended, done or
     /// with an error event), with `usage` where known.
@@ -64,13 +75,11 @@ impl Outcome {
             // What the upstream reports (else the gateway's count); a
             // refused request costs nothing.
             t.settle(usage.map_or_else(Default::default, |u| {
+                let (cached, written) = cache_tokens(u);
                 crate::keys::Spent {
                     prompt: u.prompt_tokens,
-                    cached: u
-                        .prompt_tokens_details
-                        .as_ref()
-                        .and_then(|d| d.cached_tokens)
-                        .unwrap_or(0),
+                    cached,
+                    written,
                     completion: u.completion_tokens,
                 }
             }));
@@ -109,6 +118,14 @@ impl Outcome {
             m.tokens
                 .with_label_values(&[s.metric_model.as_str(), "completion"])
                 .inc_by(u.completion_tokens);
+            let (read, written) = cache_tokens(u);
+            for (kind, n) in [("cache_read", read), ("cache_write", written)] {
+                if n > 0 {
+                    m.tokens
+                        .with_label_values(&[s.metric_model.as_str(), kind])
+                        .inc_by(n);
+                }
+            }
         }
         note(&self.patch, |p| {
             p.key_id.clone_from(&self.key_id);
@@ -189,6 +206,7 @@ impl Outcome {
             t.settle(crate::keys::Spent {
                 prompt: u64::try_from(t.estimate()).unwrap_or(0),
                 cached: 0,
+                written: 0,
                 completion: sent_tokens,
             });
         }

@@ -142,7 +142,7 @@ impl Access {
         }
         let out: Vec<Arc<Model>> = cands
             .into_iter()
-            .filter(|m| upstreams.is_empty() || upstreams.contains(&m.key()))
+            .filter(|m| upstreams.is_empty() || upstreams.iter().any(|u| m.named(u)))
             .collect();
         if out.is_empty() {
             return Err(denied(format!(

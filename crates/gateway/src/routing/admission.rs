@@ -27,6 +27,8 @@ pub struct Ask<'a> {
     /// Prompt tokens to reserve against a stored key's quota (0 when
     /// unknown, as for a pass-through body).
     pub estimate: u64,
+    /// The conversation's affinity (see [`crate::routing::affinity`]).
+    pub affinity: Option<u64>,
 }
 
 /// A request admitted: the candidates its key may use, in the order to try
@@ -36,6 +38,9 @@ pub struct Ask<'a> {
 pub struct Admitted {
     cands: Vec<Arc<Model>>,
     ticket: Option<Arc<Ticket>>,
+    /// With an affinity: the candidate it prefers (the first by rendezvous,
+    /// healthy or not), to count hits and moves.
+    preferred: Option<String>,
 }
 
 impl Admitted {
@@ -45,12 +50,25 @@ impl Admitted {
         Self {
             cands,
             ticket: None,
+            preferred: None,
         }
     }
 
     /// The candidates, in order.
     pub fn candidates(&self) -> &[Arc<Model>] {
         &self.cands
+    }
+
+    /// Counts an affine request's outcome: served by the candidate its
+    /// affinity prefers (a hit) or by another (a move).
+    pub(crate) fn served_by(&self, model: &Model) {
+        if let Some(p) = &self.preferred {
+            let hit = *p == model.key();
+            crate::observe::metrics::METRICS
+                .affinity
+                .with_label_values(&[model.cfg.name.as_str(), if hit { "hit" } else { "move" }])
+                .inc();
+        }
     }
 
     /// A stored key's admission, for the outcome to settle.
@@ -71,9 +89,16 @@ impl AppState {
                 self.config.price_of(ask.model)
             })
             .await?;
+        let spreads = self.router.config().strategy != crate::config::Strategy::Priority;
+        let preferred = ask.affinity.filter(|_| spreads).and_then(|a| {
+            let mut all = allowed.clone();
+            crate::routing::affinity::order(&mut all, a);
+            all.first().map(|m| m.key())
+        });
         Ok(Admitted {
-            cands: self.router.order(allowed),
+            cands: self.router.order_for(allowed, ask.affinity),
             ticket,
+            preferred,
         })
     }
 }

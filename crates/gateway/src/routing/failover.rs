@@ -148,6 +148,7 @@ pub(crate) async fn run<'f, T>(
             Ok(value) => {
                 let took = t0.elapsed();
                 state.router.success(&key, took);
+                admitted.served_by(m);
                 return Ok(Served {
                     value,
                     model: Arc::clone(m),

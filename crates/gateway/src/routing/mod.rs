@@ -4,6 +4,7 @@
 
 pub(crate) mod access;
 pub(crate) mod admission;
+pub(crate) mod affinity;
 pub(crate) mod breaker;
 pub(crate) mod failover;
 pub(crate) mod serve;

@@ -33,6 +33,9 @@ pub struct AppState {
     pub config: Config,
     /// Models by name and alias.
     pub models: HashMap<String, Arc<Model>>,
+    /// A Bedrock model's further regions, by name (its candidates after
+    /// the first).
+    pub regions: HashMap<String, Vec<Arc<Model>>>,
     /// Model names in configuration order.
     pub order: Vec<String>,
     /// Client keys and their scopes, swapped with the rest on reload.
@@ -60,7 +63,9 @@ impl AppState {
     ) -> Result<Self, crate::config::ConfigError> {
         let created = crate::ids::now();
         let mut models = HashMap::new();
+        let mut regions: HashMap<String, Vec<Arc<Model>>> = HashMap::new();
         let mut order = Vec::new();
+        let mut keys = Vec::new();
         for (i, m) in config.models.iter().enumerate() {
             let model = Arc::new(Model::configured(m.clone(), created).map_err(|reason| {
                 crate::config::ConfigError {
@@ -68,6 +73,12 @@ impl AppState {
                     reason,
                 }
             })?);
+            keys.push(model.key());
+            if order.contains(&m.name) {
+                // One more region of a model named before (validated).
+                regions.entry(m.name.clone()).or_default().push(model);
+                continue;
+            }
             order.push(m.name.clone());
             for n in std::iter::once(&m.name).chain(&m.aliases) {
                 models.insert(n.clone(), Arc::clone(&model));
@@ -93,7 +104,7 @@ impl AppState {
                 })?,
             ));
         }
-        let names = order.iter().map(|n| (format!("models/{n}"), false)).chain(
+        let names = keys.into_iter().map(|k| (k, false)).chain(
             upstreams
                 .iter()
                 .map(|u| (u.cfg.name.clone(), u.cfg.disabled)),
@@ -119,6 +130,7 @@ impl AppState {
             access,
             config,
             models,
+            regions,
             order,
             catalog: Catalog::default(),
             upstreams: Arc::new(upstreams),
@@ -144,6 +156,7 @@ impl AppState {
         let mut out = Vec::new();
         if let Some(m) = self.models.get(name) {
             out.push(Arc::clone(m));
+            out.extend(self.regions.get(&m.cfg.name).into_iter().flatten().cloned());
         } else if self.catalog.contains(name) {
             out.push(self.resolve(name)?);
         }

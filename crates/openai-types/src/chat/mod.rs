@@ -312,6 +312,11 @@ pub struct Tool {
     pub kind: FunctionType,
     /// The function.
     pub function: FunctionDefinition,
+    /// A prompt-cache breakpoint after this tool (`{"type": "ephemeral",
+    /// "ttl"?: "5m"|"1h"}`): the extension LiteLLM, OpenRouter and
+    /// Anthropic-style clients send; backends that cache prompts honour it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_control: Option<Value>,
 }
 
 /// A function's name, description and JSON-schema parameters.

@@ -73,13 +73,23 @@ pub struct Bedrock {
     default_max_tokens: Option<u32>,
     /// Model ids that refused `outputConfig` (shared by every worker).
     no_output_config: Arc<Mutex<HashSet<String>>>,
+    /// Bare model ids Bedrock serves only through an inference profile:
+    /// the profile that worked (shared by every worker).
+    profile_for: Arc<Mutex<HashMap<String, String>>>,
+    /// The client's region (which geography's profiles to try).
+    region: String,
+    /// Clients of models with a region or endpoint of their own, by
+    /// (region, endpoint URL): this worker's.
+    regional: Regional,
 }
+
+/// Clients by (region, endpoint URL).
+type Regional = Arc<Mutex<HashMap<(Option<String>, Option<String>), Client>>>;
 
 impl Bedrock {
     /// Wraps a client.
     pub fn new(client: Client, cfg: &BedrockConfig) -> anyhow::Result<Self> {
         Ok(Self {
-            client,
             images: if cfg.image_fetch.enabled {
                 Some(ImageFetcher::new(&cfg.image_fetch)?)
             } else {
@@ -88,6 +98,14 @@ impl Bedrock {
             max_images: cfg.image_fetch.max_images,
             default_max_tokens: cfg.default_max_tokens,
             no_output_config: Arc::default(),
+            profile_for: Arc::default(),
+            region: client
+                .config()
+                .region()
+                .map(|r| r.to_string())
+                .unwrap_or_default(),
+            client,
+            regional: Arc::default(),
         })
     }
 
@@ -95,8 +113,31 @@ impl Bedrock {
     pub fn with_client(&self, client: Client) -> Self {
         Self {
             client,
+            regional: Arc::default(),
             ..self.clone()
         }
+    }
+
+    /// The client that calls `m`: the shared one, or one for the model's
+    /// own region or endpoint (made once per worker).
+    fn client_for(&self, m: &ModelConfig) -> Client {
+        if m.region.is_none() && m.endpoint_url.is_none() {
+            return self.client.clone();
+        }
+        let key = (m.region.clone(), m.endpoint_url.clone());
+        lock(&self.regional)
+            .entry(key)
+            .or_insert_with(|| {
+                let mut b = self.client.config().to_builder();
+                if let Some(r) = &m.region {
+                    b = b.region(aws_sdk_bedrockruntime::config::Region::new(r.clone()));
+                }
+                if let Some(u) = &m.endpoint_url {
+                    b = b.endpoint_url(u);
+                }
+                Client::from_conf(b.build())
+            })
+            .clone()
     }
 
     /// Translates a chat request, fetching remote images first.
@@ -127,15 +168,36 @@ impl Bedrock {
             model_id: m.bedrock_model_id().to_owned(),
             reasoning: m.reasoning_style,
             default_max_tokens: self.default_max_tokens,
+            prompt_cache: m.auto_cache(),
         };
         Ok(bedrock_converse::to_converse(&call.req, &opts, images)?)
     }
 
+    /// The id a model is called by: the inference profile found for it
+    /// earlier (see [`Self::send_converse`]), else its configured id.
+    fn routed_id(&self, m: &ModelConfig) -> String {
+        let id = m.bedrock_model_id();
+        lock(&self.profile_for)
+            .get(id)
+            .cloned()
+            .unwrap_or_else(|| id.to_owned())
+    }
+
     /// Sends a translated request through `send` (Converse or
-    /// ConverseStream). A model that refuses `outputConfig` is asked again
-    /// with the schema as one forced tool, and remembered, so its next
-    /// structured request goes that way at once. Returns the answer and the
-    /// tool standing in for structured output, if one does.
+    /// ConverseStream), by model id. Two refusals are mended and
+    /// remembered (shared by every worker), so the next request goes the
+    /// right way at once:
+    /// - a model that refuses `outputConfig` is asked again with the schema
+    ///   as one forced tool;
+    /// - a bare foundation model id that Bedrock refuses for on-demand
+    ///   throughput is asked again through the inference profiles that
+    ///   carry it in this region's geography (`us.`, `eu.`, `apac.`, …,
+    ///   then `global.`), the first Bedrock accepts kept.
+    ///
+    /// Returns the answer and the tool standing in for structured output,
+    /// if one does. The request is made again from the call for a second
+    /// attempt (no copy of a large request is held meanwhile; remote images
+    /// are fetched once per call).
     async fn send_converse<T, F>(
         &self,
         m: &ModelConfig,
@@ -143,39 +205,68 @@ impl Bedrock {
         send: F,
     ) -> Result<(T, Option<String>), ApiError>
     where
-        F: Fn(SdkRequest) -> BoxFuture<'static, Result<T, ApiError>>,
+        F: Fn(String, SdkRequest) -> BoxFuture<'static, Result<T, ApiError>>,
     {
-        let mut r = self.converse_request(m, call).await?;
         if call.req.reasoning_effort.is_some() && bedrock_converse::request::forces_tool(&call.req)
         {
             tracing::debug!(model = %call.req.model, "reasoning_effort dropped: tool_choice forces a tool, which excludes thinking");
         }
-        let model_id = m.bedrock_model_id();
-        let mut answer_tool = None;
-        if r.output_config.is_some() && lock(&self.no_output_config).contains(model_id) {
-            answer_tool = structured_output_fallback(&mut r);
-        }
-        // A refusal of outputConfig needs a second request: made again from
-        // the call (no copy of a large request is held meanwhile; remote
-        // images are fetched once per call).
-        let structured = r.output_config.is_some();
-        match send(to_sdk(r)?).await {
-            Err(e) if structured && refuses_output_config(&e) => {
-                tracing::info!(model = %model_id, "the model refuses outputConfig: structured output through a forced tool");
-                lock(&self.no_output_config).insert(model_id.to_owned());
-                let mut r = self.converse_request(m, call).await?;
+        let configured = m.bedrock_model_id();
+        let mut model_id = self.routed_id(m);
+        let mut profiles: Option<std::vec::IntoIter<String>> = None;
+        let mut first_refusal = None;
+        loop {
+            let mut r = self.converse_request(m, call).await?;
+            let mut answer_tool = None;
+            if r.output_config.is_some() && lock(&self.no_output_config).contains(configured) {
                 answer_tool = structured_output_fallback(&mut r);
-                Ok((send(to_sdk(r)?).await?, answer_tool))
             }
-            out => Ok((out?, answer_tool)),
+            let structured = r.output_config.is_some();
+            let e = match send(model_id.clone(), to_sdk(r)?).await {
+                Ok(out) => {
+                    if model_id != configured && profiles.is_some() {
+                        tracing::warn!(model = %configured, profile = %model_id, "Bedrock serves this model only through an inference profile: it is called through the profile from now on (set model_id to the profile to skip the first refusal)");
+                        lock(&self.profile_for).insert(configured.to_owned(), model_id);
+                    }
+                    return Ok((out, answer_tool));
+                }
+                Err(e) => e,
+            };
+            if structured && refuses_output_config(&e) {
+                tracing::info!(model = %configured, "the model refuses outputConfig: structured output through a forced tool");
+                lock(&self.no_output_config).insert(configured.to_owned());
+                continue;
+            }
+            let next = match &mut profiles {
+                None if needs_inference_profile(&e) => {
+                    let region = m.region.as_deref().unwrap_or(&self.region);
+                    let ids = bedrock_converse::model::inference_profile_ids(configured, region);
+                    first_refusal = Some(e);
+                    profiles.insert(ids.into_iter()).next()
+                }
+                // A profile this region's account does not have: the next.
+                Some(rest) if e.status == StatusCode::BAD_REQUEST => rest.next(),
+                _ => return Err(e),
+            };
+            match (next, first_refusal.take()) {
+                (Some(p), refusal) => {
+                    model_id = p;
+                    first_refusal = refusal;
+                }
+                // Every profile refused: the model's own refusal says why.
+                (None, refusal) => {
+                    return Err(refusal
+                        .unwrap_or_else(|| ApiError::internal("no inference profile to try")));
+                }
+            }
         }
     }
 
     async fn chat(&self, m: &ModelConfig, call: ChatCall) -> Result<ChatCompletion, ApiError> {
         let limit = call.client_auth.deadlines.request;
-        let (client, model_id) = (self.client.clone(), m.bedrock_model_id().to_owned());
+        let client = self.client_for(m);
         let (out, answer_tool) = self
-            .send_converse(m, &call, |r| {
+            .send_converse(m, &call, |model_id, r| {
                 let req = converse_input!(client.converse(), model_id, r);
                 Box::pin(async move {
                     tokio::time::timeout(limit, req.send())
@@ -207,9 +298,9 @@ impl Bedrock {
 
     async fn chat_stream(&self, m: &ModelConfig, call: ChatCall) -> Result<ItemStream, ApiError> {
         // The head's deadline is failover's first-byte deadline.
-        let (client, model_id) = (self.client.clone(), m.bedrock_model_id().to_owned());
+        let client = self.client_for(m);
         let (out, answer_tool) = self
-            .send_converse(m, &call, |r| {
+            .send_converse(m, &call, |model_id, r| {
                 let req = converse_input!(client.converse_stream(), model_id, r);
                 Box::pin(async move { req.send().await.map_err(|e| map_sdk_error(&e)) })
             })
@@ -263,7 +354,7 @@ impl Bedrock {
             .into_iter()
             .map(|body| {
                 let call = self
-                    .client
+                    .client_for(m)
                     .invoke_model()
                     .model_id(m.bedrock_model_id())
                     .content_type("application/json")
@@ -342,6 +433,14 @@ impl From<bedrock_converse::Error> for ApiError {
             h.code,
         )
     }
+}
+
+/// Whether Bedrock refused a bare model id for on-demand throughput ("…
+/// with on-demand throughput isn't supported. Retry your request with the
+/// ID or ARN of an inference profile that contains this model.").
+fn needs_inference_profile(e: &ApiError) -> bool {
+    e.status == StatusCode::BAD_REQUEST
+        && bedrock_converse::model::needs_inference_profile(&e.body.error.message)
 }
 
 /// Whether Bedrock refused a request for its `outputConfig`.

@@ -20,7 +20,7 @@ use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvid
 use aws_smithy_async::time::SharedTimeSource;
 use bytes::Bytes;
 
-use super::sigv4::{Identity, Signer};
+use super::sigv4::{Identity, Scope, Signer};
 use crate::config::{AwsConfig, ModelConfig, SageMakerClient};
 use crate::error::ApiError;
 
@@ -357,7 +357,12 @@ fn sign_with<'a>(
         secret: creds.secret_access_key(),
         session_token: creds.session_token(),
     };
-    signer.sign(url, headers, body, id, region, SIGNING_NAME, time)
+    let scope = Scope {
+        region,
+        service: SIGNING_NAME,
+        time,
+    };
+    signer.sign(url, headers, body, id, scope)
 }
 
 /// A non-2xx answer as the SDK reads it (the error type from

@@ -37,6 +37,17 @@ pub struct Identity<'a> {
     pub session_token: Option<&'a str>,
 }
 
+/// Where and when a request is signed for.
+#[derive(Debug, Clone, Copy)]
+pub struct Scope<'a> {
+    /// The region.
+    pub region: &'a str,
+    /// The signing name of the service (`sagemaker`).
+    pub service: &'a str,
+    /// The signing time.
+    pub time: SystemTime,
+}
+
 /// A signer that keeps the day's signing key.
 #[derive(Debug, Default)]
 pub struct Signer {
@@ -74,10 +85,13 @@ impl Signer {
         headers: impl Iterator<Item = (&'h str, &'h str)>,
         body: &[u8],
         id: Identity<'_>,
-        region: &str,
-        service: &str,
-        time: SystemTime,
+        scope: Scope<'_>,
     ) -> Result<Vec<(&'static str, String)>, String> {
+        let Scope {
+            region,
+            service,
+            time,
+        } = scope;
         if url.query().is_some() {
             return Err("a URL with a query is not signed here".into());
         }
@@ -459,9 +473,11 @@ mod tests {
                                     secret: creds.secret_access_key(),
                                     session_token: creds.session_token(),
                                 },
-                                region,
-                                "sagemaker",
-                                time,
+                                Scope {
+                                    region,
+                                    service: "sagemaker",
+                                    time,
+                                },
                             )
                             .unwrap();
                         let got: Vec<(String, String)> =

@@ -179,7 +179,15 @@ impl Router {
     /// The candidates in the order to try them, by the strategy; disabled
     /// ones left out, open ones last (they are only tried once their
     /// cool-down has passed).
-    pub fn order(&self, mut cands: Vec<Arc<Model>>) -> Vec<Arc<Model>> {
+    pub fn order(&self, cands: Vec<Arc<Model>>) -> Vec<Arc<Model>> {
+        self.order_for(cands, None)
+    }
+
+    /// [`Self::order`], with the conversation's `affinity` (see
+    /// [`crate::routing::affinity`]) in place of the strategy's draw when
+    /// the strategy spreads requests (weighted, least latency): the same
+    /// conversation gets the same order while its candidates are healthy.
+    pub fn order_for(&self, mut cands: Vec<Arc<Model>>, affinity: Option<u64>) -> Vec<Arc<Model>> {
         {
             let h = self.lock();
             cands.retain(|m| {
@@ -187,9 +195,10 @@ impl Router {
                     .is_none_or(|x| x.state != BreakerState::Disabled)
             });
         }
-        match self.cfg.strategy {
-            Strategy::Priority => cands.sort_by_key(|m| m.priority()),
-            Strategy::Weighted => {
+        match (self.cfg.strategy, affinity) {
+            (Strategy::Priority, _) => cands.sort_by_key(|m| m.priority()),
+            (_, Some(a)) => crate::routing::affinity::order(&mut cands, a),
+            (Strategy::Weighted, None) => {
                 // Weighted shuffle within each priority: key = u^(1/w).
                 let mut keyed: Vec<(i32, f64, Arc<Model>)> = cands
                     .into_iter()
@@ -202,7 +211,7 @@ impl Router {
                 keyed.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)));
                 cands = keyed.into_iter().map(|(_, _, m)| m).collect();
             }
-            Strategy::LeastLatency => {
+            (Strategy::LeastLatency, None) => {
                 let h = self.lock();
                 let ewma =
                     |m: &Arc<Model>| h.get(&m.key()).and_then(|x| x.ewma_ttfb_ms).unwrap_or(0.0);
