@@ -144,6 +144,23 @@ fn tool_indices_start_at_zero_after_reasoning_and_text_blocks() {
     );
 }
 
+/// Two calls whose argument pieces arrive interleaved (and stop out of
+/// order): each call's pieces join into its own arguments.
+#[test]
+fn interleaved_tool_arguments_join_per_call() {
+    let f = fixture("two_tools_interleaved");
+    let (_, items) = run(&f, [wire(&f).as_slice()]);
+    let calls = tool_args(&items);
+    assert_eq!(calls.len(), 2);
+    let (read, grep) = (&calls[0], &calls[1]);
+    assert_eq!((read.0, read.1.as_deref()), (0, Some("read")));
+    assert_eq!((grep.0, grep.1.as_deref()), (1, Some("grep")));
+    let a: Value = serde_json::from_str(&read.2).unwrap();
+    let b: Value = serde_json::from_str(&grep.2).unwrap();
+    assert_eq!(a["path"], "a.rs");
+    assert_eq!(b["pattern"], "fn main");
+}
+
 #[test]
 fn an_exception_mid_stream_is_one_error_event_then_the_end() {
     let f = fixture("exception_mid_stream");
