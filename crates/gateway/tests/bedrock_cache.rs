@@ -263,3 +263,72 @@ async fn broken_past_tool_arguments_and_empty_descriptions_do_not_dead_end() {
     assert_eq!(spec["name"], "ls");
     assert!(spec.get("description").is_none(), "{spec}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_context_window_refusal_falls_back_to_the_next_model() {
+    use mock_upstreams::BedrockFault;
+    let f = region().await;
+    let mut small = BedrockModel::new(BedrockReply::Echo);
+    small.fault = BedrockFault::Status(
+        400,
+        "ValidationException".into(),
+        "Input is too long for requested model.".into(),
+    );
+    f.add("x.small-v1", small);
+    let cfg = format!(
+        "\n[[models]]\nname = \"small\"\nbackend = \"bedrock\"\nmodel_id = \"x.small-v1\"\nendpoint_url = \"{url}\"\nfallbacks = [\"missing-one\", \"big\"]\n{big}\n[[auth.scoped_keys]]\nkey = \"sk-small-only\"\nmodels = [\"small\"]\n",
+        url = f.url(),
+        big = candidates("big", &[&f], ""),
+    );
+    let gw = start("http://127.0.0.1:9", &config(&cfg), &[]);
+    let ask = |stream: bool| {
+        json!({"model": "small", "stream": stream,
+               "messages": [{"role": "user", "content": "a very long prompt"}]})
+    };
+    // Whole and streamed: "big" answers, and says so.
+    let r = post(&gw, "/v1/chat/completions", ask(false)).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-oai-model"], "big");
+    let body: Value = r.json().await.unwrap();
+    openai_types::contract::check_chat_completion(&body);
+    assert_eq!(
+        body["choices"][0]["message"]["content"],
+        "Echo: a very long prompt"
+    );
+    let r = post(&gw, "/v1/chat/completions", ask(true)).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-oai-model"], "big");
+    let text = r.text().await.unwrap();
+    assert!(
+        text.contains("Echo") && text.ends_with("data: [DONE]\n\n"),
+        "{text}"
+    );
+    // A key that may not use "big" gets the model's own refusal.
+    let r = crate::support::client()
+        .post(format!("{}/v1/chat/completions", gw.url))
+        .bearer_auth("sk-small-only")
+        .json(&ask(false))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let e: Value = r.json().await.unwrap();
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Input is too long"),
+        "{e}"
+    );
+    let metrics = get_text(&gw.url, "/metrics", None).await;
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("gateway_fallbacks_total")
+                && l.contains("from=\"small\"")
+                && l.contains("to=\"big\"")
+                && l.contains("reason=\"context_window\"")
+                && l.ends_with(" 2")),
+        "{metrics}"
+    );
+}

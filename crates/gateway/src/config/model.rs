@@ -96,6 +96,11 @@ pub struct ModelConfig {
     /// model's provider).
     #[serde(default)]
     pub owned_by: Option<String>,
+    /// Models tried in order when every candidate of this one fails for
+    /// its context window or a content policy (names of other models; the
+    /// client's key must be allowed them).
+    #[serde(default)]
+    pub fallbacks: Vec<String>,
     /// Bedrock: the region to call (default: `aws.region`). Several
     /// `[[models]]` of one name, each in its own region, are that name's
     /// candidates (cross-region failover and cache-affine routing).
@@ -166,6 +171,7 @@ impl ModelConfig {
             prompt_cache_min_tokens: None,
             region: None,
             endpoint_url: None,
+            fallbacks: Vec::new(),
         }
     }
 

@@ -64,6 +64,19 @@ impl Config {
             }
             m.validate(&format!("models[{i}]"))?;
         }
+        for (i, m) in self.models.iter().enumerate() {
+            if m.fallbacks.len() > 8 {
+                return Err(err(format!("models[{i}].fallbacks"), "at most 8 fallbacks"));
+            }
+            for f in &m.fallbacks {
+                if f == &m.name || f.is_empty() {
+                    return Err(err(
+                        format!("models[{i}].fallbacks"),
+                        format!("'{f}' cannot be a fallback of '{}'", m.name),
+                    ));
+                }
+            }
+        }
         if let Some(d) = &self.default_model
             && !names.contains(d)
         {

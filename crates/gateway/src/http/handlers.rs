@@ -59,7 +59,10 @@ pub(super) enum Shape {
 
 /// Serves a chat request for `a` (a chat request, or a Responses request
 /// translated to one): validated, admitted, served, answered whole or
-/// streamed in `shape`.
+/// streamed in `shape`. When every candidate fails for a reason another
+/// model may not share (the context window, a content policy), the
+/// model's `fallbacks` are admitted and tried in turn; `x-oai-model` names
+/// the model that answered.
 pub(super) async fn serve_chat<A: super::extract::Named>(
     handle: &web::Data<Handle>,
     state: &AppState,
@@ -74,44 +77,15 @@ pub(super) async fn serve_chat<A: super::extract::Named>(
         Shape::Messages { .. } => "messages",
     };
     let prompt_estimate = openai_types::validate::chat_prompt_tokens(&r);
-    let ask = Ask {
-        affinity: crate::routing::affinity::of_chat(
-            state.config.routing.affinity,
-            a.meta.session.as_deref(),
-            a.meta.key.as_ref().map(|k| k.as_str()),
-            &r,
-        ),
-        ..a.ask(prompt_estimate)
-    };
-    let admitted = state.admit(ask, state.candidates(&r.model)?).await?;
-    let serving = Serving {
-        handle,
-        state,
-        a,
-        admitted,
-        route,
-    };
+    let affinity = crate::routing::affinity::of_chat(
+        state.config.routing.affinity,
+        a.meta.session.as_deref(),
+        a.meta.key.as_ref().map(|k| k.as_str()),
+        &r,
+    );
+    let fallbacks = state.fallbacks_of(&r.model);
     let (id, created) = (new_id("chatcmpl"), now());
-    let (stream, include_usage) = (r.is_stream(), r.include_usage());
-    let writer = stream.then(|| match &shape {
-        Shape::Chat => Writer::Chat(SseWriter::new(&id, &r.model, created, OutputShape::Chat)),
-        Shape::Responses(base) => Writer::Responses(Box::new(EventWriter::new((**base).clone()))),
-        Shape::Messages {
-            id,
-            estimate,
-            bedrock: false,
-        } => Writer::Messages(Box::new(anthropic_messages::events::EventWriter::new(
-            id, &r.model, *estimate,
-        ))),
-        Shape::Messages {
-            id,
-            estimate,
-            bedrock: true,
-        } => Writer::Bedrock(Box::new(super::bedrock_frames::Framer::new(
-            id, &r.model, *estimate,
-        ))),
-    });
-    let call = ChatCall {
+    let mut call = Some(ChatCall {
         prompt_estimate,
         id,
         created,
@@ -119,31 +93,77 @@ pub(super) async fn serve_chat<A: super::extract::Named>(
         max_choices: state.config.max_choices,
         images: Default::default(),
         req: r,
-    };
-    if let Some(writer) = writer {
-        return serving.streamed(call, writer, include_usage).await;
+    });
+    let mut last: Option<ApiError> = None;
+    // The model that failed first and why: what a fallback replaces.
+    let mut moved: Option<(String, crate::routing::fallback::Reason)> = None;
+    for (i, name) in std::iter::once(None)
+        .chain(fallbacks.iter().map(Some))
+        .enumerate()
+    {
+        let more = i < fallbacks.len();
+        let Some(mut attempt) = (if more { call.clone() } else { call.take() }) else {
+            break;
+        };
+        if let Some(n) = name {
+            attempt.req.model.clone_from(n);
+        }
+        let model = attempt.req.model.clone();
+        let ask = Ask {
+            model: &model,
+            affinity,
+            ..a.ask(prompt_estimate)
+        };
+        let cands = if name.is_none() {
+            state.candidates(&model)
+        } else {
+            state.fallback_candidates(&model)
+        };
+        let admitted = match cands {
+            Ok(cands) => state.admit(ask, cands).await,
+            Err(e) => Err(e),
+        };
+        let admitted = match (admitted, &last) {
+            (Ok(x), _) => x,
+            (Err(e), None) => return Err(e),
+            // A fallback this key may not use (or gone): the next one.
+            (Err(_), Some(_)) => continue,
+        };
+        if let Some((from, why)) = &moved {
+            tracing::info!(from = %from, to = %model, reason = why.label(), "every candidate failed; trying a fallback model");
+            crate::observe::metrics::METRICS
+                .fallbacks
+                .with_label_values(&[from.as_str(), model.as_str(), why.label()])
+                .inc();
+        }
+        let serving = Serving {
+            handle,
+            state,
+            a,
+            admitted,
+            route,
+        };
+        match serving.respond(attempt, &shape).await {
+            Err(e) if more => match crate::routing::fallback::reason(&e) {
+                Some(why) => {
+                    moved.get_or_insert((model, why));
+                    last = Some(e);
+                }
+                None => return Err(e),
+            },
+            Err(e) => return Err(e),
+            Ok(mut resp) => {
+                if let Ok(v) = actix_web::http::header::HeaderValue::from_str(&model) {
+                    resp.headers_mut().insert(
+                        actix_web::http::header::HeaderName::from_static("x-oai-model"),
+                        v,
+                    );
+                }
+                return Ok(resp);
+            }
+        }
     }
-    let served = serving.whole(call).await?;
-    let usage = served.value.usage.clone();
-    Ok(match shape {
-        Shape::Chat => serving.answer(&served, usage.as_ref()),
-        Shape::Responses(base) => {
-            let served = Served {
-                value: openai_types::responses::chat::from_chat(*base, &served.value),
-                model: served.model,
-                took: served.took,
-            };
-            serving.answer(&served, usage.as_ref())
-        }
-        Shape::Messages { id, .. } => {
-            let served = Served {
-                value: anthropic_messages::chat::from_chat(&served.value, &id, a.r.model_name()),
-                model: served.model,
-                took: served.took,
-            };
-            serving.answer(&served, usage.as_ref())
-        }
-    })
+    Err(last.unwrap_or_else(|| ApiError::internal("no model left to try")))
 }
 
 /// `POST /v1/completions` (legacy; SageMaker endpoints and upstreams).
@@ -239,6 +259,65 @@ struct Serving<'a, A> {
 }
 
 impl<A: Named> Serving<'_, A> {
+    /// A chat call served and answered in `shape`: streamed when the
+    /// request asks, else whole.
+    async fn respond(&self, call: ChatCall, shape: &Shape) -> Result<HttpResponse, ApiError> {
+        let r = &call.req;
+        let (id, created) = (call.id.as_str(), call.created);
+        let (stream, include_usage) = (r.is_stream(), r.include_usage());
+        let writer = stream.then(|| match shape {
+            Shape::Chat => Writer::Chat(SseWriter::new(id, &r.model, created, OutputShape::Chat)),
+            Shape::Responses(base) => {
+                Writer::Responses(Box::new(EventWriter::new((**base).clone())))
+            }
+            Shape::Messages {
+                id,
+                estimate,
+                bedrock: false,
+            } => Writer::Messages(Box::new(anthropic_messages::events::EventWriter::new(
+                id, &r.model, *estimate,
+            ))),
+            Shape::Messages {
+                id,
+                estimate,
+                bedrock: true,
+            } => Writer::Bedrock(Box::new(super::bedrock_frames::Framer::new(
+                id, &r.model, *estimate,
+            ))),
+        });
+        if let Some(writer) = writer {
+            return self.streamed(call, writer, include_usage).await;
+        }
+        let served = self.whole(call).await?;
+        let usage = served.value.usage.clone();
+        Ok(match shape {
+            Shape::Chat => self.answer(&served, usage.as_ref()),
+            Shape::Responses(base) => {
+                let served = Served {
+                    value: openai_types::responses::chat::from_chat(
+                        (**base).clone(),
+                        &served.value,
+                    ),
+                    model: served.model,
+                    took: served.took,
+                };
+                self.answer(&served, usage.as_ref())
+            }
+            Shape::Messages { id, .. } => {
+                let served = Served {
+                    value: anthropic_messages::chat::from_chat(
+                        &served.value,
+                        id,
+                        self.a.r.model_name(),
+                    ),
+                    model: served.model,
+                    took: served.took,
+                };
+                self.answer(&served, usage.as_ref())
+            }
+        })
+    }
+
     /// A whole answer through the serve path; a failure's outcome told.
     async fn whole<C: Call>(&self, call: C) -> Result<Served<C::Answer>, ApiError> {
         serve::whole(self.state, &self.handle.backends, &self.admitted, call)

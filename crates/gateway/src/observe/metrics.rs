@@ -41,6 +41,8 @@ pub(crate) struct Metrics {
     pub upstream_errors: IntCounterVec,
     /// Requests moved on from a candidate to the next.
     pub failovers: IntCounterVec,
+    /// Requests moved on to a fallback model: from, to, reason.
+    pub fallbacks: IntCounterVec,
     /// Affine requests served by their preferred candidate (`hit`) or
     /// another (`move`), per model.
     pub affinity: IntCounterVec,
@@ -156,6 +158,12 @@ pub(crate) static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
             "gateway_failovers_total",
             "Requests moved on from a candidate to the next",
             &["upstream"],
+        ),
+        fallbacks: counter(
+            &r,
+            "gateway_fallbacks_total",
+            "Requests moved on to a fallback model (every candidate failed for its context window or a content policy)",
+            &["from", "to", "reason"],
         ),
         affinity: counter(
             &r,

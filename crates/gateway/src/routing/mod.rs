@@ -7,5 +7,6 @@ pub(crate) mod admission;
 pub(crate) mod affinity;
 pub(crate) mod breaker;
 pub(crate) mod failover;
+pub(crate) mod fallback;
 pub(crate) mod serve;
 pub(crate) mod state;

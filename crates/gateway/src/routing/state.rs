@@ -139,6 +139,14 @@ impl AppState {
         })
     }
 
+    /// The fallback models of a model name (none for an unknown one).
+    pub fn fallbacks_of(&self, name: &str) -> Vec<String> {
+        self.models
+            .get(name)
+            .map(|m| m.cfg.fallbacks.clone())
+            .unwrap_or_default()
+    }
+
     /// The OpenAI-compatible upstreams that serve `name` (allow, then deny),
     /// as models.
     pub fn upstream_candidates(&self, name: &str) -> Vec<Arc<Model>> {
@@ -165,6 +173,19 @@ impl AppState {
             out.push(self.resolve(name)?);
         }
         Ok(out)
+    }
+
+    /// The candidates of a fallback model: as [`Self::candidates`], but
+    /// never the default model (a fallback names a model that exists).
+    pub fn fallback_candidates(&self, name: &str) -> Result<Vec<Arc<Model>>, ApiError> {
+        if self.models.contains_key(name)
+            || self.catalog.contains(name)
+            || self.upstreams.iter().any(|u| u.cfg.admits(name))
+        {
+            self.candidates(name)
+        } else {
+            Err(ApiError::internal("no such fallback model"))
+        }
     }
 
     /// The model a request names (configured, else discovered on Bedrock),
