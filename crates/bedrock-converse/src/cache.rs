@@ -146,6 +146,11 @@ fn block_tokens(b: &ContentBlock) -> u64 {
     match b {
         ContentBlock::Text(t) => estimate(t),
         ContentBlock::Image(_) => 1600,
+        // A PDF page is some 1,500-3,000 tokens; a byte of text a quarter.
+        ContentBlock::Document(d) => {
+            let crate::wire::DocumentSource::Bytes(b) = &d.source;
+            b.len() as u64 / 4
+        }
         ContentBlock::ToolUse(u) => estimate(&u.name) + estimate(&u.input.to_string()),
         ContentBlock::ToolResult(r) => r
             .content

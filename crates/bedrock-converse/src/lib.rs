@@ -13,6 +13,8 @@
 //!   embedding models and their answers in OpenAI's shape;
 //! * [`cache`]: prompt cache points placed for clients that cannot place
 //!   them (the OpenAI SDKs);
+//! * [`document`]: `file` parts (inline PDF, text and office files) as
+//!   document blocks, names cleaned to Bedrock's rules, bounded;
 //! * [`model`]: model ids, inference profile ids and ARNs (and the
 //!   profiles to try for a model served only through one);
 //! * [`wire`]: the Converse JSON shapes, for any transport;
@@ -49,6 +51,7 @@
 #![deny(missing_docs)]
 
 pub mod cache;
+pub mod document;
 pub mod embeddings;
 mod error;
 pub mod event;

@@ -252,6 +252,7 @@ pub fn to_converse(
         reasoning(effort, opts, forces_tool(req), &mut inference, &mut extra)?;
     }
     let tool_config = tool_config(req, &used_tools)?;
+    crate::document::check(&mut messages).map_err(|m| Error::invalid(m, "messages"))?;
     let mut out = ConverseRequest {
         messages,
         system,
@@ -546,9 +547,14 @@ fn user_blocks(
                         };
                         out.push(ContentBlock::Image(block));
                     }
-                    ContentPart::InputAudio { .. } | ContentPart::File { .. } => {
+                    ContentPart::File { file } => {
+                        let d = crate::document::from_file_part(file)
+                            .map_err(|m| Error::invalid(m, format!("{}.file", param())))?;
+                        out.push(ContentBlock::Document(d));
+                    }
+                    ContentPart::InputAudio { .. } => {
                         return Err(Error::invalid(
-                            "audio and file parts are not supported by Bedrock's Converse API",
+                            "audio parts are not supported by Bedrock's Converse API",
                             param(),
                         ));
                     }

@@ -110,7 +110,10 @@ pub fn to_chat_completion(
                     },
                 },
             }),
-            ContentBlock::Image(_) | ContentBlock::ToolResult(_) | ContentBlock::CachePoint(_) => {}
+            ContentBlock::Image(_)
+            | ContentBlock::ToolResult(_)
+            | ContentBlock::CachePoint(_)
+            | ContentBlock::Document(_) => {}
         }
     }
     let mut reason = finish_reason(&r.stop_reason);

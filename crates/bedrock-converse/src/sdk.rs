@@ -256,6 +256,17 @@ pub fn block_to_sdk(b: wire::ContentBlock) -> Result<sdk::ContentBlock, BuildErr
             ))
         }
         wire::ContentBlock::CachePoint(c) => sdk::ContentBlock::CachePoint(cache_point(c)?),
+        wire::ContentBlock::Document(d) => {
+            let wire::DocumentSource::Bytes(bytes) = d.source;
+            sdk::ContentBlock::Document(
+                sdk::DocumentBlock::builder()
+                    .format(sdk::DocumentFormat::from(d.format.as_str()))
+                    .name(d.name)
+                    .source(sdk::DocumentSource::Bytes(Blob::new(bytes)))
+                    .build()
+                    .map_err(build_err)?,
+            )
+        }
     })
 }
 

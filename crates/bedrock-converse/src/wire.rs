@@ -137,6 +137,28 @@ pub enum ContentBlock {
     ReasoningContent(ReasoningContent),
     /// The conversation up to here is cached.
     CachePoint(CachePoint),
+    /// A document (PDF, text, office formats).
+    Document(DocumentBlock),
+}
+
+/// A document.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DocumentBlock {
+    /// `pdf`, `csv`, `doc`, `docx`, `xls`, `xlsx`, `html`, `txt` or `md`.
+    pub format: String,
+    /// Its name (letters, digits, single spaces, hyphens, parentheses,
+    /// square brackets; distinct within a request).
+    pub name: String,
+    /// The bytes.
+    pub source: DocumentSource,
+}
+
+/// Where a document's bytes are.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum DocumentSource {
+    /// Inline bytes (base64 on the wire).
+    Bytes(#[serde(with = "b64")] Vec<u8>),
 }
 
 /// An image.

@@ -9,7 +9,7 @@ mod abandoned;
 mod admin_input;
 mod api;
 mod bedrock;
-mod bedrock_cache;
+mod bedrock_depth;
 mod choices;
 mod claude_code;
 mod clients;

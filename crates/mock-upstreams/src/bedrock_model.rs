@@ -165,6 +165,20 @@ pub(crate) fn last_user(body: &Value) -> (String, Vec<String>, Vec<String>) {
                     i["format"].as_str().unwrap_or("?")
                 ));
             }
+            if let Some(d) = b.get("document") {
+                let n = d["source"]["bytes"]
+                    .as_str()
+                    .and_then(|s| {
+                        use base64::Engine as _;
+                        base64::engine::general_purpose::STANDARD.decode(s).ok()
+                    })
+                    .map_or(0, |b| b.len());
+                images.push(format!(
+                    "[document {} {n} bytes {}]",
+                    d["format"].as_str().unwrap_or("?"),
+                    d["name"].as_str().unwrap_or("?")
+                ));
+            }
             if let Some(r) = b.get("toolResult") {
                 for c in r["content"].as_array().into_iter().flatten() {
                     if let Some(t) = c["text"].as_str() {

@@ -28,7 +28,18 @@ pub(crate) fn check(body: &Value, structured: bool) -> Option<String> {
         .flatten()
         .enumerate()
     {
+        if t.get("cachePoint").is_some() {
+            continue;
+        }
         let spec = &t["toolSpec"];
+        if spec
+            .get("description")
+            .is_some_and(|d| d.as_str().is_none_or(str::is_empty))
+        {
+            return Some(format!(
+                "toolConfig.tools.{i}.toolSpec.description must have length greater than or equal to 1"
+            ));
+        }
         if spec["name"].as_str().is_none_or(|n| {
             n.is_empty()
                 || n.len() > 64
@@ -52,6 +63,9 @@ pub(crate) fn check(body: &Value, structured: bool) -> Option<String> {
     if let Some(why) = check_signed_thinking(body) {
         return Some(why);
     }
+    if let Some(why) = check_documents(body) {
+        return Some(why);
+    }
     let choice = &body["toolConfig"]["toolChoice"];
     let forced = choice.get("any").is_some() || choice.get("tool").is_some();
     if forced
@@ -62,6 +76,34 @@ pub(crate) fn check(body: &Value, structured: bool) -> Option<String> {
         return Some("Thinking may not be enabled when tool_choice forces tool use.".into());
     }
     None
+}
+
+/// Bedrock's document rules: at most 5 a request, each named with letters,
+/// digits, single spaces, hyphens, parentheses and square brackets, no two
+/// alike.
+fn check_documents(body: &Value) -> Option<String> {
+    let mut names = Vec::new();
+    for m in body["messages"].as_array().into_iter().flatten() {
+        for b in m["content"].as_array().into_iter().flatten() {
+            let Some(d) = b.get("document") else { continue };
+            let name = d["name"].as_str().unwrap_or_default();
+            let ok = !name.is_empty()
+                && !name.contains("  ")
+                && name
+                    .chars()
+                    .all(|c| c.is_alphanumeric() || matches!(c, ' ' | '-' | '(' | ')' | '[' | ']'));
+            if !ok {
+                return Some(format!(
+                    "The document file name can only contain alphanumeric characters, whitespace characters, hyphens, parentheses, and square brackets. The name can't contain more than one consecutive whitespace character. Name: {name}"
+                ));
+            }
+            if names.contains(&name) {
+                return Some("A conversation must have unique document names.".into());
+            }
+            names.push(name);
+        }
+    }
+    (names.len() > 5).then(|| "Too many documents: at most 5 a request.".into())
 }
 
 /// The signature the fake signs its reasoning with.

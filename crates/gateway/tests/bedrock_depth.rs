@@ -332,3 +332,55 @@ async fn a_context_window_refusal_falls_back_to_the_next_model() {
         "{metrics}"
     );
 }
+
+/// A PDF and a Markdown file through the OpenAI SDK (`file` parts) and a
+/// PDF through the Anthropic SDK (a `document` block): Converse document
+/// blocks, names cleaned to Bedrock's rules and told apart; a sixth
+/// document and a file by id are refused by name.
+const DOCUMENTS: &str = r##"
+import base64, os, anthropic, openai
+pdf = base64.b64encode(b"%PDF-1.4 fake report").decode()
+md = base64.b64encode(b"# Notes").decode()
+client = openai.OpenAI(base_url=os.environ["BASE"] + "/v1", api_key=os.environ["KEY"])
+def file_part(data, name):
+    return {"type": "file", "file": {"file_data": data, "filename": name}}
+r = client.chat.completions.create(model="c", messages=[{"role": "user", "content": [
+    {"type": "text", "text": "Summarise these."},
+    file_part(f"data:application/pdf;base64,{pdf}", "Q3 report (final).pdf"),
+    file_part(md, "notes.md"),
+    file_part(f"data:application/pdf;base64,{pdf}", "Q3 report (final).pdf")]}])
+said = r.choices[0].message.content
+assert "[document pdf 20 bytes Q3 report (final)]" in said, said
+assert "[document md 7 bytes notes]" in said, said
+assert "[document pdf 20 bytes Q3 report (final) (2)]" in said, said
+try:
+    client.chat.completions.create(model="c", messages=[{"role": "user", "content": [
+        {"type": "text", "text": "x"}] + [file_part(md, f"n{i}.md") for i in range(6)]}])
+    raise SystemExit("expected 400")
+except openai.BadRequestError as e:
+    assert "at most 5 documents" in str(e), e
+try:
+    client.chat.completions.create(model="c", messages=[{"role": "user", "content": [
+        {"type": "text", "text": "x"}, {"type": "file", "file": {"file_id": "file-abc"}}]}])
+    raise SystemExit("expected 400")
+except openai.BadRequestError as e:
+    assert e.param == "messages[0].content[1].file", e.param
+a = anthropic.Anthropic(base_url=os.environ["BASE"], api_key=os.environ["KEY"])
+m = a.messages.create(model="c", max_tokens=64, messages=[{"role": "user", "content": [
+    {"type": "document", "title": "Spec v2.pdf", "source": {"type": "base64", "media_type": "application/pdf", "data": pdf}},
+    {"type": "text", "text": "What does it say?"}]}])
+assert "[document pdf 20 bytes Spec v2]" in m.content[0].text, m
+print("documents-ok")
+"##;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn documents_from_both_sdks_become_converse_documents() {
+    let f = region().await;
+    let gw = start(
+        "http://127.0.0.1:9",
+        &config(&candidates("c", &[&f], "")),
+        &[],
+    );
+    let env = vec![("BASE", gw.url.clone()), ("KEY", KEY.to_owned())];
+    crate::support::run_python(DOCUMENTS, env, "documents-ok", &gw).await;
+}
