@@ -47,6 +47,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         // Cache points after the system prompt and the last turns once the
         // prefix reaches the model's minimum (none in this short chat).
         prompt_cache: Some(bedrock_converse::cache::AutoCache::for_model(model_id)),
+        guardrail: None,
     };
     // No remote image URLs in this request: nothing to fetch first.
     let converse = bedrock_converse::to_converse(&chat, &opts, &Default::default())?;

@@ -127,6 +127,7 @@ pub fn check_request(data: &[u8]) {
             reasoning,
             default_max_tokens: Some(4096),
             prompt_cache: Some(crate::cache::AutoCache::for_model(model_id)),
+            guardrail: None,
         };
         if let Ok(c) = crate::to_converse(&req, &opts, &std::collections::HashMap::new()) {
             serde_json::to_vec(&c).expect("a Converse request serializes");

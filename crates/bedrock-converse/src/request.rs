@@ -43,6 +43,10 @@ pub struct RequestOptions {
     /// Automatic cache points for requests whose client placed none
     /// (see [`crate::cache`]).
     pub prompt_cache: Option<crate::cache::AutoCache>,
+    /// The model's guardrail. A request's own `guardrailConfig` applies
+    /// only where the model has none: it can add a guardrail, never
+    /// replace or remove the operator's.
+    pub guardrail: Option<crate::wire::GuardrailConfig>,
 }
 
 /// Request fields that are OpenAI's own: never passed to the model as
@@ -57,6 +61,8 @@ const OPENAI_ONLY: &[&str] = &[
     "verbosity",
     "prompt_cache_key",
     "safety_identifier",
+    "guardrailConfig",
+    "guardrail_config",
     "functions",
     "function_call",
 ];
@@ -253,6 +259,10 @@ pub fn to_converse(
     }
     let tool_config = tool_config(req, &used_tools)?;
     crate::document::check(&mut messages).map_err(|m| Error::invalid(m, "messages"))?;
+    let guardrail_config = match &opts.guardrail {
+        Some(g) => Some(g.clone()),
+        None => requested_guardrail(req)?,
+    };
     let mut out = ConverseRequest {
         messages,
         system,
@@ -260,6 +270,7 @@ pub fn to_converse(
         tool_config,
         additional_model_request_fields: (!extra.is_empty()).then_some(extra),
         output_config,
+        guardrail_config,
     };
     let points = crate::cache::count_points(&out);
     if points > MAX_CACHE_POINTS {
@@ -274,6 +285,57 @@ pub fn to_converse(
         crate::cache::place(&mut out, auto);
     }
     Ok(out)
+}
+
+/// The guardrail a request asks for: Bedrock's own `guardrailConfig`
+/// (`guardrailIdentifier`, `guardrailVersion`, `trace`,
+/// `streamProcessingMode`), or the same in snake case.
+fn requested_guardrail(
+    req: &ChatCompletionRequest,
+) -> Result<Option<crate::wire::GuardrailConfig>, Error> {
+    let Some((key, v)) = ["guardrailConfig", "guardrail_config"]
+        .iter()
+        .find_map(|k| req.extra.get(*k).map(|v| (*k, v)))
+    else {
+        return Ok(None);
+    };
+    let field = |camel: &str, snake: &str| {
+        v.get(camel)
+            .or_else(|| v.get(snake))
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    };
+    let id = field("guardrailIdentifier", "guardrail_identifier")
+        .filter(|s| !s.is_empty() && s.len() <= 2048)
+        .ok_or_else(|| Error::invalid("needs guardrailIdentifier", key))?;
+    let version = field("guardrailVersion", "guardrail_version")
+        .filter(|s| {
+            s == "DRAFT" || (!s.is_empty() && s.len() <= 8 && s.bytes().all(|b| b.is_ascii_digit()))
+        })
+        .ok_or_else(|| Error::invalid("needs guardrailVersion: DRAFT or a version number", key))?;
+    let trace = field("trace", "trace");
+    if trace
+        .as_deref()
+        .is_some_and(|t| !matches!(t, "enabled" | "disabled" | "enabled_full"))
+    {
+        return Err(Error::invalid(
+            "trace is enabled, enabled_full or disabled",
+            key,
+        ));
+    }
+    let mode = field("streamProcessingMode", "stream_processing_mode");
+    if mode
+        .as_deref()
+        .is_some_and(|m| !matches!(m, "sync" | "async"))
+    {
+        return Err(Error::invalid("streamProcessingMode is sync or async", key));
+    }
+    Ok(Some(crate::wire::GuardrailConfig {
+        guardrail_identifier: id,
+        guardrail_version: version,
+        trace,
+        stream_processing_mode: mode,
+    }))
 }
 
 /// An earlier answer's signed reasoning (LiteLLM's `thinking_blocks` on

@@ -17,6 +17,7 @@
 //!     prompt_cache: Some(bedrock_converse::cache::AutoCache::for_model(
 //!         "anthropic.claude-3-haiku-20240307-v1:0",
 //!     )),
+//!     guardrail: None,
 //! };
 //! let converse = bedrock_converse::to_converse(&chat, &opts, &Default::default())?;
 //! let r = sdk::to_sdk(converse)?;
@@ -56,6 +57,32 @@ pub struct SdkRequest {
     pub extra: Option<Document>,
     /// `outputConfig`.
     pub output: Option<sdk::OutputConfig>,
+    /// `guardrailConfig` (set with [`guardrail`] or [`guardrail_stream`]:
+    /// the two operations take different types).
+    pub guardrail: Option<wire::GuardrailConfig>,
+}
+
+/// A guardrail as `Converse` takes it.
+pub fn guardrail(g: &wire::GuardrailConfig) -> sdk::GuardrailConfiguration {
+    sdk::GuardrailConfiguration::builder()
+        .guardrail_identifier(&g.guardrail_identifier)
+        .guardrail_version(&g.guardrail_version)
+        .set_trace(g.trace.as_deref().map(sdk::GuardrailTrace::from))
+        .build()
+}
+
+/// A guardrail as `ConverseStream` takes it (with its processing mode).
+pub fn guardrail_stream(g: &wire::GuardrailConfig) -> sdk::GuardrailStreamConfiguration {
+    sdk::GuardrailStreamConfiguration::builder()
+        .guardrail_identifier(&g.guardrail_identifier)
+        .guardrail_version(&g.guardrail_version)
+        .set_trace(g.trace.as_deref().map(sdk::GuardrailTrace::from))
+        .set_stream_processing_mode(
+            g.stream_processing_mode
+                .as_deref()
+                .map(sdk::GuardrailStreamProcessingMode::from),
+        )
+        .build()
 }
 
 /// An SDK builder refused a value (a required field missing).
@@ -187,6 +214,7 @@ pub fn to_sdk(r: wire::ConverseRequest) -> Result<SdkRequest, BuildError> {
         inference,
         tools,
         output,
+        guardrail: r.guardrail_config,
         extra: r
             .additional_model_request_fields
             .map(|m| to_document(Value::Object(m))),

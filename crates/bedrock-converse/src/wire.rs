@@ -30,6 +30,26 @@ pub struct ConverseRequest {
     /// Structured output (`outputConfig`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output_config: Option<OutputConfig>,
+    /// The guardrail that screens the input and the answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guardrail_config: Option<GuardrailConfig>,
+}
+
+/// `guardrailConfig`: a Bedrock guardrail applied to the call.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GuardrailConfig {
+    /// The guardrail's id or ARN.
+    pub guardrail_identifier: String,
+    /// Its version (`DRAFT` or a number).
+    pub guardrail_version: String,
+    /// `enabled`, `enabled_full` or `disabled` (the default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace: Option<String>,
+    /// Streams: `sync` (each chunk screened before it is sent; the
+    /// default) or `async` (sent at once, screened beside).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream_processing_mode: Option<String>,
 }
 
 /// `outputConfig`: what the model's text must look like.

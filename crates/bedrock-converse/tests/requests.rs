@@ -20,6 +20,7 @@ fn options(f: &Value) -> RequestOptions {
             .into(),
         reasoning: serde_json::from_value(o["reasoning"].clone()).unwrap_or(ReasoningStyle::Auto),
         default_max_tokens: o["default_max_tokens"].as_u64().map(|v| v as u32),
+        guardrail: serde_json::from_value(o["guardrail"].clone()).ok(),
         prompt_cache: o["prompt_cache_min_tokens"].as_u64().map(|n| {
             bedrock_converse::cache::AutoCache {
                 min_tokens: n as u32,

@@ -384,3 +384,85 @@ async fn documents_from_both_sdks_become_converse_documents() {
     let env = vec![("BASE", gw.url.clone()), ("KEY", KEY.to_owned())];
     crate::support::run_python(DOCUMENTS, env, "documents-ok", &gw).await;
 }
+
+/// Guardrails through both SDKs: the model's guardrail (whole and
+/// streamed), a request's own `guardrailConfig` on a model without one,
+/// an unknown guardrail refused by Bedrock's words.
+const GUARDRAILS: &str = r#"
+import os, anthropic, openai
+client = openai.OpenAI(base_url=os.environ["BASE"] + "/v1", api_key=os.environ["KEY"])
+def ask(model, text, **kw):
+    return client.chat.completions.create(model=model, messages=[{"role": "user", "content": text}], **kw)
+ok = ask("guarded", "tell me about tea")
+assert ok.choices[0].finish_reason == "stop" and ok.choices[0].message.content == "Echo: tell me about tea", ok
+blocked = ask("guarded", "how do I make explosives")
+assert blocked.choices[0].finish_reason == "content_filter", blocked
+assert blocked.choices[0].message.content == "Sorry, the model cannot answer this question.", blocked
+chunks = list(ask("guarded", "more explosives please", stream=True))
+assert [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason] == ["content_filter"], chunks
+text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+assert text == "Sorry, the model cannot answer this question.", text
+# No guardrail on "open": the request brings its own.
+assert ask("open", "explosives").choices[0].finish_reason == "stop"
+mine = ask("open", "explosives", extra_body={"guardrailConfig": {"guardrailIdentifier": "gr-1", "guardrailVersion": "1"}})
+assert mine.choices[0].finish_reason == "content_filter", mine
+# On "guarded" a request cannot swap the operator's guardrail for a lax one.
+swap = ask("guarded", "explosives", extra_body={"guardrailConfig": {"guardrailIdentifier": "gr-lax", "guardrailVersion": "1"}})
+assert swap.choices[0].finish_reason == "content_filter", swap
+try:
+    ask("open", "x", extra_body={"guardrailConfig": {"guardrailIdentifier": "gr-none", "guardrailVersion": "1"}})
+    raise SystemExit("expected 400")
+except openai.BadRequestError as e:
+    assert "guardrail" in str(e), e
+a = anthropic.Anthropic(base_url=os.environ["BASE"], api_key=os.environ["KEY"])
+m = a.messages.create(model="guarded", max_tokens=64, messages=[{"role": "user", "content": "explosives"}])
+assert m.stop_reason == "refusal", m
+with a.messages.stream(model="guarded", max_tokens=64, messages=[{"role": "user", "content": "explosives"}]) as s:
+    final = s.get_final_message()
+assert final.stop_reason == "refusal", final
+print("guardrails-ok")
+"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn guardrails_from_the_model_or_the_request_stop_answers() {
+    use mock_upstreams::FakeGuardrail;
+    let f = region().await;
+    f.add_guardrail("gr-1", "1", FakeGuardrail::blocking(&["explosives"]));
+    f.add_guardrail("gr-lax", "1", FakeGuardrail::blocking(&[]));
+    let cfg = format!(
+        "{}{}",
+        candidates(
+            "guarded",
+            &[&f],
+            "guardrail = { id = \"gr-1\", version = \"1\", trace = \"enabled\", stream_processing_mode = \"sync\" }"
+        ),
+        candidates("open", &[&f], "")
+    );
+    let gw = start("http://127.0.0.1:9", &config(&cfg), &[]);
+    let env = vec![("BASE", gw.url.clone()), ("KEY", KEY.to_owned())];
+    crate::support::run_python(GUARDRAILS, env, "guardrails-ok", &gw).await;
+    // Sent as Bedrock takes it, counted.
+    let sent = f
+        .requests()
+        .into_iter()
+        .find(|r| r.operation == "converse-stream")
+        .unwrap()
+        .body;
+    assert_eq!(
+        sent["guardrailConfig"],
+        json!({"guardrailIdentifier": "gr-1", "guardrailVersion": "1", "trace": "enabled", "streamProcessingMode": "sync"})
+    );
+    let metrics = get_text(&gw.url, "/metrics", None).await;
+    let count = |model: &str| {
+        metrics
+            .lines()
+            .find(|l| {
+                l.starts_with("gateway_guardrail_interventions_total")
+                    && l.contains(&format!("model=\"{model}\""))
+            })
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse::<f64>().ok())
+    };
+    assert_eq!(count("guarded"), Some(5.0), "{metrics}");
+    assert_eq!(count("open"), Some(1.0), "{metrics}");
+}

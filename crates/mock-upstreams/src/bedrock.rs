@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, BufReader};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 
+use crate::bedrock_guardrail::FakeGuardrail;
 use crate::bedrock_model::{Answer, answer, converse_body, frames};
 pub use crate::bedrock_model::{BedrockFault, BedrockModel, BedrockReply};
 use crate::http::{self, Handler, Request, Server, lock};
@@ -54,6 +55,8 @@ struct Shared {
     streams: Mutex<Vec<BedrockStream>>,
     /// This region's prompt cache: the prefixes written so far.
     cache: Mutex<std::collections::HashSet<String>>,
+    /// Guardrails by (id, version).
+    guardrails: Mutex<HashMap<(String, String), FakeGuardrail>>,
 }
 
 /// A fake Bedrock on a loopback port. Dropping it stops it.
@@ -102,6 +105,13 @@ impl FakeBedrock {
     /// Adds a system-defined inference profile (`us.…`) routing to a model.
     pub fn add_profile(&self, profile_id: &str, model_id: &str) -> &Self {
         lock(&self.shared.profiles).push((profile_id.to_owned(), model_id.to_owned()));
+        self
+    }
+
+    /// Adds a guardrail (by id and version) that `guardrailConfig` and
+    /// `ApplyGuardrail` may name.
+    pub fn add_guardrail(&self, id: &str, version: &str, g: FakeGuardrail) -> &Self {
+        lock(&self.shared.guardrails).insert((id.to_owned(), version.to_owned()), g);
         self
     }
 
@@ -165,6 +175,14 @@ async fn handle(
                 op @ ("converse" | "converse-stream" | "invoke"),
             ],
         ) => ((*op).to_owned(), crate::sagemaker::decode(id)),
+        ("POST", ["guardrail", id, "version", v, "apply"]) => (
+            "apply-guardrail".to_owned(),
+            format!(
+                "{}:{}",
+                crate::sagemaker::decode(id),
+                crate::sagemaker::decode(v)
+            ),
+        ),
         ("GET", ["foundation-models"]) => ("foundation-models".to_owned(), String::new()),
         ("GET", ["inference-profiles"]) => ("inference-profiles".to_owned(), String::new()),
         _ => return error(w, 404, "UnknownOperationException", "unknown operation").await,
@@ -190,6 +208,24 @@ async fn handle(
         .await;
     }
     match operation.as_str() {
+        "apply-guardrail" => {
+            let (id, v) = model_id.split_once(':').unwrap_or((&model_id, ""));
+            let g = lock(&shared.guardrails)
+                .get(&(id.to_owned(), v.to_owned()))
+                .cloned();
+            return match g {
+                Some(g) => json_ok(w, &g.apply(&body)).await,
+                None => {
+                    error(
+                        w,
+                        404,
+                        "ResourceNotFoundException",
+                        "The guardrail does not exist.",
+                    )
+                    .await
+                }
+            };
+        }
         "foundation-models" => return json_ok(w, &foundation_models(shared)).await,
         "inference-profiles" => return json_ok(w, &inference_profiles(shared)).await,
         _ => {}
@@ -245,16 +281,62 @@ async fn handle(
     {
         return error(w, 400, "ValidationException", &why).await;
     }
+    let guardrail = match body.get("guardrailConfig") {
+        None => None,
+        Some(c) => {
+            let key = (
+                c["guardrailIdentifier"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+                c["guardrailVersion"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+            );
+            let found = lock(&shared.guardrails).get(&key).cloned();
+            match found {
+                Some(g) => Some((
+                    g,
+                    c["trace"].as_str() == Some("enabled")
+                        || c["trace"].as_str() == Some("enabled_full"),
+                )),
+                None => {
+                    return error(
+                        w,
+                        400,
+                        "ValidationException",
+                        "The guardrail identifier or version provided in the request does not exist.",
+                    )
+                    .await;
+                }
+            }
+        }
+    };
+    let screened = |mut a: crate::bedrock_model::Answer| {
+        if let Some((g, trace)) = &guardrail {
+            let (prompt, _, _) = crate::bedrock_model::last_user(&body);
+            if let Some(word) = g.hit(&prompt) {
+                let t = trace.then(|| FakeGuardrail::trace(word, "INPUT"));
+                a.intervene(&g.input_message, t);
+            } else if let Some(word) = g.hit(&a.text()) {
+                let t = trace.then(|| FakeGuardrail::trace(word, "OUTPUT"));
+                a.intervene(&g.output_message, t);
+            }
+        }
+        a
+    };
     match operation.as_str() {
         "invoke" => invoke(w, &model, &body).await,
         "converse" => {
             if body["messages"].as_array().is_none_or(|m| m.is_empty()) {
                 return error(w, 400, "ValidationException", "messages must not be empty").await;
             }
-            json_ok(w, &converse_body(&answer(&model, &body, &shared.cache))).await
+            let a = screened(answer(&model, &body, &shared.cache));
+            json_ok(w, &converse_body(&a)).await
         }
         _ => {
-            let a = answer(&model, &body, &shared.cache);
+            let a = screened(answer(&model, &body, &shared.cache));
             stream(&model_id, &model, &a, r, w, shared).await
         }
     }

@@ -119,6 +119,29 @@ pub(crate) struct Answer {
     cache: (u64, u64),
     /// `" tick"` forever.
     pub(crate) endless: bool,
+    /// A guardrail's trace, when it was asked for.
+    pub(crate) trace: Option<Value>,
+}
+
+impl Answer {
+    /// The answer's text.
+    pub(crate) fn text(&self) -> String {
+        self.blocks
+            .iter()
+            .filter_map(|b| match b {
+                Block::Text(t) => Some(t.concat()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// A guardrail intervened: its message is the whole answer.
+    pub(crate) fn intervene(&mut self, message: &str, trace: Option<Value>) {
+        self.blocks = vec![Block::Text(tokens(message))];
+        self.stop = "guardrail_intervened";
+        self.trace = trace;
+        self.endless = false;
+    }
 }
 
 pub(crate) fn tokens(text: &str) -> Vec<String> {
@@ -333,6 +356,7 @@ fn blocks_under_rules(
         stop,
         input_tokens,
         cache: (0, 0),
+        trace: None,
         endless: model.reply == BedrockReply::Endless,
     }
 }
@@ -371,12 +395,16 @@ pub(crate) fn converse_body(a: &Answer) -> Value {
             }
         })
         .collect();
-    json!({
+    let mut out = json!({
         "output": { "message": { "role": "assistant", "content": content } },
         "stopReason": a.stop,
         "usage": usage(a),
         "metrics": { "latencyMs": 12 },
-    })
+    });
+    if let Some(t) = &a.trace {
+        out["trace"] = t.clone();
+    }
+    out
 }
 
 /// The frames of a streamed answer, in order.
@@ -438,9 +466,10 @@ pub(crate) fn frames(a: &Answer, fault: &BedrockFault) -> Vec<Vec<u8>> {
         return out;
     }
     out.push(encode::event("messageStop", &json!({"stopReason": a.stop})));
-    out.push(encode::event(
-        "metadata",
-        &json!({"usage": usage(a), "metrics": {"latencyMs": 12}}),
-    ));
+    let mut meta = json!({"usage": usage(a), "metrics": {"latencyMs": 12}});
+    if let Some(t) = &a.trace {
+        meta["trace"] = t.clone();
+    }
+    out.push(encode::event("metadata", &meta));
     out
 }

@@ -22,6 +22,7 @@
 //! This is test support, never the product: `publish = false`.
 
 mod bedrock;
+mod bedrock_guardrail;
 mod bedrock_model;
 mod bedrock_rules;
 pub mod demo;
@@ -34,6 +35,7 @@ mod sagemaker;
 pub use bedrock::{
     BedrockFault, BedrockModel, BedrockReply, BedrockRequest, BedrockStream, FakeBedrock,
 };
+pub use bedrock_guardrail::FakeGuardrail;
 pub use fast::{FastUpstream, STREAM_EVENTS, TOKENS};
 pub use openai::{FakeOpenAi, OpenAiFault, OpenAiRequest};
 pub use sagemaker::{

@@ -16,7 +16,7 @@ mod validate;
 use serde::Deserialize;
 
 pub use load::redact_values;
-pub use model::{Backend, ModelConfig, PromptCache, Reasoning};
+pub use model::{Backend, GuardrailSettings, ModelConfig, PromptCache, Reasoning};
 pub use upstream::{
     AffinityMode, RoutingConfig, Strategy, UpstreamConfig, UpstreamKind, UpstreamTimeouts, glob,
 };

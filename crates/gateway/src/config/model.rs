@@ -96,6 +96,10 @@ pub struct ModelConfig {
     /// model's provider).
     #[serde(default)]
     pub owned_by: Option<String>,
+    /// Bedrock: the guardrail that screens every call of this model (a
+    /// request's own `guardrailConfig` applies only where none is set).
+    #[serde(default)]
+    pub guardrail: Option<GuardrailSettings>,
     /// Models tried in order when every candidate of this one fails for
     /// its context window or a content policy (names of other models; the
     /// client's key must be allowed them).
@@ -118,6 +122,34 @@ pub struct ModelConfig {
     /// (default: the model's documented minimum).
     #[serde(default)]
     pub prompt_cache_min_tokens: Option<u32>,
+}
+
+/// A Bedrock guardrail.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GuardrailSettings {
+    /// Its id or ARN.
+    pub id: String,
+    /// Its version: `DRAFT` or a number.
+    pub version: String,
+    /// `enabled`, `enabled_full` or `disabled` (default).
+    #[serde(default)]
+    pub trace: Option<String>,
+    /// Streams: `sync` (default) or `async`.
+    #[serde(default)]
+    pub stream_processing_mode: Option<String>,
+}
+
+impl GuardrailSettings {
+    /// As Converse takes it.
+    pub fn to_wire(&self) -> bedrock_converse::wire::GuardrailConfig {
+        bedrock_converse::wire::GuardrailConfig {
+            guardrail_identifier: self.id.clone(),
+            guardrail_version: self.version.clone(),
+            trace: self.trace.clone(),
+            stream_processing_mode: self.stream_processing_mode.clone(),
+        }
+    }
 }
 
 /// Whether the gateway places prompt cache points itself.
@@ -172,6 +204,7 @@ impl ModelConfig {
             region: None,
             endpoint_url: None,
             fallbacks: Vec::new(),
+            guardrail: None,
         }
     }
 

@@ -216,6 +216,28 @@ impl Section for ModelConfig {
             Backend::Sagemaker => self.validate_sagemaker(at)?,
             Backend::Bedrock => {}
         }
+        if let Some(g) = &self.guardrail {
+            let version_ok = g.version == "DRAFT"
+                || (!g.version.is_empty() && g.version.bytes().all(|b| b.is_ascii_digit()));
+            if g.id.is_empty() || !version_ok {
+                return Err(err(
+                    format!("{at}.guardrail"),
+                    "needs an id and a version (DRAFT or a number)",
+                ));
+            }
+            if g.trace
+                .as_deref()
+                .is_some_and(|t| !matches!(t, "enabled" | "enabled_full" | "disabled"))
+                || g.stream_processing_mode
+                    .as_deref()
+                    .is_some_and(|m| !matches!(m, "sync" | "async"))
+            {
+                return Err(err(
+                    format!("{at}.guardrail"),
+                    "trace is enabled, enabled_full or disabled; stream_processing_mode is sync or async",
+                ));
+            }
+        }
         if let Some(r) = &self.region
             && (r.is_empty() || !r.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
         {

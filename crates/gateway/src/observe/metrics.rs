@@ -41,6 +41,8 @@ pub(crate) struct Metrics {
     pub upstream_errors: IntCounterVec,
     /// Requests moved on from a candidate to the next.
     pub failovers: IntCounterVec,
+    /// Answers a guardrail stopped (`content_filter`), per model.
+    pub guardrail_interventions: IntCounterVec,
     /// Requests moved on to a fallback model: from, to, reason.
     pub fallbacks: IntCounterVec,
     /// Affine requests served by their preferred candidate (`hit`) or
@@ -158,6 +160,12 @@ pub(crate) static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
             "gateway_failovers_total",
             "Requests moved on from a candidate to the next",
             &["upstream"],
+        ),
+        guardrail_interventions: counter(
+            &r,
+            "gateway_guardrail_interventions_total",
+            "Answers a Bedrock guardrail stopped (finish_reason content_filter)",
+            &["model"],
         ),
         fallbacks: counter(
             &r,

@@ -38,7 +38,7 @@ use openai_types::embeddings::{EmbeddingRequest, EmbeddingResponse};
 use crate::backend::bedrock::images::ImageFetcher;
 use crate::backend::provider::{ChatCall, ItemStream, Provider};
 use crate::backend::pump::pump;
-use crate::config::{BedrockConfig, ModelConfig};
+use crate::config::{BedrockConfig, GuardrailSettings, ModelConfig};
 use crate::error::ApiError;
 
 /// Sets a translated request on either Converse builder (the two builders
@@ -169,6 +169,7 @@ impl Bedrock {
             reasoning: m.reasoning_style,
             default_max_tokens: self.default_max_tokens,
             prompt_cache: m.auto_cache(),
+            guardrail: m.guardrail.as_ref().map(GuardrailSettings::to_wire),
         };
         Ok(bedrock_converse::to_converse(&call.req, &opts, images)?)
     }
@@ -267,7 +268,8 @@ impl Bedrock {
         let client = self.client_for(m);
         let (out, answer_tool) = self
             .send_converse(m, &call, |model_id, r| {
-                let req = converse_input!(client.converse(), model_id, r);
+                let g = r.guardrail.as_ref().map(bedrock_converse::sdk::guardrail);
+                let req = converse_input!(client.converse(), model_id, r).set_guardrail_config(g);
                 Box::pin(async move {
                     tokio::time::timeout(limit, req.send())
                         .await
@@ -284,7 +286,8 @@ impl Bedrock {
             )
             .code("bad_upstream_response")
         })?;
-        Ok(bedrock_converse::to_chat_completion(
+        let guarded = response.stop_reason == "guardrail_intervened";
+        let out = bedrock_converse::to_chat_completion(
             response,
             ResponseMeta {
                 id: call.id,
@@ -293,7 +296,11 @@ impl Bedrock {
                 answer_tool,
             },
             m.reasoning_output,
-        ))
+        );
+        if guarded {
+            guardrail_intervened(&out.model);
+        }
+        Ok(out)
     }
 
     async fn chat_stream(&self, m: &ModelConfig, call: ChatCall) -> Result<ItemStream, ApiError> {
@@ -301,10 +308,16 @@ impl Bedrock {
         let client = self.client_for(m);
         let (out, answer_tool) = self
             .send_converse(m, &call, |model_id, r| {
-                let req = converse_input!(client.converse_stream(), model_id, r);
+                let g = r
+                    .guardrail
+                    .as_ref()
+                    .map(bedrock_converse::sdk::guardrail_stream);
+                let req =
+                    converse_input!(client.converse_stream(), model_id, r).set_guardrail_config(g);
                 Box::pin(async move { req.send().await.map_err(|e| map_sdk_error(&e)) })
             })
             .await?;
+        let call_model = call.req.model.clone();
         let t = StreamTranslator::new(StreamConfig {
             id: call.id,
             model: call.req.model,
@@ -323,7 +336,18 @@ impl Bedrock {
             };
             Some((piece, rx))
         });
-        Ok(pump(events.boxed(), t, "bedrock"))
+        let model = call_model;
+        Ok(pump(events.boxed(), t, "bedrock")
+            .inspect(move |batch| {
+                let filtered = batch.iter().any(|i| {
+                    matches!(i, openai_types::stream::StreamItem::Choice(c)
+                        if c.finish_reason == Some(openai_types::chat::FinishReason::ContentFilter))
+                });
+                if filtered {
+                    guardrail_intervened(&model);
+                }
+            })
+            .boxed())
     }
 
     async fn embeddings(
@@ -433,6 +457,14 @@ impl From<bedrock_converse::Error> for ApiError {
             h.code,
         )
     }
+}
+
+/// Counts a guardrail's intervention (a `content_filter` finish).
+fn guardrail_intervened(model: &str) {
+    crate::observe::metrics::METRICS
+        .guardrail_interventions
+        .with_label_values(&[model])
+        .inc();
 }
 
 /// Whether Bedrock refused a bare model id for on-demand throughput ("…
