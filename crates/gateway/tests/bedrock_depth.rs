@@ -466,3 +466,87 @@ async fn guardrails_from_the_model_or_the_request_stop_answers() {
     assert_eq!(count("guarded"), Some(5.0), "{metrics}");
     assert_eq!(count("open"), Some(1.0), "{metrics}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn apply_guardrail_screens_sagemaker_prompts_answers_and_streams() {
+    use mock_upstreams::{ContainerDialect, Endpoint, FakeGuardrail, Reply};
+    let bedrock = FakeBedrock::start().await.unwrap();
+    bedrock.add_guardrail("gr-1", "1", FakeGuardrail::blocking(&["explosives"]));
+    let sm = crate::support::fake().await;
+    let mut sayer = Endpoint::echo(ContainerDialect::OpenAi);
+    sayer.reply = Reply::Text(
+        "Sure. First you gather the parts, then you mix the explosives carefully, then you wait."
+            .into(),
+    );
+    sm.add("sayer", sayer);
+    let cfg = "\n[[models]]\nname = \"guarded-sm\"\nendpoint = \"chat\"\nguardrail = { id = \"gr-1\", version = \"1\" }\n\n[[models]]\nname = \"sayer\"\nendpoint = \"sayer\"\nguardrail = { id = \"gr-1\", version = \"1\", window_chars = 20 }\n";
+    let url = bedrock.url();
+    let gw = start(
+        &sm.url(),
+        &config(cfg),
+        &[("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", &url)],
+    );
+    let ask = |model: &str, text: &str, stream: bool| json!({"model": model, "stream": stream, "messages": [{"role": "user", "content": text}]});
+    let r = post_json(
+        &gw,
+        "/v1/chat/completions",
+        ask("guarded-sm", "hello", false),
+    )
+    .await;
+    assert_eq!(r["choices"][0]["message"]["content"], "Echo: hello", "{r}");
+    assert_eq!(r["choices"][0]["finish_reason"], "stop");
+    let before = sm.requests().len();
+    let r = post_json(
+        &gw,
+        "/v1/chat/completions",
+        ask("guarded-sm", "explosives?", false),
+    )
+    .await;
+    assert_eq!(r["choices"][0]["finish_reason"], "content_filter", "{r}");
+    assert_eq!(
+        r["choices"][0]["message"]["content"],
+        "Sorry, the model cannot answer this question."
+    );
+    assert_eq!(
+        sm.requests().len(),
+        before,
+        "a blocked prompt is never sent"
+    );
+    // The answer is blocked whole, and in windows as it streams: nothing
+    // blocked reaches the client.
+    let r = post_json(&gw, "/v1/chat/completions", ask("sayer", "how?", false)).await;
+    assert_eq!(r["choices"][0]["finish_reason"], "content_filter", "{r}");
+    let sse = post(&gw, "/v1/chat/completions", ask("sayer", "how?", true))
+        .await
+        .text()
+        .await
+        .unwrap();
+    openai_types::contract::check_chat_sse(&sse);
+    assert!(!sse.contains("explosives"), "{sse}");
+    assert!(
+        sse.contains("\"finish_reason\":\"content_filter\""),
+        "{sse}"
+    );
+    assert!(
+        sse.contains("Sorry, the model cannot answer this question."),
+        "{sse}"
+    );
+    assert!(sse.ends_with("data: [DONE]\n\n"), "{sse}");
+    let screened = bedrock
+        .requests()
+        .iter()
+        .filter(|r| r.operation == "apply-guardrail")
+        .count();
+    assert!(screened >= 6, "{screened}");
+    let metrics = get_text(&gw.url, "/metrics", None).await;
+    for (model, n) in [("guarded-sm", "1"), ("sayer", "2")] {
+        assert!(
+            metrics
+                .lines()
+                .any(|l| l.starts_with("gateway_guardrail_interventions_total")
+                    && l.contains(&format!("model=\"{model}\""))
+                    && l.ends_with(&format!(" {n}"))),
+            "{model}: {metrics}"
+        );
+    }
+}

@@ -9,6 +9,7 @@ pub(crate) mod aws;
 pub(crate) mod bedrock;
 pub(crate) mod call;
 pub(crate) mod fanout;
+pub(crate) mod guard;
 pub(crate) mod openai;
 pub(crate) mod provider;
 pub(crate) mod pump;
@@ -130,6 +131,17 @@ impl Model {
         scope == key
             || (self.served_by().is_none()
                 && scope.strip_prefix("models/") == Some(self.cfg.name.as_str()))
+    }
+
+    /// The guardrail applied through `ApplyGuardrail` to its calls: a
+    /// SageMaker model's or an upstream's (a Bedrock model's goes in its
+    /// Converse request).
+    pub fn applied_guardrail(&self) -> Option<&crate::config::GuardrailSettings> {
+        match &self.target {
+            Target::SageMaker(_) => self.cfg.guardrail.as_ref(),
+            Target::Upstream(u) => u.cfg.guardrail.as_ref(),
+            Target::Bedrock => None,
+        }
     }
 
     /// What the logs call its upstream: the endpoint, the Bedrock model id
@@ -308,12 +320,32 @@ impl Backends {
         })
     }
 
-    /// One call's whole chat completion.
+    /// One call's whole chat completion (screened by the model's
+    /// guardrail through `ApplyGuardrail` where Bedrock does not serve it).
     fn chat_one<'a>(
         &'a self,
         m: &'a Model,
         call: ChatCall,
     ) -> BoxFuture<'a, Result<ChatCompletion, ApiError>> {
+        if let Some(g) = m.applied_guardrail() {
+            return Box::pin(async move {
+                if let Some(msg) = self
+                    .bedrock
+                    .apply_guardrail(g, false, guard::prompt_text(&call.req))
+                    .await?
+                {
+                    guard::intervened(&call.req.model);
+                    return Ok(guard::refusal(
+                        &call.id,
+                        &call.req.model,
+                        call.created,
+                        &msg,
+                    ));
+                }
+                let out = dispatch!(self, m, chat(call)).await?;
+                guard::screen_answer(&self.bedrock, g, out).await
+            });
+        }
         dispatch!(self, m, chat(call))
     }
 
@@ -323,6 +355,26 @@ impl Backends {
         m: &'a Model,
         call: ChatCall,
     ) -> BoxFuture<'a, Result<ItemStream, ApiError>> {
+        if let Some(g) = m.applied_guardrail() {
+            return Box::pin(async move {
+                let model = call.req.model.clone();
+                if let Some(msg) = self
+                    .bedrock
+                    .apply_guardrail(g, false, guard::prompt_text(&call.req))
+                    .await?
+                {
+                    guard::intervened(&model);
+                    return Ok(guard::refusal_stream(msg));
+                }
+                let inner = dispatch!(self, m, chat_stream(call)).await?;
+                Ok(guard::screen_stream(
+                    self.bedrock.clone(),
+                    g.clone(),
+                    model,
+                    inner,
+                ))
+            });
+        }
         dispatch!(self, m, chat_stream(call))
     }
 

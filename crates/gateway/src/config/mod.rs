@@ -198,6 +198,7 @@ impl Config {
                 .models
                 .iter()
                 .any(|m| matches!(m.backend, Backend::Sagemaker | Backend::Bedrock))
+            || self.upstreams.iter().any(|u| u.guardrail.is_some())
     }
 
     /// The price of `model`'s tokens, if one is configured.

@@ -138,6 +138,10 @@ pub struct GuardrailSettings {
     /// Streams: `sync` (default) or `async`.
     #[serde(default)]
     pub stream_processing_mode: Option<String>,
+    /// Models Bedrock does not serve: a stream's answer is screened in
+    /// windows of this many characters (default 300).
+    #[serde(default)]
+    pub window_chars: Option<usize>,
 }
 
 impl GuardrailSettings {

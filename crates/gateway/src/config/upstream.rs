@@ -63,6 +63,10 @@ pub struct UpstreamConfig {
     /// close at once instead of lingering for 90 s).
     #[serde(default = "idle_connections")]
     pub max_idle_connections: usize,
+    /// A Bedrock guardrail screening this upstream's chat input and
+    /// answers (through `ApplyGuardrail`; needs AWS credentials).
+    #[serde(default)]
+    pub guardrail: Option<super::GuardrailSettings>,
 }
 
 pub(crate) fn one() -> u32 {
