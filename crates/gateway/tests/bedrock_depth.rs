@@ -114,6 +114,14 @@ async fn automatic_cache_points_cut_an_agent_sessions_input_cost() {
     );
     assert!(ratio > 0.8, "cache hit ratio {ratio}: {cached}");
     assert!(after < before / 3.0, "{after} vs {before}");
+    // Every request's record carries its cache reads and writes.
+    let rows = records(&gw, "cached", 20).await;
+    let sum = |k: &str| rows.iter().map(|r| r[k].as_i64().unwrap_or(0)).sum::<i64>();
+    assert_eq!(sum("cache_read_tokens"), cached["cached"].as_i64().unwrap());
+    assert_eq!(
+        sum("cache_write_tokens"),
+        cached["written"].as_i64().unwrap()
+    );
     // Points go where the fake saw them: system, and the last user turns.
     let last = f.requests().into_iter().last().unwrap().body;
     assert!(
@@ -122,6 +130,30 @@ async fn automatic_cache_points_cut_an_agent_sessions_input_cost() {
     );
     let points = last.to_string().matches("cachePoint").count();
     assert_eq!(points, 3, "{last}");
+}
+
+/// The records of `model` (`gateway records --json`), once `n` are written.
+async fn records(gw: &crate::support::Gateway, model: &str, n: usize) -> Vec<Value> {
+    let db = gw.config_path().with_file_name("records.db");
+    let url = format!("sqlite://{}?mode=rwc", db.display());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_gateway"))
+            .arg("--config")
+            .arg(gw.config_path())
+            .args(["records", "--json", "--model", model, "--limit", "1000"])
+            .env("RECORDS_URL", &url)
+            .output()
+            .unwrap();
+        let rows: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect();
+        if rows.len() >= n || std::time::Instant::now() > deadline {
+            return rows;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
 }
 
 /// The hit ratio of one 20-turn session on `model` (its system prompt
@@ -319,6 +351,24 @@ async fn a_context_window_refusal_falls_back_to_the_next_model() {
             .unwrap()
             .contains("Input is too long"),
         "{e}"
+    );
+    // Records: one a request; the two that "big" answered name "small" as
+    // what was asked, the scoped key's refusal is "small"'s own.
+    let big = records(&gw, "big", 2).await;
+    assert_eq!(big.len(), 2, "{big:?}");
+    assert!(
+        big.iter()
+            .all(|r| r["requested_model"] == "small" && r["status"] == 200),
+        "{big:?}"
+    );
+    let small = records(&gw, "small", 1).await;
+    assert_eq!(small.len(), 1, "{small:?}");
+    assert_eq!(
+        (
+            small[0]["status"].as_i64(),
+            small[0]["requested_model"].as_str()
+        ),
+        (Some(400), Some("small"))
     );
     let metrics = get_text(&gw.url, "/metrics", None).await;
     assert!(

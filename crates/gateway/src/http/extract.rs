@@ -288,6 +288,7 @@ impl Received {
         note(&self.meta.patch, |p| {
             p.key_id = self.meta.key.as_ref().map(|k| k.as_str().to_owned());
             p.model = Some(r.model_name().to_owned());
+            p.requested_model = Some(r.model_name().to_owned());
         });
         Accepted { meta: self.meta, r }
     }

@@ -136,6 +136,11 @@ impl Outcome {
                 p.prompt_tokens = i64::try_from(u.prompt_tokens).ok();
                 p.completion_tokens = i64::try_from(u.completion_tokens).ok();
                 p.tokens_estimated = u.estimated;
+                if u.prompt_tokens_details.is_some() {
+                    let (read, written) = cache_tokens(u);
+                    p.cache_read_tokens = i64::try_from(read).ok();
+                    p.cache_write_tokens = i64::try_from(written).ok();
+                }
             }
             if !stream && status < 400 {
                 p.ttft_ms = i64::try_from(total.as_millis()).ok();

@@ -26,8 +26,8 @@ const BATCH: usize = 1000;
 const GATHER: Duration = Duration::from_millis(50);
 
 /// The columns, in the order they are bound.
-const COLUMNS: &str = "request_id, ts_ms, key_id, client_ip, route, model, upstream, status, stream, ttft_ms, duration_ms, prompt_tokens, completion_tokens, tokens_estimated, error, interrupted, request_body, request_headers";
-const NCOLS: usize = 18;
+const COLUMNS: &str = "request_id, ts_ms, key_id, client_ip, route, model, upstream, status, stream, ttft_ms, duration_ms, prompt_tokens, completion_tokens, tokens_estimated, error, interrupted, request_body, request_headers, cache_read_tokens, cache_write_tokens, requested_model";
+const NCOLS: usize = 21;
 
 /// One request, as stored. Holds no key (only its id) and no body.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
@@ -69,6 +69,13 @@ pub struct Record {
     /// The request headers as JSON, when the body policy asks (secrets
     /// redacted).
     pub request_headers: Option<String>,
+    /// Prompt tokens read from a prompt cache (of `prompt_tokens`).
+    pub cache_read_tokens: Option<i64>,
+    /// Prompt tokens written to a prompt cache (of `prompt_tokens`).
+    pub cache_write_tokens: Option<i64>,
+    /// The model the client named (`model` is the one that answered: they
+    /// differ when a fallback model served).
+    pub requested_model: Option<String>,
 }
 
 enum Msg {
@@ -123,6 +130,18 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (
         3,
         "ALTER TABLE gateway_requests ADD COLUMN request_headers TEXT",
+    ),
+    (
+        4,
+        "ALTER TABLE gateway_requests ADD COLUMN cache_read_tokens BIGINT",
+    ),
+    (
+        5,
+        "ALTER TABLE gateway_requests ADD COLUMN cache_write_tokens BIGINT",
+    ),
+    (
+        6,
+        "ALTER TABLE gateway_requests ADD COLUMN requested_model TEXT",
     ),
 ];
 
@@ -345,7 +364,10 @@ async fn write(pool: &AnyPool, sqlite: bool, batch: &[Record]) -> Result<(), sql
                 .bind(r.error.as_deref())
                 .bind(i64::from(r.interrupted))
                 .bind(r.request_body.as_deref())
-                .bind(r.request_headers.as_deref());
+                .bind(r.request_headers.as_deref())
+                .bind(r.cache_read_tokens)
+                .bind(r.cache_write_tokens)
+                .bind(r.requested_model.as_deref());
         }
         q.execute(&mut *tx).await?;
     }

@@ -41,6 +41,9 @@ fn row(r: &AnyRow) -> Result<Record, sqlx::Error> {
         interrupted: r.try_get::<i64, _>("interrupted")? != 0,
         request_body: r.try_get("request_body")?,
         request_headers: r.try_get("request_headers")?,
+        cache_read_tokens: r.try_get("cache_read_tokens")?,
+        cache_write_tokens: r.try_get("cache_write_tokens")?,
+        requested_model: r.try_get("requested_model")?,
     })
 }
 
