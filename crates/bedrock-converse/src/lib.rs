@@ -15,6 +15,8 @@
 //!   them (the OpenAI SDKs);
 //! * [`document`]: `file` parts (inline PDF, text and office files) as
 //!   document blocks, names cleaned to Bedrock's rules, bounded;
+//! * [`rerank`]: `InvokeModel` bodies of Bedrock's rerank models and their
+//!   scores;
 //! * [`model`]: model ids, inference profile ids and ARNs (and the
 //!   profiles to try for a model served only through one);
 //! * [`wire`]: the Converse JSON shapes, for any transport;
@@ -60,6 +62,7 @@ pub mod event;
 pub mod fuzzing;
 pub mod model;
 pub mod request;
+pub mod rerank;
 pub mod response;
 #[cfg(feature = "aws-sdk")]
 pub mod sdk;

@@ -295,6 +295,7 @@ fn route_label(path: &str) -> &'static str {
         "/v1/chat/completions",
         "/v1/completions",
         "/v1/embeddings",
+        "/v1/rerank",
         "/v1/responses",
         "/v1/models",
     ];

@@ -600,3 +600,79 @@ async fn apply_guardrail_screens_sagemaker_prompts_answers_and_streams() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rerank_on_bedrock_sagemaker_tei_and_upstreams() {
+    use mock_upstreams::{ContainerDialect, Endpoint, FakeOpenAi, Reply};
+    let f = FakeBedrock::start().await.unwrap();
+    f.add(
+        "cohere.rerank-v3-5:0",
+        BedrockModel::new(BedrockReply::Rerank),
+    );
+    let sm = crate::support::fake().await;
+    let mut tei = Endpoint::echo(ContainerDialect::OpenAi);
+    tei.reply = Reply::Rerank;
+    sm.add("reranker", tei);
+    let up = FakeOpenAi::start("jina").await.unwrap();
+    let cfg = format!(
+        "\n[[models]]\nname = \"cohere-rerank\"\nbackend = \"bedrock\"\nmodel_id = \"cohere.rerank-v3-5:0\"\nendpoint_url = \"{}\"\n\n[[models]]\nname = \"tei-rerank\"\nendpoint = \"reranker\"\n\n[[upstreams]]\nname = \"jina\"\nbase_url = \"{}\"\nmodels_allow = [\"jina-reranker-*\"]\n",
+        f.url(),
+        up.base_url()
+    );
+    let gw = start(&sm.url(), &config(&cfg), &[]);
+    let docs =
+        json!(["the cat sat", {"text": "dogs bark loudly"}, "a cat and a dog", "nothing here"]);
+    for model in ["cohere-rerank", "tei-rerank", "jina-reranker-v2"] {
+        let ask = |top_n: u64, docs_back: bool| json!({"model": model, "query": "cat dog", "documents": docs, "top_n": top_n, "return_documents": docs_back});
+        let r = post_json(&gw, "/v1/rerank", ask(2, true)).await;
+        let order: Vec<u64> = r["results"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{model}: {r}"))
+            .iter()
+            .map(|x| x["index"].as_u64().unwrap())
+            .collect();
+        assert_eq!(order, [2, 0], "{model}: {r}");
+        assert_eq!(r["model"], model);
+        assert!(r["id"].as_str().unwrap().starts_with("rerank"), "{r}");
+        if model != "jina-reranker-v2" {
+            assert_eq!(
+                r["results"][0]["document"]["text"], "a cat and a dog",
+                "{model}: {r}"
+            );
+        }
+        assert!(
+            r["results"][0]["relevance_score"].as_f64().unwrap()
+                > r["results"][1]["relevance_score"].as_f64().unwrap()
+        );
+        // top_n past the documents: every document, never an error.
+        let all = post_json(&gw, "/v2/rerank", ask(50, false)).await;
+        assert_eq!(
+            all["results"].as_array().unwrap().len(),
+            4,
+            "{model}: {all}"
+        );
+    }
+    // Refusals in the OpenAI envelope, by field.
+    let r = post(
+        &gw,
+        "/v1/rerank",
+        json!({"model": "cohere-rerank", "query": " ", "documents": ["a"]}),
+    )
+    .await;
+    assert_eq!(r.status(), 400);
+    assert_eq!(r.json::<Value>().await.unwrap()["error"]["param"], "query");
+    // A chat endpoint answers something else than TEI's shape: a 502 that
+    // says so, not a made-up ranking.
+    let r = post(
+        &gw,
+        "/v1/rerank",
+        json!({"model": "chat", "query": "q", "documents": ["a"]}),
+    )
+    .await;
+    assert_eq!(r.status(), 502);
+    let e: Value = r.json().await.unwrap();
+    assert!(
+        e["error"]["message"].as_str().unwrap().contains("TEI"),
+        "{e}"
+    );
+}

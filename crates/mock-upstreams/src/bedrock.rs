@@ -467,6 +467,39 @@ async fn stream(
 }
 
 async fn invoke(w: &mut OwnedWriteHalf, model: &BedrockModel, body: &Value) -> Result<bool> {
+    if model.reply == BedrockReply::Rerank {
+        let (Some(q), Some(docs)) = (body["query"].as_str(), body["documents"].as_array()) else {
+            return error(
+                w,
+                400,
+                "ValidationException",
+                "Malformed input request: query and documents are required",
+            )
+            .await;
+        };
+        let top_n = body["top_n"].as_u64().unwrap_or(docs.len() as u64) as usize;
+        if top_n == 0 || top_n > docs.len() {
+            return error(
+                w,
+                400,
+                "ValidationException",
+                "Malformed input request: top_n must be between 1 and the number of documents",
+            )
+            .await;
+        }
+        let mut scored: Vec<(usize, f64)> = docs
+            .iter()
+            .enumerate()
+            .map(|(i, d)| (i, crate::relevance(q, d.as_str().unwrap_or_default())))
+            .collect();
+        scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        scored.truncate(top_n);
+        let results: Vec<Value> = scored
+            .into_iter()
+            .map(|(i, s)| json!({"index": i, "relevance_score": s}))
+            .collect();
+        return json_ok(w, &json!({"results": results})).await;
+    }
     if model.reply != BedrockReply::Embedding {
         return error(
             w,

@@ -38,6 +38,8 @@ pub enum BedrockReply {
     /// An embedding model: a vector per text whose first value is the text's
     /// length in characters and second its position in the call.
     Embedding,
+    /// A rerank model (Cohere Rerank, Amazon Rerank through `InvokeModel`).
+    Rerank,
 }
 
 /// A failure a fake model injects.
@@ -226,7 +228,7 @@ pub(crate) fn answer(
     let (text, images, results) = last_user(body);
     let mut stop = "end_turn";
     let blocks = match &model.reply {
-        BedrockReply::Echo | BedrockReply::Embedding => {
+        BedrockReply::Echo | BedrockReply::Embedding | BedrockReply::Rerank => {
             let mut said = format!("Echo: {text}");
             for i in &images {
                 said.push(' ');

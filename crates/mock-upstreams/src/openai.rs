@@ -203,6 +203,43 @@ async fn handle(
             .await?;
             Ok(true)
         }
+        ("POST", "/v1/rerank") => {
+            let q = body["query"].as_str().unwrap_or_default().to_owned();
+            let docs: Vec<String> = body["documents"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|d| {
+                    d.as_str()
+                        .or_else(|| d["text"].as_str())
+                        .unwrap_or("")
+                        .to_owned()
+                })
+                .collect();
+            let mut scored: Vec<(usize, f64)> = docs
+                .iter()
+                .enumerate()
+                .map(|(i, d)| (i, crate::relevance(&q, d)))
+                .collect();
+            scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+            if let Some(n) = body["top_n"].as_u64() {
+                scored.truncate(n as usize);
+            }
+            let results: Vec<Value> = scored
+                .into_iter()
+                .map(|(i, s)| json!({"index": i, "relevance_score": s}))
+                .collect();
+            let out = json!({"id": "upstream-rerank", "model": body["model"], "results": results,
+                "usage": {"total_tokens": docs.len()}});
+            http::write_full(
+                w,
+                200,
+                &[("content-type", "application/json".to_owned())],
+                out.to_string().as_bytes(),
+            )
+            .await?;
+            Ok(true)
+        }
         ("POST", "/v1/embeddings") => {
             let inputs: Vec<String> = match &body["input"] {
                 Value::String(t) => vec![t.clone()],

@@ -37,6 +37,9 @@ pub enum Reply {
     Text(String),
     /// `" tick"` tokens forever (for disconnect tests).
     Endless,
+    /// A Text Embeddings Inference rerank container: `{query, texts}` in,
+    /// `[{index, score}]` out, most relevant first.
+    Rerank,
 }
 
 /// A failure the endpoint injects.
@@ -324,6 +327,17 @@ async fn handle(
         return Ok(true);
     }
     let body: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
+    if ep.reply == Reply::Rerank {
+        let (status, out) = tei_rerank(&body);
+        http::write_full(
+            w,
+            status,
+            &[("content-type", "application/json".to_owned())],
+            out.to_string().as_bytes(),
+        )
+        .await?;
+        return Ok(true);
+    }
     let (tokens, limited) = reply_tokens(&ep, &body);
     if !stream {
         let out = full_body(ep.dialect, &tokens, limited);
@@ -340,6 +354,32 @@ async fn handle(
         return Ok(true);
     }
     stream_reply(&name, &ep, tokens, limited, r, w, shared).await
+}
+
+/// TEI's `/rerank`: `[{index, score}]`, most relevant first; a 422 for a
+/// body without `query` and `texts`.
+fn tei_rerank(body: &Value) -> (u16, Value) {
+    let (Some(q), Some(texts)) = (body["query"].as_str(), body["texts"].as_array()) else {
+        return (
+            422,
+            json!({"error": "missing field `query` or `texts`", "error_type": "Validation"}),
+        );
+    };
+    let mut scored: Vec<(usize, f64)> = texts
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (i, crate::relevance(q, t.as_str().unwrap_or_default())))
+        .collect();
+    scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    (
+        200,
+        Value::Array(
+            scored
+                .into_iter()
+                .map(|(i, s)| json!({"index": i, "score": s}))
+                .collect(),
+        ),
+    )
 }
 
 pub(crate) fn decode(s: &str) -> String {
@@ -367,7 +407,7 @@ pub(crate) fn decode(s: &str) -> String {
 fn reply_tokens(ep: &Endpoint, body: &Value) -> (Vec<String>, bool) {
     let text = match &ep.reply {
         Reply::Text(t) => t.clone(),
-        Reply::Endless => return (Vec::new(), false),
+        Reply::Endless | Reply::Rerank => return (Vec::new(), false),
         Reply::Echo => {
             let said = match ep.dialect {
                 ContainerDialect::OpenAi => body["messages"]

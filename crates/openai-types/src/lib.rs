@@ -38,6 +38,7 @@ pub mod form;
 pub mod fuzzing;
 pub mod models;
 pub mod path;
+pub mod rerank;
 pub mod responses;
 pub mod schema;
 pub mod stream;

@@ -78,6 +78,32 @@ pub(crate) struct EmbeddingCall {
     pub caller: Caller,
 }
 
+pub(crate) use super::provider::RerankCall;
+
+impl Call for RerankCall {
+    type Answer = openai_types::rerank::RerankResponse;
+
+    fn model(&self) -> &str {
+        &self.req.model
+    }
+
+    fn whole<'a>(
+        self,
+        backends: &'a Backends,
+        m: &'a Model,
+    ) -> BoxFuture<'a, Result<Self::Answer, ApiError>> {
+        backends.rerank(m, self)
+    }
+
+    fn stream<'a>(
+        self,
+        _: &'a Backends,
+        _: &'a Model,
+    ) -> BoxFuture<'a, Result<ItemStream, ApiError>> {
+        Box::pin(async { Err(ApiError::invalid("rerank is not streamed").param("stream")) })
+    }
+}
+
 impl Call for EmbeddingCall {
     type Answer = EmbeddingResponse;
 

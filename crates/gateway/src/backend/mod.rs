@@ -418,4 +418,13 @@ impl Backends {
     ) -> BoxFuture<'a, Result<EmbeddingResponse, ApiError>> {
         dispatch!(self, m, embeddings(req, caller))
     }
+
+    /// A rerank answer.
+    pub fn rerank<'a>(
+        &'a self,
+        m: &'a Model,
+        call: call::RerankCall,
+    ) -> provider::RerankAnswer<'a> {
+        dispatch!(self, m, rerank(call))
+    }
 }

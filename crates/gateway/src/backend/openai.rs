@@ -488,6 +488,26 @@ async fn open_stream(
 impl Provider for OpenAi {
     type Target = Arc<Upstream>;
 
+    /// Rerank on an upstream that serves it (`POST {base}/rerank`, the
+    /// Cohere/Jina shape), relabelled with the gateway's id and the
+    /// client's model name.
+    fn rerank<'a>(
+        &'a self,
+        _: &'a ModelConfig,
+        up: &'a Arc<Upstream>,
+        call: crate::backend::call::RerankCall,
+    ) -> crate::backend::provider::RerankAnswer<'a> {
+        async move {
+            let body = body_for(up, &call.req, &call.req.model, None)?;
+            let mut out: openai_types::rerank::RerankResponse =
+                whole(up, "/rerank", &body, &call.caller).await?;
+            out.id = call.id;
+            out.model = call.req.model;
+            Ok(out)
+        }
+        .boxed()
+    }
+
     fn chat<'a>(
         &'a self,
         _: &'a ModelConfig,

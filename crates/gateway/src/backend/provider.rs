@@ -192,7 +192,40 @@ pub trait Provider: Send + Sync {
             )
         })
     }
+
+    /// Rerank (`POST /v1/rerank`): the `(index, score)` of each document
+    /// or an upstream's whole answer.
+    fn rerank<'a>(
+        &'a self,
+        cfg: &'a ModelConfig,
+        target: &'a Self::Target,
+        call: crate::backend::call::RerankCall,
+    ) -> RerankAnswer<'a> {
+        let _ = (cfg, target);
+        Box::pin(async move {
+            Err(
+                ApiError::invalid(format!("'{}' does not serve rerank", call.req.model))
+                    .param("model")
+                    .code("model_not_supported"),
+            )
+        })
+    }
 }
+
+/// A rerank request, its id, and who asked.
+#[derive(Debug, Clone)]
+pub struct RerankCall {
+    /// The request.
+    pub req: openai_types::rerank::RerankRequest,
+    /// The answer's id.
+    pub id: String,
+    /// Who asked.
+    pub caller: Caller,
+}
+
+/// The rerank call of a provider (see [`Provider::rerank`]).
+pub(crate) type RerankAnswer<'a> =
+    BoxFuture<'a, Result<openai_types::rerank::RerankResponse, ApiError>>;
 
 /// The answer of a backend without legacy completions.
 pub fn chat_only(model: &str) -> ApiError {

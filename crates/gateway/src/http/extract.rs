@@ -98,6 +98,12 @@ impl Named for openai_types::responses::CreateResponse {
     }
 }
 
+impl Named for openai_types::rerank::RerankRequest {
+    fn model_name(&self) -> &str {
+        &self.model
+    }
+}
+
 impl Named for EmbeddingRequest {
     fn model_name(&self) -> &str {
         &self.model

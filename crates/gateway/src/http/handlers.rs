@@ -248,6 +248,35 @@ pub(super) async fn embeddings(
     Ok(serving.answer(&served, Some(&usage)))
 }
 
+/// `POST /v1/rerank` (also `/v2/rerank` and `/rerank`: the Cohere/Jina
+/// shape): Bedrock's rerank models, SageMaker TEI endpoints, upstreams.
+pub(super) async fn rerank(
+    req: HttpRequest,
+    payload: web::Payload,
+    handle: web::Data<Handle>,
+) -> Result<HttpResponse, ApiError> {
+    let state = handle.state();
+    let (a, req) = accept::<openai_types::rerank::RerankRequest>(&req, payload, &state)
+        .await?
+        .split();
+    openai_types::rerank::validate(&req)
+        .map_err(|(message, param)| ApiError::invalid(message).param(param))?;
+    let serving = Serving {
+        handle: &handle,
+        state: &state,
+        a: &a,
+        admitted: state.admit(a.ask(0), state.candidates(&req.model)?).await?,
+        route: "rerank",
+    };
+    let call = crate::backend::call::RerankCall {
+        req,
+        id: new_id("rerank"),
+        caller: a.meta.caller.clone(),
+    };
+    let served = serving.whole(call).await?;
+    Ok(serving.answer(&served, None))
+}
+
 /// An admitted request on its way to an answer: what every answer path
 /// needs, held once.
 struct Serving<'a, A> {

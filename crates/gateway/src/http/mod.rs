@@ -25,7 +25,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 
 use crate::error::ApiError;
 use crate::routing::state::Handle;
-use handlers::{chat, completions, embeddings};
+use handlers::{chat, completions, embeddings, rerank};
 use info::{get_model, health, list_models, metrics_route, ping};
 
 /// Registers every route.
@@ -37,6 +37,9 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
         .route("/v1/chat/completions", web::post().to(chat))
         .route("/v1/completions", web::post().to(completions))
         .route("/v1/embeddings", web::post().to(embeddings))
+        .route("/v1/rerank", web::post().to(rerank))
+        .route("/v2/rerank", web::post().to(rerank))
+        .route("/rerank", web::post().to(rerank))
         .route("/v1/responses", web::post().to(responses::responses))
         .route("/v1/messages", web::post().to(messages::messages))
         .route(

@@ -459,6 +459,43 @@ impl Provider for Bedrock {
     /// A Bedrock model is all configuration.
     type Target = ();
 
+    /// Rerank on Bedrock's rerank models through `InvokeModel`.
+    fn rerank<'a>(
+        &'a self,
+        cfg: &'a ModelConfig,
+        _: &'a (),
+        call: crate::backend::call::RerankCall,
+    ) -> crate::backend::provider::RerankAnswer<'a> {
+        async move {
+            let id = cfg.bedrock_model_id();
+            if !bedrock_converse::rerank::is_rerank_model(id) {
+                return Err(ApiError::invalid(format!(
+                    "'{}' is not a rerank model; rerank is served by Cohere Rerank and Amazon Rerank",
+                    call.req.model
+                ))
+                .param("model")
+                .code("model_not_supported"));
+            }
+            let limit = call.caller.deadlines.request;
+            let send = self
+                .client_for(cfg)
+                .invoke_model()
+                .model_id(id)
+                .content_type("application/json")
+                .accept("application/json")
+                .body(Blob::new(bedrock_converse::rerank::body(id, &call.req)))
+                .send();
+            let out = tokio::time::timeout(limit, send)
+                .await
+                .map_err(|_| timeout(limit))?
+                .map_err(|e| map_sdk_error(&e))?;
+            let scores = bedrock_converse::rerank::parse(out.body.as_ref())?;
+            let usage = Some(serde_json::json!({"search_units": 1}));
+            Ok(openai_types::rerank::assemble(call.id, &call.req, scores, usage))
+        }
+        .boxed()
+    }
+
     fn chat<'a>(
         &'a self,
         cfg: &'a ModelConfig,
