@@ -60,6 +60,7 @@ pub mod event;
 #[doc(hidden)]
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
+mod guardrail;
 pub mod model;
 pub mod request;
 pub mod rerank;

@@ -174,14 +174,10 @@ async fn handle(
                 id,
                 op @ ("converse" | "converse-stream" | "invoke"),
             ],
-        ) => ((*op).to_owned(), crate::sagemaker::decode(id)),
+        ) => ((*op).to_owned(), crate::http::decode(id)),
         ("POST", ["guardrail", id, "version", v, "apply"]) => (
             "apply-guardrail".to_owned(),
-            format!(
-                "{}:{}",
-                crate::sagemaker::decode(id),
-                crate::sagemaker::decode(v)
-            ),
+            format!("{}:{}", crate::http::decode(id), crate::http::decode(v)),
         ),
         ("GET", ["foundation-models"]) => ("foundation-models".to_owned(), String::new()),
         ("GET", ["inference-profiles"]) => ("inference-profiles".to_owned(), String::new()),
@@ -490,7 +486,12 @@ async fn invoke(w: &mut OwnedWriteHalf, model: &BedrockModel, body: &Value) -> R
         let mut scored: Vec<(usize, f64)> = docs
             .iter()
             .enumerate()
-            .map(|(i, d)| (i, crate::relevance(q, d.as_str().unwrap_or_default())))
+            .map(|(i, d)| {
+                (
+                    i,
+                    crate::rerank::relevance(q, d.as_str().unwrap_or_default()),
+                )
+            })
             .collect();
         scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
         scored.truncate(top_n);

@@ -184,3 +184,24 @@ fn reason(status: u16) -> &'static str {
         _ => "Status",
     }
 }
+
+/// Percent-decodes a path segment (lossy).
+pub(crate) fn decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let hex = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let escaped = (b[i] == b'%' && i + 2 < b.len())
+            .then(|| hex(b[i + 1]).zip(hex(b[i + 2])))
+            .flatten();
+        if let Some((h, l)) = escaped {
+            out.push(h * 16 + l);
+            i += 3;
+            continue;
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}

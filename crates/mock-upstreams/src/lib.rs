@@ -30,6 +30,7 @@ mod fast;
 mod http;
 pub mod moto;
 mod openai;
+mod rerank;
 mod sagemaker;
 
 pub use bedrock::{
@@ -42,14 +43,3 @@ pub use sagemaker::{
     ContainerDialect, Endpoint, FakeSageMaker, Fault, HangRecord, RecordedRequest, Reply,
     StreamRecord,
 };
-
-/// The fakes' rerank score: the share of the query's words a text holds
-/// (lower case), so tests can predict the order.
-pub(crate) fn relevance(query: &str, text: &str) -> f64 {
-    let t = text.to_lowercase();
-    let words: Vec<String> = query.split_whitespace().map(str::to_lowercase).collect();
-    if words.is_empty() {
-        return 0.0;
-    }
-    words.iter().filter(|w| t.contains(w.as_str())).count() as f64 / words.len() as f64
-}

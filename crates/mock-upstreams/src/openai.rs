@@ -219,7 +219,7 @@ async fn handle(
             let mut scored: Vec<(usize, f64)> = docs
                 .iter()
                 .enumerate()
-                .map(|(i, d)| (i, crate::relevance(&q, d)))
+                .map(|(i, d)| (i, crate::rerank::relevance(&q, d)))
                 .collect();
             scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
             if let Some(n) = body["top_n"].as_u64() {

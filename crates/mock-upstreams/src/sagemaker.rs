@@ -235,8 +235,10 @@ async fn handle(
     let path = req.path.split('?').next().unwrap_or_default();
     let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     let (name, stream) = match (req.method.as_str(), segs.as_slice()) {
-        ("POST", ["endpoints", name, "invocations"]) => (decode(name), false),
-        ("POST", ["endpoints", name, "invocations-response-stream"]) => (decode(name), true),
+        ("POST", ["endpoints", name, "invocations"]) => (crate::http::decode(name), false),
+        ("POST", ["endpoints", name, "invocations-response-stream"]) => {
+            (crate::http::decode(name), true)
+        }
         _ => {
             let (s, h, b) = error(
                 404,
@@ -328,7 +330,7 @@ async fn handle(
     }
     let body: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
     if ep.reply == Reply::Rerank {
-        let (status, out) = tei_rerank(&body);
+        let (status, out) = crate::rerank::tei(&body);
         http::write_full(
             w,
             status,
@@ -354,52 +356,6 @@ async fn handle(
         return Ok(true);
     }
     stream_reply(&name, &ep, tokens, limited, r, w, shared).await
-}
-
-/// TEI's `/rerank`: `[{index, score}]`, most relevant first; a 422 for a
-/// body without `query` and `texts`.
-fn tei_rerank(body: &Value) -> (u16, Value) {
-    let (Some(q), Some(texts)) = (body["query"].as_str(), body["texts"].as_array()) else {
-        return (
-            422,
-            json!({"error": "missing field `query` or `texts`", "error_type": "Validation"}),
-        );
-    };
-    let mut scored: Vec<(usize, f64)> = texts
-        .iter()
-        .enumerate()
-        .map(|(i, t)| (i, crate::relevance(q, t.as_str().unwrap_or_default())))
-        .collect();
-    scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-    (
-        200,
-        Value::Array(
-            scored
-                .into_iter()
-                .map(|(i, s)| json!({"index": i, "score": s}))
-                .collect(),
-        ),
-    )
-}
-
-pub(crate) fn decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let hex = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        let escaped = (b[i] == b'%' && i + 2 < b.len())
-            .then(|| hex(b[i + 1]).zip(hex(b[i + 2])))
-            .flatten();
-        if let Some((h, l)) = escaped {
-            out.push(h * 16 + l);
-            i += 3;
-            continue;
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// The reply's tokens (a word with its leading space, or one CJK character),

@@ -495,7 +495,7 @@ impl Provider for OpenAi {
         &'a self,
         _: &'a ModelConfig,
         up: &'a Arc<Upstream>,
-        call: crate::backend::call::RerankCall,
+        call: crate::backend::provider::RerankCall,
     ) -> crate::backend::provider::RerankAnswer<'a> {
         async move {
             let body = body_for(up, &call.req, &call.req.model, None)?;

@@ -199,7 +199,7 @@ pub trait Provider: Send + Sync {
         &'a self,
         cfg: &'a ModelConfig,
         target: &'a Self::Target,
-        call: crate::backend::call::RerankCall,
+        call: RerankCall,
     ) -> RerankAnswer<'a> {
         let _ = (cfg, target);
         Box::pin(async move {

@@ -3,6 +3,7 @@
 //! model discovery through `aws-sdk-bedrock`, and remote images fetched under
 //! an SSRF guard.
 
+mod apply;
 mod discovery;
 pub(crate) mod images;
 
@@ -138,47 +139,6 @@ impl Bedrock {
                 Client::from_conf(b.build())
             })
             .clone()
-    }
-
-    /// Screens `text` with a guardrail through `ApplyGuardrail` (`output`:
-    /// an answer, else a prompt): the guardrail's replacement text when it
-    /// intervened.
-    pub async fn apply_guardrail(
-        &self,
-        g: &GuardrailSettings,
-        output: bool,
-        text: String,
-    ) -> Result<Option<String>, ApiError> {
-        use aws_sdk_bedrockruntime::types::{
-            GuardrailAction, GuardrailContentBlock, GuardrailContentSource, GuardrailTextBlock,
-        };
-        let block = GuardrailTextBlock::builder()
-            .text(text)
-            .build()
-            .map_err(|e| ApiError::internal(e.to_string()))?;
-        let out = self
-            .client
-            .apply_guardrail()
-            .guardrail_identifier(&g.id)
-            .guardrail_version(&g.version)
-            .source(if output {
-                GuardrailContentSource::Output
-            } else {
-                GuardrailContentSource::Input
-            })
-            .content(GuardrailContentBlock::Text(block))
-            .send()
-            .await
-            .map_err(|e| map_sdk_error(&e))?;
-        if out.action != GuardrailAction::GuardrailIntervened {
-            return Ok(None);
-        }
-        let said: String = out.outputs.iter().filter_map(|o| o.text()).collect();
-        Ok(Some(if said.is_empty() {
-            "Sorry, the model cannot answer this question.".into()
-        } else {
-            said
-        }))
     }
 
     /// Translates a chat request, fetching remote images first.
@@ -464,7 +424,7 @@ impl Provider for Bedrock {
         &'a self,
         cfg: &'a ModelConfig,
         _: &'a (),
-        call: crate::backend::call::RerankCall,
+        call: crate::backend::provider::RerankCall,
     ) -> crate::backend::provider::RerankAnswer<'a> {
         async move {
             let id = cfg.bedrock_model_id();

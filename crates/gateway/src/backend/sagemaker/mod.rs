@@ -353,7 +353,7 @@ impl Provider for SageMaker {
         &'a self,
         cfg: &'a ModelConfig,
         _: &'a Endpoint,
-        call: crate::backend::call::RerankCall,
+        call: crate::backend::provider::RerankCall,
     ) -> crate::backend::provider::RerankAnswer<'a> {
         async move {
             let texts: Vec<&str> = call.req.documents.iter().map(|d| d.text()).collect();
