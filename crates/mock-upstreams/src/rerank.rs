@@ -1,5 +1,6 @@
-//! The fakes' rerank: a score every fake gives alike (so tests can predict
-//! the order), and Text Embeddings Inference's `/rerank` answer.
+//! The fakes' retrieval answers: a rerank score every fake gives alike (so
+//! tests can predict the order), Text Embeddings Inference's `/rerank`
+//! answer, and an embedding container's vectors.
 
 use serde_json::{Value, json};
 
@@ -37,5 +38,36 @@ pub(crate) fn tei(body: &Value) -> (u16, Value) {
                 .map(|(i, s)| json!({"index": i, "score": s}))
                 .collect(),
         ),
+    )
+}
+
+/// An embedding container's answer to `{"inputs": [texts]}`: a vector a
+/// text (`[chars, position, 0.5]`, TEI) or, `per_token`, a vector a word
+/// (`[word chars, position]`, the toolkit's feature extraction).
+pub(crate) fn embeddings(body: &Value, per_token: bool) -> Value {
+    let texts: Vec<String> = match &body["inputs"] {
+        Value::String(s) => vec![s.clone()],
+        Value::Array(a) => a
+            .iter()
+            .map(|v| v.as_str().unwrap_or_default().to_owned())
+            .collect(),
+        _ => Vec::new(),
+    };
+    Value::Array(
+        texts
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                if per_token {
+                    json!(
+                        t.split_whitespace()
+                            .map(|w| json!([w.chars().count(), i]))
+                            .collect::<Vec<_>>()
+                    )
+                } else {
+                    json!([t.chars().count(), i, 0.5])
+                }
+            })
+            .collect(),
     )
 }

@@ -40,6 +40,13 @@ pub enum Reply {
     /// A Text Embeddings Inference rerank container: `{query, texts}` in,
     /// `[{index, score}]` out, most relevant first.
     Rerank,
+    /// An embedding container: `{"inputs": [texts]}` in; a vector a text
+    /// (TEI; `[chars, position, 0.5]`), or with `per_token` a vector a
+    /// word (the toolkit's feature extraction: `[word chars, position]`).
+    Embedding {
+        /// One vector a word rather than a text.
+        per_token: bool,
+    },
 }
 
 /// A failure the endpoint injects.
@@ -329,15 +336,14 @@ async fn handle(
         return Ok(true);
     }
     let body: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
-    if ep.reply == Reply::Rerank {
-        let (status, out) = crate::rerank::tei(&body);
-        http::write_full(
-            w,
-            status,
-            &[("content-type", "application/json".to_owned())],
-            out.to_string().as_bytes(),
-        )
-        .await?;
+    let retrieval = match ep.reply {
+        Reply::Embedding { per_token } => Some((200, crate::rerank::embeddings(&body, per_token))),
+        Reply::Rerank => Some(crate::rerank::tei(&body)),
+        _ => None,
+    };
+    if let Some((status, out)) = retrieval {
+        let json = ("content-type", "application/json".to_owned());
+        http::write_full(w, status, &[json], out.to_string().as_bytes()).await?;
         return Ok(true);
     }
     let (tokens, limited) = reply_tokens(&ep, &body);
@@ -363,7 +369,7 @@ async fn handle(
 fn reply_tokens(ep: &Endpoint, body: &Value) -> (Vec<String>, bool) {
     let text = match &ep.reply {
         Reply::Text(t) => t.clone(),
-        Reply::Endless | Reply::Rerank => return (Vec::new(), false),
+        Reply::Endless | Reply::Rerank | Reply::Embedding { .. } => return (Vec::new(), false),
         Reply::Echo => {
             let said = match ep.dialect {
                 ContainerDialect::OpenAi => body["messages"]

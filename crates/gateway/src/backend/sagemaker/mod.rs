@@ -3,6 +3,7 @@
 //! ([`signed`], the default) or `aws-sdk-sagemakerruntime`
 //! (`aws.sagemaker_client = "sdk"`), and the mapping of their errors to HTTP.
 
+mod embed;
 pub(crate) mod shape;
 pub mod signed;
 pub mod sigv4;
@@ -346,43 +347,26 @@ translated!(CompletionCall, text_only: true);
 impl Provider for SageMaker {
     type Target = Endpoint;
 
-    /// Rerank on a Text Embeddings Inference container: its `/rerank` body
-    /// (`query`, `texts`) through `InvokeEndpoint`, its `[{index, score}]`
-    /// answer back.
+    /// Embeddings on Text Embeddings Inference and Hugging Face toolkit
+    /// containers (`{"inputs": [texts]}`).
+    fn embeddings<'a>(
+        &'a self,
+        cfg: &'a ModelConfig,
+        _: &'a Endpoint,
+        req: openai_types::embeddings::EmbeddingRequest,
+        client_auth: crate::backend::provider::Caller,
+    ) -> BoxFuture<'a, Result<openai_types::embeddings::EmbeddingResponse, ApiError>> {
+        self.embed(cfg, req, client_auth.deadlines.request).boxed()
+    }
+
+    /// Rerank on a Text Embeddings Inference container (see `embed`).
     fn rerank<'a>(
         &'a self,
         cfg: &'a ModelConfig,
         _: &'a Endpoint,
         call: crate::backend::provider::RerankCall,
     ) -> crate::backend::provider::RerankAnswer<'a> {
-        async move {
-            let texts: Vec<&str> = call.req.documents.iter().map(|d| d.text()).collect();
-            let body = serde_json::to_vec(&serde_json::json!({
-                "query": call.req.query, "texts": texts, "raw_scores": false, "truncate": true,
-            }))
-            .map_err(|e| ApiError::internal(e.to_string()))?;
-            let out = self
-                .invoke(cfg, body, call.caller.deadlines.request)
-                .await?;
-            #[derive(serde::Deserialize)]
-            struct Scored {
-                index: usize,
-                score: f64,
-            }
-            let scored: Vec<Scored> = serde_json::from_slice(&out).map_err(|e| {
-                ApiError::upstream(
-                    StatusCode::BAD_GATEWAY,
-                    "bad_upstream_response",
-                    format!("the endpoint's rerank answer is not TEI's [{{index, score}}]: {e}"),
-                )
-                .code("bad_upstream_response")
-            })?;
-            let scores = scored.into_iter().map(|s| (s.index, s.score)).collect();
-            Ok(openai_types::rerank::assemble(
-                call.id, &call.req, scores, None,
-            ))
-        }
-        .boxed()
+        self.rerank_tei(cfg, call).boxed()
     }
 
     fn chat<'a>(
