@@ -113,10 +113,20 @@ async fn guardrails_from_the_model_or_the_request_stop_answers() {
             "guardrail = { id = \"gr-1\", version = \"1\", trace = \"enabled\", stream_processing_mode = \"sync\" }"
         ),
         candidates("open", &[&f], "")
-    );
+    ) + "\n[[auth.scoped_keys]]\nkey = \"sk-guarded\"\nguardrail = { id = \"gr-1\", version = \"1\" }\n";
     let gw = start("http://127.0.0.1:9", &config(&cfg), &[]);
     let env = vec![("BASE", gw.url.clone()), ("KEY", KEY.to_owned())];
     crate::support::run_python(GUARDRAILS, env, "guardrails-ok", &gw).await;
+    // A key with a guardrail of its own: applied on "open", which has none.
+    let body = as_guarded_key(
+        &gw,
+        &json!({"model": "open", "messages": [{"role": "user", "content": "explosives"}]}),
+    )
+    .await;
+    assert_eq!(
+        body["choices"][0]["finish_reason"], "content_filter",
+        "{body}"
+    );
     // Sent as Bedrock takes it, counted.
     let sent = f
         .requests()
@@ -140,7 +150,7 @@ async fn guardrails_from_the_model_or_the_request_stop_answers() {
             .and_then(|v| v.parse::<f64>().ok())
     };
     assert_eq!(count("guarded"), Some(5.0), "{metrics}");
-    assert_eq!(count("open"), Some(1.0), "{metrics}");
+    assert_eq!(count("open"), Some(2.0), "{metrics}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -155,7 +165,7 @@ async fn apply_guardrail_screens_sagemaker_prompts_answers_and_streams() {
             .into(),
     );
     sm.add("sayer", sayer);
-    let cfg = "\n[[models]]\nname = \"guarded-sm\"\nendpoint = \"chat\"\nguardrail = { id = \"gr-1\", version = \"1\" }\n\n[[models]]\nname = \"sayer\"\nendpoint = \"sayer\"\nguardrail = { id = \"gr-1\", version = \"1\", window_chars = 20 }\n";
+    let cfg = "\n[[models]]\nname = \"guarded-sm\"\nendpoint = \"chat\"\nguardrail = { id = \"gr-1\", version = \"1\" }\n\n[[models]]\nname = \"sayer\"\nendpoint = \"sayer\"\nguardrail = { id = \"gr-1\", version = \"1\", window_chars = 20 }\n\n[[auth.scoped_keys]]\nkey = \"sk-guarded\"\nguardrail = { id = \"gr-1\", version = \"1\" }\n";
     let url = bedrock.url();
     let gw = start(
         &sm.url(),
@@ -188,6 +198,17 @@ async fn apply_guardrail_screens_sagemaker_prompts_answers_and_streams() {
         before,
         "a blocked prompt is never sent"
     );
+    // The key's guardrail on a SageMaker model without one ("chat").
+    let body = as_guarded_key(&gw, &ask("chat", "explosives?", false)).await;
+    assert_eq!(
+        body["choices"][0]["finish_reason"], "content_filter",
+        "{body}"
+    );
+    assert_eq!(
+        sm.requests().len(),
+        before,
+        "the key's guardrail blocked it first"
+    );
     // The answer is blocked whole, and in windows as it streams: nothing
     // blocked reaches the client.
     let r = post_json(&gw, "/v1/chat/completions", ask("sayer", "how?", false)).await;
@@ -215,7 +236,7 @@ async fn apply_guardrail_screens_sagemaker_prompts_answers_and_streams() {
         .count();
     assert!(screened >= 6, "{screened}");
     let metrics = get_text(&gw.url, "/metrics", None).await;
-    for (model, n) in [("guarded-sm", "1"), ("sayer", "2")] {
+    for (model, n) in [("guarded-sm", "1"), ("sayer", "2"), ("chat", "1")] {
         assert!(
             metrics
                 .lines()
@@ -225,4 +246,21 @@ async fn apply_guardrail_screens_sagemaker_prompts_answers_and_streams() {
             "{model}: {metrics}"
         );
     }
+}
+
+/// A chat request with the key that has a guardrail of its own.
+async fn as_guarded_key(
+    gw: &crate::support::Gateway,
+    body: &serde_json::Value,
+) -> serde_json::Value {
+    crate::support::client()
+        .post(format!("{}/v1/chat/completions", gw.url))
+        .bearer_auth("sk-guarded")
+        .json(body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
 }

@@ -144,6 +144,7 @@ mod tests {
             client_auth: Default::default(),
             max_choices: 8,
             images: Default::default(),
+            key_guardrail: None,
         }
     }
 

@@ -136,12 +136,19 @@ impl Model {
     /// The guardrail applied through `ApplyGuardrail` to its calls: a
     /// SageMaker model's or an upstream's (a Bedrock model's goes in its
     /// Converse request).
-    pub fn applied_guardrail(&self) -> Option<&crate::config::GuardrailSettings> {
-        match &self.target {
+    /// `key`: the client key's guardrail, applied where the model has
+    /// none.
+    pub fn applied_guardrail(
+        &self,
+        key: Option<&std::sync::Arc<crate::config::GuardrailSettings>>,
+    ) -> Option<std::sync::Arc<crate::config::GuardrailSettings>> {
+        let own = match &self.target {
             Target::SageMaker(_) => self.cfg.guardrail.as_ref(),
             Target::Upstream(u) => u.cfg.guardrail.as_ref(),
-            Target::Bedrock => None,
-        }
+            Target::Bedrock => return None,
+        };
+        own.map(|g| std::sync::Arc::new(g.clone()))
+            .or_else(|| key.cloned())
     }
 
     /// What the logs call its upstream: the endpoint, the Bedrock model id
@@ -327,8 +334,9 @@ impl Backends {
         m: &'a Model,
         call: ChatCall,
     ) -> BoxFuture<'a, Result<ChatCompletion, ApiError>> {
-        if let Some(g) = m.applied_guardrail() {
+        if let Some(g) = m.applied_guardrail(call.key_guardrail.as_ref()) {
             return Box::pin(async move {
+                let g = &*g;
                 if let Some(msg) = self
                     .bedrock
                     .apply_guardrail(g, false, guard::prompt_text(&call.req))
@@ -355,8 +363,9 @@ impl Backends {
         m: &'a Model,
         call: ChatCall,
     ) -> BoxFuture<'a, Result<ItemStream, ApiError>> {
-        if let Some(g) = m.applied_guardrail() {
+        if let Some(g) = m.applied_guardrail(call.key_guardrail.as_ref()) {
             return Box::pin(async move {
+                let g = &*g;
                 let model = call.req.model.clone();
                 if let Some(msg) = self
                     .bedrock

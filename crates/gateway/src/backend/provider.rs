@@ -42,6 +42,9 @@ pub struct ChatCall {
     /// copy of the call: fetched once, however many of the `n` calls or
     /// failover candidates need them.
     pub images: FetchedImages,
+    /// The client key's guardrail (a scoped key's `guardrail`), applied
+    /// where the model has none.
+    pub key_guardrail: Option<std::sync::Arc<crate::config::GuardrailSettings>>,
 }
 
 /// Remote images of one request, fetched once (by URL).

@@ -382,6 +382,10 @@ pub struct ScopedKey {
     /// Models it may ask for (`*` globs); empty: all.
     #[serde(default)]
     pub models: Vec<String>,
+    /// A guardrail on every chat call this key makes, where the model has
+    /// none of its own.
+    #[serde(default)]
+    pub guardrail: Option<GuardrailSettings>,
 }
 
 impl Default for AuthConfig {

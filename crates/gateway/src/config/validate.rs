@@ -128,6 +128,9 @@ impl Config {
 
 impl Section for UpstreamConfig {
     fn validate(&self, at: &str) -> Result<(), ConfigError> {
+        if let Some(g) = &self.guardrail {
+            check_guardrail(&format!("{at}.guardrail"), g)?;
+        }
         if self.name.is_empty() {
             return Err(err(
                 format!("{at}.name"),
@@ -193,6 +196,29 @@ impl Section for RoutingConfig {
     }
 }
 
+/// A guardrail's settings: an id, a version (`DRAFT` or a number), known
+/// trace and stream modes.
+fn check_guardrail(at: &str, g: &super::GuardrailSettings) -> Result<(), ConfigError> {
+    let version_ok = g.version == "DRAFT"
+        || (!g.version.is_empty() && g.version.bytes().all(|b| b.is_ascii_digit()));
+    if g.id.is_empty() || !version_ok {
+        return Err(err(at, "needs an id and a version (DRAFT or a number)"));
+    }
+    if g.trace
+        .as_deref()
+        .is_some_and(|t| !matches!(t, "enabled" | "enabled_full" | "disabled"))
+        || g.stream_processing_mode
+            .as_deref()
+            .is_some_and(|m| !matches!(m, "sync" | "async"))
+    {
+        return Err(err(
+            at,
+            "trace is enabled, enabled_full or disabled; stream_processing_mode is sync or async",
+        ));
+    }
+    Ok(())
+}
+
 impl Section for ModelConfig {
     fn validate(&self, at: &str) -> Result<(), ConfigError> {
         if self.name.is_empty() {
@@ -217,26 +243,7 @@ impl Section for ModelConfig {
             Backend::Bedrock => {}
         }
         if let Some(g) = &self.guardrail {
-            let version_ok = g.version == "DRAFT"
-                || (!g.version.is_empty() && g.version.bytes().all(|b| b.is_ascii_digit()));
-            if g.id.is_empty() || !version_ok {
-                return Err(err(
-                    format!("{at}.guardrail"),
-                    "needs an id and a version (DRAFT or a number)",
-                ));
-            }
-            if g.trace
-                .as_deref()
-                .is_some_and(|t| !matches!(t, "enabled" | "enabled_full" | "disabled"))
-                || g.stream_processing_mode
-                    .as_deref()
-                    .is_some_and(|m| !matches!(m, "sync" | "async"))
-            {
-                return Err(err(
-                    format!("{at}.guardrail"),
-                    "trace is enabled, enabled_full or disabled; stream_processing_mode is sync or async",
-                ));
-            }
+            check_guardrail(&format!("{at}.guardrail"), g)?;
         }
         if let Some(r) = &self.region
             && (r.is_empty() || !r.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
@@ -326,6 +333,11 @@ impl Section for BedrockConfig {
 
 impl Section for AuthConfig {
     fn validate(&self, at: &str) -> Result<(), ConfigError> {
+        for (i, k) in self.scoped_keys.iter().enumerate() {
+            if let Some(g) = &k.guardrail {
+                check_guardrail(&format!("{at}.scoped_keys[{i}].guardrail"), g)?;
+            }
+        }
         if !self.disabled
             && self.keys.is_empty()
             && self.scoped_keys.is_empty()

@@ -92,6 +92,7 @@ pub(super) async fn serve_chat<A: super::extract::Named>(
         client_auth: a.meta.caller.clone(),
         max_choices: state.config.max_choices,
         images: Default::default(),
+        key_guardrail: state.access.guardrail_of(a.meta.key.as_ref()),
         req: r,
     });
     let mut last: Option<ApiError> = None;

@@ -41,6 +41,7 @@ pub(super) async fn probe(
             client_auth: caller,
             max_choices: 1,
             images: Default::default(),
+            key_guardrail: None,
         };
         return Ok(handle.backends.chat(m, call).await.map(|_| 200));
     }

@@ -64,6 +64,15 @@ impl Access {
         }
     }
 
+    /// A scoped key's guardrail, if it has one.
+    pub fn guardrail_of(
+        &self,
+        key: Option<&KeyId>,
+    ) -> Option<Arc<crate::config::GuardrailSettings>> {
+        let g = self.scopes.get(key?)?.guardrail.as_ref()?;
+        Some(Arc::new(g.clone()))
+    }
+
     /// The stored keys, for the next configuration and the admin API.
     pub fn stored(&self) -> Option<Arc<KeyStore>> {
         self.stored.clone()
@@ -251,6 +260,7 @@ mod tests {
                     key: Secret((*k).into()),
                     upstreams: Vec::new(),
                     models: models.iter().map(|m| (*m).into()).collect(),
+                    guardrail: None,
                 })
                 .collect(),
             ..AuthConfig::default()

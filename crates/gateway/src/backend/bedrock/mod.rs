@@ -170,7 +170,13 @@ impl Bedrock {
             reasoning: m.reasoning_style,
             default_max_tokens: self.default_max_tokens,
             prompt_cache: m.auto_cache(),
-            guardrail: m.guardrail.as_ref().map(GuardrailSettings::to_wire),
+            // The model's guardrail, else the key's; a request's own only
+            // where neither is set.
+            guardrail: m
+                .guardrail
+                .as_ref()
+                .or(call.key_guardrail.as_deref())
+                .map(GuardrailSettings::to_wire),
         };
         Ok(bedrock_converse::to_converse(&call.req, &opts, images)?)
     }
