@@ -187,6 +187,22 @@ pub(crate) fn screen_stream(
                 yield std::mem::take(&mut held);
             }
         }
+        // An upstream that stopped without its end (the pump adds one; a
+        // guard never trusts that): what is still unscreened is screened.
+        if fresh > 0 {
+            match bedrock.apply_guardrail(&g, true, text).await {
+                Ok(None) => {}
+                Ok(Some(msg)) => {
+                    intervened(&model);
+                    yield vec![filtered(Some(msg)), StreamItem::Done];
+                    return;
+                }
+                Err(e) => {
+                    yield vec![StreamItem::Error(e.body.as_ref().clone())];
+                    return;
+                }
+            }
+        }
         if !held.is_empty() {
             yield held;
         }
