@@ -61,8 +61,8 @@ pub(super) enum Shape {
 /// translated to one): validated, admitted, served, answered whole or
 /// streamed in `shape`. When every candidate fails for a reason another
 /// model may not share (the context window, a content policy), the
-/// model's `fallbacks` are admitted and tried in turn; `x-oai-model` names
-/// the model that answered.
+/// model's `fallbacks` are admitted and tried in turn (a key not allowed
+/// one skips it); `x-oai-model` names the model that answered.
 pub(super) async fn serve_chat<A: super::extract::Named>(
     handle: &web::Data<Handle>,
     state: &AppState,
@@ -95,9 +95,9 @@ pub(super) async fn serve_chat<A: super::extract::Named>(
         key_guardrail: state.access.guardrail_of(a.meta.key.as_ref()),
         req: r,
     });
-    let mut last: Option<ApiError> = None;
-    // The model that failed first and why: what a fallback replaces.
-    let mut moved: Option<(String, crate::routing::fallback::Reason)> = None;
+    // The failure that moved the request on: the model's error, its name
+    // and why (what every fallback replaces).
+    let mut moved: Option<(ApiError, String, crate::routing::fallback::Reason)> = None;
     for (i, name) in std::iter::once(None)
         .chain(fallbacks.iter().map(Some))
         .enumerate()
@@ -124,13 +124,13 @@ pub(super) async fn serve_chat<A: super::extract::Named>(
             Ok(cands) => state.admit(ask, cands).await,
             Err(e) => Err(e),
         };
-        let admitted = match (admitted, &last) {
+        let admitted = match (admitted, &moved) {
             (Ok(x), _) => x,
             (Err(e), None) => return Err(e),
             // A fallback this key may not use (or gone): the next one.
             (Err(_), Some(_)) => continue,
         };
-        if let Some((from, why)) = &moved {
+        if let Some((_, from, why)) = &moved {
             tracing::info!(from = %from, to = %model, reason = why.label(), "every candidate failed; trying a fallback model");
             crate::observe::metrics::METRICS
                 .fallbacks
@@ -146,25 +146,17 @@ pub(super) async fn serve_chat<A: super::extract::Named>(
         };
         match serving.respond(attempt, &shape).await {
             Err(e) if more => match crate::routing::fallback::reason(&e) {
-                Some(why) => {
-                    moved.get_or_insert((model, why));
-                    last = Some(e);
-                }
+                // The first failure is what the client sees if nothing
+                // else answers; the model it names stays the one asked.
+                Some(why) if moved.is_none() => moved = Some((e, model, why)),
+                Some(_) => {}
                 None => return Err(e),
             },
-            Err(e) => return Err(e),
-            Ok(mut resp) => {
-                if let Ok(v) = actix_web::http::header::HeaderValue::from_str(&model) {
-                    resp.headers_mut().insert(
-                        actix_web::http::header::HeaderName::from_static("x-oai-model"),
-                        v,
-                    );
-                }
-                return Ok(resp);
-            }
+            // `x-oai-model` names the model that answered (`served_by`).
+            result => return result,
         }
     }
-    Err(last.unwrap_or_else(|| ApiError::internal("no model left to try")))
+    Err(moved.map_or_else(|| ApiError::internal("no model left to try"), |(e, ..)| e))
 }
 
 /// `POST /v1/completions` (legacy; SageMaker endpoints and upstreams).

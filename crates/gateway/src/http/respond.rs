@@ -16,11 +16,17 @@ pub(crate) fn json<T: serde::Serialize>(v: &T) -> HttpResponse {
     }
 }
 
-/// Names the candidate that served a response (`x-oai-upstream`).
+/// Names the candidate that served a response (`x-oai-upstream`) and its
+/// model (`x-oai-model`: a fallback's when one answered).
 pub(crate) fn served_by(resp: &mut HttpResponse, m: &Model) {
-    if let Ok(v) = header::HeaderValue::from_str(&m.key()) {
-        resp.headers_mut()
-            .insert(header::HeaderName::from_static("x-oai-upstream"), v);
+    for (name, value) in [
+        ("x-oai-upstream", m.key()),
+        ("x-oai-model", m.cfg.name.clone()),
+    ] {
+        if let Ok(v) = header::HeaderValue::from_str(&value) {
+            resp.headers_mut()
+                .insert(header::HeaderName::from_static(name), v);
+        }
     }
 }
 
