@@ -24,6 +24,17 @@ pub(crate) async fn region() -> FakeBedrock {
     f
 }
 
+/// A model whose context window every prompt exceeds (Bedrock's words).
+pub(crate) fn too_small() -> BedrockModel {
+    let mut small = BedrockModel::new(BedrockReply::Echo);
+    small.fault = mock_upstreams::BedrockFault::Status(
+        400,
+        "ValidationException".into(),
+        "Input is too long for requested model.".into(),
+    );
+    small
+}
+
 /// A model served by one candidate per fake region (`region`,
 /// `endpoint_url`), with `extra` settings.
 pub(crate) fn candidates(name: &str, regions: &[&FakeBedrock], extra: &str) -> String {
@@ -298,15 +309,8 @@ async fn broken_past_tool_arguments_and_empty_descriptions_do_not_dead_end() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_context_window_refusal_falls_back_to_the_next_model() {
-    use mock_upstreams::BedrockFault;
     let f = region().await;
-    let mut small = BedrockModel::new(BedrockReply::Echo);
-    small.fault = BedrockFault::Status(
-        400,
-        "ValidationException".into(),
-        "Input is too long for requested model.".into(),
-    );
-    f.add("x.small-v1", small);
+    f.add("x.small-v1", too_small());
     let cfg = format!(
         "\n[[models]]\nname = \"small\"\nbackend = \"bedrock\"\nmodel_id = \"x.small-v1\"\nendpoint_url = \"{url}\"\nfallbacks = [\"missing-one\", \"big\"]\n{big}\n[[auth.scoped_keys]]\nkey = \"sk-small-only\"\nmodels = [\"small\"]\n",
         url = f.url(),

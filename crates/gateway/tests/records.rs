@@ -143,6 +143,32 @@ async fn check_rows(url: &str, prefix: &str, n: usize) {
     assert_eq!(cut.model.as_deref(), Some("slow"));
     assert!(cut.completion_tokens.is_some() && cut.tokens_estimated);
     assert!(mine.iter().any(|r| r.status == 400 && r.error.is_some()));
+    // Answers keep why they ended.
+    assert!(
+        mine.iter()
+            .filter(|r| r.status == 200 && r.route == "/v1/chat/completions" && !r.interrupted)
+            .all(|r| r.finish_reason.is_some()),
+        "{mine:#?}"
+    );
+    // The usage views read this store (the same SQL on SQLite and
+    // PostgreSQL): API requests only, per model and key, per day.
+    let usage = gateway::observe::records::summary(&pool, 0).await.unwrap();
+    assert!(usage.iter().all(|u| u.model != "-"), "{usage:?}");
+    let chat: i64 = usage
+        .iter()
+        .filter(|u| u.model == "chat")
+        .map(|u| u.requests)
+        .sum();
+    assert!(chat >= 8, "{usage:?}");
+    let daily = gateway::observe::records::daily(&pool, 0, None)
+        .await
+        .unwrap();
+    assert!(
+        daily
+            .iter()
+            .any(|d| d.model == "chat" && d.prompt_tokens > 0),
+        "{daily:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -14,6 +14,7 @@ mod choices;
 mod claude_code;
 mod clients;
 mod console;
+mod console_usage;
 mod dialects;
 mod disconnect;
 mod errors;

@@ -374,6 +374,10 @@ pub struct AuthConfig {
 pub struct ScopedKey {
     /// The key.
     pub key: Secret,
+    /// A name for people (the console and usage reports show it in place
+    /// of the key's id).
+    #[serde(default)]
+    pub name: Option<String>,
     /// Candidates it may use: upstream names, or `models/<name>` for
     /// SageMaker and Bedrock models (every region of one;
     /// `models/<name>@<region>` for one region); empty: all.

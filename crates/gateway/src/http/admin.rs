@@ -288,19 +288,32 @@ fn unreadable(e: sqlx::Error) -> ApiError {
     ApiError::internal(format!("the records could not be read: {e}"))
 }
 
-/// `GET /admin/usage?since_ms=…`: requests, errors and tokens per model and
-/// key from the request records.
+/// `GET /admin/usage?since_ms=…`: per model and key from the request
+/// records: requests, errors, tokens, prompt-cache reads and writes, what
+/// they cost and what the cache saved (at `[[prices]]`), guardrail
+/// interventions, fallbacks and affinity; the key's name where it has one.
 async fn usage(req: HttpRequest, handle: web::Data<Handle>) -> Result<HttpResponse, ApiError> {
     let (rec, q) = records(&req, &handle).await?;
     let rows = crate::observe::records::summary(&rec.pool, q.since_ms)
         .await
         .map_err(unreadable)?;
+    let state = handle.state();
+    let names = state.access.key_names();
+    let data: Vec<Value> = rows
+        .into_iter()
+        .map(|r| {
+            let cost = r.cost(state.config.price_of(&r.model));
+            let key_name = names.get(&r.key_id);
+            priced(json!(r), cost, key_name)
+        })
+        .collect();
     Ok(json(
-        &json!({"object": "list", "since_ms": q.since_ms, "data": rows}),
+        &json!({"object": "list", "since_ms": q.since_ms, "data": data}),
     ))
 }
 
-/// `GET /admin/usage/daily?since_ms=…&key_id=…`: per day and model.
+/// `GET /admin/usage/daily?since_ms=…&key_id=…`: per day and model, with
+/// cost and cache savings.
 async fn usage_daily(
     req: HttpRequest,
     handle: web::Data<Handle>,
@@ -309,9 +322,29 @@ async fn usage_daily(
     let rows = crate::observe::records::daily(&rec.pool, q.since_ms, q.key_id.as_deref())
         .await
         .map_err(unreadable)?;
+    let state = handle.state();
+    let data: Vec<Value> = rows
+        .into_iter()
+        .map(|r| {
+            let cost = r.cost(state.config.price_of(&r.model));
+            priced(json!(r), cost, None)
+        })
+        .collect();
     Ok(json(
-        &json!({"object": "list", "since_ms": q.since_ms, "data": rows}),
+        &json!({"object": "list", "since_ms": q.since_ms, "data": data}),
     ))
+}
+
+/// A usage row with its cost, savings and key name (`null` without one).
+fn priced(mut row: Value, cost: crate::observe::records::Cost, key_name: Option<&String>) -> Value {
+    if let Value::Object(o) = &mut row {
+        o.insert("cost_micro_usd".into(), cost.cost_micro_usd.into());
+        o.insert("saved_micro_usd".into(), cost.saved_micro_usd.into());
+        if o.contains_key("key_id") {
+            o.insert("key_name".into(), json!(key_name));
+        }
+    }
+    row
 }
 
 /// `GET /admin/requests?limit=…&key_id=…&model=…`: recent request records.
@@ -327,7 +360,17 @@ async fn requests(req: HttpRequest, handle: web::Data<Handle>) -> Result<HttpRes
     let rows = crate::observe::records::query(&rec.pool, &query)
         .await
         .map_err(unreadable)?;
-    Ok(json(&json!({"object": "list", "data": rows})))
+    let names = handle.state().access.key_names();
+    let data: Vec<Value> = rows
+        .into_iter()
+        .map(|r| {
+            let name = r.key_id.as_ref().and_then(|id| names.get(id));
+            let mut v = json!(r);
+            v["key_name"] = json!(name);
+            v
+        })
+        .collect();
+    Ok(json(&json!({"object": "list", "data": data})))
 }
 
 /// `POST /admin/upstreams/test/{name}`: a tiny request to one candidate

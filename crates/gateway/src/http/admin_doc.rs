@@ -52,17 +52,19 @@ pub(super) fn document() -> Value {
         }
     }
     let mut usage = op(
-        "Requests, errors and tokens per model and key",
+        "Per model and key: requests, errors, tokens, prompt-cache reads and writes, cost and cache savings (micro-US$, at [[prices]]), guardrail interventions, fallbacks, affinity hits and moves, the key's name",
         None,
         ("200", "Usage"),
     );
     usage["parameters"] = json!([{"name": "since_ms", "in": "query", "schema": {"type": "integer"}, "description": "Unix milliseconds."}]);
     let mut daily = op(
-        "Requests and tokens per UTC day, model and key",
+        "Per UTC day and model (of one key with key_id): requests, tokens, prompt-cache reads and writes, cost and cache savings",
         None,
         ("200", "Usage"),
     );
-    daily["parameters"] = usage["parameters"].clone();
+    daily["parameters"] = json!([
+        {"name": "since_ms", "in": "query", "schema": {"type": "integer"}, "description": "Unix milliseconds."},
+        {"name": "key_id", "in": "query", "schema": {"type": "string"}}]);
     let mut requests = op("Recent request records", None, ("200", "Records"));
     requests["parameters"] = json!([
         {"name": "since_ms", "in": "query", "schema": {"type": "integer"}, "description": "Unix milliseconds."},

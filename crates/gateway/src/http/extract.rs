@@ -184,6 +184,8 @@ impl RequestMeta {
             upstream_time: None,
             patch: self.patch.clone(),
             ticket: admitted.ticket(),
+            finish_reason: None,
+            affinity: admitted.affinity(),
         }
     }
 }

@@ -6,7 +6,7 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use openai_types::Usage;
-use openai_types::chat::ChatCompletionRequest;
+use openai_types::chat::{ChatCompletionRequest, FinishReason};
 use openai_types::completions::CompletionRequest;
 use openai_types::embeddings::EmbeddingRequest;
 use openai_types::responses::Response;
@@ -212,7 +212,7 @@ pub(super) async fn completions(
     }
     let served = serving.whole(call).await?;
     let usage = served.value.usage.clone();
-    Ok(serving.answer(&served, usage.as_ref()))
+    Ok(serving.answer(&served, usage.as_ref(), None))
 }
 
 /// `POST /v1/embeddings`.
@@ -238,7 +238,7 @@ pub(super) async fn embeddings(
     };
     let served = serving.whole(call).await?;
     let usage = Usage::new(served.value.usage.prompt_tokens, 0);
-    Ok(serving.answer(&served, Some(&usage)))
+    Ok(serving.answer(&served, Some(&usage), None))
 }
 
 /// `POST /v1/rerank` (also `/v2/rerank` and `/rerank`: the Cohere/Jina
@@ -267,7 +267,7 @@ pub(super) async fn rerank(
         caller: a.meta.caller.clone(),
     };
     let served = serving.whole(call).await?;
-    Ok(serving.answer(&served, None))
+    Ok(serving.answer(&served, None, None))
 }
 
 /// An admitted request on its way to an answer: what every answer path
@@ -312,8 +312,10 @@ impl<A: Named> Serving<'_, A> {
         }
         let served = self.whole(call).await?;
         let usage = served.value.usage.clone();
+        let reasons = served.value.choices.iter().map(|c| c.finish_reason);
+        let reason = crate::observe::outcome::reason_of(reasons);
         Ok(match shape {
-            Shape::Chat => self.answer(&served, usage.as_ref()),
+            Shape::Chat => self.answer(&served, usage.as_ref(), reason),
             Shape::Responses(base) => {
                 let served = Served {
                     value: openai_types::responses::chat::from_chat(
@@ -323,7 +325,7 @@ impl<A: Named> Serving<'_, A> {
                     model: served.model,
                     took: served.took,
                 };
-                self.answer(&served, usage.as_ref())
+                self.answer(&served, usage.as_ref(), reason)
             }
             Shape::Messages { id, .. } => {
                 let served = Served {
@@ -335,7 +337,7 @@ impl<A: Named> Serving<'_, A> {
                     model: served.model,
                     took: served.took,
                 };
-                self.answer(&served, usage.as_ref())
+                self.answer(&served, usage.as_ref(), reason)
             }
         })
     }
@@ -359,8 +361,10 @@ impl<A: Named> Serving<'_, A> {
         &self,
         served: &Served<T>,
         usage: Option<&Usage>,
+        reason: Option<FinishReason>,
     ) -> HttpResponse {
         let mut outcome = self.a.outcome(self.route, &self.admitted);
+        outcome.finish_reason = reason;
         outcome.served = Some(served_by_of(&served.model));
         outcome.upstream_time = Some(served.took);
         outcome.finish(200, usage, false);

@@ -139,6 +139,9 @@ pub(crate) fn response(
                         note(&guard.outcome.patch, |p| p.error = Some(kind));
                     }
                     StreamItem::Choice(c) => {
+                        if let Some(r) = c.finish_reason {
+                            guard.outcome.ended(r);
+                        }
                         for t in [&c.delta.content, &c.delta.reasoning_content].into_iter().flatten() {
                             guard.sent.add(t);
                         }

@@ -7,6 +7,7 @@
 use std::time::{Duration, Instant};
 
 use openai_types::Usage;
+use openai_types::chat::FinishReason;
 
 use crate::observe::metrics::{self, METRICS};
 use crate::observe::records::{RecPatch, Record};
@@ -47,6 +48,10 @@ pub(crate) struct Outcome {
     pub patch: Option<RecPatch>,
     /// A stored key's admission, settled here with the tokens used.
     pub ticket: Option<std::sync::Arc<crate::keys::Ticket>>,
+    /// Why the answer ended (see [`Outcome::ended`]).
+    pub finish_reason: Option<FinishReason>,
+    /// Cache-affine routing's result: `hit` or `move`.
+    pub affinity: Option<&'static str>,
 }
 
 /// Fills a request's record, if records are on.
@@ -54,6 +59,15 @@ pub(crate) fn note(patch: &Option<RecPatch>, f: impl FnOnce(&mut Record)) {
     if let Some(p) = patch {
         f(&mut p.0.borrow_mut());
     }
+}
+
+/// The reason a record keeps of the choices' `reasons`: the first, unless
+/// one is a content filter (a guardrail's intervention), which wins.
+pub(crate) fn reason_of(reasons: impl Iterator<Item = FinishReason>) -> Option<FinishReason> {
+    reasons.fold(None, |kept, r| match kept {
+        Some(k) if r != FinishReason::ContentFilter => Some(k),
+        _ => Some(r),
+    })
 }
 
 /// Prompt tokens a usage reports read from and written to a prompt cache
@@ -68,6 +82,13 @@ fn cache_tokens(u: &Usage) -> (u64, u64) {
 }
 
 impl Outcome {
+    /// A choice ended for `reason`: the first reason is the record's,
+    /// except that a content filter (a guardrail's intervention) on any
+    /// choice is what the record keeps.
+    pub(crate) fn ended(&mut self, reason: FinishReason) {
+        self.finish_reason = reason_of(self.finish_reason.into_iter().chain([reason]));
+    }
+
     /// The request ended with `status` (for a stream: it ended, done or
     /// with an error event), with `usage` where known.
     pub(crate) fn finish(&self, status: u16, usage: Option<&Usage>, stream: bool) {
@@ -132,6 +153,8 @@ impl Outcome {
             p.model = Some(s.model.clone());
             p.upstream = Some(s.candidate.clone());
             p.stream = stream;
+            p.finish_reason = self.finish_reason.map(|r| r.as_str().to_owned());
+            p.affinity = self.affinity.map(str::to_owned);
             if let Some(u) = usage {
                 p.prompt_tokens = i64::try_from(u.prompt_tokens).ok();
                 p.completion_tokens = i64::try_from(u.completion_tokens).ok();

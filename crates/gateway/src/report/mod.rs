@@ -76,13 +76,37 @@ pub async fn run(cfg: &Config, args: RecordsArgs) -> anyhow::Result<()> {
             }
         } else {
             println!(
-                "{:<32} {:<14} {:>8} {:>7} {:>12} {:>12}",
-                "model", "key_id", "requests", "errors", "prompt", "completion"
+                "{:<32} {:<14} {:>8} {:>7} {:>12} {:>12} {:>12} {:>12} {:>10} {:>10} {:>9} {:>9}",
+                "model",
+                "key_id",
+                "requests",
+                "errors",
+                "prompt",
+                "completion",
+                "cache read",
+                "cache write",
+                "cost US$",
+                "saved US$",
+                "filtered",
+                "fallbacks"
             );
+            let usd = |m: i64| format!("{:.4}", m as f64 / 1e6);
             for r in rows {
+                let c = r.cost(cfg.price_of(&r.model));
                 println!(
-                    "{:<32} {:<14} {:>8} {:>7} {:>12} {:>12}",
-                    r.model, r.key_id, r.requests, r.errors, r.prompt_tokens, r.completion_tokens
+                    "{:<32} {:<14} {:>8} {:>7} {:>12} {:>12} {:>12} {:>12} {:>10} {:>10} {:>9} {:>9}",
+                    r.model,
+                    r.key_id,
+                    r.requests,
+                    r.errors,
+                    r.prompt_tokens,
+                    r.completion_tokens,
+                    r.cache_read_tokens,
+                    r.cache_write_tokens,
+                    usd(c.cost_micro_usd),
+                    usd(c.saved_micro_usd),
+                    r.interventions,
+                    r.fallbacks
                 );
             }
         }

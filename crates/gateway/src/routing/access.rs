@@ -32,6 +32,8 @@ pub struct Access {
     secrets: Option<Arc<KeyAuth>>,
     /// Scoped keys' limits, by key id.
     scopes: HashMap<KeyId, ScopedKey>,
+    /// Scoped keys' guardrails, by key id (shared by every call).
+    guardrails: HashMap<KeyId, Arc<crate::config::GuardrailSettings>>,
     /// Keys created at run time (kept across reloads).
     stored: Option<Arc<KeyStore>>,
 }
@@ -54,14 +56,33 @@ impl Access {
             .scoped_keys
             .iter()
             .map(|s| (KeyId::of(&s.key.0), s.clone()))
+            .collect::<HashMap<_, _>>();
+        let guardrails = scopes
+            .iter()
+            .filter_map(|(id, s)| Some((id.clone(), Arc::new(s.guardrail.clone()?))))
             .collect();
         Self {
             disabled: cfg.disabled,
             keys,
             secrets,
             scopes,
+            guardrails,
             stored,
         }
+    }
+
+    /// Names for key ids: scoped keys' `name`s and stored keys' names.
+    pub fn key_names(&self) -> HashMap<String, String> {
+        let scoped = self
+            .scopes
+            .iter()
+            .filter_map(|(id, s)| Some((id.as_str().to_owned(), s.name.clone()?)));
+        let stored = self
+            .stored
+            .iter()
+            .flat_map(|s| s.list())
+            .map(|k| (k.id.clone(), k.name.clone()));
+        scoped.chain(stored).collect()
     }
 
     /// A scoped key's guardrail, if it has one.
@@ -69,8 +90,7 @@ impl Access {
         &self,
         key: Option<&KeyId>,
     ) -> Option<Arc<crate::config::GuardrailSettings>> {
-        let g = self.scopes.get(key?)?.guardrail.as_ref()?;
-        Some(Arc::new(g.clone()))
+        self.guardrails.get(key?).cloned()
     }
 
     /// The stored keys, for the next configuration and the admin API.
@@ -258,6 +278,7 @@ mod tests {
                 .iter()
                 .map(|(k, models)| ScopedKey {
                     key: Secret((*k).into()),
+                    name: None,
                     upstreams: Vec::new(),
                     models: models.iter().map(|m| (*m).into()).collect(),
                     guardrail: None,

@@ -41,6 +41,8 @@ pub struct Admitted {
     /// With an affinity: the candidate it prefers (the first by rendezvous,
     /// healthy or not), to count hits and moves.
     preferred: Option<String>,
+    /// What [`Self::served_by`] found: 0 not yet, 1 a hit, 2 a move.
+    affinity: std::sync::atomic::AtomicU8,
 }
 
 impl Admitted {
@@ -51,6 +53,7 @@ impl Admitted {
             cands,
             ticket: None,
             preferred: None,
+            affinity: Default::default(),
         }
     }
 
@@ -64,10 +67,24 @@ impl Admitted {
     pub(crate) fn served_by(&self, model: &Model) {
         if let Some(p) = &self.preferred {
             let hit = *p == model.key();
+            self.affinity.store(
+                if hit { 1 } else { 2 },
+                std::sync::atomic::Ordering::Relaxed,
+            );
             crate::observe::metrics::METRICS
                 .affinity
                 .with_label_values(&[model.cfg.name.as_str(), if hit { "hit" } else { "move" }])
                 .inc();
+        }
+    }
+
+    /// The affinity's result once a candidate served: `hit` or `move`
+    /// (`None` without affinity).
+    pub(crate) fn affinity(&self) -> Option<&'static str> {
+        match self.affinity.load(std::sync::atomic::Ordering::Relaxed) {
+            1 => Some("hit"),
+            2 => Some("move"),
+            _ => None,
         }
     }
 
@@ -90,15 +107,15 @@ impl AppState {
             })
             .await?;
         let spreads = self.router.config().strategy != crate::config::Strategy::Priority;
-        let preferred = ask.affinity.filter(|_| spreads).and_then(|a| {
-            let mut all = allowed.clone();
-            crate::routing::affinity::order(&mut all, a);
-            all.first().map(|m| m.key())
-        });
+        let preferred = ask
+            .affinity
+            .filter(|_| spreads)
+            .and_then(|a| crate::routing::affinity::preferred(&allowed, a).map(|m| m.key()));
         Ok(Admitted {
             cands: self.router.order_for(allowed, ask.affinity),
             ticket,
             preferred,
+            affinity: Default::default(),
         })
     }
 }

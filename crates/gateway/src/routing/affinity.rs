@@ -79,22 +79,29 @@ pub(crate) fn of_chat(
     Some(h.finish())
 }
 
-/// The preferred order for `affinity` of candidates already sorted by
-/// priority: within each priority, by weighted rendezvous score.
+/// A candidate's place for `affinity`: its priority, then its weighted
+/// rendezvous score (`-ln(u) / weight` is never negative, so its bits
+/// order as the float does).
+fn rank(m: &Arc<Model>, affinity: u64) -> (i32, u64) {
+    let mut h = hasher();
+    affinity.hash(&mut h);
+    m.key().hash(&mut h);
+    // 53 random bits as a float in (0, 1].
+    let u = ((h.finish() >> 11) + 1) as f64 / (1u64 << 53) as f64;
+    let score = -u.ln() / f64::from(m.weight().max(1));
+    (m.priority(), score.to_bits())
+}
+
+/// The preferred order for `affinity`: by priority, then within each
+/// priority by weighted rendezvous score (each candidate scored once).
 pub(crate) fn order(cands: &mut [Arc<Model>], affinity: u64) {
-    let score = |m: &Arc<Model>| {
-        let mut h = hasher();
-        affinity.hash(&mut h);
-        m.key().hash(&mut h);
-        // 53 random bits as a float in (0, 1].
-        let u = ((h.finish() >> 11) + 1) as f64 / (1u64 << 53) as f64;
-        -u.ln() / f64::from(m.weight().max(1))
-    };
-    cands.sort_by(|a, b| {
-        a.priority()
-            .cmp(&b.priority())
-            .then_with(|| score(a).total_cmp(&score(b)))
-    });
+    cands.sort_by_cached_key(|m| rank(m, affinity));
+}
+
+/// The candidate `affinity` prefers, healthy or not: the first of
+/// [`order`], found in one pass.
+pub(crate) fn preferred(cands: &[Arc<Model>], affinity: u64) -> Option<&Arc<Model>> {
+    cands.iter().min_by_key(|m| rank(m, affinity))
 }
 
 #[cfg(test)]
@@ -154,6 +161,11 @@ mod tests {
                 all[0].key(),
                 again[0].key(),
                 "the input order does not matter"
+            );
+            assert_eq!(
+                preferred(&cands, k).map(|m| m.key()),
+                Some(all[0].key()),
+                "the preferred candidate is the order's first"
             );
             *firsts.entry(all[0].key()).or_insert(0u32) += 1;
             // Without "a": only the conversations that were on "a" move.

@@ -38,7 +38,7 @@ const svg = (tag, attrs) => {
 // ---------------------------------------------------------------- keys
 
 function usageCell(k) {
-  const dollars = (m) => `US$${(m / 1e6).toFixed(4)}`;
+  const dollars = money;
   if (k.quota_micro_usd != null) {
     const share = Math.min(1, k.used_micro_usd / Math.max(1, k.quota_micro_usd));
     const bar = el('span', { class: 'bar' + (share >= 1 ? ' full' : '') }, el('span'));
@@ -179,51 +179,211 @@ async function loadUpstreams() {
 
 // ---------------------------------------------------------------- usage
 
-function bars(target, rows) {
+// Numbers as people read them: 1,234 / 12.3k / 4.5M tokens; money in
+// dollars from a cent up, in cents below ("0.42¢", never "US$0.0001").
+function count(n) {
+  const a = Math.abs(n);
+  if (a < 1e4) return Math.round(n).toLocaleString('en-US');
+  for (const [d, s] of [[1e9, 'B'], [1e6, 'M'], [1e3, 'k']]) {
+    if (a >= d) return `${(n / d).toFixed(a >= d * 100 ? 0 : 1)}${s}`;
+  }
+  return String(n);
+}
+
+function money(micro) {
+  if (!micro) return '$0';
+  const sign = micro < 0 ? '−' : '';
+  const usd = Math.abs(micro) / 1e6;
+  if (usd < 0.01) return `${sign}${Number((usd * 100).toPrecision(2))}¢`;
+  if (usd < 1e4) return `${sign}$${usd.toFixed(2)}`;
+  return `${sign}$${count(usd)}`;
+}
+
+const percent = (part, whole) => (whole > 0 ? `${Math.round((part / whole) * 100)} %` : '—');
+
+// One tooltip for every chart: the value under the pointer.
+const tip = el('div', { class: 'tip', role: 'tooltip', hidden: '' });
+document.body.append(tip);
+
+function hover(node, text) {
+  node.addEventListener('pointerenter', () => { tip.textContent = text; tip.hidden = false; });
+  node.addEventListener('pointermove', (ev) => {
+    tip.style.left = `${Math.min(ev.clientX + 12, window.innerWidth - tip.offsetWidth - 8)}px`;
+    tip.style.top = `${ev.clientY + 14}px`;
+  });
+  node.addEventListener('pointerleave', () => { tip.hidden = true; });
+  const title = svg('title', {});
+  title.textContent = text;
+  node.append(title);
+}
+
+// Fits `text` into `px` pixels of 11px labels, with an ellipsis.
+function fit(text, px) {
+  const max = Math.max(3, Math.floor(px / 6.5));
+  return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
+}
+
+// A column chart in the box's own pixels (text is never stretched): every
+// row a column, labels thinned to those that fit side by side.
+function columns(target, rows, fmt) {
   const box = document.getElementById(target);
-  if (!rows.length) {
-    box.replaceChildren(el('p', {}, 'No requests yet.'));
+  if (!rows.some((r) => r.value > 0)) {
+    box.replaceChildren(el('p', { class: 'empty' }, 'No requests in this period.'));
     return;
   }
-  const w = 800, h = 180, pad = 24;
-  const max = Math.max(1, ...rows.map((r) => r.value));
-  const bw = Math.min(90, (w - pad) / rows.length);
-  const s = svg('svg', { viewBox: `0 0 ${w} ${h}`, preserveAspectRatio: 'none', role: 'img' });
+  const w = Math.max(320, box.clientWidth - 16), h = 200, left = 56, bottom = 22, top = 16;
+  // The scale's top a round number (1, 2, 2.5 or 5 times a power of ten).
+  const peak = Math.max(1, ...rows.map((r) => r.value));
+  const ten = 10 ** Math.floor(Math.log10(peak));
+  const max = [1, 2, 2.5, 5, 10].map((m) => m * ten).find((m) => m >= peak);
+  const bw = (w - left) / rows.length;
+  const every = Math.ceil(rows.length / Math.max(1, Math.floor((w - left) / 48)));
+  const s = svg('svg', { viewBox: `0 0 ${w} ${h}`, width: w, height: h, role: 'img' });
+  // Grid lines at half and full scale, labelled; the zero line is the
+  // axis itself (no label where the day labels start).
+  for (const f of [0, 0.5, 1]) {
+    const y = h - bottom - f * (h - bottom - top);
+    s.append(svg('line', { x1: left, x2: w, y1: y, y2: y, class: 'grid' }));
+    if (f === 0) continue;
+    const t = svg('text', { x: left - 6, y: y + 4, 'text-anchor': 'end', class: 'axis' });
+    t.textContent = fmt(max * f);
+    s.append(t);
+  }
   rows.forEach((r, i) => {
-    const bh = (r.value / max) * (h - 2 * pad);
-    const rect = svg('rect', { x: pad + i * bw + 2, y: h - pad - bh, width: Math.max(1, bw - 4), height: bh });
-    const title = svg('title', {});
-    title.textContent = `${r.label}: ${r.value}`;
-    rect.append(title);
-    const label = svg('text', { x: pad + i * bw + bw / 2, y: h - 6, 'text-anchor': 'middle' });
-    label.textContent = r.label;
-    const value = svg('text', { x: pad + i * bw + bw / 2, y: h - pad - bh - 4, 'text-anchor': 'middle' });
-    value.textContent = r.value;
-    s.append(rect, label, value);
+    const bh = (r.value / max) * (h - bottom - top);
+    if (bh > 0) s.append(svg('rect', { x: left + i * bw + 1, y: h - bottom - bh, width: Math.max(1, bw - 2), height: bh }));
+    // The whole column answers the pointer, not only its filled part.
+    const hit = svg('rect', { x: left + i * bw, y: top, width: bw, height: h - bottom - top, class: 'hit' });
+    hover(hit, `${r.label}: ${fmt(r.value)}${r.detail ? ` (${r.detail})` : ''}`);
+    s.append(hit);
+    if (i % every === 0) {
+      // Centred under its column, kept inside the plot at either end.
+      const half = r.label.length * 3.5 + 2;
+      const x = Math.min(Math.max(left + i * bw + bw / 2, left + half), w - half);
+      const label = svg('text', { x, y: h - 6, 'text-anchor': 'middle', class: 'label' });
+      label.textContent = r.label;
+      s.append(label);
+    }
   });
   box.replaceChildren(s);
 }
 
+// A bar per row, name on the left (cut to fit, whole on hover), value at
+// the bar's end: rows never share a line, so labels cannot overlap.
+function bars(target, rows, fmt) {
+  const box = document.getElementById(target);
+  if (!rows.length) {
+    box.replaceChildren(el('p', { class: 'empty' }, 'No requests in this period.'));
+    return;
+  }
+  const w = Math.max(320, box.clientWidth - 16), row = 24, left = 200, right = 80;
+  const h = rows.length * row + 4;
+  const max = Math.max(1, ...rows.map((r) => r.value));
+  const s = svg('svg', { viewBox: `0 0 ${w} ${h}`, width: w, height: h, role: 'img' });
+  rows.forEach((r, i) => {
+    const y = i * row + 2;
+    const bw = Math.max(1, (r.value / max) * (w - left - right));
+    const name = svg('text', { x: left - 8, y: y + 16, 'text-anchor': 'end', class: 'label' });
+    name.textContent = fit(r.label, left - 16);
+    const rect = svg('rect', { x: left, y: y + 4, width: bw, height: row - 8 });
+    const value = svg('text', { x: left + bw + 6, y: y + 16, class: 'value' });
+    value.textContent = fmt(r.value);
+    const hit = svg('rect', { x: 0, y, width: w, height: row, class: 'hit' });
+    hover(hit, `${r.label}: ${fmt(r.value)}${r.detail ? ` (${r.detail})` : ''}`);
+    s.append(name, rect, value, hit);
+  });
+  box.replaceChildren(s);
+}
+
+// A group's sums and the usage fields they add up.
+const SUMS = {
+  requests: 'requests', errors: 'errors', prompt: 'prompt_tokens', completion: 'completion_tokens',
+  read: 'cache_read_tokens', written: 'cache_write_tokens', cost: 'cost_micro_usd', saved: 'saved_micro_usd',
+  interventions: 'interventions', fallbacks: 'fallbacks', hits: 'affinity_hits', moves: 'affinity_moves',
+};
+
+function emptyGroup(label) {
+  const g = { label, ids: new Set() };
+  for (const k of Object.keys(SUMS)) g[k] = 0;
+  return g;
+}
+
+// Sums usage rows by `keyOf` (model, or key name).
+function group(rows, keyOf) {
+  const m = new Map();
+  for (const r of rows) {
+    const k = keyOf(r);
+    const g = m.get(k) || emptyGroup(k);
+    for (const [sum, field] of Object.entries(SUMS)) g[sum] += r[field];
+    if (r.key_id) g.ids.add(r.key_id);
+    m.set(k, g);
+  }
+  return [...m.values()].sort((a, b) => b.cost - a.cost || (b.prompt + b.completion) - (a.prompt + a.completion));
+}
+
+const keyLabel = (r) => (r.key_id === '-' ? '(no key)' : r.key_name || r.key_id);
+
+function usageTable(target, groups) {
+  const affinity = (g) => (g.hits + g.moves ? `${g.hits} / ${g.moves}` : '—');
+  document.querySelector(`#${target} tbody`).replaceChildren(...groups.map((g) => el('tr', { 'data-name': g.label },
+    el('td', { title: [...g.ids].join(', ') }, g.label),
+    el('td', { class: 'num' }, count(g.requests), g.errors ? el('span', { class: 'muted' }, ` (${count(g.errors)} failed)`) : ''),
+    el('td', { class: 'num' }, `${count(g.prompt)} / ${count(g.completion)}`),
+    el('td', { class: 'num cache-read' }, count(g.read), el('span', { class: 'muted' }, ` (${percent(g.read, g.prompt)})`)),
+    el('td', { class: 'num cache-write' }, count(g.written)),
+    el('td', { class: 'num cost' }, money(g.cost)),
+    el('td', { class: 'num saved' }, money(g.saved)),
+    el('td', { class: 'num interventions' }, count(g.interventions)),
+    el('td', { class: 'num fallbacks' }, count(g.fallbacks)),
+    el('td', { class: 'num affinity' }, affinity(g)))));
+}
+
+function card(id, label, value, note) {
+  return el('div', { class: 'card', id }, el('span', { class: 'card-label' }, label), el('strong', {}, value), el('span', { class: 'muted' }, note || ''));
+}
+
 async function loadUsage() {
-  const since = Date.now() - 30 * 86400000;
+  const days = Number(document.getElementById('usage-days').value);
+  const today = Math.floor(Date.now() / 86400000);
+  const since = (today - days + 1) * 86400000;
   const [daily, totals] = await Promise.all([
     api('GET', `/admin/usage/daily?since_ms=${since}`),
     api('GET', `/admin/usage?since_ms=${since}`),
   ]);
+  const all = group(totals.data, () => 'all')[0] || emptyGroup('all');
+  document.getElementById('usage-cards').replaceChildren(
+    card('card-requests', 'Requests', count(all.requests), all.errors ? `${count(all.errors)} failed` : ''),
+    card('card-tokens', 'Tokens in / out', `${count(all.prompt)} / ${count(all.completion)}`),
+    card('card-cost', 'Cost', money(all.cost), 'at the configured prices'),
+    card('card-saved', 'Saved by prompt caching', money(all.saved), `${percent(all.read, all.prompt)} of prompt tokens from the cache`),
+    card('card-interventions', 'Guardrail interventions', count(all.interventions)),
+    card('card-fallbacks', 'Fallbacks', count(all.fallbacks), 'answered by a fallback model'),
+    card('card-affinity', 'Affinity hits', percent(all.hits, all.hits + all.moves), all.hits + all.moves ? `${all.hits} kept, ${all.moves} moved` : 'no affine requests'));
+  // Every day of the period, empty ones too.
   const byDay = new Map();
+  for (let d = today - days + 1; d <= today; d++) byDay.set(d, { tokens: 0, cost: 0, saved: 0 });
   for (const r of daily.data) {
-    const d = new Date(r.day * 86400000).toISOString().slice(5, 10);
-    byDay.set(d, (byDay.get(d) || 0) + r.prompt_tokens + r.completion_tokens);
+    const v = byDay.get(r.day);
+    if (!v) continue;
+    v.tokens += r.prompt_tokens + r.completion_tokens;
+    v.cost += r.cost_micro_usd;
+    v.saved += r.saved_micro_usd;
   }
-  bars('chart-days', [...byDay].map(([label, value]) => ({ label, value })));
-  const sum = (key) => {
-    const m = new Map();
-    for (const r of totals.data) m.set(r[key], (m.get(r[key]) || 0) + r.prompt_tokens + r.completion_tokens);
-    return [...m].map(([label, value]) => ({ label, value })).sort((a, b) => b.value - a.value).slice(0, 20);
-  };
-  bars('chart-models', sum('model'));
-  bars('chart-keys', sum('key_id'));
+  const dayLabel = (d) => new Date(d * 86400000).toISOString().slice(5, 10);
+  columns('chart-days', [...byDay].map(([d, v]) => ({ label: dayLabel(d), value: v.tokens, detail: `${money(v.cost)}, saved ${money(v.saved)}` })), count);
+  const models = group(totals.data, (r) => r.model);
+  const keys = group(totals.data, keyLabel);
+  const priced = models.some((g) => g.cost > 0);
+  const metric = priced ? (g) => g.cost : (g) => g.prompt + g.completion;
+  const fmt = priced ? money : count;
+  document.getElementById('chart-unit').textContent = priced ? 'cost' : 'tokens';
+  bars('chart-models', models.slice(0, 15).map((g) => ({ label: g.label, value: metric(g), detail: `${count(g.prompt + g.completion)} tokens, ${count(g.requests)} requests` })), fmt);
+  bars('chart-keys', keys.slice(0, 15).map((g) => ({ label: g.label, value: metric(g), detail: `${count(g.prompt + g.completion)} tokens, ${count(g.requests)} requests` })), fmt);
+  usageTable('model-usage', models);
+  usageTable('key-usage', keys);
 }
+
+document.getElementById('usage-days').addEventListener('change', () => loadUsage());
 
 // ---------------------------------------------------------------- requests
 
@@ -235,12 +395,13 @@ async function loadRequests() {
   document.querySelector('#request-table tbody').replaceChildren(...data.map((r) => el('tr', {},
     el('td', {}, new Date(r.ts_ms).toLocaleTimeString()),
     el('td', {}, r.route),
-    el('td', {}, r.model),
+    el('td', {}, r.requested_model && r.requested_model !== r.model ? `${r.requested_model} → ${r.model}` : r.model),
     el('td', {}, r.upstream),
-    el('td', {}, el('code', {}, r.key_id)),
+    el('td', { title: r.key_id || '' }, r.key_name || el('code', {}, r.key_id)),
     el('td', {}, r.status),
     el('td', {}, r.duration_ms),
-    el('td', {}, (r.prompt_tokens || 0) + (r.completion_tokens || 0)),
+    el('td', {}, count((r.prompt_tokens || 0) + (r.completion_tokens || 0)), r.cache_read_tokens ? el('span', { class: 'muted' }, ` (${count(r.cache_read_tokens)} cached)`) : ''),
+    el('td', {}, r.finish_reason === 'content_filter' ? el('span', { class: 'status disabled' }, 'filtered') : r.finish_reason),
     el('td', {}, r.error))));
 }
 
@@ -263,4 +424,10 @@ function show(tab) {
 
 for (const b of document.querySelectorAll('nav button')) b.addEventListener('click', () => show(b.dataset.tab));
 setInterval(() => { if (current === 'upstreams') loadUpstreams(); }, 5000);
+// Charts are drawn in the page's pixels: a new width, a new drawing.
+let resized;
+window.addEventListener('resize', () => {
+  clearTimeout(resized);
+  resized = setTimeout(() => { if (current === 'usage') loadUsage(); }, 200);
+});
 show('keys');

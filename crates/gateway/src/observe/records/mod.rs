@@ -10,7 +10,7 @@ use std::time::Duration;
 
 mod read;
 
-pub use read::{Daily, Query, Usage, daily, query, summary};
+pub use read::{Cost, Daily, Query, Usage, daily, query, summary};
 
 use sqlx::any::AnyPoolOptions;
 use sqlx::{AnyPool, Row};
@@ -18,16 +18,17 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::observe::metrics::METRICS;
 
-/// Rows written per statement at most (18 parameters a row: 18,000 stays
-/// under SQLite's 32,766 and PostgreSQL's 65,535).
+/// Rows written per transaction at most (in statements of [`CHUNK`] rows:
+/// 50 × 23 parameters stays far under SQLite's 32,766 and PostgreSQL's
+/// 65,535).
 const BATCH: usize = 1000;
 
 /// How long the writer gathers records before a write.
 const GATHER: Duration = Duration::from_millis(50);
 
 /// The columns, in the order they are bound.
-const COLUMNS: &str = "request_id, ts_ms, key_id, client_ip, route, model, upstream, status, stream, ttft_ms, duration_ms, prompt_tokens, completion_tokens, tokens_estimated, error, interrupted, request_body, request_headers, cache_read_tokens, cache_write_tokens, requested_model";
-const NCOLS: usize = 21;
+const COLUMNS: &str = "request_id, ts_ms, key_id, client_ip, route, model, upstream, status, stream, ttft_ms, duration_ms, prompt_tokens, completion_tokens, tokens_estimated, error, interrupted, request_body, request_headers, cache_read_tokens, cache_write_tokens, requested_model, finish_reason, affinity";
+const NCOLS: usize = 23;
 
 /// One request, as stored. Holds no key (only its id) and no body.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
@@ -76,6 +77,14 @@ pub struct Record {
     /// The model the client named (`model` is the one that answered: they
     /// differ when a fallback model served).
     pub requested_model: Option<String>,
+    /// Why the answer ended (its first choice's `finish_reason`: `stop`,
+    /// `length`, `tool_calls`, `content_filter` for a guardrail's or the
+    /// upstream's content filter).
+    pub finish_reason: Option<String>,
+    /// With cache-affine routing: `hit` (served by the candidate the
+    /// conversation prefers) or `move` (another: the preferred one failed
+    /// or was not allowed).
+    pub affinity: Option<String>,
 }
 
 enum Msg {
@@ -143,6 +152,11 @@ const MIGRATIONS: &[(i64, &str)] = &[
         6,
         "ALTER TABLE gateway_requests ADD COLUMN requested_model TEXT",
     ),
+    (
+        7,
+        "ALTER TABLE gateway_requests ADD COLUMN finish_reason TEXT",
+    ),
+    (8, "ALTER TABLE gateway_requests ADD COLUMN affinity TEXT"),
 ];
 
 /// Connects and runs the schema migrations.
@@ -367,7 +381,9 @@ async fn write(pool: &AnyPool, sqlite: bool, batch: &[Record]) -> Result<(), sql
                 .bind(r.request_headers.as_deref())
                 .bind(r.cache_read_tokens)
                 .bind(r.cache_write_tokens)
-                .bind(r.requested_model.as_deref());
+                .bind(r.requested_model.as_deref())
+                .bind(r.finish_reason.as_deref())
+                .bind(r.affinity.as_deref());
         }
         q.execute(&mut *tx).await?;
     }
