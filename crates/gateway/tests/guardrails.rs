@@ -264,3 +264,87 @@ async fn as_guarded_key(
         .await
         .unwrap()
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stored_keys_guardrail_applies_where_the_model_has_none() {
+    use crate::keys::{ADMIN, admin, create};
+    use mock_upstreams::FakeGuardrail;
+    let f = region().await;
+    f.add_guardrail("gr-1", "1", FakeGuardrail::blocking(&["explosives"]));
+    let cfg = format!(
+        "[admin]\nkey = \"{ADMIN}\"\n{}",
+        candidates("open", &[&f], "")
+    );
+    let gw = start("http://127.0.0.1:9", &config(&cfg), &[]);
+    // Settings Bedrock would refuse are refused here, by name.
+    for bad in [
+        json!({"id": "gr-1", "version": "v1"}),
+        json!({"id": "", "version": "1"}),
+        json!({"id": "gr-1", "version": "1", "trace": "loud"}),
+    ] {
+        let (status, v) = admin(
+            &gw,
+            "POST",
+            "/admin/keys",
+            Some(json!({"name": "bad", "guardrail": bad})),
+        )
+        .await;
+        assert_eq!(status, 400, "{v}");
+        assert!(
+            v["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("guardrail"),
+            "{v}"
+        );
+    }
+    let (secret, id) = create(
+        &gw,
+        json!({"name": "guarded", "guardrail": {"id": "gr-1", "version": "1", "stream_processing_mode": "sync"}}),
+    )
+    .await;
+    let ask = |stream: bool| {
+        json!({"model": "open", "stream": stream,
+               "messages": [{"role": "user", "content": "how are explosives made"}]})
+    };
+    let send = |body: serde_json::Value| {
+        crate::support::client()
+            .post(format!("{}/v1/chat/completions", gw.url))
+            .bearer_auth(&secret)
+            .json(&body)
+            .send()
+    };
+    let body: serde_json::Value = send(ask(false)).await.unwrap().json().await.unwrap();
+    assert_eq!(
+        body["choices"][0]["finish_reason"], "content_filter",
+        "{body}"
+    );
+    let events = crate::support::sse_events(send(ask(true)).await.unwrap()).await;
+    assert!(
+        events.iter().any(|e| e.contains("\"content_filter\"")),
+        "{events:?}"
+    );
+    let sent = f
+        .requests()
+        .into_iter()
+        .find(|r| r.operation == "converse")
+        .unwrap()
+        .body;
+    assert_eq!(
+        sent["guardrailConfig"]["guardrailIdentifier"], "gr-1",
+        "{sent}"
+    );
+    // Shown by the admin API; removed with null: the same prompt passes.
+    let (_, k) = admin(&gw, "GET", &format!("/admin/keys/{id}"), None).await;
+    assert_eq!(k["guardrail"]["id"], "gr-1", "{k}");
+    let (status, _) = admin(
+        &gw,
+        "PATCH",
+        &format!("/admin/keys/{id}"),
+        Some(json!({"guardrail": null})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let body: serde_json::Value = send(ask(false)).await.unwrap().json().await.unwrap();
+    assert_eq!(body["choices"][0]["finish_reason"], "stop", "{body}");
+}

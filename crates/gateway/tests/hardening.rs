@@ -429,7 +429,20 @@ async fn large_pass_through_bodies_are_streamed_not_held() {
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), 413);
+    let status = r.status();
+    let headers = format!("{:?}", r.headers());
+    let text = r.text().await.unwrap_or_default();
+    assert_eq!(
+        status,
+        413,
+        "{headers}\n{text}\n{}",
+        gw.logs()
+            .lines()
+            .rev()
+            .take(20)
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
 }
 
 fn rss_kib(gw: &Gateway) -> u64 {

@@ -10,13 +10,18 @@ use serde_json::{Value, json};
 
 use crate::support::{Gateway, client, config, fake, run_python, start};
 
-const ADMIN: &str = "sk-admin-keys-test";
+pub(crate) const ADMIN: &str = "sk-admin-keys-test";
 
 fn admin_cfg() -> String {
     config(&format!("[admin]\nkey = \"{ADMIN}\"\n"))
 }
 
-async fn admin(gw: &Gateway, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+pub(crate) async fn admin(
+    gw: &Gateway,
+    method: &str,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
     let url = format!("{}{path}", gw.url);
     let mut r = match method {
         "POST" => client().post(url),
@@ -33,7 +38,7 @@ async fn admin(gw: &Gateway, method: &str, path: &str, body: Option<Value>) -> (
     (status, resp.json().await.unwrap_or(Value::Null))
 }
 
-async fn create(gw: &Gateway, body: Value) -> (String, String) {
+pub(crate) async fn create(gw: &Gateway, body: Value) -> (String, String) {
     let (status, v) = admin(gw, "POST", "/admin/keys", Some(body)).await;
     assert_eq!(status, 201, "{v}");
     let secret = v["key"].as_str().unwrap().to_owned();
@@ -350,6 +355,39 @@ async fn the_keys_subcommand_manages_the_same_store() {
     );
     let (_, v) = admin(&gw, "GET", &format!("/admin/keys/{id}"), None).await;
     assert_eq!(v["models"], json!(["chat", "tgi"]));
+    assert_eq!(v["guardrail"], Value::Null, "{v}");
+    // A key with a guardrail of its own, from the shell.
+    let out = cli(
+        &gw,
+        &db,
+        &[
+            "keys",
+            "create",
+            "--name",
+            "guarded-cli",
+            "--guardrail-id",
+            "gr-cli",
+            "--guardrail-version",
+            "3",
+        ],
+    );
+    let guarded = out
+        .lines()
+        .find_map(|l| l.strip_prefix("id:  "))
+        .unwrap()
+        .to_owned();
+    // Seen by the gateway once it polls the store.
+    let mut v = Value::Null;
+    for _ in 0..100 {
+        let (status, got) = admin(&gw, "GET", &format!("/admin/keys/{guarded}"), None).await;
+        v = got;
+        if status == 200 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(v["guardrail"]["id"], "gr-cli", "{v}");
+    assert_eq!(v["guardrail"]["version"], "3", "{v}");
     cli(&gw, &db, &["keys", "disable", &id]);
     let t = Instant::now();
     while chat(&gw, &secret, "chat").await.status() != 401 {

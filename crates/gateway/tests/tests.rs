@@ -10,6 +10,7 @@ mod admin_input;
 mod api;
 mod bedrock;
 mod bedrock_depth;
+mod bedrock_langchain;
 mod choices;
 mod claude_code;
 mod clients;

@@ -125,7 +125,7 @@ pub struct ModelConfig {
 }
 
 /// A Bedrock guardrail.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct GuardrailSettings {
     /// Its id or ARN.
@@ -145,6 +145,30 @@ pub struct GuardrailSettings {
 }
 
 impl GuardrailSettings {
+    /// Checks the settings: an id, a version (`DRAFT` or a number), known
+    /// trace and stream modes. The error says what is wrong.
+    pub fn check(&self) -> Result<(), &'static str> {
+        let version_ok = self.version == "DRAFT"
+            || (!self.version.is_empty() && self.version.bytes().all(|b| b.is_ascii_digit()));
+        if self.id.is_empty() || self.id.len() > 2048 || !version_ok {
+            return Err("needs an id and a version (DRAFT or a number)");
+        }
+        if self
+            .trace
+            .as_deref()
+            .is_some_and(|t| !matches!(t, "enabled" | "enabled_full" | "disabled"))
+            || self
+                .stream_processing_mode
+                .as_deref()
+                .is_some_and(|m| !matches!(m, "sync" | "async"))
+        {
+            return Err(
+                "trace is enabled, enabled_full or disabled; stream_processing_mode is sync or async",
+            );
+        }
+        Ok(())
+    }
+
     /// As Converse takes it.
     pub fn to_wire(&self) -> bedrock_converse::wire::GuardrailConfig {
         bedrock_converse::wire::GuardrailConfig {

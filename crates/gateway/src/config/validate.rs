@@ -199,24 +199,7 @@ impl Section for RoutingConfig {
 /// A guardrail's settings: an id, a version (`DRAFT` or a number), known
 /// trace and stream modes.
 fn check_guardrail(at: &str, g: &super::GuardrailSettings) -> Result<(), ConfigError> {
-    let version_ok = g.version == "DRAFT"
-        || (!g.version.is_empty() && g.version.bytes().all(|b| b.is_ascii_digit()));
-    if g.id.is_empty() || !version_ok {
-        return Err(err(at, "needs an id and a version (DRAFT or a number)"));
-    }
-    if g.trace
-        .as_deref()
-        .is_some_and(|t| !matches!(t, "enabled" | "enabled_full" | "disabled"))
-        || g.stream_processing_mode
-            .as_deref()
-            .is_some_and(|m| !matches!(m, "sync" | "async"))
-    {
-        return Err(err(
-            at,
-            "trace is enabled, enabled_full or disabled; stream_processing_mode is sync or async",
-        ));
-    }
-    Ok(())
+    g.check().map_err(|e| err(at, e))
 }
 
 impl Section for ModelConfig {

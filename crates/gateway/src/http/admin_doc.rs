@@ -34,7 +34,13 @@ pub(super) fn document() -> Value {
         "rpm": {"type": ["integer", "null"], "minimum": 0},
         "tpm": {"type": ["integer", "null"], "minimum": 0},
         "max_concurrent": {"type": ["integer", "null"], "minimum": 0},
-        "ip_allow": {"type": "array", "items": {"type": "string"}, "description": "CIDRs (empty: any)."}
+        "ip_allow": {"type": "array", "items": {"type": "string"}, "description": "CIDRs (empty: any)."},
+        "guardrail": {"type": ["object", "null"], "description": "A Bedrock guardrail on the key's chat calls, where the model has none.",
+            "required": ["id", "version"], "additionalProperties": false, "properties": {
+            "id": {"type": "string", "minLength": 1}, "version": {"type": "string", "description": "DRAFT or a number."},
+            "trace": {"enum": ["enabled", "enabled_full", "disabled", null]},
+            "stream_processing_mode": {"enum": ["sync", "async", null]},
+            "window_chars": {"type": ["integer", "null"], "minimum": 1}}}
     });
     let mut new_key = json!({"type": "object", "required": ["name"], "additionalProperties": false,
         "properties": {"name": {"type": "string", "minLength": 1, "maxLength": 200}}});

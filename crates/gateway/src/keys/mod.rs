@@ -62,6 +62,10 @@ pub struct StoredKey {
     pub max_concurrent: Option<i64>,
     /// Client networks allowed (CIDRs; empty: any).
     pub ip_allow: Vec<String>,
+    /// A Bedrock guardrail on every chat call the key makes, where the
+    /// model has none of its own.
+    #[serde(default)]
+    pub guardrail: Option<Arc<crate::config::GuardrailSettings>>,
     /// Unix milliseconds.
     pub created_at: i64,
     /// Unix milliseconds.

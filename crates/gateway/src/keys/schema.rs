@@ -40,6 +40,8 @@ const ADDED: &[(&str, &str)] = &[
     ("used_micro_usd", "BIGINT NOT NULL DEFAULT 0"),
     // The usage version that last changed the row's usage.
     ("usage_seq", "BIGINT NOT NULL DEFAULT 0"),
+    // A guardrail's settings as JSON.
+    ("guardrail", "TEXT"),
 ];
 
 /// Whether `gateway_keys` has `column` (asked of the catalog, which never

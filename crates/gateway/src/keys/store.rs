@@ -12,7 +12,7 @@ use sqlx::{AnyPool, Row};
 
 use super::{KeyStore, StoredKey, Used};
 
-const COLUMNS: &str = "id, hash, name, prefix, owner, models, upstreams, expires_at, disabled, quota_tokens, used_tokens, rpm, tpm, max_concurrent, ip_allow, created_at, updated_at, quota_micro_usd, used_micro_usd";
+const COLUMNS: &str = "id, hash, name, prefix, owner, models, upstreams, expires_at, disabled, quota_tokens, used_tokens, rpm, tpm, max_concurrent, ip_allow, created_at, updated_at, quota_micro_usd, used_micro_usd, guardrail";
 
 /// Adds usage to keys in one transaction, under a new usage version (so a
 /// reader that sees the version sees every row it stamped).
@@ -45,6 +45,11 @@ async fn bump(pool: &AnyPool) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A guardrail as the store keeps it (JSON), `NULL` for none.
+fn guardrail_json(g: Option<&crate::config::GuardrailSettings>) -> Option<String> {
+    g.and_then(|g| serde_json::to_string(g).ok())
+}
+
 fn list(text: &str) -> Vec<String> {
     serde_json::from_str(text).unwrap_or_default()
 }
@@ -72,6 +77,10 @@ fn key_of(r: &AnyRow) -> Result<([u8; 32], StoredKey), sqlx::Error> {
         tpm: r.try_get("tpm")?,
         max_concurrent: r.try_get("max_concurrent")?,
         ip_allow: list(&r.try_get::<String, _>("ip_allow")?),
+        guardrail: r
+            .try_get::<Option<String>, _>("guardrail")?
+            .and_then(|g| serde_json::from_str(&g).ok())
+            .map(std::sync::Arc::new),
         created_at: r.try_get("created_at")?,
         updated_at: r.try_get("updated_at")?,
     };
@@ -123,6 +132,9 @@ pub struct NewKey {
     /// Client CIDRs (empty: any).
     #[serde(default)]
     pub ip_allow: Vec<String>,
+    /// A guardrail on the key's chat calls (where the model has none).
+    #[serde(default)]
+    pub guardrail: Option<crate::config::GuardrailSettings>,
 }
 
 /// Changes to a key: a field left out stays; `null` clears a limit.
@@ -171,6 +183,9 @@ pub struct KeyPatch {
     /// New client CIDRs.
     #[serde(default)]
     pub ip_allow: Option<Vec<String>>,
+    /// A new guardrail (`null`: none).
+    #[serde(default, with = "double")]
+    pub guardrail: Option<Option<crate::config::GuardrailSettings>>,
 }
 
 /// `Option<Option<T>>` from JSON: absent is `None`, `null` is `Some(None)`.
@@ -197,6 +212,7 @@ pub(super) struct Sent<'a> {
     pub(super) limits: &'a [(&'a str, Option<i64>)],
     pub(super) lists: &'a [(&'a str, Option<&'a [String]>)],
     pub(super) ip_allow: Option<&'a [String]>,
+    pub(super) guardrail: Option<&'a crate::config::GuardrailSettings>,
 }
 
 /// The most entries in a key's lists (models, upstreams, CIDRs).
@@ -235,6 +251,9 @@ pub(super) fn check(s: &Sent<'_>) -> Result<(), String> {
             ));
         }
     }
+    if let Some(g) = s.guardrail {
+        g.check().map_err(|e| format!("guardrail {e}"))?;
+    }
     for c in s.ip_allow.into_iter().flatten() {
         let (addr, bits) = match c.split_once('/') {
             Some((a, b)) => (a, Some(b)),
@@ -272,6 +291,7 @@ pub(super) async fn create(pool: &AnyPool, k: NewKey) -> anyhow::Result<(String,
             ("upstreams", Some(&k.upstreams)),
         ],
         ip_allow: Some(&k.ip_allow),
+        guardrail: k.guardrail.as_ref(),
     })
     .map_err(anyhow::Error::msg)?;
     let secret = new_secret()?;
@@ -296,12 +316,13 @@ pub(super) async fn create(pool: &AnyPool, k: NewKey) -> anyhow::Result<(String,
         tpm: k.tpm,
         max_concurrent: k.max_concurrent,
         ip_allow: k.ip_allow,
+        guardrail: k.guardrail.map(std::sync::Arc::new),
         created_at: now,
         updated_at: now,
     };
     let json = |v: &Vec<String>| serde_json::to_string(v).unwrap_or_else(|_| "[]".into());
     sqlx::query(sqlx::AssertSqlSafe(format!(
-        "INSERT INTO gateway_keys ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)"
+        "INSERT INTO gateway_keys ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)"
     )))
     .bind(&stored.id)
     .bind(hex)
@@ -322,6 +343,7 @@ pub(super) async fn create(pool: &AnyPool, k: NewKey) -> anyhow::Result<(String,
     .bind(now)
     .bind(stored.quota_micro_usd)
     .bind(0i64)
+    .bind(guardrail_json(stored.guardrail.as_deref()))
     .execute(pool)
     .await?;
     bump(pool).await?;
@@ -358,6 +380,7 @@ pub(super) async fn update(pool: &AnyPool, id: &str, p: KeyPatch) -> anyhow::Res
             ("upstreams", p.upstreams.as_deref()),
         ],
         ip_allow: p.ip_allow.as_deref(),
+        guardrail: p.guardrail.as_ref().and_then(Option::as_ref),
     })
     .map_err(anyhow::Error::msg)?;
     let row = sqlx::query(sqlx::AssertSqlSafe(format!(
@@ -404,6 +427,9 @@ pub(super) async fn update(pool: &AnyPool, id: &str, p: KeyPatch) -> anyhow::Res
     if let Some(v) = p.ip_allow {
         k.ip_allow = v;
     }
+    if let Some(v) = p.guardrail {
+        k.guardrail = v.map(std::sync::Arc::new);
+    }
     let json = |v: &Vec<String>| serde_json::to_string(v).unwrap_or_else(|_| "[]".into());
     // used_tokens is only ever added to here (replicas add concurrently),
     // unless an operator resets it.
@@ -418,7 +444,7 @@ pub(super) async fn update(pool: &AnyPool, id: &str, p: KeyPatch) -> anyhow::Res
         "used_micro_usd = used_micro_usd + $16"
     };
     sqlx::query(sqlx::AssertSqlSafe(format!(
-        "UPDATE gateway_keys SET name = $2, owner = $3, models = $4, upstreams = $5, expires_at = $6, disabled = $7, quota_tokens = $8, rpm = $9, tpm = $10, max_concurrent = $11, ip_allow = $12, {used_sql}, updated_at = $14, quota_micro_usd = $15, {cost_sql} WHERE id = $1"
+        "UPDATE gateway_keys SET name = $2, owner = $3, models = $4, upstreams = $5, expires_at = $6, disabled = $7, quota_tokens = $8, rpm = $9, tpm = $10, max_concurrent = $11, ip_allow = $12, {used_sql}, updated_at = $14, quota_micro_usd = $15, {cost_sql}, guardrail = $17 WHERE id = $1"
     )))
     .bind(id)
     .bind(&k.name)
@@ -436,6 +462,7 @@ pub(super) async fn update(pool: &AnyPool, id: &str, p: KeyPatch) -> anyhow::Res
     .bind(now_ms())
     .bind(k.quota_micro_usd)
     .bind(p.used_micro_usd.unwrap_or(0))
+    .bind(guardrail_json(k.guardrail.as_deref()))
     .execute(pool)
     .await?;
     bump(pool).await?;

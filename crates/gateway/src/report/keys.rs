@@ -9,41 +9,7 @@ use crate::keys::{KeyPatch, KeyStore, NewKey, StoredKey, limits::Limiter};
 #[derive(Debug, clap::Subcommand)]
 pub enum KeysCommand {
     /// Create a key; its secret is printed this once.
-    Create {
-        /// A name for people.
-        #[arg(long)]
-        name: String,
-        /// Owner or group label.
-        #[arg(long)]
-        owner: Option<String>,
-        /// Model globs it may use (comma-separated; default any).
-        #[arg(long, value_delimiter = ',')]
-        models: Vec<String>,
-        /// Upstreams it may use (comma-separated; default any).
-        #[arg(long, value_delimiter = ',')]
-        upstreams: Vec<String>,
-        /// Valid for this many seconds.
-        #[arg(long)]
-        expires_in_secs: Option<u64>,
-        /// Quota in tokens.
-        #[arg(long)]
-        quota_tokens: Option<i64>,
-        /// Quota in US dollars (priced by `[[prices]]`).
-        #[arg(long)]
-        quota_usd: Option<f64>,
-        /// Requests per minute.
-        #[arg(long)]
-        rpm: Option<i64>,
-        /// Tokens per minute.
-        #[arg(long)]
-        tpm: Option<i64>,
-        /// Requests at once.
-        #[arg(long)]
-        max_concurrent: Option<i64>,
-        /// Client CIDRs allowed (comma-separated; default any).
-        #[arg(long, value_delimiter = ',')]
-        ip_allow: Vec<String>,
-    },
+    Create(Box<CreateArgs>),
     /// List the keys (never their secrets).
     List {
         /// JSON lines instead of a table.
@@ -67,6 +33,51 @@ pub enum KeysCommand {
     },
 }
 
+/// What `gateway keys create` takes.
+#[derive(Debug, clap::Args)]
+pub struct CreateArgs {
+    /// A name for people.
+    #[arg(long)]
+    name: String,
+    /// Owner or group label.
+    #[arg(long)]
+    owner: Option<String>,
+    /// Model globs it may use (comma-separated; default any).
+    #[arg(long, value_delimiter = ',')]
+    models: Vec<String>,
+    /// Upstreams it may use (comma-separated; default any).
+    #[arg(long, value_delimiter = ',')]
+    upstreams: Vec<String>,
+    /// Valid for this many seconds.
+    #[arg(long)]
+    expires_in_secs: Option<u64>,
+    /// Quota in tokens.
+    #[arg(long)]
+    quota_tokens: Option<i64>,
+    /// Quota in US dollars (priced by `[[prices]]`).
+    #[arg(long)]
+    quota_usd: Option<f64>,
+    /// Requests per minute.
+    #[arg(long)]
+    rpm: Option<i64>,
+    /// Tokens per minute.
+    #[arg(long)]
+    tpm: Option<i64>,
+    /// Requests at once.
+    #[arg(long)]
+    max_concurrent: Option<i64>,
+    /// Client CIDRs allowed (comma-separated; default any).
+    #[arg(long, value_delimiter = ',')]
+    ip_allow: Vec<String>,
+    /// A Bedrock guardrail on the key's chat calls (where the model has
+    /// none): its id or ARN.
+    #[arg(long)]
+    guardrail_id: Option<String>,
+    /// The guardrail's version (`DRAFT` or a number).
+    #[arg(long, default_value = "DRAFT", requires = "guardrail_id")]
+    guardrail_version: String,
+}
+
 /// Runs `cmd` on the store of `cfg.records.url`.
 pub async fn run(cfg: &Config, cmd: KeysCommand) -> anyhow::Result<()> {
     let pool = crate::observe::records::connect(&cfg.records.url.0).await?;
@@ -86,19 +97,22 @@ pub async fn run(cfg: &Config, cmd: KeysCommand) -> anyhow::Result<()> {
         )
     };
     match cmd {
-        KeysCommand::Create {
-            name,
-            owner,
-            models,
-            upstreams,
-            expires_in_secs,
-            quota_tokens,
-            quota_usd,
-            rpm,
-            tpm,
-            max_concurrent,
-            ip_allow,
-        } => {
+        KeysCommand::Create(args) => {
+            let CreateArgs {
+                name,
+                owner,
+                models,
+                upstreams,
+                expires_in_secs,
+                quota_tokens,
+                quota_usd,
+                rpm,
+                tpm,
+                max_concurrent,
+                ip_allow,
+                guardrail_id,
+                guardrail_version,
+            } = *args;
             let expires_at = expires_in_secs
                 .map(|s| now.saturating_add(i64::try_from(s).unwrap_or(i64::MAX / 1000) * 1000));
             let new = NewKey {
@@ -113,6 +127,13 @@ pub async fn run(cfg: &Config, cmd: KeysCommand) -> anyhow::Result<()> {
                 tpm,
                 max_concurrent,
                 ip_allow,
+                guardrail: guardrail_id.map(|id| crate::config::GuardrailSettings {
+                    id,
+                    version: guardrail_version,
+                    trace: None,
+                    stream_processing_mode: None,
+                    window_chars: None,
+                }),
             };
             let (secret, k) = ks.create(new).await?;
             println!(

@@ -85,12 +85,17 @@ impl Access {
         scoped.chain(stored).collect()
     }
 
-    /// A scoped key's guardrail, if it has one.
+    /// A key's guardrail, if it has one: a scoped key's from the file, a
+    /// stored key's from the store.
     pub fn guardrail_of(
         &self,
         key: Option<&KeyId>,
     ) -> Option<Arc<crate::config::GuardrailSettings>> {
-        self.guardrails.get(key?).cloned()
+        let key = key?;
+        if let Some(g) = self.guardrails.get(key) {
+            return Some(Arc::clone(g));
+        }
+        self.stored.as_ref()?.get(key.as_str())?.guardrail.clone()
     }
 
     /// The stored keys, for the next configuration and the admin API.

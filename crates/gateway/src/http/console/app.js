@@ -59,6 +59,7 @@ function limits(k) {
   if (k.max_concurrent != null) parts.push(`${k.max_concurrent} at once`);
   if (k.expires_at != null) parts.push(`expires ${new Date(k.expires_at).toLocaleString()}`);
   if (k.ip_allow.length) parts.push(k.ip_allow.join(' '));
+  if (k.guardrail) parts.push(`guardrail ${k.guardrail.id}:${k.guardrail.version}`);
   return parts.join(', ') || '—';
 }
 
@@ -110,6 +111,7 @@ document.getElementById('new-key').addEventListener('submit', (ev) => {
     tpm: num(f.get('tpm')),
     max_concurrent: num(f.get('max_concurrent')),
     expires_at: days === undefined ? undefined : Date.now() + Math.round(days * 86400000),
+    guardrail: f.get('guardrail_id') ? { id: f.get('guardrail_id').trim(), version: (f.get('guardrail_version') || 'DRAFT').trim() } : undefined,
   };
   act(async () => {
     const k = await api('POST', '/admin/keys', body);
