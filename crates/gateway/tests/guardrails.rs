@@ -281,6 +281,7 @@ async fn a_stored_keys_guardrail_applies_where_the_model_has_none() {
         json!({"id": "gr-1", "version": "v1"}),
         json!({"id": "", "version": "1"}),
         json!({"id": "gr-1", "version": "1", "trace": "loud"}),
+        json!({"id": "gr-1", "version": "1", "window_chars": 0}),
     ] {
         let (status, v) = admin(
             &gw,

@@ -166,6 +166,12 @@ impl GuardrailSettings {
                 "trace is enabled, enabled_full or disabled; stream_processing_mode is sync or async",
             );
         }
+        if self
+            .window_chars
+            .is_some_and(|w| !(1..=100_000).contains(&w))
+        {
+            return Err("window_chars is from 1 to 100000");
+        }
         Ok(())
     }
 

@@ -40,7 +40,7 @@ pub(super) fn document() -> Value {
             "id": {"type": "string", "minLength": 1}, "version": {"type": "string", "description": "DRAFT or a number."},
             "trace": {"enum": ["enabled", "enabled_full", "disabled", null]},
             "stream_processing_mode": {"enum": ["sync", "async", null]},
-            "window_chars": {"type": ["integer", "null"], "minimum": 1}}}
+            "window_chars": {"type": ["integer", "null"], "minimum": 1, "maximum": 100000}}}
     });
     let mut new_key = json!({"type": "object", "required": ["name"], "additionalProperties": false,
         "properties": {"name": {"type": "string", "minLength": 1, "maxLength": 200}}});
