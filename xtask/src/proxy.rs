@@ -223,12 +223,14 @@ pub(crate) fn run(bin: PathBuf, secs: u64, conns: usize) -> Result<()> {
     if let Some((child, _)) = nginx {
         rig.children.push(child);
     }
-    // `BENCH_ONLY=text`: only direct, nginx and the targets whose name has
-    // it (to profile one with `perf record -p`; each gateway's pid is
-    // printed).
+    // `BENCH_ONLY=text` (or `a|b`): only direct, nginx and the targets
+    // whose name has it (to profile one with `perf record -p`, or to set
+    // two side by side; each gateway's pid is printed).
     if let Ok(only) = std::env::var("BENCH_ONLY") {
         targets.retain(|t| {
-            t.pids.is_empty() || t.name.starts_with("nginx") || t.name.contains(only.as_str())
+            t.pids.is_empty()
+                || t.name.starts_with("nginx")
+                || only.split('|').any(|o| t.name.contains(o))
         });
         for t in &targets {
             eprintln!("{}: pids {:?}", t.name, t.pids);

@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 mod read;
+mod write;
 
 pub use read::{Cost, Daily, Query, Usage, daily, query, summary};
 
@@ -17,6 +18,7 @@ use sqlx::{AnyPool, Row};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::observe::metrics::METRICS;
+use write::write;
 
 /// Rows written per transaction at most (in statements of [`CHUNK`] rows:
 /// 50 × 23 parameters stays far under SQLite's 32,766 and PostgreSQL's
@@ -165,6 +167,9 @@ pub async fn connect(url: &str) -> anyhow::Result<AnyPool> {
     let sqlite = url.starts_with("sqlite");
     let pool = AnyPoolOptions::new()
         .max_connections(if sqlite { 1 } else { 4 })
+        // A file's connection does not go stale: no ping (a round trip to
+        // SQLite's thread) before every use. A server's may.
+        .test_before_acquire(!sqlite)
         .acquire_timeout(Duration::from_secs(10))
         .after_connect(move |conn, _| {
             Box::pin(async move {
@@ -269,7 +274,7 @@ async fn writer(pool: AnyPool, sqlite: bool, mut rx: mpsc::Receiver<Msg>, queued
         push(first, &mut batch, &mut flushes);
         // Gather for a moment without listening: records queued meanwhile
         // wake nobody (one wake-up a batch, not one a request), and the
-        // batch is written in one statement.
+        // batch is written in a few statements (one per bit of its size).
         if flushes.is_empty() && !backlog {
             tokio::time::sleep(GATHER).await;
         }
@@ -285,21 +290,26 @@ async fn writer(pool: AnyPool, sqlite: bool, mut rx: mpsc::Receiver<Msg>, queued
             let n = batch.len() as i64;
             // A failed write is retried a few times: records are not dropped
             // for a blip of the database.
-            let mut tries = 0;
+            // A statement is all or nothing, so a retry starts at the
+            // first row not written: none lost, none written twice.
+            let (mut tries, mut done) = (0, 0);
             loop {
-                match write(&pool, sqlite, &batch).await {
+                match write(&pool, sqlite, &batch[done..]).await {
                     Ok(()) => {
                         METRICS.records_written.add(n);
                         break;
                     }
-                    Err(e) if tries < 5 => {
+                    Err((written, e)) if tries < 5 => {
+                        done += written;
                         tries += 1;
                         tracing::warn!(error = %e, tries, "writing request records failed; retrying");
                         tokio::time::sleep(Duration::from_millis(200 * tries)).await;
                     }
-                    Err(e) => {
-                        tracing::error!(error = %e, rows = n, "request records lost after retries");
-                        METRICS.records_dropped.add(n);
+                    Err((written, e)) => {
+                        let lost = n - (done + written) as i64;
+                        tracing::error!(error = %e, rows = lost, "request records lost after retries");
+                        METRICS.records_written.add(n - lost);
+                        METRICS.records_dropped.add(lost);
                         break;
                     }
                 }
@@ -312,82 +322,6 @@ async fn writer(pool: AnyPool, sqlite: bool, mut rx: mpsc::Receiver<Msg>, queued
             let _ = f.send(());
         }
     }
-}
-
-/// Rows an insert statement carries at most.
-const CHUNK: usize = 50;
-
-/// The insert of `rows` rows, with the placeholders of the store: SQLite
-/// binds `?` by position (its `$N` are names, looked up one by one per
-/// parameter, which made large batches quadratic), PostgreSQL `$N`. Built
-/// once per size and kept, so the driver's statement cache keeps it
-/// prepared: a batch is never parsed again.
-fn insert_sql(sqlite: bool, rows: usize) -> &'static str {
-    static CACHE: std::sync::OnceLock<[Vec<String>; 2]> = std::sync::OnceLock::new();
-    let cache = CACHE.get_or_init(|| {
-        let build = |sqlite: bool, rows: usize| {
-            let mut sql = format!("INSERT INTO gateway_requests ({COLUMNS}) VALUES ");
-            for r in 0..rows {
-                sql.push_str(if r == 0 { "(" } else { ",(" });
-                for c in 0..NCOLS {
-                    if c > 0 {
-                        sql.push(',');
-                    }
-                    if sqlite {
-                        sql.push('?');
-                    } else {
-                        sql.push_str(&format!("${}", r * NCOLS + c + 1));
-                    }
-                }
-                sql.push(')');
-            }
-            sql
-        };
-        [
-            (0..=CHUNK).map(|n| build(true, n.max(1))).collect(),
-            (0..=CHUNK).map(|n| build(false, n.max(1))).collect(),
-        ]
-    });
-    let table = &cache[usize::from(!sqlite)];
-    table[rows.clamp(1, CHUNK)].as_str()
-}
-
-/// A batch as one transaction of cached multi-row inserts of up to
-/// [`CHUNK`] rows, each bound by position.
-async fn write(pool: &AnyPool, sqlite: bool, batch: &[Record]) -> Result<(), sqlx::Error> {
-    let mut tx = pool.begin().await?;
-    for rows in batch.chunks(CHUNK) {
-        // A constant statement of this module.
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(insert_sql(sqlite, rows.len())));
-        for r in rows {
-            q = q
-                .bind(r.request_id.as_str())
-                .bind(r.ts_ms)
-                .bind(r.key_id.as_deref())
-                .bind(r.client_ip.as_deref())
-                .bind(r.route.as_str())
-                .bind(r.model.as_deref())
-                .bind(r.upstream.as_deref())
-                .bind(r.status)
-                .bind(i64::from(r.stream))
-                .bind(r.ttft_ms)
-                .bind(r.duration_ms)
-                .bind(r.prompt_tokens)
-                .bind(r.completion_tokens)
-                .bind(i64::from(r.tokens_estimated))
-                .bind(r.error.as_deref())
-                .bind(i64::from(r.interrupted))
-                .bind(r.request_body.as_deref())
-                .bind(r.request_headers.as_deref())
-                .bind(r.cache_read_tokens)
-                .bind(r.cache_write_tokens)
-                .bind(r.requested_model.as_deref())
-                .bind(r.finish_reason.as_deref())
-                .bind(r.affinity.as_deref());
-        }
-        q.execute(&mut *tx).await?;
-    }
-    tx.commit().await
 }
 
 /// The record being built for one request: created by the middleware, filled
