@@ -329,7 +329,8 @@ impl Drop for Abandoned {
             "client left before the answer; upstream call dropped"
         );
         if let Some((recorder, patch)) = self.record.take() {
-            let mut r = patch.0.borrow().clone();
+            // Sent once, here: moved out of its cell, not copied.
+            let mut r = std::mem::take(&mut *patch.0.borrow_mut());
             r.route = route.to_owned();
             r.status = i64::from(CLIENT_CLOSED);
             r.interrupted = true;

@@ -390,7 +390,8 @@ impl Drop for RecordingBody {
             &mut self.inner,
             actix_web::body::BoxBody::new(()),
         ));
-        let mut r = self.patch.0.borrow().clone();
+        // Sent once, here: moved out of its cell, not copied.
+        let mut r = std::mem::take(&mut *self.patch.0.borrow_mut());
         r.duration_ms = i64::try_from(self.started.elapsed().as_millis()).unwrap_or(i64::MAX);
         if r.stream && !self.ended {
             r.interrupted = true;
