@@ -389,7 +389,7 @@ pub struct ScopedKey {
     /// A guardrail on every chat call this key makes, where the model has
     /// none of its own.
     #[serde(default)]
-    pub guardrail: Option<GuardrailSettings>,
+    pub guardrail: Option<std::sync::Arc<GuardrailSettings>>,
 }
 
 impl Default for AuthConfig {

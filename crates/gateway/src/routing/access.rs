@@ -32,8 +32,6 @@ pub struct Access {
     secrets: Option<Arc<KeyAuth>>,
     /// Scoped keys' limits, by key id.
     scopes: HashMap<KeyId, ScopedKey>,
-    /// Scoped keys' guardrails, by key id (shared by every call).
-    guardrails: HashMap<KeyId, Arc<crate::config::GuardrailSettings>>,
     /// Keys created at run time (kept across reloads).
     stored: Option<Arc<KeyStore>>,
 }
@@ -56,17 +54,12 @@ impl Access {
             .scoped_keys
             .iter()
             .map(|s| (KeyId::of(&s.key.0), s.clone()))
-            .collect::<HashMap<_, _>>();
-        let guardrails = scopes
-            .iter()
-            .filter_map(|(id, s)| Some((id.clone(), Arc::new(s.guardrail.clone()?))))
             .collect();
         Self {
             disabled: cfg.disabled,
             keys,
             secrets,
             scopes,
-            guardrails,
             stored,
         }
     }
@@ -92,8 +85,8 @@ impl Access {
         key: Option<&KeyId>,
     ) -> Option<Arc<crate::config::GuardrailSettings>> {
         let key = key?;
-        if let Some(g) = self.guardrails.get(key) {
-            return Some(Arc::clone(g));
+        if let Some(s) = self.scopes.get(key) {
+            return s.guardrail.clone();
         }
         self.stored.as_ref()?.get(key.as_str())?.guardrail.clone()
     }

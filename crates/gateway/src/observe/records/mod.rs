@@ -20,9 +20,8 @@ use tokio::sync::{mpsc, oneshot};
 use crate::observe::metrics::METRICS;
 use write::write;
 
-/// Rows written per transaction at most (in statements of [`CHUNK`] rows:
-/// 50 × 23 parameters stays far under SQLite's 32,766 and PostgreSQL's
-/// 65,535).
+/// Records gathered into one write at most (written in statements of up
+/// to `write::CHUNK` rows).
 const BATCH: usize = 1000;
 
 /// How long the writer gathers records before a write.
@@ -79,9 +78,9 @@ pub struct Record {
     /// The model the client named (`model` is the one that answered: they
     /// differ when a fallback model served).
     pub requested_model: Option<String>,
-    /// Why the answer ended (its first choice's `finish_reason`: `stop`,
-    /// `length`, `tool_calls`, `content_filter` for a guardrail's or the
-    /// upstream's content filter).
+    /// Why the answer ended (the first `finish_reason` of its choices:
+    /// `stop`, `length`, `tool_calls`; `content_filter`, a guardrail's or
+    /// the upstream's filter, on any choice wins).
     pub finish_reason: Option<String>,
     /// With cache-affine routing: `hit` (served by the candidate the
     /// conversation prefers) or `move` (another: the preferred one failed
