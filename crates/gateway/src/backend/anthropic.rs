@@ -69,7 +69,7 @@ async fn chat(up: &Upstream, call: ChatCall) -> Result<ChatCompletion, ApiError>
 async fn chat_stream(up: &Arc<Upstream>, call: ChatCall) -> Result<ItemStream, ApiError> {
     let body = body(up, &call, true)?;
     let resp = up
-        .request(reqwest::Method::POST, "/messages", &call.client_auth)?
+        .request(http::Method::POST, "/messages", &call.client_auth)?
         .json(&body)
         .send()
         .await

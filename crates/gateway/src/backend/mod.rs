@@ -8,6 +8,7 @@ pub(crate) mod anthropic;
 pub(crate) mod aws;
 pub(crate) mod bedrock;
 pub(crate) mod call;
+pub mod client;
 pub(crate) mod fanout;
 pub(crate) mod guard;
 pub(crate) mod openai;

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::http::StatusCode;
+use http::{Method, Uri};
 
 use futures_util::future::BoxFuture;
 use futures_util::{FutureExt, StreamExt};
@@ -18,6 +19,7 @@ use openai_types::embeddings::{EmbeddingRequest, EmbeddingResponse};
 use openai_types::{ErrorResponse, Extra};
 use sm_stream::{DialectKind, Feed, Translator, TranslatorConfig};
 
+use crate::backend::client::{self, Client, RequestBuilder};
 use crate::backend::provider::{Caller, ChatCall, CompletionCall, ItemStream, Provider};
 use crate::backend::pump::pump;
 use crate::config::{ModelConfig, UpstreamConfig, UpstreamKind};
@@ -33,12 +35,12 @@ pub struct Upstream {
     /// One client per thread that uses it: an actix worker's upstream
     /// connections are then driven by that worker's own runtime, so reading
     /// a stream never wakes another thread per event.
-    clients: std::sync::Mutex<Vec<(std::thread::ThreadId, reqwest::Client)>>,
+    clients: std::sync::Mutex<Vec<(std::thread::ThreadId, Client)>>,
     /// `base_url`, parsed: every request URL must stay under its path.
     base: reqwest::Url,
-    /// The URLs of the inference routes, parsed once (a parse per request
-    /// was ~2 % of a request's CPU).
-    fixed: Vec<(&'static str, reqwest::Url)>,
+    /// The URLs of the inference routes, checked and parsed once (a parse
+    /// per request was ~2 % of a request's CPU).
+    fixed: Vec<(&'static str, Uri)>,
     /// Masks keys in what it says back.
     redactor: Arc<Redactor>,
 }
@@ -64,7 +66,7 @@ impl Upstream {
     }
 
     /// This thread's client.
-    pub fn client(&self) -> reqwest::Client {
+    pub fn client(&self) -> Client {
         let me = std::thread::current().id();
         let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
         if let Some((_, c)) = clients.iter().find(|(t, _)| *t == me) {
@@ -81,14 +83,14 @@ impl Upstream {
     /// parser resolves dot segments, so the result is checked again: it must
     /// keep the base's origin and stay under its path, or the request is
     /// refused.
-    pub fn url(&self, path: &str) -> Result<reqwest::Url, ApiError> {
+    pub fn url(&self, path: &str) -> Result<Uri, ApiError> {
         match self.fixed.iter().find(|(p, _)| *p == path) {
             Some((_, u)) => Ok(u.clone()),
             None => self.parse_url(path),
         }
     }
 
-    fn parse_url(&self, path: &str) -> Result<reqwest::Url, ApiError> {
+    fn parse_url(&self, path: &str) -> Result<Uri, ApiError> {
         let refused = || ApiError::invalid("The request path is not allowed").code("invalid_path");
         let url = reqwest::Url::parse(&format!(
             "{}{path}",
@@ -103,7 +105,7 @@ impl Upstream {
         if url.origin() != self.base.origin() || !under {
             return Err(refused());
         }
-        Ok(url)
+        Uri::try_from(url.as_str()).map_err(|_| refused())
     }
 
     /// `text` with every key the gateway knows, and the caller's own, masked.
@@ -118,7 +120,7 @@ impl Upstream {
     /// have seen.
     pub(crate) async fn probe(&self, caller: &Caller) -> Result<u16, ApiError> {
         let sent = self
-            .request(reqwest::Method::GET, "/models", caller)?
+            .request(Method::GET, "/models", caller)?
             .timeout(Duration::from_secs(10))
             .send()
             .await;
@@ -133,10 +135,10 @@ impl Upstream {
     /// its extra headers.
     pub fn request(
         &self,
-        method: reqwest::Method,
+        method: Method,
         path: &str,
         caller: &Caller,
-    ) -> Result<reqwest::RequestBuilder, ApiError> {
+    ) -> Result<RequestBuilder, ApiError> {
         let mut r = self.client().request(method, self.url(path)?);
         if self.cfg.kind == UpstreamKind::Anthropic {
             r = r.header("anthropic-version", ANTHROPIC_VERSION);
@@ -149,13 +151,13 @@ impl Upstream {
         } else if self.cfg.forward_client_key
             && let Some(a) = &caller.auth
         {
-            r = r.header(reqwest::header::AUTHORIZATION, a);
+            r = r.header(http::header::AUTHORIZATION, a.as_str());
         }
         if !caller.request_id.is_empty() {
-            r = r.header("x-request-id", &caller.request_id);
+            r = r.header("x-request-id", caller.request_id.as_str());
         }
         for (k, v) in &self.cfg.headers {
-            r = r.header(k, v);
+            r = r.header(k.as_str(), v.as_str());
         }
         Ok(r)
     }
@@ -180,24 +182,19 @@ pub(crate) struct OpenAi;
 
 /// A client with the upstream's settings. `max_idle_connections` is the
 /// upstream's whole cap: each worker's client keeps its share.
-fn build_client(cfg: &UpstreamConfig) -> reqwest::Result<reqwest::Client> {
+/// A 3xx goes back to the client as it came, and a failed call is the
+/// router's to retry (failover): the client neither follows nor resends.
+fn build_client(cfg: &UpstreamConfig) -> Result<Client, client::Error> {
     let workers = std::thread::available_parallelism().map_or(1, usize::from);
-    reqwest::Client::builder()
-        .tcp_nodelay(true)
-        // A proxy's hop: a 3xx goes back to the client as it came, and a
-        // failed call is the router's to retry (failover), so reqwest
-        // neither follows nor keeps a copy of every request to resend.
-        .redirect(reqwest::redirect::Policy::none())
-        .retry(reqwest::retry::never().max_retries_per_request(0))
-        .connect_timeout(Duration::from_secs(cfg.timeouts.connect_secs))
-        .pool_idle_timeout(Duration::from_secs(90))
-        .pool_max_idle_per_host(cfg.max_idle_connections.div_ceil(workers).max(1))
-        .build()
+    Client::new(client::Settings {
+        connect_timeout: Duration::from_secs(cfg.timeouts.connect_secs),
+        max_idle_per_host: cfg.max_idle_connections.div_ceil(workers).max(1),
+    })
 }
 
 /// A transport failure: connect errors and timeouts are marked so the router
 /// moves on.
-pub(crate) fn transport(up: &Upstream, e: &reqwest::Error) -> ApiError {
+pub(crate) fn transport(up: &Upstream, e: &client::Error) -> ApiError {
     if e.is_timeout() {
         return timeout(up, "answer");
     }
@@ -207,7 +204,7 @@ pub(crate) fn transport(up: &Upstream, e: &reqwest::Error) -> ApiError {
 
 /// The answer's body broke off after its head: the upstream's fault, not a
 /// connection that never opened.
-fn cut(up: &Upstream, e: &reqwest::Error) -> ApiError {
+fn cut(up: &Upstream, e: &client::Error) -> ApiError {
     if e.is_timeout() {
         return timeout(up, "answer");
     }
@@ -227,15 +224,11 @@ fn timeout(up: &Upstream, what: &str) -> ApiError {
 /// its status kept for 4xx (the client's fault) and 429, 502 for 5xx.
 /// Every key the gateway knows, and the caller's, is masked in what the
 /// upstream said.
-pub(crate) async fn error_from(
-    up: &Upstream,
-    resp: reqwest::Response,
-    caller: &Caller,
-) -> ApiError {
+pub(crate) async fn error_from(up: &Upstream, resp: client::Response, caller: &Caller) -> ApiError {
     let status = resp.status().as_u16();
     let retry_after = resp
         .headers()
-        .get(reqwest::header::RETRY_AFTER)
+        .get(http::header::RETRY_AFTER)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
     let body = resp.bytes().await.unwrap_or_default();
@@ -298,7 +291,7 @@ async fn post_json<T: serde::de::DeserializeOwned>(
     caller: &Caller,
 ) -> Result<T, ApiError> {
     let resp = up
-        .request(reqwest::Method::POST, path, caller)?
+        .request(Method::POST, path, caller)?
         .json(body)
         .send()
         .await
@@ -466,7 +459,7 @@ async fn open_stream(
     client_auth: Caller,
 ) -> Result<ItemStream, ApiError> {
     let resp = up
-        .request(reqwest::Method::POST, path, &client_auth)?
+        .request(Method::POST, path, &client_auth)?
         .json(&body)
         .send()
         .await

@@ -14,6 +14,7 @@ use bytes::{Bytes, BytesMut};
 use futures_util::future::BoxFuture;
 use futures_util::{Stream, StreamExt};
 
+use crate::backend::client::{Body, Response};
 use crate::backend::openai::{Upstream, error_from, transport};
 use crate::backend::{Caller, Model};
 use crate::error::ApiError;
@@ -54,7 +55,7 @@ pub(crate) type WhyCut = Arc<dyn Fn() -> Option<ApiError> + Send + Sync>;
 
 /// A request passed through, sent to one candidate at a time.
 pub(crate) struct Relay {
-    method: reqwest::Method,
+    method: http::Method,
     target: String,
     headers: Vec<(String, Vec<u8>)>,
     caller: Caller,
@@ -79,7 +80,7 @@ impl std::fmt::Debug for Relay {
 
 /// An upstream's answer, its head read; its body still to come.
 #[derive(Debug)]
-pub(crate) struct Head(reqwest::Response);
+pub(crate) struct Head(Response);
 
 impl Head {
     /// Its status.
@@ -140,7 +141,7 @@ impl Relay {
         why_cut: WhyCut,
         default_head: Duration,
     ) -> Result<Self, ApiError> {
-        let method = reqwest::Method::from_bytes(method.as_bytes())
+        let method = http::Method::from_bytes(method.as_bytes())
             .map_err(|e| ApiError::invalid(e.to_string()))?;
         Ok(Self {
             method,
@@ -169,10 +170,10 @@ impl Relay {
         let body = match self.body.take() {
             Some(Payload::Held(b)) => {
                 self.body = Some(Payload::Held(b.clone()));
-                Some(reqwest::Body::from(b))
+                Some(Body::from(b))
             }
             Some(Payload::Streamed(rx)) => {
-                Some(reqwest::Body::wrap_stream(futures_util::stream::unfold(
+                Some(Body::Stream(Box::pin(futures_util::stream::unfold(
                     (rx, Some(uploaded)),
                     |(mut rx, mut done)| async move {
                         let item = rx.recv().await;
@@ -182,7 +183,7 @@ impl Relay {
                         }
                         item.map(|item| (item, (rx, done)))
                     },
-                )))
+                ))))
             }
             None => None,
         };
@@ -199,11 +200,11 @@ impl Relay {
             let body = body.ok_or_else(|| ApiError::internal("request body already sent"))?;
             // The client's headers replace the upstream's defaults of the
             // same name (`anthropic-version`), never add a second value.
-            let mut map = reqwest::header::HeaderMap::with_capacity(headers.len());
+            let mut map = http::HeaderMap::with_capacity(headers.len());
             for (name, value) in headers {
                 if let (Ok(n), Ok(v)) = (
-                    reqwest::header::HeaderName::from_bytes(name.as_bytes()),
-                    reqwest::header::HeaderValue::from_bytes(&value),
+                    http::HeaderName::from_bytes(name.as_bytes()),
+                    http::HeaderValue::from_bytes(&value),
                 ) {
                     map.append(n, v);
                 }

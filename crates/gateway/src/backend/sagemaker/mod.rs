@@ -57,7 +57,7 @@ pub enum UpstreamStream {
     /// The SDK's receiver.
     Sdk(EventReceiver<ResponseStream, ResponseStreamError>),
     /// The lean transport's response, frames decoded by the translator.
-    Raw(reqwest::Response),
+    Raw(crate::backend::client::Response),
 }
 
 impl std::fmt::Debug for UpstreamStream {

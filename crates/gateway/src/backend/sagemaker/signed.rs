@@ -1,7 +1,7 @@
 //! The lean SageMaker transport: `InvokeEndpoint` and
 //! `InvokeEndpointWithResponseStream` as plain HTTP requests signed by
-//! [`super::sigv4`] (held to `aws-sigv4` and to the SDK by tests), sent by a `reqwest` (hyper) client of the worker that uses
-//! them. Credentials come from the SDK's provider chain, cached here; the
+//! [`super::sigv4`] (held to `aws-sigv4` and to the SDK by tests), sent by
+//! the [`crate::backend::client`] of the worker that uses them. Credentials come from the SDK's provider chain, cached here; the
 //! event stream is decoded by `sm-stream`'s frame layer (`event-frames`,
 //! on `aws-smithy-eventstream`).
 //!
@@ -19,8 +19,10 @@ use aws_credential_types::Credentials;
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
 use aws_smithy_async::time::SharedTimeSource;
 use bytes::Bytes;
+use http::{Method, Uri};
 
 use super::sigv4::{Identity, Scope, Signer};
+use crate::backend::client::{self, Client, Response};
 use crate::config::{AwsConfig, ModelConfig, SageMakerClient};
 use crate::error::ApiError;
 
@@ -168,7 +170,7 @@ fn endpoint(sdk: &aws_config::SdkConfig, region: &str) -> Result<reqwest::Url, S
 /// One worker's transport.
 #[derive(Debug, Clone)]
 pub struct Signed {
-    http: reqwest::Client,
+    http: Client,
     shared: Arc<Shared>,
 }
 
@@ -184,18 +186,13 @@ pub struct Prepared {
 
 impl Signed {
     /// A transport with its own connection pool.
-    pub fn new(shared: Arc<Shared>, workers: usize) -> Result<Self, reqwest::Error> {
-        let http = reqwest::Client::builder()
-            .tcp_nodelay(true)
-            // A proxy's hop: a 3xx goes back to the client as it came, and a
-            // failed call is the router's to retry (failover), so reqwest
-            // neither follows nor keeps a copy of every request to resend.
-            .redirect(reqwest::redirect::Policy::none())
-            .retry(reqwest::retry::never().max_retries_per_request(0))
-            .connect_timeout(shared.connect_timeout)
-            .pool_idle_timeout(Duration::from_secs(90))
-            .pool_max_idle_per_host(shared.max_idle.div_ceil(workers.max(1)).max(1))
-            .build()?;
+    pub fn new(shared: Arc<Shared>, workers: usize) -> Result<Self, client::Error> {
+        // Retries are this transport's own (the SDK's standard mode), and
+        // a 3xx is an answer: the client neither follows nor resends.
+        let http = Client::new(client::Settings {
+            connect_timeout: shared.connect_timeout,
+            max_idle_per_host: shared.max_idle.div_ceil(workers.max(1)).max(1),
+        })?;
         Ok(Self { http, shared })
     }
 
@@ -251,9 +248,12 @@ impl Signed {
         m: &ModelConfig,
         stream: bool,
         body: Vec<u8>,
-    ) -> Result<reqwest::Response, ApiError> {
+    ) -> Result<Response, ApiError> {
         let body = Bytes::from(body);
         let prepared = self.prepare(m, stream, body.len());
+        let uri = Uri::try_from(prepared.url.as_str()).map_err(|e| {
+            ApiError::internal(format!("The SageMaker request's URL is not valid: {e}"))
+        })?;
         let mut attempt = 1;
         loop {
             let creds = self.shared.credentials().await?;
@@ -264,11 +264,11 @@ impl Signed {
                 .map_err(|e| {
                     ApiError::internal(format!("Could not sign the SageMaker request: {e}"))
                 })?;
-            let mut req = self.http.post(prepared.url.clone());
+            let mut req = self.http.request(Method::POST, uri.clone());
             for (n, v) in prepared.headers.iter().chain(&auth) {
                 req = req.header(*n, v.as_str());
             }
-            let (err, retry) = match req.body(body.clone()).send().await {
+            let (err, retry) = match req.body(body.clone().into()).send().await {
                 Ok(resp) if resp.status().is_success() => return Ok(resp),
                 Ok(resp) => {
                     let e = error_response(resp).await;
@@ -368,7 +368,7 @@ fn sign_with<'a>(
 /// A non-2xx answer as the SDK reads it (the error type from
 /// `x-amzn-errortype` or the body's `__type`/`code`), mapped as the SDK path
 /// maps it. The flag says whether the SDK's standard mode retries it.
-async fn error_response(resp: reqwest::Response) -> (bool, ApiError) {
+async fn error_response(resp: Response) -> (bool, ApiError) {
     let status = resp.status().as_u16();
     let header_type = resp
         .headers()
@@ -419,7 +419,7 @@ async fn error_response(resp: reqwest::Response) -> (bool, ApiError) {
 }
 
 /// A whole `InvokeEndpoint` answer, bounded.
-pub async fn body(resp: reqwest::Response) -> Result<Bytes, ApiError> {
+pub async fn body(resp: Response) -> Result<Bytes, ApiError> {
     read_limited(resp, MAX_BODY).await.map_err(|e| {
         ApiError::upstream(
             StatusCode::BAD_GATEWAY,
@@ -431,7 +431,7 @@ pub async fn body(resp: reqwest::Response) -> Result<Bytes, ApiError> {
 }
 
 /// A response body up to `limit` bytes.
-async fn read_limited(mut resp: reqwest::Response, limit: usize) -> Result<Bytes, String> {
+async fn read_limited(mut resp: Response, limit: usize) -> Result<Bytes, String> {
     let mut buf = bytes::BytesMut::new();
     while let Some(chunk) = resp
         .chunk()
