@@ -16,7 +16,7 @@ use openai_types::chat::ChatCompletion;
 use openai_types::completions::Completion;
 use openai_types::completions::CompletionRequest;
 use openai_types::embeddings::{EmbeddingRequest, EmbeddingResponse};
-use openai_types::{ErrorResponse, Extra};
+use openai_types::{ErrorResponse, Extra, StreamOptions};
 use sm_stream::{DialectKind, Feed, Translator, TranslatorConfig};
 
 use crate::backend::client::{self, Client, RequestBuilder};
@@ -284,10 +284,10 @@ pub(crate) async fn error_from(up: &Upstream, resp: client::Response, caller: &C
 
 /// POSTs JSON and reads the JSON answer: transport errors, error statuses
 /// and unreadable answers mapped for the router.
-async fn post_json<T: serde::de::DeserializeOwned>(
+async fn post_json<T: serde::de::DeserializeOwned, B: serde::Serialize + ?Sized>(
     up: &Upstream,
     path: &str,
-    body: &serde_json::Value,
+    body: &B,
     caller: &Caller,
 ) -> Result<T, ApiError> {
     let resp = up
@@ -311,6 +311,45 @@ async fn post_json<T: serde::de::DeserializeOwned>(
         )
         .code("bad_upstream_response")
     })
+}
+
+/// A chat or legacy completion request, as its upstream takes it.
+trait Streamable {
+    /// Its model, `stream` and `stream_options`.
+    fn parts(&mut self) -> (&mut String, &mut Option<bool>, &mut Option<StreamOptions>);
+}
+
+impl Streamable for openai_types::chat::ChatCompletionRequest {
+    fn parts(&mut self) -> (&mut String, &mut Option<bool>, &mut Option<StreamOptions>) {
+        (&mut self.model, &mut self.stream, &mut self.stream_options)
+    }
+}
+
+impl Streamable for CompletionRequest {
+    fn parts(&mut self) -> (&mut String, &mut Option<bool>, &mut Option<StreamOptions>) {
+        (&mut self.model, &mut self.stream, &mut self.stream_options)
+    }
+}
+
+/// `req` readied for the upstream in place (serialized as it is, with no
+/// `serde_json::Value` tree in between): the upstream's name for its model,
+/// and streamed with usage always asked for (the route forwards usage only
+/// when the client asked), or not streamed. Returns the client's model name.
+fn ready<R: Streamable>(up: &Upstream, req: &mut R, stream: bool) -> String {
+    let (model, streamed, options) = req.parts();
+    let renamed = up.cfg.upstream_model(model).to_owned();
+    let client_model = std::mem::replace(model, renamed);
+    if stream {
+        *streamed = Some(true);
+        *options = Some(StreamOptions {
+            include_usage: Some(true),
+            extra: Extra::new(),
+        });
+    } else {
+        *streamed = None;
+        *options = None;
+    }
+    client_model
 }
 
 /// The JSON body sent upstream: the request with the upstream's model name.
@@ -343,11 +382,11 @@ fn body_for<T: serde::Serialize>(
 }
 
 impl OpenAi {
-    async fn chat(&self, up: &Upstream, call: ChatCall) -> Result<ChatCompletion, ApiError> {
-        let body = body_for(up, &call.req, &call.req.model, Some(false))?;
+    async fn chat(&self, up: &Upstream, mut call: ChatCall) -> Result<ChatCompletion, ApiError> {
+        let model = ready(up, &mut call.req, false);
         let mut c: ChatCompletion =
-            whole(up, "/chat/completions", &body, &call.client_auth).await?;
-        c.model = call.req.model.clone();
+            whole(up, "/chat/completions", &call.req, &call.client_auth).await?;
+        c.model = model;
         c.id = call.id;
         Ok(c)
     }
@@ -355,19 +394,14 @@ impl OpenAi {
     async fn chat_stream(
         &self,
         up: &Arc<Upstream>,
-        call: ChatCall,
+        mut call: ChatCall,
     ) -> Result<ItemStream, ApiError> {
-        let body = body_for(up, &call.req, &call.req.model, Some(true))?;
-        let tcfg = translator(
-            &call.id,
-            &call.req.model,
-            call.created,
-            call.prompt_estimate,
-        );
+        let model = ready(up, &mut call.req, true);
+        let tcfg = translator(&call.id, &model, call.created, call.prompt_estimate);
         open_stream(
             Arc::clone(up),
             "/chat/completions",
-            body,
+            call.req,
             tcfg,
             call.client_auth,
         )
@@ -391,12 +425,12 @@ impl OpenAi {
     async fn completion(
         &self,
         up: &Upstream,
-        call: CompletionCall,
+        mut call: CompletionCall,
     ) -> Result<Completion, ApiError> {
-        let body = body_for(up, &call.req, &call.req.model, Some(false))?;
-        let mut c: Completion = whole(up, "/completions", &body, &call.client_auth).await?;
+        let model = ready(up, &mut call.req, false);
+        let mut c: Completion = whole(up, "/completions", &call.req, &call.client_auth).await?;
         c.id = call.id;
-        c.model = call.req.model;
+        c.model = model;
         Ok(c)
     }
 
@@ -404,24 +438,26 @@ impl OpenAi {
     async fn completion_stream(
         &self,
         up: &Arc<Upstream>,
-        call: CompletionCall,
+        mut call: CompletionCall,
     ) -> Result<ItemStream, ApiError> {
-        let body = body_for(up, &call.req, &call.req.model, Some(true))?;
-        let tcfg = translator(
-            &call.id,
-            &call.req.model,
-            call.created,
-            call.prompt_estimate,
-        );
-        open_stream(Arc::clone(up), "/completions", body, tcfg, call.client_auth).await
+        let model = ready(up, &mut call.req, true);
+        let tcfg = translator(&call.id, &model, call.created, call.prompt_estimate);
+        open_stream(
+            Arc::clone(up),
+            "/completions",
+            call.req,
+            tcfg,
+            call.client_auth,
+        )
+        .await
     }
 }
 
 /// A whole answer within the upstream's deadline for one.
-pub(super) async fn whole<T: serde::de::DeserializeOwned>(
+pub(super) async fn whole<T: serde::de::DeserializeOwned, B: serde::Serialize + ?Sized>(
     up: &Upstream,
     path: &str,
-    body: &serde_json::Value,
+    body: &B,
     caller: &Caller,
 ) -> Result<T, ApiError> {
     tokio::time::timeout(whole_answer(up), post_json(up, path, body, caller))
@@ -451,10 +487,10 @@ fn whole_answer(up: &Upstream) -> Duration {
 /// owned elsewhere: the head's by failover (the upstream's
 /// `stream_first_byte_secs`), idle and total by the SSE response
 /// ([`crate::backend::Model::stream_limits`]).
-async fn open_stream(
+async fn open_stream<B: serde::Serialize>(
     up: Arc<Upstream>,
     path: &str,
-    body: serde_json::Value,
+    body: B,
     mut tcfg: TranslatorConfig,
     client_auth: Caller,
 ) -> Result<ItemStream, ApiError> {
