@@ -352,6 +352,20 @@ fn ready<R: Streamable>(up: &Upstream, req: &mut R, stream: bool) -> String {
     client_model
 }
 
+/// A streamed chat or legacy completion, its chunks labelled with `(id,
+/// created, prompt estimate)` by the translator.
+async fn streamed<R: Streamable + serde::Serialize + Send>(
+    up: &Arc<Upstream>,
+    path: &str,
+    mut req: R,
+    (id, created, estimate): (&str, u64, u64),
+    caller: Caller,
+) -> Result<ItemStream, ApiError> {
+    let model = ready(up, &mut req, true);
+    let tcfg = translator(id, &model, created, estimate);
+    open_stream(Arc::clone(up), path, req, tcfg, caller).await
+}
+
 /// The JSON body sent upstream: the request with the upstream's model name.
 fn body_for<T: serde::Serialize>(
     up: &Upstream,
@@ -394,18 +408,10 @@ impl OpenAi {
     async fn chat_stream(
         &self,
         up: &Arc<Upstream>,
-        mut call: ChatCall,
+        call: ChatCall,
     ) -> Result<ItemStream, ApiError> {
-        let model = ready(up, &mut call.req, true);
-        let tcfg = translator(&call.id, &model, call.created, call.prompt_estimate);
-        open_stream(
-            Arc::clone(up),
-            "/chat/completions",
-            call.req,
-            tcfg,
-            call.client_auth,
-        )
-        .await
+        let at = (call.id.as_str(), call.created, call.prompt_estimate);
+        streamed(up, "/chat/completions", call.req, at, call.client_auth).await
     }
 
     async fn embeddings(
@@ -438,18 +444,10 @@ impl OpenAi {
     async fn completion_stream(
         &self,
         up: &Arc<Upstream>,
-        mut call: CompletionCall,
+        call: CompletionCall,
     ) -> Result<ItemStream, ApiError> {
-        let model = ready(up, &mut call.req, true);
-        let tcfg = translator(&call.id, &model, call.created, call.prompt_estimate);
-        open_stream(
-            Arc::clone(up),
-            "/completions",
-            call.req,
-            tcfg,
-            call.client_auth,
-        )
-        .await
+        let at = (call.id.as_str(), call.created, call.prompt_estimate);
+        streamed(up, "/completions", call.req, at, call.client_auth).await
     }
 }
 
