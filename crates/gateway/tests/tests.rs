@@ -26,6 +26,7 @@ mod keys;
 mod memory;
 mod messages;
 mod observability;
+mod outbound_proxy;
 mod records;
 mod replicas;
 mod responses;
