@@ -36,6 +36,17 @@ pub struct Settings {
     pub max_idle_per_host: usize,
 }
 
+impl Settings {
+    /// One of `workers` clients' settings: each keeps its share (at least
+    /// one) of `max_idle` idle connections, the whole cap.
+    pub fn share(connect_timeout: Duration, max_idle: usize, workers: usize) -> Self {
+        Self {
+            connect_timeout,
+            max_idle_per_host: max_idle.div_ceil(workers.max(1)).max(1),
+        }
+    }
+}
+
 type Connector = hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>;
 
 /// An HTTP client (cheap to clone: clones share the pool).
@@ -115,11 +126,6 @@ impl Client {
                 .pool_max_idle_per_host(s.max_idle_per_host)
                 .build(https);
         Ok(Self(Transport::Direct(std::sync::Arc::new(client))))
-    }
-
-    /// Whether requests go through a proxy the environment names.
-    pub fn proxied(&self) -> bool {
-        matches!(self.0, Transport::Proxied(_))
     }
 
     /// A request to `uri`.
@@ -376,17 +382,9 @@ impl Response {
     /// The next piece of its body; `None` at its end.
     pub async fn chunk(&mut self) -> Result<Option<Bytes>, Error> {
         match &mut self.body {
-            RespBody::Direct(b) => loop {
-                match b.frame().await {
-                    None => return Ok(None),
-                    Some(Err(e)) => return Err(Error::new(Kind::Body, e)),
-                    Some(Ok(f)) => {
-                        if let Ok(d) = f.into_data() {
-                            return Ok(Some(d));
-                        }
-                    }
-                }
-            },
+            RespBody::Direct(b) => std::future::poll_fn(|cx| poll_data(b, cx))
+                .await
+                .transpose(),
             RespBody::Proxied(r) => r.chunk().await.map_err(Error::from_reqwest),
         }
     }
@@ -412,6 +410,24 @@ impl Response {
     }
 }
 
+/// The next data frame of `body` (trailers skipped); `None` at its end.
+fn poll_data(
+    body: &mut hyper::body::Incoming,
+    cx: &mut Context<'_>,
+) -> Poll<Option<Result<Bytes, Error>>> {
+    loop {
+        match std::task::ready!(Pin::new(&mut *body).poll_frame(cx)) {
+            None => return Poll::Ready(None),
+            Some(Err(e)) => return Poll::Ready(Some(Err(Error::new(Kind::Body, e)))),
+            Some(Ok(f)) => {
+                if let Ok(d) = f.into_data() {
+                    return Poll::Ready(Some(Ok(d)));
+                }
+            }
+        }
+    }
+}
+
 /// A response body's pieces, as they come.
 pub struct BodyStream(Pieces);
 
@@ -431,26 +447,17 @@ impl Stream for BodyStream {
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         match &mut self.get_mut().0 {
-            Pieces::Direct(slot) => loop {
+            Pieces::Direct(slot) => {
                 let Some(body) = slot else {
                     return Poll::Ready(None);
                 };
-                match std::task::ready!(Pin::new(body).poll_frame(cx)) {
-                    None => {
-                        *slot = None;
-                        return Poll::Ready(None);
-                    }
-                    Some(Err(e)) => {
-                        *slot = None;
-                        return Poll::Ready(Some(Err(Error::new(Kind::Body, e))));
-                    }
-                    Some(Ok(f)) => {
-                        if let Ok(d) = f.into_data() {
-                            return Poll::Ready(Some(Ok(d)));
-                        }
-                    }
+                let next = std::task::ready!(poll_data(body, cx));
+                // Nothing follows an error or the end.
+                if !matches!(next, Some(Ok(_))) {
+                    *slot = None;
                 }
-            },
+                Poll::Ready(next)
+            }
             Pieces::Proxied(s) => s
                 .poll_next_unpin(cx)
                 .map(|o| o.map(|r| r.map_err(Error::from_reqwest))),

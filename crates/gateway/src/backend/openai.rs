@@ -182,14 +182,13 @@ pub(crate) struct OpenAi;
 
 /// A client with the upstream's settings. `max_idle_connections` is the
 /// upstream's whole cap: each worker's client keeps its share.
-/// A 3xx goes back to the client as it came, and a failed call is the
-/// router's to retry (failover): the client neither follows nor resends.
 fn build_client(cfg: &UpstreamConfig) -> Result<Client, client::Error> {
     let workers = std::thread::available_parallelism().map_or(1, usize::from);
-    Client::new(client::Settings {
-        connect_timeout: Duration::from_secs(cfg.timeouts.connect_secs),
-        max_idle_per_host: cfg.max_idle_connections.div_ceil(workers).max(1),
-    })
+    Client::new(client::Settings::share(
+        Duration::from_secs(cfg.timeouts.connect_secs),
+        cfg.max_idle_connections,
+        workers,
+    ))
 }
 
 /// A transport failure: connect errors and timeouts are marked so the router

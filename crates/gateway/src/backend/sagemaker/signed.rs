@@ -1,8 +1,8 @@
 //! The lean SageMaker transport: `InvokeEndpoint` and
 //! `InvokeEndpointWithResponseStream` as plain HTTP requests signed by
 //! [`super::sigv4`] (held to `aws-sigv4` and to the SDK by tests), sent by
-//! the [`crate::backend::client`] of the worker that uses them. Credentials come from the SDK's provider chain, cached here; the
-//! event stream is decoded by `sm-stream`'s frame layer (`event-frames`,
+//! the [`crate::backend::client`] of the worker that uses them. Credentials
+//! come from the SDK's provider chain, cached here; the event stream is decoded by `sm-stream`'s frame layer (`event-frames`,
 //! on `aws-smithy-eventstream`).
 //!
 //! The SDK client stays available (`aws.sagemaker_client = "sdk"`) for what
@@ -187,12 +187,12 @@ pub struct Prepared {
 impl Signed {
     /// A transport with its own connection pool.
     pub fn new(shared: Arc<Shared>, workers: usize) -> Result<Self, client::Error> {
-        // Retries are this transport's own (the SDK's standard mode), and
-        // a 3xx is an answer: the client neither follows nor resends.
-        let http = Client::new(client::Settings {
-            connect_timeout: shared.connect_timeout,
-            max_idle_per_host: shared.max_idle.div_ceil(workers.max(1)).max(1),
-        })?;
+        // Retries are this transport's own (the SDK's standard mode).
+        let http = Client::new(client::Settings::share(
+            shared.connect_timeout,
+            shared.max_idle,
+            workers,
+        ))?;
         Ok(Self { http, shared })
     }
 
