@@ -30,11 +30,13 @@ use info::{get_model, health, list_models, metrics_route, ping};
 
 /// Registers every route.
 pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/ping", web::get().to(ping))
+    // Tried in this order, each pattern against the path: the busy fixed
+    // paths first, so a chat request never runs the patterns' regexes
+    // (`/v1/models/{id:.*}` was 0.7 % of the CPU at saturation ahead of it).
+    cfg.route("/v1/chat/completions", web::post().to(chat))
+        .route("/ping", web::get().to(ping))
         .route("/health", web::get().to(health))
         .route("/v1/models", web::get().to(list_models))
-        .route("/v1/models/{id:.*}", web::get().to(get_model))
-        .route("/v1/chat/completions", web::post().to(chat))
         .route("/v1/completions", web::post().to(completions))
         .route("/v1/embeddings", web::post().to(embeddings))
         .route("/v1/rerank", web::post().to(rerank))
@@ -46,6 +48,7 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
             "/v1/messages/count_tokens",
             web::post().to(messages::count_tokens),
         )
+        .route("/v1/models/{id:.*}", web::get().to(get_model))
         .route("/model/{model}/invoke", web::post().to(invoke::invoke))
         .route(
             "/model/{model}/invoke-with-response-stream",

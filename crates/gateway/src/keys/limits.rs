@@ -124,6 +124,12 @@ impl std::fmt::Debug for Shared {
 /// How long a Redis check may take before the local windows decide.
 const REDIS_DEADLINE: Duration = Duration::from_millis(250);
 
+/// How long an answer is still read once nobody waits for it, and how long
+/// a background adjustment may take: a reservation Redis made after its
+/// check's deadline is given back, and an adjustment is not dropped by a
+/// moment's stall.
+const REDIS_LATE: Duration = Duration::from_secs(5);
+
 /// Both limits in one atomic step: KEYS are the requests' and tokens'
 /// current and previous windows; ARGV the two limits (-1: none), the
 /// tokens, the previous window's weight (parts per million) and the keys'
@@ -252,8 +258,10 @@ pub enum QuotaCheck {
 
 impl Limiter {
     /// Reserves `n` of key `id`'s quota `kind` (`t` tokens, `c` cost) in
-    /// Redis, seeded with `seed` (the store's total as this replica knows
-    /// it), so replicas share one count between their batched writes.
+    /// Redis, seeded with `seed` (the store's total as last read), so
+    /// replicas share one count between their batched writes. A check that
+    /// misses its deadline is left to finish: if Redis reserved after all,
+    /// the reservation is given back (the local count decided instead).
     pub async fn quota_take(
         &self,
         id: &str,
@@ -266,24 +274,45 @@ impl Limiter {
             return QuotaCheck::Local;
         };
         let key = format!("gw:q:{id}:{kind}");
-        let call = async {
-            let mut c = r.connection().await?;
-            redis::Script::new(QUOTA_SCRIPT)
-                .key(&key)
-                .arg(seed)
-                .arg(quota)
-                .arg(n)
-                .invoke_async::<Vec<i64>>(&mut c)
-                .await
+        let (tx, mut rx) = tokio::sync::oneshot::channel();
+        let shared = Arc::clone(r);
+        let late = self.clone();
+        tokio::spawn(async move {
+            let out = async {
+                let mut c = shared.connection().await?;
+                redis::Script::new(QUOTA_SCRIPT)
+                    .key(&key)
+                    .arg(seed)
+                    .arg(quota)
+                    .arg(n)
+                    .invoke_async::<Vec<i64>>(&mut c)
+                    .await
+            }
+            .await;
+            // Nobody waits any more: a reservation made late is returned.
+            if let Err(Ok(v)) = tx.send(out)
+                && v.first() == Some(&1)
+            {
+                late.redis_incr(key, -n);
+            }
+        });
+        let answer = match tokio::time::timeout(REDIS_DEADLINE, &mut rx).await {
+            Ok(a) => a.ok(),
+            // Closed first, so an answer is either here now or returned by
+            // the task, never lost between the two.
+            Err(_) => {
+                rx.close();
+                rx.try_recv().ok()
+            }
         };
-        match tokio::time::timeout(REDIS_DEADLINE, call).await {
-            Ok(Ok(v)) if v.first() == Some(&1) => QuotaCheck::Reserved,
-            Ok(Ok(v)) => QuotaCheck::Exhausted(v.get(1).copied().unwrap_or(quota)),
-            Ok(Err(e)) => {
+        match answer {
+            Some(Ok(v)) if v.first() == Some(&1) => QuotaCheck::Reserved,
+            Some(Ok(v)) => QuotaCheck::Exhausted(v.get(1).copied().unwrap_or(quota)),
+            Some(Err(e)) => {
                 r.degraded(crate::ids::now_ms() as i64, &e.to_string());
                 QuotaCheck::Local
             }
-            Err(_) => {
+            None => {
                 r.degraded(crate::ids::now_ms() as i64, "no answer within 250 ms");
                 QuotaCheck::Local
             }
@@ -306,7 +335,7 @@ impl Limiter {
                 rt.spawn(async move {
                     if let Ok(mut c) = r.connection().await {
                         let _ = tokio::time::timeout(
-                            REDIS_DEADLINE,
+                            REDIS_LATE,
                             redis::cmd("DEL").arg(&keys).exec_async(&mut c),
                         )
                         .await;
@@ -327,7 +356,7 @@ impl Limiter {
             rt.spawn(async move {
                 if let Ok(mut c) = r.connection().await {
                     let _ = tokio::time::timeout(
-                        REDIS_DEADLINE,
+                        REDIS_LATE,
                         redis::cmd("INCRBY").arg(&key).arg(delta).exec_async(&mut c),
                     )
                     .await;
@@ -353,7 +382,7 @@ impl Shared {
         }
         let cfg = redis::aio::ConnectionManagerConfig::new()
             .set_connection_timeout(Some(REDIS_DEADLINE))
-            .set_response_timeout(Some(REDIS_DEADLINE))
+            .set_response_timeout(Some(REDIS_LATE))
             .set_number_of_retries(1);
         let c = redis::aio::ConnectionManager::new_with_config(self.client.clone(), cfg).await?;
         *g = Some(c.clone());

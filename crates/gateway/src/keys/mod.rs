@@ -8,6 +8,8 @@
 //! [`limits`].
 
 pub(crate) mod limits;
+#[cfg(test)]
+mod quota_tests;
 mod schema;
 mod store;
 
@@ -159,18 +161,33 @@ pub struct Live {
 }
 
 impl StoredKey {
+    /// What the store holds of the key's usage, as this replica last read
+    /// it.
+    pub fn stored_with(&self, live: &Live) -> Used {
+        use std::sync::atomic::Ordering::Relaxed;
+        if live.stored_fresh.load(Relaxed) {
+            Used {
+                tokens: live.stored.load(Relaxed),
+                micro_usd: live.stored_cost.load(Relaxed),
+            }
+        } else {
+            Used {
+                tokens: self.used_tokens,
+                micro_usd: self.used_micro_usd,
+            }
+        }
+    }
+
     /// What the key has used: the store's count plus what `live` (this
-    /// replica) settled and the store does not show yet.
+    /// replica) settled and the store does not show yet. For a moment after
+    /// a write both hold the same usage (counted twice, never zero times):
+    /// right for this replica's own decision, never a figure to hand on.
     pub fn used_with(&self, live: &Live) -> Used {
         use std::sync::atomic::Ordering::Relaxed;
-        let (tokens, micro_usd) = if live.stored_fresh.load(Relaxed) {
-            (live.stored.load(Relaxed), live.stored_cost.load(Relaxed))
-        } else {
-            (self.used_tokens, self.used_micro_usd)
-        };
+        let stored = self.stored_with(live);
         Used {
-            tokens: tokens + live.pending.load(Relaxed),
-            micro_usd: micro_usd + live.pending_cost.load(Relaxed),
+            tokens: stored.tokens + live.pending.load(Relaxed),
+            micro_usd: stored.micro_usd + live.pending_cost.load(Relaxed),
         }
     }
 }

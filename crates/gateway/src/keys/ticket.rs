@@ -71,6 +71,12 @@ impl KeyStore {
         }
         let live = self.live(&k.id);
         let used = k.used_with(&live);
+        // Redis is seeded with the store's figure alone: every settlement
+        // reaches Redis at once and the store later, so the store's figure
+        // only passes Redis' when Redis missed usage (a restart, an outage).
+        // This replica's unwritten usage must not seed it: for a moment
+        // after each write it is counted twice, and Redis would keep that.
+        let stored = k.stored_with(&live);
         let over = |what: String| {
             ApiError::new(
                 StatusCode::TOO_MANY_REQUESTS,
@@ -88,11 +94,19 @@ impl KeyStore {
         // replica), else this replica's view of the store plus what it has
         // reserved.
         let mut shared = Vec::new();
-        for (kind, quota, seed, reserved, n) in [
-            ('t', k.quota_tokens, used.tokens, &live.reserved, estimate),
+        for (kind, quota, seed, mine, reserved, n) in [
+            (
+                't',
+                k.quota_tokens,
+                stored.tokens,
+                used.tokens,
+                &live.reserved,
+                estimate,
+            ),
             (
                 'c',
                 k.quota_micro_usd,
+                stored.micro_usd,
                 used.micro_usd,
                 &live.reserved_cost,
                 estimate_cost,
@@ -105,7 +119,7 @@ impl KeyStore {
                     false
                 }
                 QuotaCheck::Exhausted(_) => true,
-                QuotaCheck::Local => seed + reserved.load(Ordering::Relaxed) >= q,
+                QuotaCheck::Local => mine + reserved.load(Ordering::Relaxed) >= q,
             };
             if exhausted {
                 self.release(&k.id, &shared);
