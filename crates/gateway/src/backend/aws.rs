@@ -49,3 +49,92 @@ where
         _ => return None,
     })
 }
+
+/// An AWS SDK client built from the AWS configuration the first time a
+/// call needs it. Building one sets up the SDK's runtime and HTTP client
+/// (the system's root certificates read and parsed, a TLS configuration):
+/// work and memory a gateway that serves no SageMaker or Bedrock model
+/// never needs, and which at start was a sixth of the code it touched.
+/// Clones share the client.
+pub struct OnDemand<C>(std::sync::Arc<Inner<C>>);
+
+struct Inner<C> {
+    sdk: aws_config::SdkConfig,
+    make: fn(&aws_config::SdkConfig) -> C,
+    client: std::sync::OnceLock<C>,
+}
+
+impl<C> Clone for OnDemand<C> {
+    fn clone(&self) -> Self {
+        Self(std::sync::Arc::clone(&self.0))
+    }
+}
+
+impl<C> OnDemand<C> {
+    /// A client `make` builds from `sdk` when first asked for.
+    pub fn new(sdk: &aws_config::SdkConfig, make: fn(&aws_config::SdkConfig) -> C) -> Self {
+        Self(std::sync::Arc::new(Inner {
+            sdk: sdk.clone(),
+            make,
+            client: std::sync::OnceLock::new(),
+        }))
+    }
+
+    /// The client, built now if it was not yet.
+    pub fn get(&self) -> &C {
+        let i = &*self.0;
+        i.client.get_or_init(|| (i.make)(&i.sdk))
+    }
+
+    /// Whether the client was built.
+    pub fn is_built(&self) -> bool {
+        self.0.client.get().is_some()
+    }
+
+    /// The AWS configuration it is (or will be) built from.
+    pub fn sdk(&self) -> &aws_config::SdkConfig {
+        &self.0.sdk
+    }
+}
+
+impl<C> std::fmt::Debug for OnDemand<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OnDemand")
+            .field("built", &self.is_built())
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::OnDemand;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    static BUILT: AtomicUsize = AtomicUsize::new(0);
+
+    fn make(sdk: &aws_config::SdkConfig) -> aws_sdk_sagemakerruntime::Client {
+        BUILT.fetch_add(1, Ordering::SeqCst);
+        aws_sdk_sagemakerruntime::Client::new(sdk)
+    }
+
+    #[test]
+    fn a_client_is_built_once_on_first_use_and_shared_by_clones() {
+        let sdk = aws_config::SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("eu-west-1"))
+            .build();
+        let lazy = OnDemand::new(&sdk, make);
+        let twin = lazy.clone();
+        assert!(!lazy.is_built());
+        assert_eq!(BUILT.load(Ordering::SeqCst), 0, "nothing built up front");
+        let region = lazy.get().config().region().map(ToString::to_string);
+        assert_eq!(region.as_deref(), Some("eu-west-1"));
+        assert!(twin.is_built(), "the clone sees the same client");
+        twin.get();
+        assert_eq!(BUILT.load(Ordering::SeqCst), 1);
+        // Another one (a worker's own) builds its own.
+        let other = OnDemand::new(lazy.sdk(), make);
+        other.get();
+        assert_eq!(BUILT.load(Ordering::SeqCst), 2);
+    }
+}

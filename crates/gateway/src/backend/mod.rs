@@ -260,7 +260,10 @@ impl Backends {
         let lean = sagemaker::signed::Shared::for_config(sdk, &config.aws);
         Ok(Self {
             sagemaker: SageMaker::new(sdk, lean, workers),
-            bedrock: Bedrock::new(aws_sdk_bedrockruntime::Client::new(sdk), &config.bedrock)?,
+            bedrock: Bedrock::new(
+                aws::OnDemand::new(sdk, aws_sdk_bedrockruntime::Client::new),
+                &config.bedrock,
+            )?,
         })
     }
 
@@ -271,7 +274,7 @@ impl Backends {
             sagemaker: self.sagemaker.for_worker(sdk),
             bedrock: self
                 .bedrock
-                .with_client(aws_sdk_bedrockruntime::Client::new(sdk)),
+                .with_client(aws::OnDemand::new(sdk, aws_sdk_bedrockruntime::Client::new)),
         }
     }
 }

@@ -24,6 +24,7 @@ impl Bedrock {
             .map_err(|e| ApiError::internal(e.to_string()))?;
         let out = self
             .client
+            .get()
             .apply_guardrail()
             .guardrail_identifier(&g.id)
             .guardrail_version(&g.version)

@@ -36,6 +36,7 @@ use futures_util::{FutureExt, StreamExt};
 use openai_types::chat::ChatCompletion;
 use openai_types::embeddings::{EmbeddingRequest, EmbeddingResponse};
 
+use crate::backend::aws::OnDemand;
 use crate::backend::bedrock::images::ImageFetcher;
 use crate::backend::provider::{ChatCall, ItemStream, Provider};
 use crate::backend::pump::pump;
@@ -68,7 +69,7 @@ const EMBEDDING_CONCURRENCY: usize = 8;
 /// The Bedrock runtime client with the gateway's settings.
 #[derive(Debug, Clone)]
 pub struct Bedrock {
-    client: Client,
+    client: OnDemand<Client>,
     images: Option<ImageFetcher>,
     max_images: usize,
     default_max_tokens: Option<u32>,
@@ -88,8 +89,8 @@ pub struct Bedrock {
 type Regional = Arc<Mutex<HashMap<(Option<String>, Option<String>), Client>>>;
 
 impl Bedrock {
-    /// Wraps a client.
-    pub fn new(client: Client, cfg: &BedrockConfig) -> anyhow::Result<Self> {
+    /// Calls through a client built on first use.
+    pub fn new(client: OnDemand<Client>, cfg: &BedrockConfig) -> anyhow::Result<Self> {
         Ok(Self {
             images: if cfg.image_fetch.enabled {
                 Some(ImageFetcher::new(&cfg.image_fetch)?)
@@ -101,7 +102,7 @@ impl Bedrock {
             no_output_config: Arc::default(),
             profile_for: Arc::default(),
             region: client
-                .config()
+                .sdk()
                 .region()
                 .map(|r| r.to_string())
                 .unwrap_or_default(),
@@ -111,7 +112,7 @@ impl Bedrock {
     }
 
     /// The same settings over another client (one per HTTP worker).
-    pub fn with_client(&self, client: Client) -> Self {
+    pub fn with_client(&self, client: OnDemand<Client>) -> Self {
         Self {
             client,
             regional: Arc::default(),
@@ -123,13 +124,13 @@ impl Bedrock {
     /// own region or endpoint (made once per worker).
     fn client_for(&self, m: &ModelConfig) -> Client {
         if m.region.is_none() && m.endpoint_url.is_none() {
-            return self.client.clone();
+            return self.client.get().clone();
         }
         let key = (m.region.clone(), m.endpoint_url.clone());
         lock(&self.regional)
             .entry(key)
             .or_insert_with(|| {
-                let mut b = self.client.config().to_builder();
+                let mut b = self.client.get().config().to_builder();
                 if let Some(r) = &m.region {
                     b = b.region(aws_sdk_bedrockruntime::config::Region::new(r.clone()));
                 }

@@ -29,6 +29,7 @@ use openai_types::chat::ChatCompletion;
 use openai_types::completions::{Completion, CompletionChoice, CompletionRequest};
 use sm_stream::{DialectKind, Feed, Translator, TranslatorConfig};
 
+use crate::backend::aws::OnDemand;
 use crate::backend::provider::{ChatCall, CompletionCall, ItemStream, Provider};
 use crate::backend::pump::pump;
 use crate::backend::sagemaker::template::ChatTemplate;
@@ -72,7 +73,7 @@ impl std::fmt::Debug for UpstreamStream {
 /// How SageMaker is called.
 #[derive(Debug, Clone)]
 enum Transport {
-    Sdk(Client),
+    Sdk(OnDemand<Client>),
     Signed(signed::Signed),
 }
 
@@ -98,10 +99,10 @@ impl SageMaker {
                 Ok(s) => Transport::Signed(s),
                 Err(e) => {
                     tracing::warn!(error = %e, "the lean SageMaker client could not be built; using the SDK");
-                    Transport::Sdk(Client::new(sdk))
+                    Transport::Sdk(OnDemand::new(sdk, Client::new))
                 }
             },
-            None => Transport::Sdk(Client::new(sdk)),
+            None => Transport::Sdk(OnDemand::new(sdk, Client::new)),
         };
         Self {
             transport,
@@ -135,7 +136,7 @@ impl SageMaker {
         let call = async {
             match &self.transport {
                 Transport::Sdk(client) => {
-                    let out = target!(client.invoke_endpoint(), m, body)
+                    let out = target!(client.get().invoke_endpoint(), m, body)
                         .send()
                         .await
                         .map_err(|e| map_invoke_error(&e))?;
@@ -162,7 +163,7 @@ impl SageMaker {
     ) -> Result<UpstreamStream, ApiError> {
         match &self.transport {
             Transport::Sdk(client) => {
-                let out = target!(client.invoke_endpoint_with_response_stream(), m, body)
+                let out = target!(client.get().invoke_endpoint_with_response_stream(), m, body)
                     .send()
                     .await
                     .map_err(|e| map_stream_error(&e))?;
