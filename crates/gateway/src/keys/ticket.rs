@@ -73,7 +73,8 @@ impl KeyStore {
         let used = k.used_with(&live);
         // Redis is seeded with the store's figure alone: every settlement
         // reaches Redis at once and the store later, so the store's figure
-        // only passes Redis' when Redis missed usage (a restart, an outage).
+        // only passes Redis' when Redis missed usage (a restart, or an
+        // outage longer than a settlement waits to reach it).
         // This replica's unwritten usage must not seed it: for a moment
         // after each write it is counted twice, and Redis would keep that.
         let stored = k.stored_with(&live);
@@ -119,7 +120,12 @@ impl KeyStore {
                     false
                 }
                 QuotaCheck::Exhausted(_) => true,
-                QuotaCheck::Local => mine + reserved.load(Ordering::Relaxed) >= q,
+                QuotaCheck::Local => {
+                    // Nothing reserved in Redis: the whole usage goes there
+                    // at settlement (applied once Redis answers again).
+                    shared.push((kind, 0));
+                    mine + reserved.load(Ordering::Relaxed) >= q
+                }
             };
             if exhausted {
                 self.release(&k.id, &shared);
@@ -234,7 +240,9 @@ pub struct Ticket {
     estimate: i64,
     estimate_cost: i64,
     price: Option<PriceConfig>,
-    /// Quotas reserved in Redis: (kind, amount).
+    /// Quotas counted in Redis: (kind, amount reserved there; 0 when this
+    /// replica decided alone). Settlement adds the difference to the real
+    /// usage, so Redis counts every request once, whoever decided it.
     shared: Vec<(char, i64)>,
     settled: AtomicBool,
 }
