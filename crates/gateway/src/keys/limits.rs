@@ -112,6 +112,8 @@ struct Shared {
     conn: tokio::sync::Mutex<Option<redis::aio::ConnectionManager>>,
     client: redis::Client,
     script: redis::Script,
+    /// [`QUOTA_SCRIPT`], its digest computed once.
+    quota_script: redis::Script,
     warned_ms: AtomicI64,
 }
 
@@ -175,6 +177,7 @@ impl Limiter {
                 conn: tokio::sync::Mutex::new(None),
                 client,
                 script: redis::Script::new(SCRIPT),
+                quota_script: redis::Script::new(QUOTA_SCRIPT),
                 warned_ms: AtomicI64::new(0),
             })),
         })
@@ -280,7 +283,8 @@ impl Limiter {
         tokio::spawn(async move {
             let out = async {
                 let mut c = shared.connection().await?;
-                redis::Script::new(QUOTA_SCRIPT)
+                shared
+                    .quota_script
                     .key(&key)
                     .arg(seed)
                     .arg(quota)
