@@ -1,12 +1,16 @@
 # syntax=docker/dockerfile:1
 # Multi-stage: build with the same `cargo build --release --locked` CI runs,
-# then copy only the binary into a small non-root runtime image.
+# then assemble the runtime image's whole file system from the build stage
+# (deploy/image/rootfs.sh: the stripped binary, the four shared libraries
+# it links, the CA bundle, passwd/group, /tmp). `cargo xtask deploy-check`
+# runs the script and this file's runtime stage without a Docker engine and
+# starts the gateway inside the result.
 
 FROM rust:1.95-bookworm AS build
 WORKDIR /src
 COPY . .
 RUN cargo build --release --locked -p gateway --bin gateway \
- && cp target/release/gateway /gateway
+ && sh deploy/image/rootfs.sh target/release/gateway /image
 
 # The demo's fake SageMaker and Bedrock (test support, for
 # `docker compose --profile demo`): `docker build --target demo-upstreams .`
@@ -20,10 +24,12 @@ USER nonroot:nonroot
 EXPOSE 9001 9002
 ENTRYPOINT ["/usr/local/bin/demo-upstreams"]
 
-# The gateway (the default target): glibc and libgcc only; runs as uid 65532
-# (nonroot).
-FROM gcr.io/distroless/cc-debian12:nonroot AS runtime
-COPY --from=build /gateway /usr/local/bin/gateway
+# The gateway (the default target): nothing but what rootfs.sh put there
+# (no shell, no package manager); runs as uid 65532 (nonroot), whose home
+# holds the records file.
+FROM scratch AS runtime
+COPY --from=build /image/root/ /
+COPY --from=build --chown=65532:65532 /image/home/ /home/
 
 # The seed's variables work unchanged (see README "Configuration"):
 #   SAGEMAKER_ENDPOINT_NAME  one-endpoint mode: every model name reaches it
@@ -40,7 +46,7 @@ ENV PORT=8080 \
     RECORDS_URL=sqlite:///home/nonroot/gateway-records.db?mode=rwc
 WORKDIR /home/nonroot
 EXPOSE 8080
-USER nonroot:nonroot
+USER 65532:65532
 
 # No curl in the image: the binary probes its own /ping.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \

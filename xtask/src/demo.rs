@@ -38,9 +38,15 @@ pub(crate) fn gateway_command(
     bedrock_url: &str,
 ) -> Command {
     let mut c = Command::new(bin);
-    c.arg("--config")
-        .arg(config_path)
-        .env("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", fake_url)
+    c.arg("--config").arg(config_path);
+    demo_env(&mut c, fake_url, bedrock_url);
+    c
+}
+
+/// The demo's environment: the AWS SDK pointed at the fakes with made-up
+/// credentials, and nothing of the caller's AWS or key settings.
+pub(crate) fn demo_env(c: &mut Command, fake_url: &str, bedrock_url: &str) {
+    c.env("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", fake_url)
         .env("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", bedrock_url)
         .env("AWS_ENDPOINT_URL_BEDROCK", bedrock_url)
         .env("AWS_REGION", "us-east-1")
@@ -51,7 +57,6 @@ pub(crate) fn gateway_command(
         .env_remove("AUTH_SECRET_ID")
         .env_remove("API_KEY")
         .env_remove("BEDROCK_MODELS");
-    c
 }
 
 pub(crate) fn wait_ready(port: u16, within: Duration) -> Result<()> {

@@ -11,7 +11,7 @@ use std::process::{Command, Stdio};
 
 use anyhow::{Context, Result, bail};
 
-fn works(cmd: &str, args: &[&str]) -> bool {
+pub(crate) fn works(cmd: &str, args: &[&str]) -> bool {
     Command::new(cmd)
         .args(args)
         .stdout(Stdio::null())
@@ -86,6 +86,7 @@ fn compose() -> Result<String> {
 }
 
 pub(crate) fn run() -> Result<()> {
+    crate::image::check().context("the container image")?;
     let root = crate::root();
     crate::run(
         Command::new(crate::python())

@@ -6,7 +6,9 @@
 //!   it, with a ready `curl` line.
 //! * `cargo xtask bench`: criterion benches plus the gateway load benchmark.
 //! * `cargo xtask deploy-check`: the offline checks of `deploy/` (compose,
-//!   Helm, ECS, CloudFormation).
+//!   Helm, ECS, CloudFormation) and of the container image (`image.rs`:
+//!   the Dockerfile's file system, the gateway run inside it; alone:
+//!   `cargo xtask image-check`).
 //! * `cargo xtask fixtures`: rewrites the snapshots of the golden fixtures
 //!   (SageMaker streams; Bedrock requests, responses and streams).
 //! * `cargo xtask package`: packages every library crate as it would be
@@ -15,6 +17,7 @@
 mod bench;
 mod demo;
 mod deploy;
+mod image;
 mod loadgen;
 mod measure;
 mod proxy;
@@ -36,9 +39,12 @@ fn main() -> Result<()> {
         Some("bench") => bench::run(&rest),
         Some("fixtures") => test::fixtures(),
         Some("deploy-check") => deploy::run(),
+        Some("image-check") => image::check(),
         Some("package") => test::package(),
         _ => {
-            eprintln!("usage: cargo xtask <test|demo|bench|deploy-check|fixtures|package>");
+            eprintln!(
+                "usage: cargo xtask <test|demo|bench|deploy-check|image-check|fixtures|package>"
+            );
             std::process::exit(2);
         }
     }
