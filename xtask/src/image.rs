@@ -214,12 +214,6 @@ fn child_of(pid: u32) -> Option<u32> {
         .ok()
 }
 
-fn free_port() -> Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
-}
-
 pub(crate) fn check() -> Result<()> {
     let is_root = std::fs::read_to_string("/proc/self/status")
         .is_ok_and(|s| s.lines().any(|l| l.starts_with("Uid:\t0\t")));
@@ -286,7 +280,7 @@ fn run_inside(fs: &Path, rt: &Runtime) -> Result<()> {
     let local = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
     let fake = tokio_rt.block_on(mock_upstreams::demo::fake_sagemaker_on(local))?;
     let bedrock = tokio_rt.block_on(mock_upstreams::demo::fake_bedrock_on(local))?;
-    let port = free_port()?;
+    let port = crate::proxy_procs::free_port()?;
     let env = [("PORT", port.to_string())];
     let mut cmd = in_image(fs, rt, &["--config", "/config/demo.toml"], &env);
     crate::demo::demo_env(&mut cmd, &fake.url(), &bedrock.url());

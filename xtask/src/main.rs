@@ -11,6 +11,8 @@
 //!   `cargo xtask image-check`).
 //! * `cargo xtask fixtures`: rewrites the snapshots of the golden fixtures
 //!   (SageMaker streams; Bedrock requests, responses and streams).
+//! * `cargo xtask symbol-order`: rewrites the list of functions the linker
+//!   places together (those the start and the first requests run).
 //! * `cargo xtask package`: packages every library crate as it would be
 //!   published, and builds each package on its own.
 
@@ -22,6 +24,7 @@ mod loadgen;
 mod measure;
 mod proxy;
 mod proxy_procs;
+mod symbol_order;
 mod test;
 mod wrk;
 
@@ -40,10 +43,11 @@ fn main() -> Result<()> {
         Some("fixtures") => test::fixtures(),
         Some("deploy-check") => deploy::run(),
         Some("image-check") => image::check(),
+        Some("symbol-order") => symbol_order::run(),
         Some("package") => test::package(),
         _ => {
             eprintln!(
-                "usage: cargo xtask <test|demo|bench|deploy-check|image-check|fixtures|package>"
+                "usage: cargo xtask <test|demo|bench|deploy-check|image-check|symbol-order|fixtures|package>"
             );
             std::process::exit(2);
         }

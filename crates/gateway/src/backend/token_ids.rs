@@ -1,11 +1,18 @@
 //! Embedding inputs sent as token ids, decoded to text for backends that
-//! take text (Bedrock's embedding models). LangChain's `OpenAIEmbeddings`
-//! sends `cl100k_base` ids by default; `o200k_base` is used when the
-//! request's model name is one tiktoken maps to it. The vocabularies load on
-//! first use, so a gateway that never sees token ids never holds them.
+//! take text (Bedrock's embedding models, SageMaker's). LangChain's
+//! `OpenAIEmbeddings` sends `cl100k_base` ids by default; `o200k_base` is
+//! used when the request's model name is one tiktoken maps to it.
+//!
+//! Decoding needs only each id's bytes, not tiktoken's encoder: the build
+//! script writes both vocabularies as tables (a length byte per id, then
+//! the bytes), which the binary carries (2.3 MB, where tiktoken's base64
+//! text was 5.3 MB) and reads in place. The first use of a vocabulary
+//! computes its offsets (4 bytes an id, well under a millisecond); a
+//! gateway that never sees token ids never touches the tables' pages.
+
+use std::sync::OnceLock;
 
 use openai_types::embeddings::{EmbeddingInput, EmbeddingRequest};
-use tiktoken_rs::CoreBPE;
 use tiktoken_rs::tokenizer::{Tokenizer, get_tokenizer};
 
 use crate::error::ApiError;
@@ -14,32 +21,9 @@ use crate::error::ApiError;
 const MAX_ARRAYS: usize = 2048;
 
 /// Replaces token-id input with the text it encodes; text input is left as
-/// it is. An id outside the vocabulary is a 400 naming the input. The
-/// decoding (and the vocabulary's first load, 100 to 400 ms) runs on
-/// tokio's blocking pool, never on the worker serving other requests.
+/// it is. An id outside the vocabulary is a 400 naming the input.
 pub(crate) async fn decode_input(req: &mut EmbeddingRequest) -> Result<(), ApiError> {
-    if matches!(
-        req.input,
-        EmbeddingInput::String(_) | EmbeddingInput::Strings(_)
-    ) {
-        return Ok(());
-    }
-    let mut owned = EmbeddingRequest {
-        model: req.model.clone(),
-        input: std::mem::replace(&mut req.input, EmbeddingInput::Strings(Vec::new())),
-        encoding_format: None,
-        dimensions: None,
-        user: None,
-        extra: Default::default(),
-    };
-    let (owned, result) = tokio::task::spawn_blocking(move || {
-        let r = decode_now(&mut owned);
-        (owned, r)
-    })
-    .await
-    .map_err(|e| ApiError::internal(format!("token-id decoding stopped: {e}")))?;
-    req.input = owned.input;
-    result
+    decode_now(req)
 }
 
 /// [`decode_input`], on the calling thread.
@@ -55,7 +39,7 @@ fn decode_now(req: &mut EmbeddingRequest) -> Result<(), ApiError> {
                 .param("input"),
         );
     }
-    let bpe = vocabulary(&req.model);
+    let vocab = vocabulary(&req.model);
     let texts = lists
         .iter()
         .enumerate()
@@ -64,16 +48,16 @@ fn decode_now(req: &mut EmbeddingRequest) -> Result<(), ApiError> {
                 return Err(ApiError::invalid("a token array must not be empty")
                     .param(format!("input[{i}]")));
             }
-            bpe.decode_bytes(ids)
+            vocab
+                .decode(ids)
                 .map(|b| {
                     String::from_utf8(b)
                         .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
                 })
-                .map_err(|e| {
+                .map_err(|id| {
                     ApiError::invalid(format!(
-                        "token id {} is not in the {} vocabulary",
-                        e.token,
-                        name(&req.model)
+                        "token id {id} is not in the {} vocabulary",
+                        vocab.name
                     ))
                     .param(format!("input[{i}]"))
                 })
@@ -86,6 +70,55 @@ fn decode_now(req: &mut EmbeddingRequest) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// A vocabulary as `build.rs` wrote it: `[ids: u32 LE][a length byte per
+/// id, 0 = no such id][the ids' bytes, in id order]`.
+#[derive(Debug)]
+struct Vocab {
+    name: &'static str,
+    /// Where each id's bytes start in `bytes`, and one past the last.
+    offsets: Vec<u32>,
+    bytes: &'static [u8],
+}
+
+impl Vocab {
+    fn read(name: &'static str, table: &'static [u8]) -> Self {
+        let ids = table
+            .first_chunk::<4>()
+            .map_or(0, |n| u32::from_le_bytes(*n) as usize);
+        let (lens, bytes) = table
+            .get(4..)
+            .and_then(|rest| rest.split_at_checked(ids))
+            .unwrap_or((&[], &[]));
+        let mut offsets = Vec::with_capacity(lens.len() + 1);
+        let mut at = 0u32;
+        offsets.push(at);
+        for &n in lens {
+            at += u32::from(n);
+            offsets.push(at);
+        }
+        Self {
+            name,
+            offsets,
+            bytes,
+        }
+    }
+
+    /// The bytes `ids` encode, or the first id that is not in the
+    /// vocabulary.
+    fn decode(&self, ids: &[u32]) -> Result<Vec<u8>, u32> {
+        let mut out = Vec::with_capacity(ids.len() * 4);
+        for &id in ids {
+            let i = id as usize;
+            let token = match (self.offsets.get(i), self.offsets.get(i + 1)) {
+                (Some(&a), Some(&b)) if b > a => self.bytes.get(a as usize..b as usize),
+                _ => None,
+            };
+            out.extend_from_slice(token.ok_or(id)?);
+        }
+        Ok(out)
+    }
+}
+
 fn uses_o200k(model: &str) -> bool {
     matches!(
         get_tokenizer(model),
@@ -93,19 +126,23 @@ fn uses_o200k(model: &str) -> bool {
     )
 }
 
-fn name(model: &str) -> &'static str {
+fn vocabulary(model: &str) -> &'static Vocab {
+    static CL100K: OnceLock<Vocab> = OnceLock::new();
+    static O200K: OnceLock<Vocab> = OnceLock::new();
     if uses_o200k(model) {
-        "o200k_base"
+        O200K.get_or_init(|| {
+            Vocab::read(
+                "o200k_base",
+                include_bytes!(concat!(env!("OUT_DIR"), "/o200k_base.vocab")),
+            )
+        })
     } else {
-        "cl100k_base"
-    }
-}
-
-fn vocabulary(model: &str) -> &'static CoreBPE {
-    if uses_o200k(model) {
-        tiktoken_rs::o200k_base_singleton()
-    } else {
-        tiktoken_rs::cl100k_base_singleton()
+        CL100K.get_or_init(|| {
+            Vocab::read(
+                "cl100k_base",
+                include_bytes!(concat!(env!("OUT_DIR"), "/cl100k_base.vocab")),
+            )
+        })
     }
 }
 
@@ -151,7 +188,36 @@ mod tests {
         let e = decode_now(&mut r).unwrap_err();
         assert_eq!(e.status, 400);
         assert!(e.body.error.message.contains("cl100k_base"), "{e:?}");
+        // Between the ordinary tokens and the special ones: no such id.
+        let mut r = req("gpt-4o", EmbeddingInput::Tokens(vec![9906, 199_998]));
+        let e = decode_now(&mut r).unwrap_err();
+        assert!(
+            e.body
+                .error
+                .message
+                .contains("199998 is not in the o200k_base"),
+            "{e:?}"
+        );
         let mut r = req("m", EmbeddingInput::TokenLists(vec![vec![]]));
         assert_eq!(decode_now(&mut r).unwrap_err().status, 400);
+    }
+
+    /// Every id of both tables decodes to tiktoken's own bytes, special
+    /// tokens included, and an id tiktoken does not know is refused.
+    #[test]
+    fn the_tables_decode_every_id_as_tiktoken_does() {
+        for (model, bpe, ids) in [
+            ("m", tiktoken_rs::cl100k_base_singleton(), 100_277u32),
+            ("gpt-4o", tiktoken_rs::o200k_base_singleton(), 200_019),
+        ] {
+            let v = vocabulary(model);
+            let mut known = 0;
+            for id in 0..ids + 10 {
+                let ours = v.decode(&[id]).ok();
+                assert_eq!(ours, bpe.decode_bytes(&[id]).ok(), "{model} id {id}");
+                known += usize::from(ours.is_some());
+            }
+            assert!(known > 100_000, "{model}: {known}");
+        }
     }
 }
