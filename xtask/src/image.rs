@@ -217,7 +217,7 @@ fn child_of(pid: u32) -> Option<u32> {
 pub(crate) fn check() -> Result<()> {
     let is_root = std::fs::read_to_string("/proc/self/status")
         .is_ok_and(|s| s.lines().any(|l| l.starts_with("Uid:\t0\t")));
-    if !is_root || !crate::deploy::works("unshare", &["--pid", "--fork", "true"]) {
+    if !is_root || !crate::works("unshare", &["--pid", "--fork", "true"]) {
         if std::env::var_os("CI").is_some() {
             bail!("the image check needs root and unshare(1)");
         }

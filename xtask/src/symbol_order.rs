@@ -34,7 +34,7 @@ base_url = "UPSTREAM"
 "#;
 
 pub(crate) fn run() -> Result<()> {
-    if !crate::deploy::works("valgrind", &["--version"]) {
+    if !crate::works("valgrind", &["--version"]) {
         bail!("valgrind is needed (apt-get install valgrind)");
     }
     let bin = crate::demo::build_gateway()?;
