@@ -20,6 +20,12 @@ use crate::error::ApiError;
 /// Token arrays a request may carry (OpenAI's own limit).
 const MAX_ARRAYS: usize = 2048;
 
+/// Tokens a request may carry in all (OpenAI's own limit: "the maximum
+/// number of tokens summed across all inputs in a single request is
+/// 300,000"). It bounds the decoded text: a token is at most 128 bytes, so
+/// 38 MB at worst where a 5 MB body of ids could have asked for 90 MB.
+const MAX_TOKENS: usize = 300_000;
+
 /// Replaces token-id input with the text it encodes; text input is left as
 /// it is. An id outside the vocabulary is a 400 naming the input.
 pub(crate) async fn decode_input(req: &mut EmbeddingRequest) -> Result<(), ApiError> {
@@ -38,6 +44,13 @@ fn decode_now(req: &mut EmbeddingRequest) -> Result<(), ApiError> {
             ApiError::invalid(format!("'input' takes at most {MAX_ARRAYS} token arrays"))
                 .param("input"),
         );
+    }
+    let tokens: usize = lists.iter().map(|ids| ids.len()).sum();
+    if tokens > MAX_TOKENS {
+        return Err(ApiError::invalid(format!(
+            "'input' carries {tokens} tokens; a request takes at most {MAX_TOKENS} in all"
+        ))
+        .param("input"));
     }
     let vocab = vocabulary(&req.model);
     let texts = lists
@@ -200,6 +213,20 @@ mod tests {
         );
         let mut r = req("m", EmbeddingInput::TokenLists(vec![vec![]]));
         assert_eq!(decode_now(&mut r).unwrap_err().status, 400);
+        // OpenAI's bound on the tokens of a request, summed over its inputs.
+        let mut r = req(
+            "m",
+            EmbeddingInput::TokenLists(vec![vec![9906; 150_000], vec![9906; 150_000]]),
+        );
+        decode_now(&mut r).unwrap();
+        let mut r = req(
+            "m",
+            EmbeddingInput::TokenLists(vec![vec![9906; 150_000], vec![9906; 150_001]]),
+        );
+        let e = decode_now(&mut r).unwrap_err();
+        assert_eq!(e.status, 400);
+        assert_eq!(e.body.error.param.as_deref(), Some("input"));
+        assert!(e.body.error.message.contains("300001 tokens"), "{e:?}");
     }
 
     /// Every id of both tables decodes to tiktoken's own bytes, special
