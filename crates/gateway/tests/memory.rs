@@ -210,7 +210,9 @@ async fn eight_maximum_bodies_cost_at_most_four_times_their_size_on_every_route(
         "a refused schema grew peak RSS {grew:.2}× its size"
     );
     drop(gw);
-    let ids: Vec<u32> = (0..700_000).map(|i| 1000 + (i % 30_000)).collect();
+    // The most token ids a request may carry (OpenAI's 300,000, summed over
+    // its inputs; more is a 400 before any decoding).
+    let ids: Vec<u32> = (0..300_000).map(|i| 1000 + (i % 30_000)).collect();
     let big_ids = serde_json::to_vec(&json!({"model": "embed", "input": [ids]})).unwrap();
     let gw = start("http://127.0.0.1:9", &br_cfg, &env);
     // Warmed with token ids too: the tokenizer's vocabulary (loaded once,
