@@ -9,7 +9,12 @@
 
 use std::io::Write as _;
 
-fn write(name: &str, bpe: &tiktoken_rs::CoreBPE, ids: u32) -> std::io::Result<()> {
+fn write(
+    out: &std::path::Path,
+    name: &str,
+    bpe: &tiktoken_rs::CoreBPE,
+    ids: u32,
+) -> std::io::Result<()> {
     let mut lens = Vec::with_capacity(ids as usize);
     let mut bytes = Vec::new();
     for id in 0..ids {
@@ -28,8 +33,7 @@ fn write(name: &str, bpe: &tiktoken_rs::CoreBPE, ids: u32) -> std::io::Result<()
             Err(_) => lens.push(0),
         }
     }
-    let path = std::path::Path::new(&std::env::var("OUT_DIR").map_err(std::io::Error::other)?)
-        .join(format!("{name}.vocab"));
+    let path = out.join(format!("{name}.vocab"));
     let mut f = std::io::BufWriter::new(std::fs::File::create(path)?);
     f.write_all(&ids.to_le_bytes())?;
     f.write_all(&lens)?;
@@ -44,27 +48,48 @@ fn write(name: &str, bpe: &tiktoken_rs::CoreBPE, ids: u32) -> std::io::Result<()
 /// (x86_64 Linux, glibc; Rust 1.90 and later), and not when
 /// `GATEWAY_SYMBOL_ORDER=0` (for a linker of your own); a name the binary
 /// does not have is skipped silently.
-fn symbol_order() {
+///
+/// The linker is given a copy in `OUT_DIR`, not the checkout's file: cargo
+/// reuses this script's output for any checkout that shares the target
+/// directory (a workspace member's hash does not depend on where it is),
+/// so a path into one checkout outlives it.
+fn symbol_order(out: &std::path::Path) -> std::io::Result<()> {
     println!("cargo::rerun-if-changed=symbol-order.txt");
     println!("cargo::rerun-if-env-changed=GATEWAY_SYMBOL_ORDER");
     let lld = std::env::var("TARGET").is_ok_and(|t| t == "x86_64-unknown-linux-gnu");
     let off = std::env::var("GATEWAY_SYMBOL_ORDER").is_ok_and(|v| v == "0");
-    let list = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("symbol-order.txt");
+    let list =
+        std::path::Path::new(&std::env::var("CARGO_MANIFEST_DIR").map_err(std::io::Error::other)?)
+            .join("symbol-order.txt");
     if lld && !off && list.exists() {
+        let copy = out.join("symbol-order.txt");
+        std::fs::copy(&list, &copy)?;
         println!(
             "cargo::rustc-link-arg-bin=gateway=-Wl,--symbol-ordering-file={}",
-            list.display()
+            copy.display()
         );
         println!("cargo::rustc-link-arg-bin=gateway=-Wl,--no-warn-symbol-ordering");
     }
+    Ok(())
 }
 
 fn main() -> std::io::Result<()> {
     println!("cargo::rerun-if-changed=build.rs");
-    symbol_order();
+    let out = std::path::PathBuf::from(std::env::var("OUT_DIR").map_err(std::io::Error::other)?);
+    symbol_order(&out)?;
     // Ids run past the ordinary tokens to the last special one
     // (`<|endofprompt|>`): tiktoken decodes those too.
-    write("cl100k_base", tiktoken_rs::cl100k_base_singleton(), 100_277)?;
-    write("o200k_base", tiktoken_rs::o200k_base_singleton(), 200_019)?;
+    write(
+        &out,
+        "cl100k_base",
+        tiktoken_rs::cl100k_base_singleton(),
+        100_277,
+    )?;
+    write(
+        &out,
+        "o200k_base",
+        tiktoken_rs::o200k_base_singleton(),
+        200_019,
+    )?;
     Ok(())
 }

@@ -1,7 +1,8 @@
 //! Running commands: cargo as from the shell, any command with its failure
-//! as an error, whether a tool is there.
+//! as an error, whether a tool is there, stopping a child.
 
-use std::process::Command;
+use std::process::{Child, Command, ExitStatus};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
@@ -48,4 +49,25 @@ pub(crate) fn python() -> String {
 pub(crate) fn works(cmd: &str, args: &[&str]) -> bool {
     let out = Command::new(cmd).args(args).output();
     out.is_ok_and(|o| o.status.success())
+}
+
+/// Stops `child` with SIGTERM sent to `pid` (the child itself, or the
+/// process it runs in a namespace), SIGKILL if it is still there `grace`
+/// later (SIGKILL alone left nginx's workers running: only its master
+/// died). Its exit status when it ended on SIGTERM.
+pub(crate) fn stop(child: &mut Child, pid: u32, grace: Duration) -> Option<ExitStatus> {
+    let _ = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .stderr(std::process::Stdio::null())
+        .status();
+    let deadline = Instant::now() + grace;
+    while Instant::now() < deadline {
+        if let Ok(Some(s)) = child.try_wait() {
+            return Some(s);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    None
 }

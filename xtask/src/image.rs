@@ -16,7 +16,7 @@
 
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context, Result, bail, ensure};
 
@@ -267,6 +267,23 @@ pub(crate) fn check() -> Result<()> {
         gw as f64 / 1e6,
         gz as f64 / 1e6
     );
+    // ThinLTO names some functions with a suffix that moves when the code
+    // around them changes; those the binary no longer has are not ordered.
+    let listed = std::fs::read_to_string(root.join("crates/gateway/symbol-order.txt"))?;
+    let nm = Command::new("nm")
+        .arg("--defined-only")
+        .arg(&bin)
+        .output()?;
+    let nm = String::from_utf8_lossy(&nm.stdout);
+    let have: std::collections::HashSet<&str> = nm
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(2))
+        .collect();
+    let found = listed.lines().filter(|n| have.contains(n)).count();
+    println!(
+        "symbol order: {found} of {} listed functions are in the binary (rerun `cargo xtask symbol-order` when this falls)",
+        listed.lines().count()
+    );
     // What a container runtime adds: a mount point for /proc, the config
     // a deployment mounts.
     std::fs::create_dir_all(fs.join("proc"))?;
@@ -293,22 +310,8 @@ fn run_inside(fs: &Path, rt: &Runtime) -> Result<()> {
         .context("starting the gateway in the image")?;
     let result = tokio_rt.block_on(exercise(fs, rt, port, &fake.url(), &bedrock.url()));
     // SIGTERM to the gateway (PID 1 of its namespace), as `docker stop`.
-    let stopped = match child_of(child.id()) {
-        Some(pid) => {
-            crate::run(Command::new("kill").arg("-TERM").arg(pid.to_string()))?;
-            let deadline = Instant::now() + Duration::from_secs(15);
-            loop {
-                if let Some(s) = child.try_wait()? {
-                    break Some(s);
-                }
-                if Instant::now() > deadline {
-                    break None;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-        }
-        None => None,
-    };
+    let stopped =
+        child_of(child.id()).and_then(|pid| crate::stop(&mut child, pid, Duration::from_secs(15)));
     if stopped.is_none() {
         let _ = child.kill();
         let _ = child.wait();
@@ -345,14 +348,9 @@ async fn exercise(fs: &Path, rt: &Runtime, port: u16, fake: &str, bedrock: &str)
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(20))
         .build()?;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        match http.get(format!("{base}/ping")).send().await {
-            Ok(r) if r.status().is_success() => break,
-            _ if Instant::now() < deadline => tokio::time::sleep(Duration::from_millis(100)).await,
-            other => bail!("/ping never answered: {other:?}"),
-        }
-    }
+    crate::demo::wait_ready(port, Duration::from_secs(30))?;
+    let ping = http.get(format!("{base}/ping")).send().await?.status();
+    ensure!(ping.is_success(), "/ping: {ping}");
     // HEALTHCHECK runs its command inside the running container.
     let hc: Vec<&str> = rt.healthcheck.iter().skip(1).map(String::as_str).collect();
     let env = [("PORT", port.to_string())];

@@ -29,7 +29,7 @@ mod wrk;
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
-pub(crate) use cmd::{cargo, python, run, target_dir, works};
+pub(crate) use cmd::{cargo, python, run, stop, target_dir, works};
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();

@@ -14,7 +14,7 @@
 //! 256 connections; footprint and start.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
+use std::process::Child;
 use std::time::Duration;
 
 use anyhow::Result;
@@ -91,29 +91,11 @@ struct Rig {
 impl Drop for Rig {
     fn drop(&mut self) {
         for c in &mut self.children {
-            stop(c);
+            let pid = c.id();
+            crate::stop(c, pid, Duration::from_secs(2));
         }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
-}
-
-/// Stops a child with SIGTERM, SIGKILL if it is still there two seconds
-/// later. SIGKILL alone left nginx's workers running (only its master
-/// died): each run leaked them, still bound to their ports.
-fn stop(c: &mut Child) {
-    let _ = Command::new("kill")
-        .args(["-TERM", &c.id().to_string()])
-        .stderr(std::process::Stdio::null())
-        .status();
-    let t = std::time::Instant::now();
-    while t.elapsed() < Duration::from_secs(2) {
-        if matches!(c.try_wait(), Ok(Some(_))) {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let _ = c.kill();
-    let _ = c.wait();
 }
 
 /// Runs the comparison and prints the tables.

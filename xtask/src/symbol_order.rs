@@ -20,7 +20,7 @@
 
 use std::collections::HashSet;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 
@@ -70,18 +70,9 @@ pub(crate) fn run() -> Result<()> {
         .spawn()
         .context("starting the gateway under valgrind")?;
     let served = requests(port);
-    crate::run(
-        Command::new("kill")
-            .arg("-TERM")
-            .arg(child.id().to_string()),
-    )?;
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while child.try_wait()?.is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            bail!("the gateway under valgrind did not stop");
-        }
-        std::thread::sleep(Duration::from_millis(100));
+    let pid = child.id();
+    if crate::stop(&mut child, pid, Duration::from_secs(60)).is_none() {
+        bail!("the gateway under valgrind did not stop on SIGTERM");
     }
     served?;
     let defined: HashSet<String> = String::from_utf8(
@@ -133,18 +124,11 @@ fn requests(port: u16) -> Result<()> {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(60))
             .build()?;
-        let deadline = Instant::now() + Duration::from_secs(120);
-        while !http
-            .get(format!("{base}/ping"))
+        crate::demo::wait_ready(port, Duration::from_secs(120))?;
+        http.get(format!("{base}/ping"))
             .send()
-            .await
-            .is_ok_and(|r| r.status().is_success())
-        {
-            if Instant::now() > deadline {
-                bail!("the gateway under valgrind never answered /ping");
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+            .await?
+            .error_for_status()?;
         for stream in [false, true] {
             let r = http
                 .post(format!("{base}/v1/chat/completions"))

@@ -27,13 +27,10 @@ const MAX_ARRAYS: usize = 2048;
 const MAX_TOKENS: usize = 300_000;
 
 /// Replaces token-id input with the text it encodes; text input is left as
-/// it is. An id outside the vocabulary is a 400 naming the input.
-pub(crate) async fn decode_input(req: &mut EmbeddingRequest) -> Result<(), ApiError> {
-    decode_now(req)
-}
-
-/// [`decode_input`], on the calling thread.
-fn decode_now(req: &mut EmbeddingRequest) -> Result<(), ApiError> {
+/// it is. An id outside the vocabulary is a 400 naming the input. Cheap
+/// enough for the worker (lookups in a table read in place; 300,000 tokens
+/// at most), so it runs there.
+pub(crate) fn decode_input(req: &mut EmbeddingRequest) -> Result<(), ApiError> {
     let lists = match &req.input {
         EmbeddingInput::String(_) | EmbeddingInput::Strings(_) => return Ok(()),
         EmbeddingInput::Tokens(t) => vec![t.as_slice()],
@@ -180,7 +177,7 @@ mod tests {
         ] {
             let ids = bpe.encode_ordinary(text);
             let mut r = req(model, EmbeddingInput::TokenLists(vec![ids.clone(), ids]));
-            decode_now(&mut r).unwrap();
+            decode_input(&mut r).unwrap();
             assert_eq!(
                 r.input,
                 EmbeddingInput::Strings(vec![text.into(), text.into()]),
@@ -188,22 +185,22 @@ mod tests {
             );
         }
         let mut r = req("m", EmbeddingInput::Tokens(vec![9906]));
-        decode_now(&mut r).unwrap();
+        decode_input(&mut r).unwrap();
         assert_eq!(r.input, EmbeddingInput::String("Hello".into()));
     }
 
     #[test]
     fn text_passes_and_unknown_ids_are_refused() {
         let mut r = req("m", EmbeddingInput::String("x".into()));
-        decode_now(&mut r).unwrap();
+        decode_input(&mut r).unwrap();
         assert_eq!(r.input, EmbeddingInput::String("x".into()));
         let mut r = req("m", EmbeddingInput::Tokens(vec![u32::MAX]));
-        let e = decode_now(&mut r).unwrap_err();
+        let e = decode_input(&mut r).unwrap_err();
         assert_eq!(e.status, 400);
         assert!(e.body.error.message.contains("cl100k_base"), "{e:?}");
         // Between the ordinary tokens and the special ones: no such id.
         let mut r = req("gpt-4o", EmbeddingInput::Tokens(vec![9906, 199_998]));
-        let e = decode_now(&mut r).unwrap_err();
+        let e = decode_input(&mut r).unwrap_err();
         assert!(
             e.body
                 .error
@@ -212,18 +209,18 @@ mod tests {
             "{e:?}"
         );
         let mut r = req("m", EmbeddingInput::TokenLists(vec![vec![]]));
-        assert_eq!(decode_now(&mut r).unwrap_err().status, 400);
+        assert_eq!(decode_input(&mut r).unwrap_err().status, 400);
         // OpenAI's bound on the tokens of a request, summed over its inputs.
         let mut r = req(
             "m",
             EmbeddingInput::TokenLists(vec![vec![9906; 150_000], vec![9906; 150_000]]),
         );
-        decode_now(&mut r).unwrap();
+        decode_input(&mut r).unwrap();
         let mut r = req(
             "m",
             EmbeddingInput::TokenLists(vec![vec![9906; 150_000], vec![9906; 150_001]]),
         );
-        let e = decode_now(&mut r).unwrap_err();
+        let e = decode_input(&mut r).unwrap_err();
         assert_eq!(e.status, 400);
         assert_eq!(e.body.error.param.as_deref(), Some("input"));
         assert!(e.body.error.message.contains("300001 tokens"), "{e:?}");

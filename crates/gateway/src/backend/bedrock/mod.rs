@@ -372,7 +372,7 @@ impl Bedrock {
             .param("model")
             .code("model_not_supported")
         })?;
-        crate::backend::token_ids::decode_input(&mut req).await?;
+        crate::backend::token_ids::decode_input(&mut req)?;
         let mut plan = embeddings::plan(&req, family)?;
         // The bodies hold the text now: neither is kept twice.
         req.input = openai_types::embeddings::EmbeddingInput::Strings(Vec::new());

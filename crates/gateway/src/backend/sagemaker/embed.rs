@@ -39,7 +39,7 @@ impl SageMaker {
             )
             .param("dimensions"));
         }
-        crate::backend::token_ids::decode_input(&mut req).await?;
+        crate::backend::token_ids::decode_input(&mut req)?;
         let texts = match std::mem::replace(&mut req.input, EmbeddingInput::Strings(Vec::new())) {
             EmbeddingInput::String(s) => vec![s],
             EmbeddingInput::Strings(v) => v,
