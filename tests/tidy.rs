@@ -6,7 +6,8 @@
 //!   module to the module it names; a module's own submodules are below it);
 //! * no source file is over 600 lines, and a binary's `main.rs` is under 100;
 //! * the gateway's layers call one way (http → routing → backend → observe
-//!   → keys → config, error, ids).
+//!   → keys → config, error, ids);
+//! * the gateway binary links one crypto library for TLS (ring).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -507,4 +508,29 @@ fn the_external_types_reader_sees_an_imported_type() {
     assert_eq!(names["Buf"], "bytes::BytesMut");
     assert_eq!(names["Value"], "serde_json::Value");
     assert_eq!(public_signatures(text), ["pub fn f( a: Buf, ) -> Value"]);
+}
+
+/// The gateway binary links one crypto library for TLS: ring, which its
+/// upstream client and the AWS SDK's client (`backend::aws::https_client`)
+/// both use. aws-lc, the SDK's default, comes back when any dependency turns
+/// the SDK's `default-https-client` feature on again outside tests (2.5 MB
+/// of the binary, and its C build).
+#[test]
+fn the_gateway_links_one_tls_crypto_library() {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let out = std::process::Command::new(cargo)
+        .current_dir(root())
+        .args(["tree", "-p", "gateway", "-e", "normal", "--prefix", "none"])
+        .args(["--format", "{p}", "--locked", "--offline"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "cargo tree: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let tree = String::from_utf8_lossy(&out.stdout);
+    assert!(tree.lines().any(|l| l.starts_with("ring ")), "{tree}");
+    let lc: BTreeSet<&str> = tree.lines().filter(|l| l.starts_with("aws-lc")).collect();
+    assert!(lc.is_empty(), "the gateway links {lc:?} beside ring");
 }

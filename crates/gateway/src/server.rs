@@ -13,7 +13,7 @@ use aws_config::stalled_stream_protection::StalledStreamProtectionConfig;
 use aws_config::timeout::TimeoutConfig;
 use keyauth::{KeyAuth, KeyAuthConfig, SecretsManagerKeys};
 
-use crate::backend::Backends;
+use crate::backend::{Backends, aws};
 use crate::config::Config;
 use crate::http;
 use std::path::PathBuf;
@@ -28,9 +28,11 @@ async fn aws_config(config: &Config) -> aws_config::SdkConfig {
     if !config.needs_aws() {
         return aws_config::SdkConfig::builder()
             .behavior_version(BehaviorVersion::latest())
+            .http_client(aws::https_client())
             .build();
     }
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .http_client(aws::https_client())
         // Streams have the gateway's own first-byte and idle timeouts, which
         // end them with an error event; the SDK's throughput monitor would
         // only add a timer to every request.
@@ -435,6 +437,7 @@ pub async fn run(config: Config, path: Option<PathBuf>) -> anyhow::Result<()> {
         .listen("gateway", listener, move || {
             // AWS clients per worker: a worker's upstream connections are
             // then driven by its own runtime, with no cross-thread wake-ups.
+            let sdk = aws::with_own_client(&sdk);
             let h = handle.with_backends(handle.backends.for_worker(&sdk));
             let closing = closing.clone();
             // What actix-web's `HttpServer` builds, over a connection that

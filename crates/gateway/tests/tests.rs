@@ -8,6 +8,7 @@
 mod abandoned;
 mod admin_input;
 mod api;
+mod aws_tls;
 mod bedrock;
 mod bedrock_depth;
 mod bedrock_langchain;

@@ -50,6 +50,33 @@ where
     })
 }
 
+/// The AWS SDK's HTTPS client: hyper with rustls on `ring`, the crypto the
+/// gateway's own upstream client uses, so the binary carries one TLS stack
+/// (the SDK's default would add aws-lc: 2.5 MB of code and tables, and its
+/// C build). Trusts the system's root certificates and honours
+/// `HTTPS_PROXY` / `NO_PROXY`, as the SDK's default client does. Each call
+/// makes a client with its own connection pools: a worker's calls are then
+/// driven by that worker's runtime.
+pub(crate) fn https_client() -> aws_sdk_sagemakerruntime::config::SharedHttpClient {
+    use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
+    use aws_smithy_http_client::{Builder, ConnectorBuilder, proxy::ProxyConfig};
+    Builder::new().build_with_connector_fn(|settings, components| {
+        let mut b = ConnectorBuilder::default().tls_provider(Provider::Rustls(CryptoMode::Ring));
+        b.set_connector_settings(settings.cloned());
+        if let Some(c) = components {
+            b.set_sleep_impl(c.sleep_impl());
+        }
+        b.set_proxy_config(Some(ProxyConfig::from_env()));
+        b.build()
+    })
+}
+
+/// `sdk` with an HTTP client of its own (see [`https_client`]): what a
+/// worker builds its AWS clients from.
+pub(crate) fn with_own_client(sdk: &aws_config::SdkConfig) -> aws_config::SdkConfig {
+    sdk.to_builder().http_client(https_client()).build()
+}
+
 /// An AWS SDK client built from the AWS configuration the first time a
 /// call needs it. Building one sets up the SDK's runtime and HTTP client
 /// (the system's root certificates read and parsed, a TLS configuration):
