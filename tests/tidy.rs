@@ -36,8 +36,11 @@ const MAX_LINES: usize = 600;
 /// The longest a binary's `main.rs` may be.
 const MAX_MAIN_LINES: usize = 100;
 
+/// The checkout under test: cargo names it at run time; the path compiled
+/// in is another checkout's when two share a target directory.
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf()
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from)
 }
 
 /// Every crate's source root: `crates/*/src`, `xtask/src`, the facade's

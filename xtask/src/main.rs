@@ -51,8 +51,14 @@ fn main() -> Result<()> {
     }
 }
 
+/// The checkout being run: `cargo run` (so `cargo xtask`) names xtask's
+/// directory at run time. The path compiled in is only a fallback: cargo
+/// reuses one xtask build for every checkout that shares a target
+/// directory, and the compiled-in path is then another checkout's.
 pub(crate) fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
         .parent()
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from("."))
