@@ -437,7 +437,6 @@ pub async fn run(config: Config, path: Option<PathBuf>) -> anyhow::Result<()> {
         .listen("gateway", listener, move || {
             // AWS clients per worker: a worker's upstream connections are
             // then driven by its own runtime, with no cross-thread wake-ups.
-            let sdk = aws::with_own_client(&sdk);
             let h = handle.with_backends(handle.backends.for_worker(&sdk));
             let closing = closing.clone();
             // What actix-web's `HttpServer` builds, over a connection that

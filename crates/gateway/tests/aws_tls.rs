@@ -29,31 +29,33 @@ fn openssl(dir: &Path, args: &[&str]) {
     );
 }
 
+/// A new P-256 key's arguments to `openssl req`.
+const EC_KEY: [&str; 5] = [
+    "-newkey",
+    "ec",
+    "-pkeyopt",
+    "ec_paramgen_curve:prime256v1",
+    "-nodes",
+];
+
+/// A self-signed CA, `<name>.pem` with its key `<name>.key`, in `dir`.
+fn new_ca(dir: &Path, name: &str, subject: &str) -> std::path::PathBuf {
+    let (key, pem) = (format!("{name}.key"), format!("{name}.pem"));
+    let mut args = vec!["req", "-x509"];
+    args.extend(EC_KEY);
+    args.extend([
+        "-keyout", &key, "-out", &pem, "-subj", subject, "-days", "2",
+    ]);
+    openssl(dir, &args);
+    dir.join(pem)
+}
+
 /// A CA (`ca.pem`) and a certificate it signed for `localhost` and
 /// 127.0.0.1, with its key, as DER.
 fn certificates(dir: &Path) -> (Vec<u8>, Vec<u8>) {
-    let ec = [
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-    ];
-    let mut ca = vec!["req", "-x509"];
-    ca.extend(ec);
-    ca.extend([
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.pem",
-        "-subj",
-        "/CN=gateway test CA",
-        "-days",
-        "2",
-    ]);
-    openssl(dir, &ca);
+    new_ca(dir, "ca", "/CN=gateway test CA");
     let mut csr = vec!["req"];
-    csr.extend(ec);
+    csr.extend(EC_KEY);
     csr.extend([
         "-keyout",
         "leaf.key",
@@ -173,16 +175,7 @@ async fn bedrock_over_tls_trusts_the_configured_ca_and_only_it() {
 
     // The same endpoint, another CA trusted instead: the handshake fails,
     // a 502.
-    let mut other = vec!["req", "-x509", "-newkey", "ec", "-pkeyopt"];
-    other.extend([
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-        "-keyout",
-        "other.key",
-    ]);
-    other.extend(["-out", "other.pem", "-subj", "/CN=another CA", "-days", "2"]);
-    openssl(&dir.0, &other);
-    let other = dir.0.join("other.pem");
+    let other = new_ca(&dir.0, "other", "/CN=another CA");
     let gw = start(
         "http://127.0.0.1:9",
         &config(&models),

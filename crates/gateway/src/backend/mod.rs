@@ -267,9 +267,11 @@ impl Backends {
         })
     }
 
-    /// The same backends with a worker's own clients: its upstream
+    /// The same backends with a worker's own clients, over an AWS HTTP
+    /// client of its own ([`aws::with_own_client`]): its upstream
     /// connections are then driven by its own runtime.
     pub fn for_worker(&self, sdk: &aws_config::SdkConfig) -> Self {
+        let sdk = &aws::with_own_client(sdk);
         Self {
             sagemaker: self.sagemaker.for_worker(sdk),
             bedrock: self
