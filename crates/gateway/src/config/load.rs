@@ -35,6 +35,46 @@ pub fn redact_values(message: &str) -> String {
     out
 }
 
+/// The path (`models[0].dialect`) of the deepest key or value of a TOML
+/// text whose span holds `at`, the span a deserializer error names: found
+/// in the text's parse tree once a file has failed, so that a file that
+/// loads pays nothing for it. `None` at the top.
+fn path_at(text: &str, at: &std::ops::Range<usize>) -> Option<String> {
+    use toml::de::{DeTable, DeValue};
+    let holds = |s: std::ops::Range<usize>| s.start <= at.start && at.end <= s.end;
+    fn table(
+        t: &DeTable<'_>,
+        path: &str,
+        holds: &dyn Fn(std::ops::Range<usize>) -> bool,
+    ) -> Option<String> {
+        t.iter().find_map(|(k, v)| {
+            let here = if path.is_empty() {
+                k.get_ref().to_string()
+            } else {
+                format!("{path}.{}", k.get_ref())
+            };
+            value(v.get_ref(), &here, holds)
+                .or_else(|| (holds(k.span()) || holds(v.span())).then(|| here.clone()))
+        })
+    }
+    fn value(
+        v: &DeValue<'_>,
+        path: &str,
+        holds: &dyn Fn(std::ops::Range<usize>) -> bool,
+    ) -> Option<String> {
+        match v {
+            DeValue::Table(t) => table(t, path, holds),
+            DeValue::Array(a) => a.iter().enumerate().find_map(|(i, v)| {
+                let here = format!("{path}[{i}]");
+                value(v.get_ref(), &here, holds).or_else(|| holds(v.span()).then_some(here))
+            }),
+            _ => None,
+        }
+    }
+    let doc = DeTable::parse(text).ok()?;
+    table(doc.get_ref(), "", &holds)
+}
+
 impl Config {
     /// Defaults, the file (if any), then `env`.
     pub fn load(
@@ -72,9 +112,12 @@ impl Config {
                 format!("TOML syntax error{at}: {}", redact_values(e.message())),
             )
         })?;
-        serde_path_to_error::deserialize(de).map_err(|e| {
-            let path = e.path().to_string();
-            err(path, redact_values(e.into_inner().message()))
+        serde::Deserialize::deserialize(de).map_err(|e: toml::de::Error| {
+            let path = e.span().and_then(|at| path_at(text, &at));
+            err(
+                path.unwrap_or_else(|| ".".to_owned()),
+                redact_values(e.message()),
+            )
         })
     }
 

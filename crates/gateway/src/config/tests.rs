@@ -221,3 +221,38 @@ base_url = "http://127.0.0.1:9/v1"
     assert!(only.restart_only_changes(&sagemaker).contains(&"aws"));
     assert!(!sagemaker.restart_only_changes(&only).contains(&"aws"));
 }
+
+/// The key a bad file's error names is the path a parser tracking every
+/// field finds (`serde_path_to_error`: the configuration's parser wrapped
+/// in it was 0.64 MB of the binary).
+#[test]
+fn a_bad_key_is_named_as_a_tracking_parser_names_it() {
+    for text in [
+        "max_body_bytes = \"x\"\n",
+        "[auth]\ndisabled = 3\n",
+        "[auth]\nkeys = [\"a\", 3]\n",
+        "[[models]]\nname = \"a\"\ndialect = \"vllm\"\n",
+        "[[models]]\nname = \"a\"\n[[models]]\nname = \"b\"\nendpoint = 5\n",
+        "[[models]]\nname = \"a\"\n[[models]]\nendpoint = \"e\"\n",
+        "[[upstreams]]\nname = \"u\"\nbase_url = \"http://x\"\nmodels_allow = \"m\"\n",
+        "upstreams = [{ name = \"u\", base_url = 7 }]\n",
+        "[server]\nlisten = 80\n",
+        "log_format = \"xml\"\n",
+        "[admin]\nkey = [1]\n",
+        // Through `#[serde(flatten)]` (its fields are buffered first).
+        "[[prices]]\nmodel = \"a\"\nprompt = 1.0\ncompletion = 2.0\n[[prices]]\nmodel = \"b\"\nprompt = \"x\"\ncompletion = 1.0\n",
+        "[[prices]]\nmodel = \"a\"\nprompt = 1.0\n",
+        // Inline tables and arrays of them.
+        "[[upstreams]]\nname = \"u\"\nbase_url = \"http://x\"\nheaders = { a = 1 }\n",
+        "[[models]]\nname = \"a\"\nendpoint = \"e\"\nunknown = { b = [1, 2] }\n",
+    ] {
+        let tracked =
+            serde_path_to_error::deserialize::<_, Config>(toml::Deserializer::parse(text).unwrap())
+                .map(|_| ())
+                .unwrap_err()
+                .path()
+                .to_string();
+        let e = Config::from_toml(text).unwrap_err();
+        assert_eq!(e.key, tracked, "{text:?}: {e}");
+    }
+}
