@@ -52,9 +52,9 @@ fn ids(s: &str) -> Result<(u32, u32)> {
     ))
 }
 
-/// The Dockerfile's stage `FROM … AS runtime`, its lines joined where they
-/// end in `\`, comments left out.
-fn runtime_stage(dockerfile: &str) -> Result<Runtime> {
+/// The Dockerfile's instructions, their lines joined where they end in
+/// `\`, comments left out.
+fn instructions(dockerfile: &str) -> Vec<String> {
     let mut lines: Vec<String> = Vec::new();
     let mut open = false;
     for raw in dockerfile.lines() {
@@ -75,18 +75,56 @@ fn runtime_stage(dockerfile: &str) -> Result<Runtime> {
         }
         open = cont;
     }
+    lines
+}
+
+/// The instructions of the stage `FROM … AS <name>`, up to the next `FROM`.
+fn stage<'a>(lines: &'a [String], name: &str) -> Result<&'a [String]> {
     let start = lines
         .iter()
         .position(|l| {
             let w: Vec<&str> = l.split_whitespace().collect();
-            w.len() == 4 && w[0] == "FROM" && w[2].eq_ignore_ascii_case("AS") && w[3] == "runtime"
+            w.len() == 4 && w[0] == "FROM" && w[2].eq_ignore_ascii_case("AS") && w[3] == name
         })
-        .context("the Dockerfile has no `FROM … AS runtime` stage")?;
+        .with_context(|| format!("the Dockerfile has no `FROM … AS {name}` stage"))?;
+    let rest = &lines[start + 1..];
+    let end = rest
+        .iter()
+        .position(|l| l.starts_with("FROM "))
+        .unwrap_or(rest.len());
+    Ok(&rest[..end])
+}
+
+/// The cargo command of the build stage's `RUN` (the part before its
+/// first `&&`): what this check builds the image's gateway with, as the
+/// Dockerfile does, its arguments after `cargo`.
+fn build_command(dockerfile: &str) -> Result<Vec<String>> {
+    let lines = instructions(dockerfile);
+    let run = stage(&lines, "build")?
+        .iter()
+        .find_map(|l| l.strip_prefix("RUN cargo "))
+        .context("the build stage has no `RUN cargo …`")?;
+    let args: Vec<String> = run
+        .split("&&")
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect();
+    ensure!(
+        args.iter().any(|a| a == "--release"),
+        "the build stage's cargo command builds no release binary: {run}"
+    );
+    Ok(args)
+}
+
+/// The Dockerfile's stage `FROM … AS runtime`.
+fn runtime_stage(dockerfile: &str) -> Result<Runtime> {
+    let lines = instructions(dockerfile);
     let mut rt = Runtime::default();
-    for l in &lines[start + 1..] {
+    for l in stage(&lines, "runtime")? {
         let (op, rest) = l.split_once(' ').unwrap_or((l, ""));
         match op {
-            "FROM" => break,
             "COPY" => {
                 let words: Vec<&str> = rest.split_whitespace().collect();
                 let mut chown = None;
@@ -225,9 +263,14 @@ pub(crate) fn check() -> Result<()> {
         return Ok(());
     }
     let root = crate::root();
-    let rt = runtime_stage(&std::fs::read_to_string(root.join("Dockerfile"))?)?;
-    eprintln!("xtask: image: building the release gateway…");
-    let bin = crate::demo::build_gateway()?;
+    let dockerfile = std::fs::read_to_string(root.join("Dockerfile"))?;
+    let rt = runtime_stage(&dockerfile)?;
+    // The build stage's own command: the image's binary is linked for the
+    // image (see the Dockerfile), so the one `cargo build` leaves is not it.
+    let build = build_command(&dockerfile)?;
+    eprintln!("xtask: image: cargo {}", build.join(" "));
+    crate::run(crate::cargo().args(&build))?;
+    let bin = crate::target_dir()?.join("release/gateway");
     let work = crate::target_dir()?.join("image-check");
     let (out, fs) = (work.join("build"), work.join("fs"));
     let _ = std::fs::remove_dir_all(&work);
