@@ -169,12 +169,13 @@ impl Outcome {
                 p.ttft_ms = i64::try_from(total.as_millis()).ok();
             }
         });
+        // Strings as `&str`: recorded as they are, not through `Display`.
         tracing::info!(
-            request_id = %self.request_id,
+            request_id = self.request_id.as_str(),
             route = self.route,
-            model = %s.model,
+            model = s.model.as_str(),
             backend = s.backend,
-            upstream = %s.upstream,
+            upstream = s.upstream.as_str(),
             key_id = self.key_id.as_deref().unwrap_or("-"),
             status,
             stream,
@@ -216,9 +217,9 @@ impl Outcome {
             .with_label_values(&[self.route, "false"])
             .observe(self.started.elapsed().as_secs_f64());
         tracing::info!(
-            request_id = %self.request_id,
+            request_id = self.request_id.as_str(),
             route = self.route,
-            model = %model,
+            model,
             status = e.status.as_u16(),
             error = e.label,
             blame = ?e.blame,
@@ -251,7 +252,7 @@ impl Outcome {
             p.error = Some("client_disconnected".into());
         });
         tracing::info!(
-            request_id = %self.request_id,
+            request_id = self.request_id.as_str(),
             route = self.route,
             model = self.served.as_ref().map_or("-", |s| s.model.as_str()),
             duration_ms = self.started.elapsed().as_millis() as u64,
