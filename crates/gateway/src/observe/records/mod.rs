@@ -1,6 +1,7 @@
 //! Request records: one row per API request, written off the request path in
-//! batches to SQLite (the default, an embedded file) or PostgreSQL (several
-//! replicas, one store), through `sqlx`'s `Any` driver. The queue is bounded:
+//! batches to SQLite (the default, an embedded file: through SQLite's own
+//! statements, [`sqlite`]) or PostgreSQL (several replicas, one store:
+//! through `sqlx`'s `Any` driver, as every read is). The queue is bounded:
 //! when it is full a record is dropped and counted, never waited for.
 //! Shutdown flushes everything queued.
 
@@ -9,6 +10,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 mod read;
+mod sqlite;
 mod write;
 
 pub use read::{Cost, Daily, Query, Usage, daily, query, summary};
@@ -229,14 +231,18 @@ impl Recorder {
     /// Opens the store and starts the writer task.
     pub async fn start(url: &str, capacity: usize) -> anyhow::Result<Self> {
         let pool = connect(url).await?;
+        let sqlite = url.starts_with("sqlite");
+        let store = match sqlite
+            .then(|| sqlite::File::open(url))
+            .transpose()?
+            .flatten()
+        {
+            Some(file) => Store::File(file),
+            None => Store::Pool(pool.clone(), sqlite),
+        };
         let (tx, rx) = mpsc::channel(capacity.max(1));
         let queued = Arc::new(AtomicI64::new(0));
-        tokio::spawn(writer(
-            pool.clone(),
-            url.starts_with("sqlite"),
-            rx,
-            Arc::clone(&queued),
-        ));
+        tokio::spawn(writer(store, rx, Arc::clone(&queued)));
         Ok(Self { tx, queued, pool })
     }
 
@@ -260,7 +266,37 @@ impl Recorder {
     }
 }
 
-async fn writer(pool: AnyPool, sqlite: bool, mut rx: mpsc::Receiver<Msg>, queued: Arc<AtomicI64>) {
+/// Where the writer writes: a SQLite file through SQLite's own statements,
+/// or anything else (PostgreSQL, an in-memory SQLite) through sqlx.
+#[derive(Debug)]
+enum Store {
+    File(sqlite::File),
+    /// The pool, and whether it is SQLite.
+    Pool(AnyPool, bool),
+}
+
+impl Store {
+    /// Writes `batch[from..]` and hands the batch back; on a failure, how
+    /// many of those rows were written before it.
+    async fn write(
+        &self,
+        batch: Vec<Record>,
+        from: usize,
+    ) -> (Vec<Record>, Result<(), (usize, String)>) {
+        match self {
+            Self::File(f) => {
+                let (batch, r) = f.write(batch, from).await;
+                (batch, r.map_err(|e| (0, e)))
+            }
+            Self::Pool(pool, sqlite) => {
+                let r = write(pool, *sqlite, &batch[from..]).await;
+                (batch, r.map_err(|(n, e)| (n, e.to_string())))
+            }
+        }
+    }
+}
+
+async fn writer(store: Store, mut rx: mpsc::Receiver<Msg>, queued: Arc<AtomicI64>) {
     let mut batch: Vec<Record> = Vec::with_capacity(BATCH);
     let mut backlog = false;
     while let Some(first) = rx.recv().await {
@@ -293,12 +329,15 @@ async fn writer(pool: AnyPool, sqlite: bool, mut rx: mpsc::Receiver<Msg>, queued
             // first row not written: none lost, none written twice.
             let (mut tries, mut done) = (0, 0);
             loop {
-                match write(&pool, sqlite, &batch[done..]).await {
+                let (back, r) = store.write(std::mem::take(&mut batch), done).await;
+                batch = back;
+                match r {
                     Ok(()) => {
                         METRICS.records_written.add(n);
                         break;
                     }
-                    Err((written, e)) if tries < 5 => {
+                    // (An empty batch back: it was lost with its thread.)
+                    Err((written, e)) if tries < 5 && !batch.is_empty() => {
                         done += written;
                         tries += 1;
                         tracing::warn!(error = %e, tries, "writing request records failed; retrying");

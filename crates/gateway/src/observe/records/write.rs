@@ -15,7 +15,7 @@ const CHUNK: usize = 256;
 /// quadratic), PostgreSQL `$N`. Built once per size and kept (nine sizes
 /// a store), so the driver's statement cache keeps each prepared: a batch
 /// is never parsed again.
-fn insert_sql(sqlite: bool, rows: usize) -> &'static str {
+pub(super) fn insert_sql(sqlite: bool, rows: usize) -> &'static str {
     static CACHE: std::sync::OnceLock<[Vec<String>; 2]> = std::sync::OnceLock::new();
     let cache = CACHE.get_or_init(|| {
         let build = |sqlite: bool, rows: usize| {
