@@ -8,6 +8,21 @@ pub fn now() -> u64 {
         .unwrap_or(0)
 }
 
+/// The proleptic Gregorian date `(year, month, day)` of a day counted
+/// from 1970-01-01 (Howard Hinnant's `civil_from_days`): SigV4's dates,
+/// templates' `strftime_now`, the log line's timestamp.
+pub(crate) fn civil(days: u64) -> (u64, u64, u64) {
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + u64::from(m <= 2), m, d)
+}
+
 /// A fresh id: `prefix-` and 16 hex digits. Each thread steps its own
 /// generator (splitmix64, seeded at random once a thread): no lock, no
 /// hashing, no formatting machinery on a request's path. Ids are unique

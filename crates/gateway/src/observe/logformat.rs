@@ -93,7 +93,7 @@ fn timestamp(w: &mut Writer<'_>) -> fmt::Result {
         if *at != secs {
             *at = secs;
             text.clear();
-            civil(secs, text);
+            second(secs, text);
         }
         w.write_str(text)
     })?;
@@ -107,20 +107,10 @@ fn timestamp(w: &mut Writer<'_>) -> fmt::Result {
     w.write_str(std::str::from_utf8(&digits).map_err(|_| fmt::Error)?)
 }
 
-/// `secs` after the Unix epoch as `YYYY-MM-DDTHH:MM:SS.` (UTC), the
-/// proleptic Gregorian calendar's date from a day count (the algorithm of
-/// Howard Hinnant's `civil_from_days`).
-fn civil(secs: u64, out: &mut String) {
-    let (days, sod) = (secs / 86_400, secs % 86_400);
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + u64::from(month <= 2);
+/// `secs` after the Unix epoch as `YYYY-MM-DDTHH:MM:SS.` (UTC).
+fn second(secs: u64, out: &mut String) {
+    let (year, month, day) = crate::ids::civil(secs / 86_400);
+    let sod = secs % 86_400;
     let (h, m, s) = (sod / 3_600, sod / 60 % 60, sod % 60);
     let _ = write!(out, "{year:04}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}.");
 }
@@ -393,7 +383,7 @@ mod tests {
             (253_402_300_799, "9999-12-31T23:59:59."),
         ] {
             let mut out = String::new();
-            civil(secs, &mut out);
+            second(secs, &mut out);
             assert_eq!(out, text);
         }
         // Against tracing-subscriber's own, to the second (again if the

@@ -250,7 +250,7 @@ impl Stamp {
             .duration_since(SystemTime::UNIX_EPOCH)
             .map_err(|_| "the clock is before 1970")?
             .as_secs();
-        let (y, m, d) = civil(secs / 86_400);
+        let (y, m, d) = crate::ids::civil(secs / 86_400);
         let s = secs % 86_400;
         let text = format!(
             "{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z",
@@ -274,20 +274,6 @@ impl Stamp {
     fn date_time(&self) -> &str {
         std::str::from_utf8(&self.date_time).unwrap_or_default()
     }
-}
-
-/// The proleptic Gregorian date of a day counted from 1970-01-01 (Howard
-/// Hinnant's `civil_from_days`).
-pub(super) fn civil(days: u64) -> (u64, u64, u64) {
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + u64::from(m <= 2), m, d)
 }
 
 /// SigV4's header value: spaces trimmed at both ends and runs of spaces
