@@ -1,6 +1,6 @@
 //! Request records: one row per API request, written off the request path in
 //! batches to SQLite (the default, an embedded file: through SQLite's own
-//! statements, [`sqlite`]) or PostgreSQL (several replicas, one store:
+//! statements, `records::sqlite`) or PostgreSQL (several replicas, one store:
 //! through `sqlx`'s `Any` driver, as every read is). The queue is bounded:
 //! when it is full a record is dropped and counted, never waited for.
 //! Shutdown flushes everything queued.
