@@ -14,8 +14,14 @@ use crate::support::{Gateway, KEY, client, config, content, post, sse_events, st
 const ADMIN: &str = "sk-admin-canary-77";
 const UPSTREAM_KEY: &str = "sk-upstream-a-canary";
 
+/// Tight timeouts: the failover tests wait them out.
+const TIGHT: &str = "timeouts = { connect_secs = 1, first_byte_secs = 1, stream_first_byte_secs = 1, idle_secs = 1, total_secs = 4 }";
+
 fn upstreams(a: &str, b: &str, extra: &str) -> String {
-    let t = "timeouts = { connect_secs = 1, first_byte_secs = 1, stream_first_byte_secs = 1, idle_secs = 1, total_secs = 4 }";
+    upstreams_timed(a, b, extra, TIGHT)
+}
+
+fn upstreams_timed(a: &str, b: &str, extra: &str, t: &str) -> String {
     format!(
         r#"
 [routing]
@@ -56,11 +62,20 @@ pub(crate) struct Setup {
 }
 
 pub(crate) async fn setup(extra: &str) -> Setup {
+    setup_timed(extra, TIGHT).await
+}
+
+async fn setup_timed(extra: &str, timeouts: &str) -> Setup {
     let a = FakeOpenAi::start("a").await.unwrap();
     let b = FakeOpenAi::start("b").await.unwrap();
     let gw = start(
         "http://127.0.0.1:9",
-        &config(&upstreams(&a.base_url(), &b.base_url(), extra)),
+        &config(&upstreams_timed(
+            &a.base_url(),
+            &b.base_url(),
+            extra,
+            timeouts,
+        )),
         &[],
     );
     Setup { a, b, gw }
@@ -465,7 +480,15 @@ fn peak_rss_kib(gw: &Gateway) -> u64 {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn other_routes_pass_through_streaming_both_ways() {
-    let s = setup("").await;
+    // A 64 MiB upload and a 256 MiB download through a debug build beside
+    // the whole suite take seconds on two cores: the tight timeouts (a
+    // 4-second total) ended them with a 504 there. Nothing here is about
+    // a timeout.
+    let s = setup_timed(
+        "",
+        "timeouts = { connect_secs = 5, first_byte_secs = 60, stream_first_byte_secs = 60, idle_secs = 60, total_secs = 300 }",
+    )
+    .await;
     // A JSON route: the upstream's answer (here its 404) comes back as is.
     let r = post(
         &s.gw,
