@@ -2,9 +2,10 @@
 # Multi-stage: build with the release profile CI builds (linked for this
 # image's C library, below), then assemble the runtime image's whole file
 # system from the build stage (deploy/image/rootfs.sh: the stripped binary,
-# the four shared libraries it links, the CA bundle, passwd/group, /tmp). `cargo xtask deploy-check`
-# runs the script and this file's runtime stage without a Docker engine and
-# starts the gateway inside the result.
+# the four shared libraries it links, the CA bundle, passwd/group, /tmp).
+# `cargo xtask deploy-check` runs this stage's cargo command, the script
+# and the runtime stage without a Docker engine and starts the gateway
+# inside the result.
 
 FROM rust:1.95-bookworm AS build
 WORKDIR /src

@@ -98,9 +98,8 @@ fn stage<'a>(lines: &'a [String], name: &str) -> Result<&'a [String]> {
 /// The cargo command of the build stage's `RUN` (the part before its
 /// first `&&`): what this check builds the image's gateway with, as the
 /// Dockerfile does, its arguments after `cargo`.
-fn build_command(dockerfile: &str) -> Result<Vec<String>> {
-    let lines = instructions(dockerfile);
-    let run = stage(&lines, "build")?
+fn build_command(lines: &[String]) -> Result<Vec<String>> {
+    let run = stage(lines, "build")?
         .iter()
         .find_map(|l| l.strip_prefix("RUN cargo "))
         .context("the build stage has no `RUN cargo …`")?;
@@ -119,10 +118,9 @@ fn build_command(dockerfile: &str) -> Result<Vec<String>> {
 }
 
 /// The Dockerfile's stage `FROM … AS runtime`.
-fn runtime_stage(dockerfile: &str) -> Result<Runtime> {
-    let lines = instructions(dockerfile);
+fn runtime_stage(lines: &[String]) -> Result<Runtime> {
     let mut rt = Runtime::default();
-    for l in stage(&lines, "runtime")? {
+    for l in stage(lines, "runtime")? {
         let (op, rest) = l.split_once(' ').unwrap_or((l, ""));
         match op {
             "COPY" => {
@@ -263,7 +261,7 @@ pub(crate) fn check() -> Result<()> {
         return Ok(());
     }
     let root = crate::root();
-    let dockerfile = std::fs::read_to_string(root.join("Dockerfile"))?;
+    let dockerfile = instructions(&std::fs::read_to_string(root.join("Dockerfile"))?);
     let rt = runtime_stage(&dockerfile)?;
     // The build stage's own command: the image's binary is linked for the
     // image (see the Dockerfile), so the one `cargo build` leaves is not it.

@@ -1,8 +1,10 @@
 //! Reading the configuration: the TOML file, then the environment.
 
+use std::ops::Range;
 use std::path::Path;
-
 use std::path::PathBuf;
+
+use toml::de::{DeTable, DeValue};
 
 use super::{Config, ConfigError, LogFormat, ModelConfig, Reasoning, Secret, err};
 
@@ -39,40 +41,40 @@ pub fn redact_values(message: &str) -> String {
 /// text whose span holds `at`, the span a deserializer error names: found
 /// in the text's parse tree once a file has failed, so that a file that
 /// loads pays nothing for it. `None` at the top.
-fn path_at(text: &str, at: &std::ops::Range<usize>) -> Option<String> {
-    use toml::de::{DeTable, DeValue};
-    let holds = |s: std::ops::Range<usize>| s.start <= at.start && at.end <= s.end;
-    fn table(
-        t: &DeTable<'_>,
-        path: &str,
-        holds: &dyn Fn(std::ops::Range<usize>) -> bool,
-    ) -> Option<String> {
-        t.iter().find_map(|(k, v)| {
-            let here = if path.is_empty() {
-                k.get_ref().to_string()
-            } else {
-                format!("{path}.{}", k.get_ref())
-            };
-            value(v.get_ref(), &here, holds)
-                .or_else(|| (holds(k.span()) || holds(v.span())).then(|| here.clone()))
-        })
-    }
-    fn value(
-        v: &DeValue<'_>,
-        path: &str,
-        holds: &dyn Fn(std::ops::Range<usize>) -> bool,
-    ) -> Option<String> {
-        match v {
-            DeValue::Table(t) => table(t, path, holds),
-            DeValue::Array(a) => a.iter().enumerate().find_map(|(i, v)| {
-                let here = format!("{path}[{i}]");
-                value(v.get_ref(), &here, holds).or_else(|| holds(v.span()).then_some(here))
-            }),
-            _ => None,
-        }
-    }
+fn path_at(text: &str, at: &Range<usize>) -> Option<String> {
     let doc = DeTable::parse(text).ok()?;
-    table(doc.get_ref(), "", &holds)
+    table(doc.get_ref(), "", at)
+}
+
+/// Whether span `s` holds span `at`.
+fn holds(s: &Range<usize>, at: &Range<usize>) -> bool {
+    s.start <= at.start && at.end <= s.end
+}
+
+/// [`path_at`] within a table whose path is `path`.
+fn table(t: &DeTable<'_>, path: &str, at: &Range<usize>) -> Option<String> {
+    t.iter().find_map(|(k, v)| {
+        let here = if path.is_empty() {
+            k.get_ref().to_string()
+        } else {
+            format!("{path}.{}", k.get_ref())
+        };
+        value(v.get_ref(), &here, at)
+            .or_else(|| (holds(&k.span(), at) || holds(&v.span(), at)).then_some(here))
+    })
+}
+
+/// [`path_at`] within a value whose path is `path` (only tables and arrays
+/// hold deeper paths).
+fn value(v: &DeValue<'_>, path: &str, at: &Range<usize>) -> Option<String> {
+    match v {
+        DeValue::Table(t) => table(t, path, at),
+        DeValue::Array(a) => a.iter().enumerate().find_map(|(i, v)| {
+            let here = format!("{path}[{i}]");
+            value(v.get_ref(), &here, at).or_else(|| holds(&v.span(), at).then_some(here))
+        }),
+        _ => None,
+    }
 }
 
 impl Config {

@@ -134,38 +134,38 @@ impl Pairs<'_, '_> {
         self.w.write_str("\":")
     }
 
-    fn int(&mut self, field: &Field, v: impl itoa::Integer) {
+    /// One pair: its key, then what `value` writes (nothing after the
+    /// first error).
+    fn pair(&mut self, field: &Field, value: impl FnOnce(&mut Writer<'_>) -> fmt::Result) {
         if self.result.is_ok() {
-            self.result = self
-                .key(field)
-                .and_then(|()| self.w.write_str(itoa::Buffer::new().format(v)));
+            self.result = self.key(field).and_then(|()| value(self.w));
         }
     }
 
-    fn str(&mut self, field: &Field, v: &str) {
-        if self.result.is_ok() {
-            self.result = self.key(field).and_then(|()| {
-                self.w.write_char('"')?;
-                Escaped(self.w).write_str(v)?;
-                self.w.write_char('"')
-            });
-        }
+    /// A pair whose value is a JSON string: `value` writes its contents,
+    /// escaped as they are written.
+    fn quoted(&mut self, field: &Field, value: impl FnOnce(&mut Escaped<'_, '_>) -> fmt::Result) {
+        self.pair(field, |w| {
+            w.write_char('"')?;
+            value(&mut Escaped(w))?;
+            w.write_char('"')
+        });
+    }
+
+    fn int(&mut self, field: &Field, v: impl itoa::Integer) {
+        self.pair(field, |w| w.write_str(itoa::Buffer::new().format(v)));
     }
 
     fn raw(&mut self, field: &Field, v: fmt::Arguments<'_>) {
-        if self.result.is_ok() {
-            self.result = self.key(field).and_then(|()| self.w.write_fmt(v));
-        }
+        self.pair(field, |w| w.write_fmt(v));
+    }
+
+    fn str(&mut self, field: &Field, v: &str) {
+        self.quoted(field, |e| e.write_str(v));
     }
 
     fn string(&mut self, field: &Field, v: fmt::Arguments<'_>) {
-        if self.result.is_ok() {
-            self.result = self.key(field).and_then(|()| {
-                self.w.write_char('"')?;
-                Escaped(self.w).write_fmt(v)?;
-                self.w.write_char('"')
-            });
-        }
+        self.quoted(field, |e| e.write_fmt(v));
     }
 }
 

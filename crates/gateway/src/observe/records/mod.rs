@@ -232,11 +232,12 @@ impl Recorder {
     pub async fn start(url: &str, capacity: usize) -> anyhow::Result<Self> {
         let pool = connect(url).await?;
         let sqlite = url.starts_with("sqlite");
-        let store = match sqlite
-            .then(|| sqlite::File::open(url))
-            .transpose()?
-            .flatten()
-        {
+        let file = if sqlite {
+            sqlite::File::open(url)?
+        } else {
+            None
+        };
+        let store = match file {
             Some(file) => Store::File(file),
             None => Store::Pool(pool.clone(), sqlite),
         };

@@ -15,7 +15,6 @@ use rusqlite::{Connection, OpenFlags, params};
 use super::Record;
 
 /// The records file, open for writing.
-#[derive(Clone)]
 pub(super) struct File(Arc<Mutex<Connection>>);
 
 impl std::fmt::Debug for File {
@@ -164,7 +163,7 @@ mod tests {
         let mut got = super::super::query(&pool, &q).await.unwrap();
         got.reverse();
         assert_eq!(got, vec![full.clone(), bare]);
-        // A row that breaks a constraint fails its whole batch.
+        // An empty route is still a value (`NOT NULL` holds).
         let (_, r) = file
             .write(
                 vec![
@@ -178,6 +177,7 @@ mod tests {
             )
             .await;
         assert!(r.is_ok(), "an empty route is still a value");
+        // A row that breaks a constraint fails its whole batch.
         let n = super::super::query(&pool, &q).await.unwrap().len();
         sqlx::query("CREATE TRIGGER no_e BEFORE INSERT ON gateway_requests WHEN NEW.error = 'boom' BEGIN SELECT RAISE(ABORT, 'boom'); END")
             .execute(&pool)
